@@ -1,0 +1,309 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A specialized `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a store operation.
+///
+/// Every variant that concerns a key names it, so a log line says *where* the problem is. The enum
+/// is `#[non_exhaustive]`: match the variants you handle and keep a `_` arm.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The value does not match the JSON Schema of its type: on write nothing was written; on
+    /// read, the stored value was written by someone who did not respect the schema.
+    #[error("invalid value at key `{key}`: {}", Issues(.issues))]
+    Validation {
+        /// The full key of the value.
+        key: String,
+        /// Every schema violation found, at least one.
+        issues: Vec<Issue>,
+    },
+
+    /// The stored bytes are not JSON of the expected shape (or, for a counter, not a decimal
+    /// 64-bit integer). Someone wrote something else under this key.
+    #[error("cannot decode the value stored at key `{key}`: {message}")]
+    Decode {
+        /// The full key of the value.
+        key: String,
+        /// What the decoder reported.
+        message: String,
+    },
+
+    /// The value could not be serialized to JSON (for example a map with non-string keys).
+    #[error("cannot encode the value for key `{key}`: {message}")]
+    Encode {
+        /// The full key the value was meant for.
+        key: String,
+        /// What serde_json reported.
+        message: String,
+    },
+
+    /// The key or the value cannot be stored: an empty id, an encoded key over the key limit, a
+    /// value over the size limit, or a bad static name.
+    #[error("invalid key `{key}`: {reason}")]
+    InvalidKey {
+        /// The key as far as it could be built (ids are percent-encoded).
+        key: String,
+        /// Why it was refused.
+        reason: InvalidKeyReason,
+    },
+
+    /// The key holds a value of another kind (for example a Redis SET where a string was expected).
+    #[error("key `{key}` holds a value of another kind (WRONGTYPE): it is used by something else")]
+    WrongType {
+        /// The full key.
+        key: String,
+    },
+
+    /// An atomic read-modify-write could not be applied because concurrent writers kept changing
+    /// the value; nothing was written. Retrying later is safe.
+    #[error("key `{key}` kept changing under a concurrent update; gave up after {attempts} attempts")]
+    Conflict {
+        /// The full key.
+        key: String,
+        /// How many compare-and-set rounds were tried.
+        attempts: u32,
+    },
+
+    /// A counter increment would overflow an `i64`; the counter is unchanged.
+    #[error("counter at key `{key}` would overflow i64")]
+    Overflow {
+        /// The full key.
+        key: String,
+    },
+
+    /// A TTL that the backend cannot store (zero, for a write).
+    #[error("invalid TTL {ttl:?} for key `{key}`: a TTL must be at least 1 ms")]
+    InvalidTtl {
+        /// The full key.
+        key: String,
+        /// The TTL that was given.
+        ttl: Duration,
+    },
+
+    /// The backend failed: connection refused or lost, timeout, authentication, permission, or
+    /// another server error.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl Error {
+    /// The full key the error is about, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Error::Validation { key, .. }
+            | Error::Decode { key, .. }
+            | Error::Encode { key, .. }
+            | Error::InvalidKey { key, .. }
+            | Error::WrongType { key }
+            | Error::Conflict { key, .. }
+            | Error::Overflow { key }
+            | Error::InvalidTtl { key, .. } => Some(key),
+            Error::Backend(e) => e.key(),
+        }
+    }
+
+    /// Builds an [`Error::Backend`] of the given kind.
+    pub fn backend(
+        kind: BackendErrorKind,
+        key: Option<&str>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Backend(BackendError::new(kind, key, source))
+    }
+}
+
+struct Issues<'a>(&'a [Issue]);
+
+impl fmt::Display for Issues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One schema violation inside a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// JSON pointer into the value (`""` for the value itself, `"/email"`, `"/items/0/age"`).
+    pub path: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "at {}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Why a key or value was refused with [`Error::InvalidKey`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidKeyReason {
+    /// An id was the empty string.
+    EmptyId,
+    /// The encoded key is longer than the key limit.
+    KeyTooLong {
+        /// Length of the encoded key in bytes.
+        len: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The encoded value is larger than the backend's value size limit.
+    ValueTooLarge {
+        /// Size of the encoded value in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A static name (prefix or field) is not `[A-Za-z0-9_.-]+`.
+    BadName(String),
+}
+
+impl fmt::Display for InvalidKeyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InvalidKeyReason::EmptyId => f.write_str("an id must not be empty"),
+            InvalidKeyReason::KeyTooLong { len, limit } => {
+                write!(f, "the encoded key is {len} bytes, over the limit of {limit} bytes; use shorter ids")
+            }
+            InvalidKeyReason::ValueTooLarge { size, limit } => write!(
+                f,
+                "the value is {size} bytes, over the size limit of {limit} bytes; store less or raise the backend's `max_value_size`"
+            ),
+            InvalidKeyReason::BadName(name) => write!(
+                f,
+                "`{name}` is not a valid static name: use only ASCII letters, digits, `_`, `.` and `-`"
+            ),
+        }
+    }
+}
+
+/// What kind of backend failure an [`Error::Backend`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendErrorKind {
+    /// Could not connect, or the connection was lost.
+    Connection,
+    /// The server did not answer within the configured timeout.
+    Timeout,
+    /// Wrong password or unknown user.
+    Auth,
+    /// The (ACL) user may not run this command on this key.
+    Permission,
+    /// The server is loading, busy, read-only, or the cluster is down or moving slots.
+    Unavailable,
+    /// Any other error reply from the server, or a bad connection URL.
+    Other,
+}
+
+impl fmt::Display for BackendErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendErrorKind::Connection => "connection error",
+            BackendErrorKind::Timeout => "timeout",
+            BackendErrorKind::Auth => "authentication error",
+            BackendErrorKind::Permission => "permission denied",
+            BackendErrorKind::Unavailable => "server unavailable",
+            BackendErrorKind::Other => "backend error",
+        })
+    }
+}
+
+/// A failure of the backend itself (see [`Error::Backend`]).
+#[derive(Debug)]
+pub struct BackendError {
+    kind: BackendErrorKind,
+    key: Option<String>,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl BackendError {
+    /// A new backend error of `kind`, about `key` when the operation had one.
+    pub fn new(
+        kind: BackendErrorKind,
+        key: Option<&str>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        BackendError {
+            kind,
+            key: key.map(str::to_owned),
+            source: source.into(),
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> BackendErrorKind {
+        self.kind
+    }
+
+    /// The key of the operation that failed, when it had one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// True for failures that may go away by retrying later (connection, timeout, unavailable).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.kind,
+            BackendErrorKind::Connection | BackendErrorKind::Timeout | BackendErrorKind::Unavailable
+        )
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{} at key `{key}`: {}", self.kind, self.source),
+            None => write!(f, "{}: {}", self.kind, self.source),
+        }
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_bounds<T: std::error::Error + Send + Sync + 'static>() {}
+
+    #[test]
+    fn error_is_send_sync_static() {
+        assert_bounds::<Error>();
+    }
+
+    #[test]
+    fn display_names_the_key() {
+        let e = Error::Validation {
+            key: "shop:u:alice".into(),
+            issues: vec![Issue {
+                path: "/email".into(),
+                message: "\"x\" is not a \"email\"".into(),
+            }],
+        };
+        let s = e.to_string();
+        assert!(s.contains("shop:u:alice") && s.contains("/email"), "{s}");
+        let e = Error::backend(BackendErrorKind::Timeout, Some("k:1"), "slow");
+        assert_eq!(e.key(), Some("k:1"));
+        assert!(e.to_string().contains("k:1"));
+    }
+}
