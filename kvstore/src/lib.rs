@@ -8,13 +8,21 @@ mod handles;
 pub mod key;
 mod memory;
 mod node;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use backend::{async_trait, Backend, DynBackend, IntoBackend, KeyTtl, Limits, SetOptions};
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
+pub use codec::Storable;
 pub use handles::{Blob, Counter, Dynamic, Item, SetOf};
 pub use key::{Id, IntoId};
 pub use memory::{Clock, ManualClock, MemoryBackend, SystemClock};
 pub use node::{Context, Node};
+#[cfg(feature = "redis")]
+pub use crate::redis::{
+    connect, PartialWriteError, RedisBackend, RedisBackendBuilder, RedisClusterBackend,
+    RedisClusterBackendBuilder,
+};
 
 #[cfg(feature = "derive")]
 pub use kvstore_derive::Store;

@@ -74,6 +74,12 @@ pub trait Node: Clone + Send + Sync + Sized + 'static {
     /// nothing after the path) — is a key of this node's layout.
     #[doc(hidden)]
     fn __owns(tail: Option<&str>) -> bool;
+
+    /// The codec of `T` when this node is an `Item<T>` (lets `Dynamic<Item<T>>` skip a lookup).
+    #[doc(hidden)]
+    fn __item_codec() -> Option<&'static crate::codec::Codec> {
+        None
+    }
 }
 
 pub use crate::key::KeyPath;

@@ -1,0 +1,313 @@
+//! Value encoding and validation.
+//!
+//! Every value type gets one [`Codec`] per process, built the first time a handle of that type is
+//! created: its JSON Schema (from schemars) and a compiled `jsonschema` validator with format
+//! checking on and no external `$ref` resolution. Handles keep a `&'static Codec`, so an operation
+//! never compiles or even looks up a schema.
+//!
+//! Fast path: when a schema says nothing a Rust value of its type cannot break — only types,
+//! properties, required fields, items, enums and the bounds implied by the integer type — the
+//! validator can never reject what serde produces, and serde itself rejects every stored value of
+//! the wrong shape. Such *structural* types are encoded with `serde_json::to_vec` and decoded with
+//! `serde_json::from_slice` directly, skipping the `serde_json::Value` detour. A type with any
+//! constraint (`format`, `pattern`, `minLength`, a range, ...) is always validated on write and on
+//! read.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use parking_lot::RwLock;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{Error, InvalidKeyReason, Issue, Result};
+
+/// A type that can be stored in an [`Item`](crate::Item) or a [`SetOf`](crate::SetOf): it is
+/// serialized with serde and validated against the JSON Schema schemars generates for it.
+///
+/// Implemented for every `T: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored as a kvstore value",
+    label = "needs `Serialize`, `Deserialize` and `JsonSchema`",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]` to `{Self}`"
+)]
+pub trait Storable: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static> Storable for T {}
+
+/// The compiled schema of one value type.
+pub struct Codec {
+    type_name: &'static str,
+    schema: Value,
+    validator: std::result::Result<jsonschema::Validator, String>,
+    structural: bool,
+}
+
+static CODECS: LazyLock<RwLock<HashMap<TypeId, &'static Codec>>> = LazyLock::new(Default::default);
+
+/// The codec of `T`, built on first use and kept for the life of the process.
+pub fn codec<T: Storable>() -> &'static Codec {
+    let id = TypeId::of::<T>();
+    if let Some(codec) = CODECS.read().get(&id) {
+        return codec;
+    }
+    // Built outside the lock: schema generation can be slow and may recurse into other types.
+    let built = Codec::build::<T>();
+    *CODECS
+        .write()
+        .entry(id)
+        .or_insert_with(|| Box::leak(Box::new(built)))
+}
+
+impl Codec {
+    fn build<T: Storable>() -> Codec {
+        let schema = schemars::SchemaGenerator::default()
+            .into_root_schema_for::<T>()
+            .to_value();
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .map_err(|e| e.to_string());
+        let structural = validator.is_ok() && is_structural(&schema);
+        Codec {
+            type_name: std::any::type_name::<T>(),
+            schema,
+            validator,
+            structural,
+        }
+    }
+
+    /// The JSON Schema of the type.
+    pub fn schema(&self) -> &Value {
+        &self.schema
+    }
+
+    /// Whether the schema holds only what the Rust type guarantees (see the module docs).
+    pub fn is_structural(&self) -> bool {
+        self.structural
+    }
+
+    fn validator(&self, key: &str) -> Result<&jsonschema::Validator> {
+        self.validator.as_ref().map_err(|e| Error::Encode {
+            key: key.to_owned(),
+            message: format!("the JSON Schema of `{}` does not compile: {e}", self.type_name),
+        })
+    }
+
+    /// Validates `value` (already a JSON value) against the schema.
+    pub fn check(&self, key: &str, value: &Value) -> Result<()> {
+        let validator = self.validator(key)?;
+        if validator.is_valid(value) {
+            return Ok(());
+        }
+        let issues = validator
+            .iter_errors(value)
+            .map(|e| Issue {
+                path: e.instance_path().as_str().to_owned(),
+                message: e.to_string(),
+            })
+            .collect();
+        Err(Error::Validation {
+            key: key.to_owned(),
+            issues,
+        })
+    }
+
+    /// Serializes and validates `value` for `key`; refuses values over `max_size` bytes.
+    pub fn encode<T: Storable>(&self, key: &str, value: &T, max_size: usize) -> Result<Vec<u8>> {
+        let encode_err = |e: serde_json::Error| Error::Encode {
+            key: key.to_owned(),
+            message: e.to_string(),
+        };
+        let bytes = if self.structural {
+            serde_json::to_vec(value).map_err(encode_err)?
+        } else {
+            let json = serde_json::to_value(value).map_err(encode_err)?;
+            self.check(key, &json)?;
+            serde_json::to_vec(&json).map_err(encode_err)?
+        };
+        check_size(key, bytes.len(), max_size)?;
+        Ok(bytes)
+    }
+
+    /// Decodes and validates the bytes stored at `key`.
+    pub fn decode<T: Storable>(&self, key: &str, bytes: &[u8]) -> Result<T> {
+        let decode_err = |e: serde_json::Error| Error::Decode {
+            key: key.to_owned(),
+            message: e.to_string(),
+        };
+        if self.structural {
+            return serde_json::from_slice(bytes).map_err(decode_err);
+        }
+        let json: Value = serde_json::from_slice(bytes).map_err(decode_err)?;
+        self.check(key, &json)?;
+        T::deserialize(&json).map_err(decode_err)
+    }
+}
+
+/// Refuses a value of `size` bytes over `max_size`.
+pub fn check_size(key: &str, size: usize, max_size: usize) -> Result<()> {
+    if size > max_size {
+        return Err(Error::InvalidKey {
+            key: key.to_owned(),
+            reason: InvalidKeyReason::ValueTooLarge {
+                size,
+                limit: max_size,
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Whether a schema only says what serde already enforces for the Rust type it was made from.
+fn is_structural(schema: &Value) -> bool {
+    match schema {
+        Value::Bool(_) => true,
+        Value::Object(map) => map.iter().all(|(k, v)| match k.as_str() {
+            // Annotations.
+            "$schema" | "$id" | "$comment" | "title" | "description" | "default" | "examples"
+            | "deprecated" | "readOnly" | "writeOnly" => true,
+            // Internal references only.
+            "$ref" => v.as_str().is_some_and(|r| r.starts_with("#/")),
+            "type" | "required" | "const" | "enum" => true,
+            // Integer formats schemars emits; they are not JSON Schema formats and the type
+            // already bounds the value.
+            "format" => v.as_str().is_some_and(is_numeric_format),
+            "minimum" => {
+                // `minimum: 0` of unsigned integers.
+                v.as_f64() == Some(0.0)
+                    && map
+                        .get("format")
+                        .and_then(Value::as_str)
+                        .is_some_and(|f| f.starts_with("uint"))
+            }
+            "properties" | "$defs" | "definitions" => v
+                .as_object()
+                .is_some_and(|props| props.values().all(is_structural)),
+            "items" | "additionalProperties" => is_structural(v),
+            "prefixItems" | "anyOf" | "oneOf" | "allOf" => v
+                .as_array()
+                .is_some_and(|items| items.iter().all(is_structural)),
+            // Tuples: schemars bounds the length with minItems/maxItems equal to the arity.
+            "minItems" | "maxItems" => map.contains_key("prefixItems"),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+fn is_numeric_format(format: &str) -> bool {
+    matches!(
+        format,
+        "int8"
+            | "int16"
+            | "int32"
+            | "int64"
+            | "int128"
+            | "int"
+            | "uint8"
+            | "uint16"
+            | "uint32"
+            | "uint64"
+            | "uint128"
+            | "uint"
+            | "float"
+            | "double"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+    struct Plain {
+        name: String,
+        n: u32,
+        tags: Vec<String>,
+        maybe: Option<i64>,
+    }
+
+    #[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+    struct Constrained {
+        #[schemars(email)]
+        email: String,
+        #[schemars(range(max = 150))]
+        age: u32,
+    }
+
+    #[test]
+    fn structural_types_skip_validation() {
+        assert!(codec::<Plain>().is_structural(), "{}", codec::<Plain>().schema());
+        assert!(codec::<u64>().is_structural());
+        assert!(codec::<String>().is_structural());
+        assert!(!codec::<Constrained>().is_structural());
+    }
+
+    #[test]
+    fn codec_is_cached() {
+        assert!(std::ptr::eq(codec::<Plain>(), codec::<Plain>()));
+    }
+
+    #[test]
+    fn constrained_values_are_checked_both_ways() {
+        let c = codec::<Constrained>();
+        let ok = Constrained {
+            email: "a@example.com".into(),
+            age: 30,
+        };
+        let bytes = c.encode("k", &ok, 1 << 20).unwrap();
+        assert_eq!(c.decode::<Constrained>("k", &bytes).unwrap(), ok);
+        let bad = Constrained {
+            email: "not-an-email".into(),
+            age: 200,
+        };
+        match c.encode("k", &bad, 1 << 20) {
+            Err(Error::Validation { key, issues }) => {
+                assert_eq!(key, "k");
+                let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();
+                assert!(paths.contains(&"/email") && paths.contains(&"/age"), "{issues:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let stored = br#"{"email":"x","age":3}"#;
+        assert!(matches!(
+            c.decode::<Constrained>("k", stored),
+            Err(Error::Validation { .. })
+        ));
+        assert!(matches!(
+            c.decode::<Constrained>("k", b"garbage"),
+            Err(Error::Decode { .. })
+        ));
+    }
+
+    #[test]
+    fn structural_decode_rejects_wrong_shape() {
+        let c = codec::<Plain>();
+        assert!(matches!(
+            c.decode::<Plain>("k", br#"{"name":1}"#),
+            Err(Error::Decode { .. })
+        ));
+        assert!(matches!(
+            c.decode::<Plain>("k", br#"{"name":"a","n":-1,"tags":[],"maybe":null}"#),
+            Err(Error::Decode { .. })
+        ));
+    }
+
+    #[test]
+    fn size_limit() {
+        let c = codec::<String>();
+        let big = "x".repeat(100);
+        assert!(matches!(
+            c.encode("k", &big, 50),
+            Err(Error::InvalidKey {
+                reason: InvalidKeyReason::ValueTooLarge { .. },
+                ..
+            })
+        ));
+    }
+}
