@@ -1,0 +1,159 @@
+//! Parsing of `#[store(...)]` attributes into a model that keeps the original syntax (for spans).
+//!
+//! Every known key is accepted at either position here; whether it is allowed *there* is a rule
+//! checked in `valid.rs`, which can then say "put it on the struct" rather than "unknown".
+
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
+
+use crate::errors::Errors;
+
+/// Where an attribute is written.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Target {
+    /// On the struct.
+    Struct,
+    /// On a field.
+    Field,
+}
+
+/// One `key = value` (or bare `key`) inside `#[store(...)]`.
+pub struct Attr<T> {
+    /// The key as written, for spans.
+    pub path: Path,
+    /// The value.
+    pub value: T,
+}
+
+/// Every `#[store(...)]` key found on one struct or field.
+#[derive(Default)]
+pub struct Attrs {
+    /// `prefix = "..."` (struct-level).
+    pub prefix: Option<Attr<LitStr>>,
+    /// `crate = "..."` (struct-level).
+    pub krate: Option<Attr<LitStr>>,
+    /// `rename = "..."` (field-level).
+    pub rename: Option<Attr<LitStr>>,
+    /// `ttl = "..."` (field-level).
+    pub ttl: Option<Attr<LitStr>>,
+    /// `colocate` (field-level).
+    pub colocate: Option<Attr<()>>,
+}
+
+const STRUCT_KEYS: &str = "`prefix = \"...\"` and `crate = \"...\"`";
+const FIELD_KEYS: &str = "`rename = \"...\"`, `ttl = \"...\"` and `colocate`";
+
+impl Attrs {
+    /// Parses every `#[store(...)]` among `attrs`; other attributes are ignored.
+    pub fn parse(attrs: &[Attribute], target: Target, errors: &mut Errors) -> Attrs {
+        let mut out = Attrs::default();
+        for attr in attrs.iter().filter(|a| a.path().is_ident("store")) {
+            let list = match attr.meta.require_list() {
+                Ok(list) => list,
+                Err(_) => {
+                    errors.spanned(attr, "expected `#[store(...)]`");
+                    continue;
+                }
+            };
+            let metas = match list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+            {
+                Ok(metas) => metas,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            for meta in metas {
+                out.parse_one(meta, target, errors);
+            }
+        }
+        out
+    }
+
+    fn parse_one(&mut self, meta: Meta, target: Target, errors: &mut Errors) {
+        let key = meta.path().get_ident().map(ToString::to_string);
+        match key.as_deref() {
+            Some("prefix") => set(&mut self.prefix, string_value(meta, errors), errors),
+            Some("crate") => set(&mut self.krate, string_value(meta, errors), errors),
+            Some("rename") => set(&mut self.rename, string_value(meta, errors), errors),
+            Some("ttl") => set(&mut self.ttl, string_value(meta, errors), errors),
+            Some("colocate") => set(&mut self.colocate, flag(meta, errors), errors),
+            _ => {
+                let valid = match target {
+                    Target::Struct => STRUCT_KEYS,
+                    Target::Field => FIELD_KEYS,
+                };
+                let name = quote::ToTokens::to_token_stream(meta.path()).to_string();
+                let name = name.replace(' ', "");
+                errors.spanned(
+                    meta.path(),
+                    format!("unknown store attribute `{name}`; the valid ones here are {valid}"),
+                );
+            }
+        }
+    }
+}
+
+/// Stores `attr` in `slot`, or reports a duplicate.
+fn set<T>(slot: &mut Option<Attr<T>>, attr: Option<Attr<T>>, errors: &mut Errors) {
+    let Some(attr) = attr else { return };
+    if slot.is_some() {
+        let name = attr
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        errors.spanned(
+            &attr.path,
+            format!("duplicate store attribute `{name}`; keep only one"),
+        );
+    } else {
+        *slot = Some(attr);
+    }
+}
+
+/// The string literal of `key = "..."`.
+fn string_value(meta: Meta, errors: &mut Errors) -> Option<Attr<LitStr>> {
+    let path = meta.path().clone();
+    let name = path
+        .get_ident()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let example = if name == "ttl" { "30m" } else { "..." };
+    let message = format!("expected a string: `{name} = \"{example}\"`");
+    match meta {
+        Meta::NameValue(nv) => match nv.value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(value),
+                ..
+            }) => Some(Attr { path, value }),
+            other => {
+                errors.spanned(other, message);
+                None
+            }
+        },
+        other => {
+            errors.spanned(other, message);
+            None
+        }
+    }
+}
+
+/// A bare `key`.
+fn flag(meta: Meta, errors: &mut Errors) -> Option<Attr<()>> {
+    match meta {
+        Meta::Path(path) => Some(Attr { path, value: () }),
+        other => {
+            let name = other
+                .path()
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            errors.spanned(
+                other,
+                format!("`{name}` takes no value: write `#[store({name})]`"),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Code generation from the checked [`Model`].
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Type};
+
+use crate::ast::{type_to_string, Container};
+use crate::errors::Errors;
+use crate::valid::{self, FieldModel, Model};
+
+/// The whole derive: parse, check, generate. Errors come out as `compile_error!`s, next to the
+/// expansion whenever one is still possible (so that uses of the store don't fail too).
+pub fn derive(input: &DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let expansion = Container::from_ast(input, &mut errors)
+        .and_then(|container| valid::check(&container, &mut errors))
+        .map(|model| expand(&model))
+        .unwrap_or_default();
+    let errors = errors.to_compile_errors();
+    quote! {
+        #errors
+        #expansion
+    }
+}
+
+/// Generates the `Node`, `Clone` and inherent impls and the per-field node assertions.
+pub fn expand(model: &Model) -> TokenStream {
+    let ident = model.ident;
+    let krate = &model.krate;
+    let p = quote!(#krate::__private);
+    let prefix = &model.prefix;
+
+    let idents: Vec<_> = model.fields.iter().map(|f| f.ident).collect();
+    let tys: Vec<_> = model.fields.iter().map(|f| f.ty).collect();
+    let segments: Vec<_> = model.fields.iter().map(|f| f.segment.as_str()).collect();
+    let paths: Vec<_> = model
+        .fields
+        .iter()
+        .map(|f| {
+            let segment = &f.segment;
+            if f.colocate {
+                quote!(__path.child(#segment).colocate())
+            } else {
+                quote!(__path.child(#segment))
+            }
+        })
+        .collect();
+    let ttls: Vec<_> = model
+        .fields
+        .iter()
+        .map(|f| match &f.ttl {
+            Some((millis, _)) => quote!(#p::Some(#p::Duration::from_millis(#millis))),
+            None => quote!(__ttl),
+        })
+        .collect();
+
+    // One assertion per field, spanned on the field's type: a field that is not a node gets the
+    // `Node` trait's on_unimplemented message right there.
+    let assertions = model.fields.iter().map(|f| {
+        let ty = f.ty;
+        quote_spanned! {ty.span()=>
+            const _: () = #p::assert_node::<#ty>();
+        }
+    });
+
+    let vis = model.vis;
+    let accessors = model
+        .fields
+        .iter()
+        .filter(|f| f.accessor)
+        .map(|f| accessor(f, vis));
+
+    let (open_doc, open_with_prefix_doc, schema_doc) = store_docs(model);
+
+    quote! {
+        #(#assertions)*
+
+        #[automatically_derived]
+        impl #p::Node for #ident {
+            fn __build(
+                __ctx: &#p::Context,
+                __path: #p::KeyPath,
+                __ttl: #p::Option<#p::Duration>,
+            ) -> Self {
+                #ident {
+                    #( #idents: <#tys as #p::Node>::__build(__ctx, #paths, #ttls), )*
+                }
+            }
+
+            fn __manifest(
+                __path: #p::KeyPath,
+                __ttl: #p::Option<#p::Duration>,
+                __out: &mut #p::Map<::std::string::String, #p::Value>,
+            ) {
+                #( <#tys as #p::Node>::__manifest(#paths, #ttls, __out); )*
+            }
+
+            fn __owns(__tail: #p::Option<&::core::primitive::str>) -> ::core::primitive::bool {
+                let #p::Some(__tail) = __tail else {
+                    return false;
+                };
+                let (__first, __rest) = #p::split_segment(__tail);
+                #[allow(unreachable_patterns)]
+                match __first {
+                    #( #segments => <#tys as #p::Node>::__owns(__rest), )*
+                    _ => false,
+                }
+            }
+        }
+
+        #[automatically_derived]
+        impl ::core::clone::Clone for #ident {
+            #[inline]
+            fn clone(&self) -> Self {
+                #ident {
+                    #( #idents: ::core::clone::Clone::clone(&self.#idents), )*
+                }
+            }
+        }
+
+        #[allow(dead_code)]
+        impl #ident {
+            #[doc = #open_doc]
+            #[must_use]
+            pub fn open(backend: impl #p::IntoBackend) -> Self {
+                #p::open_root::<Self>(backend, #prefix)
+            }
+
+            #[doc = #open_with_prefix_doc]
+            #[must_use]
+            pub fn open_with_prefix(
+                backend: impl #p::IntoBackend,
+                prefix: &::core::primitive::str,
+            ) -> Self {
+                #p::open_root::<Self>(backend, prefix)
+            }
+
+            #[doc = #schema_doc]
+            #[must_use]
+            pub fn schema() -> #p::Value {
+                #p::manifest_root::<Self>(#prefix)
+            }
+
+            #(#accessors)*
+        }
+    }
+}
+
+fn store_docs(model: &Model) -> (String, String, String) {
+    let root = if model.prefix.is_empty() {
+        "with no key prefix (keys start at the field names)".to_owned()
+    } else {
+        format!("under the key prefix `{}`", model.prefix)
+    };
+    let open = format!(
+        "Opens the store over `backend`, {root}.\n\n\
+         `backend` is any backend, by value: a `MemoryBackend`, a `RedisBackend`, a \
+         `RedisClusterBackend` or what `kvstore::connect` returns. Not async, and cheap: handles \
+         are built here and no request is sent."
+    );
+    let open_with_prefix = format!(
+        "Opens the store over `backend` under `prefix` instead of {}: for per-environment or \
+         per-test namespaces (`\"test-42:shop\"`).\n\n\
+         `prefix` is key segments of `A-Z a-z 0-9 _ . -` joined by `:`; with an invalid prefix, \
+         the store opens but every operation fails with `Error::InvalidKey`. `\"\"` means no \
+         prefix.",
+        if model.prefix.is_empty() {
+            "no prefix".to_owned()
+        } else {
+            format!("`{}`", model.prefix)
+        }
+    );
+    let schema = format!(
+        "The manifest of this store's key space, {root}: a JSON object mapping every key \
+         pattern (`*` for each id) to `{{\"kind\": \"item\" | \"counter\" | \"set\" | \"blob\", \
+         \"schema\": <JSON Schema of the value>, \"ttl_secs\": <default TTL>}}`."
+    );
+    (open, open_with_prefix, schema)
+}
+
+fn accessor(field: &FieldModel, vis: &syn::Visibility) -> TokenStream {
+    let ident = field.ident;
+    let ty = field.ty;
+    let docs = &field.docs;
+    let pattern = format!(
+        "<store>:{}{}",
+        field.segment,
+        pattern_tail(ty, field.colocate)
+    );
+    let mut summary = format!("`{pattern}` — `{}`", type_to_string(ty));
+    if let Some((_, text)) = &field.ttl {
+        summary.push_str(&format!("\n\nDefault TTL: `{text}`."));
+    }
+    let separator = (!docs.is_empty()).then(|| quote!(#[doc = ""]));
+    // Spanned on the field's name, so that "go to definition" on the accessor lands on it.
+    quote_spanned! {ident.span()=>
+        #(#docs)*
+        #separator
+        #[doc = #summary]
+        #[inline]
+        #vis fn #ident(&self) -> &#ty {
+            &self.#ident
+        }
+    }
+}
+
+/// The key pattern below a field's segment, guessed from the type's syntax for docs:
+/// `:*` per `Dynamic` level (`:{*}` when colocated), `:...` below a nested store.
+fn pattern_tail(ty: &Type, colocate: bool) -> String {
+    let Some(segment) = last_segment(ty) else {
+        return String::new();
+    };
+    match segment.ident.to_string().as_str() {
+        "Dynamic" => {
+            let id = if colocate { "{*}" } else { "*" };
+            let inner = match &segment.arguments {
+                syn::PathArguments::AngleBracketed(args) => {
+                    args.args.iter().find_map(|a| match a {
+                        syn::GenericArgument::Type(t) => Some(t),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            };
+            let below = inner.map(|t| pattern_tail(t, false)).unwrap_or_default();
+            format!(":{id}{below}")
+        }
+        "Item" | "Counter" | "SetOf" | "Blob" => String::new(),
+        _ => ":...".to_owned(),
+    }
+}
+
+fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
+        Type::Group(group) => last_segment(&group.elem),
+        Type::Paren(paren) => last_segment(&paren.elem),
+        _ => None,
+    }
+}

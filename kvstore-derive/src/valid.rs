@@ -1,0 +1,279 @@
+//! Every rule of the derive, checked in one place. Turns the parsed [`Container`] into the
+//! [`Model`] that `expand.rs` generates from.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::{Attribute, Ident, LitStr, Path, Type, Visibility};
+
+use crate::ast::{Container, Field};
+use crate::errors::Errors;
+use crate::names::{check_name, check_prefix, NameError};
+use crate::ttl::parse_ttl;
+
+/// A checked store: what the expansion needs, with every value already validated.
+pub struct Model<'a> {
+    /// The struct's name.
+    pub ident: &'a Ident,
+    /// The struct's visibility.
+    pub vis: &'a Visibility,
+    /// The path of the `kvstore` crate (`::kvstore` unless `#[store(crate = "...")]`).
+    pub krate: Path,
+    /// The root prefix (`""` for none).
+    pub prefix: String,
+    /// The fields, in order.
+    pub fields: Vec<FieldModel<'a>>,
+}
+
+/// A checked field.
+pub struct FieldModel<'a> {
+    /// The field's name (possibly raw).
+    pub ident: &'a Ident,
+    /// The field's type.
+    pub ty: &'a Type,
+    /// The key segment: the `rename`, or the field's name without `r#`.
+    pub segment: String,
+    /// The default TTL in milliseconds, with its source text.
+    pub ttl: Option<(u64, String)>,
+    /// Whether the field's ids are wrapped in a hash tag.
+    pub colocate: bool,
+    /// The field's doc comments.
+    pub docs: Vec<&'a Attribute>,
+    /// Whether to generate the field's accessor (not when its name clashes with a generated
+    /// method: that is an error already, and a second definition would only add noise).
+    pub accessor: bool,
+}
+
+/// Names that would clash with (or shadow) a generated method if used as a field name.
+const RESERVED: &[&str] = &["open", "open_with_prefix", "schema", "clone"];
+
+const SEGMENT_RULE: &str = "a key segment is one or more of `A-Z a-z 0-9 _ . -`";
+
+/// Checks every rule, recording each violation in `errors`.
+///
+/// Returns `None` only when no sensible expansion exists (a generic struct). Otherwise the model
+/// is returned even when errors were recorded, with neutral values in place of the invalid
+/// ones, so that the expansion still defines the store's methods and the user sees only the
+/// real errors, not a cascade of "no method named ..." at every use.
+pub fn check<'a>(input: &Container<'a>, errors: &mut Errors) -> Option<Model<'a>> {
+    let generic = !input.generics.params.is_empty();
+    if generic {
+        errors.spanned(
+            input.generics,
+            "`#[derive(Store)]` does not support generic structs (type, lifetime or const \
+             parameters): a store's layout must be fixed at compile time; write one struct per \
+             layout, or use a type alias for the value types",
+        );
+    }
+
+    let attrs = &input.attrs;
+    for attr in attrs.rename.iter().chain(&attrs.ttl) {
+        let name = attr.path.to_token_stream();
+        errors.spanned(
+            &attr.path,
+            format!("`{name}` is a field attribute: put `#[store({name} = \"...\")]` on a field, not on the struct"),
+        );
+    }
+    if let Some(attr) = &attrs.colocate {
+        errors.spanned(
+            &attr.path,
+            "`colocate` is a field attribute: put `#[store(colocate)]` on a `Dynamic` field, not on the struct",
+        );
+    }
+
+    let krate = match &attrs.krate {
+        Some(attr) => match attr.value.parse::<Path>() {
+            Ok(path) => path,
+            Err(_) => {
+                errors.spanned(
+                    &attr.value,
+                    format!(
+                        "invalid `crate` path `{}`: expected a path to the kvstore crate, e.g. `crate = \"::my_deps::kvstore\"`",
+                        attr.value.value()
+                    ),
+                );
+                default_crate()
+            }
+        },
+        None => default_crate(),
+    };
+
+    let prefix = match &attrs.prefix {
+        Some(attr) => {
+            let prefix = attr.value.value();
+            match check_prefix(&prefix) {
+                Ok(()) => prefix,
+                Err(e) => {
+                    let message = match e {
+                        NameError::Empty if prefix.is_empty() => {
+                            "`prefix` must not be empty: remove the attribute for keys without a prefix".to_owned()
+                        }
+                        NameError::Empty => format!(
+                            "invalid prefix `{prefix}`: empty segment; a prefix is key segments joined by `:`, with no leading, trailing or doubled `:`"
+                        ),
+                        NameError::BadChar(c) => format!(
+                            "invalid prefix `{prefix}`: the character {c:?} is not allowed; a prefix is key segments joined by `:`, and {SEGMENT_RULE}"
+                        ),
+                    };
+                    errors.spanned(&attr.value, message);
+                    String::new()
+                }
+            }
+        }
+        None => String::new(),
+    };
+
+    let mut seen: HashMap<String, &Ident> = HashMap::new();
+    let fields = input
+        .fields
+        .iter()
+        .map(|field| {
+            let model = check_field(input, field, errors);
+            if let Some(first) = seen.get(&model.segment) {
+                let message = format!(
+                    "duplicate key segment `{}`: field `{}` already maps to it; give one of them another `#[store(rename = \"...\")]`",
+                    model.segment,
+                    first.unraw()
+                );
+                match &field.attrs.rename {
+                    Some(rename) => errors.spanned(&rename.value, message),
+                    None => errors.spanned(field.ident, message),
+                }
+            } else {
+                seen.insert(model.segment.clone(), field.ident);
+            }
+            model
+        })
+        .collect();
+
+    (!generic).then_some(Model {
+        ident: input.ident,
+        vis: input.vis,
+        krate,
+        prefix,
+        fields,
+    })
+}
+
+fn check_field<'a>(
+    input: &Container<'a>,
+    field: &Field<'a>,
+    errors: &mut Errors,
+) -> FieldModel<'a> {
+    let attrs = &field.attrs;
+    for attr in attrs.prefix.iter().chain(&attrs.krate) {
+        let name = attr.path.to_token_stream();
+        errors.spanned(
+            &attr.path,
+            format!("`{name}` is a struct attribute: put `#[store({name} = \"...\")]` on the struct, not on a field"),
+        );
+    }
+
+    let name = field.ident.unraw().to_string();
+    let reserved = RESERVED.contains(&name.as_str());
+    if reserved {
+        errors.spanned(
+            field.ident,
+            format!(
+                "a field named `{name}` would clash with the generated `{}::{name}`: rename the field, and keep its key with `#[store(rename = \"{name}\")]`",
+                input.ident
+            ),
+        );
+    }
+
+    let segment = match &attrs.rename {
+        Some(rename) => {
+            let segment = rename.value.value();
+            check_segment(&segment, &rename.value, errors);
+            segment
+        }
+        None => {
+            if let Err(e) = check_name(&name) {
+                let detail = match e {
+                    NameError::BadChar(c) => format!("the character {c:?} is not allowed"),
+                    NameError::Empty => "it is empty".to_owned(),
+                };
+                errors.spanned(
+                    field.ident,
+                    format!(
+                        "field name `{name}` is not a valid key segment ({detail}; {SEGMENT_RULE}): add `#[store(rename = \"...\")]` with a valid one"
+                    ),
+                );
+            }
+            name
+        }
+    };
+
+    let ttl = attrs.ttl.as_ref().and_then(|attr| {
+        let text = attr.value.value();
+        match parse_ttl(&text) {
+            Ok(millis) => Some((millis, text)),
+            Err(message) => {
+                errors.spanned(&attr.value, message);
+                None
+            }
+        }
+    });
+
+    let colocate = match &attrs.colocate {
+        Some(attr) if !is_dynamic(field.ty) => {
+            errors.spanned(
+                &attr.path,
+                format!(
+                    "`colocate` only applies to a `Dynamic<N, K>` field (it wraps the id in a Redis Cluster hash tag), but `{}` has type `{}`: remove `colocate`",
+                    field.ident.unraw(),
+                    crate::ast::type_to_string(field.ty)
+                ),
+            );
+            false
+        }
+        Some(_) => true,
+        None => false,
+    };
+
+    FieldModel {
+        ident: field.ident,
+        ty: field.ty,
+        segment,
+        ttl,
+        colocate,
+        docs: field.docs.clone(),
+        accessor: !reserved,
+    }
+}
+
+fn check_segment(segment: &str, lit: &LitStr, errors: &mut Errors) {
+    if let Err(e) = check_name(segment) {
+        let message = match e {
+            NameError::Empty => {
+                "`rename` must not be empty: a key segment needs at least one character".to_owned()
+            }
+            NameError::BadChar(c) => format!(
+                "invalid rename `{segment}`: the character {c:?} is not allowed; {SEGMENT_RULE}"
+            ),
+        };
+        errors.spanned(lit, message);
+    }
+}
+
+/// Whether the type's last path segment is `Dynamic` (`Dynamic<..>`, `kvstore::Dynamic<..>`).
+pub fn is_dynamic(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Dynamic"),
+        Type::Group(group) => is_dynamic(&group.elem),
+        Type::Paren(paren) => is_dynamic(&paren.elem),
+        _ => false,
+    }
+}
+
+fn default_crate() -> Path {
+    let mut path = Path::from(Ident::new("kvstore", Span::call_site()));
+    path.leading_colon = Some(Default::default());
+    path
+}
