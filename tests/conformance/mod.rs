@@ -1,0 +1,631 @@
+//! The conformance suite: every rule of DESIGN.md ("Rules every backend keeps") and every row of
+//! the public API table, written once against the public API and run against every backend.
+//!
+//! A harness (`tests/memory.rs`, `tests/redis.rs`, `tests/cluster.rs`) declares
+//! `#[macro_use] mod conformance;`, defines an `async fn env(test_name: &'static str) -> Env`,
+//! and calls `conformance_tests!(env);`, which expands to one `#[tokio::test]` per rule.
+//!
+//! Every rule only touches keys under its own `env.prefix`, so the Redis harnesses can share one
+//! server (or cluster) per test binary.
+#![allow(dead_code)]
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use kvstore::{
+    Blob, Counter, DynBackend, Dynamic, Error, IntoBackend, InvalidKeyReason, Issue, Item,
+    ManualClock, MemoryBackend, SetOf, Store,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+mod atomic;
+mod blob;
+mod counter;
+mod dynamic;
+mod item;
+mod keys;
+mod schema;
+mod set;
+mod ttl;
+mod validation;
+mod values;
+
+pub use atomic::*;
+pub use blob::*;
+pub use counter::*;
+pub use dynamic::*;
+pub use item::*;
+pub use keys::*;
+pub use schema::*;
+pub use set::*;
+pub use ttl::*;
+pub use validation::*;
+pub use values::*;
+
+// ---------------------------------------------------------------------------------------------
+// Value types
+// ---------------------------------------------------------------------------------------------
+
+/// A user, with the constraints of DESIGN.md.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct User {
+    pub name: String,
+    #[schemars(email)]
+    pub email: String,
+    #[schemars(range(max = 150))]
+    pub age: u32,
+}
+
+impl User {
+    pub fn new(name: &str, age: u32) -> User {
+        User {
+            name: name.to_owned(),
+            email: format!("{name}@example.com"),
+            age,
+        }
+    }
+}
+
+/// Settings, with a length constraint.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub theme: String,
+    #[schemars(length(max = 16))]
+    pub motd: String,
+}
+
+impl Settings {
+    pub fn new(theme: &str) -> Settings {
+        Settings {
+            theme: theme.to_owned(),
+            motd: "hello".to_owned(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Session {
+    pub user: String,
+    pub n: u64,
+}
+
+impl Session {
+    pub fn new(user: &str, n: u64) -> Session {
+        Session {
+            user: user.to_owned(),
+            n,
+        }
+    }
+}
+
+/// A value without constraints.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Note {
+    pub text: String,
+}
+
+pub fn note(text: impl Into<String>) -> Note {
+    Note { text: text.into() }
+}
+
+/// A set member with a constraint.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Label {
+    #[schemars(length(max = 8))]
+    pub name: String,
+}
+
+pub fn label(name: &str) -> Label {
+    Label {
+        name: name.to_owned(),
+    }
+}
+
+/// A number to increment with `modify`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Tally {
+    pub n: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stores
+// ---------------------------------------------------------------------------------------------
+
+/// The store every rule runs on, opened at `env.prefix`.
+#[derive(Store)]
+pub struct Shop {
+    pub settings: Item<Settings>,
+    #[store(rename = "u")]
+    pub users: Dynamic<Item<User>>,
+    /// A sibling whose name starts with the name of `users` (`u`).
+    pub u2: Dynamic<Item<User>>,
+    #[store(ttl = "30m")]
+    pub sessions: Dynamic<Item<Session>>,
+    /// A short default TTL, for expiry on a real clock.
+    #[store(ttl = "300ms")]
+    pub flash: Dynamic<Item<Session>>,
+    pub visits: Counter,
+    pub views: Dynamic<Counter, u64>,
+    /// A fixed-window rate limiter.
+    #[store(ttl = "1s")]
+    pub hits: Dynamic<Counter>,
+    pub tags: SetOf<String>,
+    pub labels: SetOf<Label>,
+    #[store(ttl = "30m")]
+    pub recent: SetOf<String>,
+    pub logo: Blob,
+    #[store(ttl = "30m")]
+    pub thumbs: Dynamic<Blob>,
+    pub tenants: Dynamic<Tenant>,
+    #[store(colocate)]
+    pub ctenants: Dynamic<Tenant>,
+    pub stats: Stats,
+    #[store(ttl = "1h")]
+    pub cache: Stats,
+    pub grid: Dynamic<Dynamic<Item<Note>>>,
+    pub ledger: Dynamic<Item<Note>, i64>,
+    pub small: Dynamic<Item<Note>, u32>,
+    pub big: Dynamic<Item<Note>, u128>,
+    pub tally: Item<Tally>,
+    pub notes: Dynamic<Item<Note>>,
+}
+
+/// A nested store, one per tenant id.
+#[derive(Store)]
+pub struct Tenant {
+    pub config: Item<Settings>,
+    pub users: Dynamic<Item<User>>,
+    pub seen: SetOf<String>,
+    pub hits: Counter,
+    pub notes: Dynamic<Item<Note>>,
+    #[store(colocate)]
+    pub docs: Dynamic<Item<Note>, u64>,
+}
+
+/// A nested static store.
+#[derive(Store)]
+pub struct Stats {
+    pub hits: Counter,
+    pub last: Item<Note>,
+    pub daily: Dynamic<Counter>,
+}
+
+/// A store with a root prefix (only its manifest and `key()`s are used: no I/O outside the
+/// test's prefix).
+#[derive(Store)]
+#[store(prefix = "app:v1")]
+pub struct Prefixed {
+    pub name: Item<Note>,
+    pub counts: Dynamic<Counter, u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The test environment
+// ---------------------------------------------------------------------------------------------
+
+/// What every rule gets: a backend, a key prefix of its own, and a clock.
+#[derive(Clone)]
+pub struct Env {
+    /// The backend under test (shared with other tests on Redis: stay under `prefix`).
+    pub backend: DynBackend,
+    /// The root prefix of every key this test may touch.
+    pub prefix: String,
+    clock: Option<ManualClock>,
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A unique, valid root prefix for a test: `kvt:<test name>:<unique>`.
+pub fn test_prefix(test_name: &str) -> String {
+    let name: String = test_name
+        .replace("::", ".")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("kvt:{name}:{:x}-{nanos:x}-{n}", std::process::id())
+}
+
+impl Env {
+    /// An environment over a backend that runs on the real clock (Redis).
+    pub fn new(backend: impl IntoBackend, test_name: &str) -> Env {
+        Env {
+            backend: backend.into_backend(),
+            prefix: test_prefix(test_name),
+            clock: None,
+        }
+    }
+
+    /// An environment over a backend driven by `clock`: `sleep` advances it.
+    pub fn with_manual_clock(
+        backend: impl IntoBackend,
+        clock: ManualClock,
+        test_name: &str,
+    ) -> Env {
+        Env {
+            backend: backend.into_backend(),
+            prefix: test_prefix(test_name),
+            clock: Some(clock),
+        }
+    }
+
+    /// A fresh in-memory backend on a manual clock.
+    pub fn memory(test_name: &str) -> Env {
+        let clock = ManualClock::new();
+        Env::with_manual_clock(MemoryBackend::with_clock(clock.clone()), clock, test_name)
+    }
+
+    /// Lets `d` pass: advances the manual clock, or really sleeps.
+    pub async fn sleep(&self, d: Duration) {
+        match &self.clock {
+            Some(clock) => {
+                clock.advance(d);
+                tokio::task::yield_now().await;
+            }
+            None => tokio::time::sleep(d).await,
+        }
+    }
+
+    /// Whether time only moves when `sleep` is called (TTLs can be checked exactly).
+    pub fn manual_clock(&self) -> bool {
+        self.clock.is_some()
+    }
+
+    /// The test's `Shop`.
+    pub fn shop(&self) -> Shop {
+        Shop::open_with_prefix(self.backend.clone(), &self.prefix)
+    }
+
+    /// Another `Shop` at `<prefix>:<sub>` (still under the test's prefix).
+    pub fn shop_at(&self, sub: &str) -> Shop {
+        Shop::open_with_prefix(self.backend.clone(), &format!("{}:{sub}", self.prefix))
+    }
+
+    /// The full key `<prefix>:<tail>`.
+    pub fn key(&self, tail: &str) -> String {
+        format!("{}:{tail}", self.prefix)
+    }
+
+    /// Writes raw bytes at `<prefix>:<tail>` through the backend, as another program would.
+    pub async fn raw_set(&self, tail: &str, value: &[u8]) {
+        let key = self.key(tail);
+        assert!(self
+            .backend
+            .set(&key, value, Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("raw set {key}: {e}")));
+    }
+
+    /// The raw bytes at `<prefix>:<tail>`.
+    pub async fn raw_get(&self, tail: &str) -> Option<Vec<u8>> {
+        let key = self.key(tail);
+        self.backend
+            .get(&key)
+            .await
+            .unwrap_or_else(|e| panic!("raw get {key}: {e}"))
+    }
+
+    /// Whether `<prefix>:<tail>` exists, of any kind.
+    pub async fn raw_exists(&self, tail: &str) -> bool {
+        let key = self.key(tail);
+        self.backend
+            .exists(&key)
+            .await
+            .unwrap_or_else(|e| panic!("raw exists {key}: {e}"))
+    }
+
+    /// Every stored key under the test's prefix.
+    pub async fn raw_keys(&self) -> Vec<String> {
+        let mut keys = self
+            .backend
+            .scan_prefix(&format!("{}:", self.prefix))
+            .await
+            .expect("raw scan");
+        keys.sort();
+        keys
+    }
+
+    /// Adds a raw member to the set at `<prefix>:<tail>`.
+    pub async fn raw_set_add(&self, tail: &str, member: &[u8]) {
+        let key = self.key(tail);
+        self.backend
+            .set_add(&key, member, None)
+            .await
+            .unwrap_or_else(|e| panic!("raw sadd {key}: {e}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assertion helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Checks that the error names `key` (in `Error::key()` and in its `Display`).
+#[track_caller]
+pub fn assert_names_key(e: &Error, key: &str) {
+    assert_eq!(
+        e.key(),
+        Some(key),
+        "error {e:?} should be about key {key:?}"
+    );
+    let shown = e.to_string();
+    assert!(
+        shown.contains(key),
+        "Display of the error should name the key {key:?}: {shown}"
+    );
+}
+
+/// Unwraps an `Err`, with the `Ok` value in the panic message.
+#[track_caller]
+pub fn err<T: Debug>(r: kvstore::Result<T>, what: &str) -> Error {
+    match r {
+        Ok(v) => panic!("{what}: expected an error, got Ok({v:?})"),
+        Err(e) => e,
+    }
+}
+
+/// Expects `Error::Validation` about `key`; returns the issues.
+#[track_caller]
+pub fn expect_validation<T: Debug>(r: kvstore::Result<T>, key: &str) -> Vec<Issue> {
+    let e = err(r, "expected Error::Validation");
+    assert_names_key(&e, key);
+    match e {
+        Error::Validation { issues, .. } => {
+            assert!(
+                !issues.is_empty(),
+                "a validation error has at least one issue"
+            );
+            issues
+        }
+        other => panic!("expected Error::Validation for {key}, got {other:?}"),
+    }
+}
+
+/// Expects a validation issue at JSON pointer `path` (a failure lists every issue).
+#[track_caller]
+pub fn assert_issue_at(issues: &[Issue], path: &str) {
+    assert!(
+        issues.iter().any(|i| i.path == path),
+        "expected an issue at {path:?}, got {issues:?}"
+    );
+}
+
+/// Expects `Error::Decode` about `key`.
+#[track_caller]
+pub fn expect_decode<T: Debug>(r: kvstore::Result<T>, key: &str) {
+    let e = err(r, "expected Error::Decode");
+    assert_names_key(&e, key);
+    assert!(
+        matches!(e, Error::Decode { .. }),
+        "expected Error::Decode for {key}, got {e:?}"
+    );
+}
+
+/// Expects `Error::Decode` or `Error::Validation` about `key` (JSON of the wrong shape is both
+/// not decodable and against the schema; either is a typed error naming the key).
+#[track_caller]
+pub fn expect_decode_or_validation<T: Debug>(r: kvstore::Result<T>, key: &str) {
+    let e = err(r, "expected Error::Decode or Error::Validation");
+    assert_names_key(&e, key);
+    assert!(
+        matches!(e, Error::Decode { .. } | Error::Validation { .. }),
+        "expected Error::Decode or Error::Validation for {key}, got {e:?}"
+    );
+}
+
+/// Expects `Error::WrongType` about `key`.
+#[track_caller]
+pub fn expect_wrong_type<T: Debug>(r: kvstore::Result<T>, key: &str) {
+    let e = err(r, "expected Error::WrongType");
+    assert_names_key(&e, key);
+    assert!(
+        matches!(e, Error::WrongType { .. }),
+        "expected Error::WrongType for {key}, got {e:?}"
+    );
+}
+
+/// Expects `Error::InvalidTtl` about `key`.
+#[track_caller]
+pub fn expect_invalid_ttl<T: Debug>(r: kvstore::Result<T>, key: &str) {
+    let e = err(r, "expected Error::InvalidTtl");
+    assert_names_key(&e, key);
+    assert!(
+        matches!(e, Error::InvalidTtl { .. }),
+        "expected Error::InvalidTtl for {key}, got {e:?}"
+    );
+}
+
+/// Expects `Error::Overflow` about `key`.
+#[track_caller]
+pub fn expect_overflow<T: Debug>(r: kvstore::Result<T>, key: &str) {
+    let e = err(r, "expected Error::Overflow");
+    assert_names_key(&e, key);
+    assert!(
+        matches!(e, Error::Overflow { .. }),
+        "expected Error::Overflow for {key}, got {e:?}"
+    );
+}
+
+/// Expects `Error::InvalidKey`, with a key that starts with `key_start`; returns the reason.
+#[track_caller]
+pub fn expect_invalid_key<T: Debug>(r: kvstore::Result<T>, key_start: &str) -> InvalidKeyReason {
+    let e = err(r, "expected Error::InvalidKey");
+    let shown = e.to_string();
+    match e {
+        Error::InvalidKey { key, reason } => {
+            assert!(
+                key.starts_with(key_start),
+                "InvalidKey should name the key (starting with {key_start:?}), got {key:?}"
+            );
+            assert!(shown.contains(&key), "Display should name the key: {shown}");
+            reason
+        }
+        other => panic!("expected Error::InvalidKey for {key_start}, got {other:?}"),
+    }
+}
+
+/// Expects `InvalidKey` because of an empty id.
+#[track_caller]
+pub fn expect_empty_id<T: Debug>(r: kvstore::Result<T>, key_start: &str) {
+    let reason = expect_invalid_key(r, key_start);
+    assert_eq!(reason, InvalidKeyReason::EmptyId);
+}
+
+/// Expects `InvalidKey` because the encoded key is too long.
+#[track_caller]
+pub fn expect_key_too_long<T: Debug>(r: kvstore::Result<T>, key_start: &str) {
+    let reason = expect_invalid_key(r, key_start);
+    assert!(
+        matches!(reason, InvalidKeyReason::KeyTooLong { .. }),
+        "expected KeyTooLong, got {reason:?}"
+    );
+}
+
+/// Expects `InvalidKey` because the value is too large; `key` is exact.
+#[track_caller]
+pub fn expect_value_too_large<T: Debug>(r: kvstore::Result<T>, key: &str) {
+    let e = err(r, "expected Error::InvalidKey (value too large)");
+    assert_names_key(&e, key);
+    match e {
+        Error::InvalidKey {
+            reason: InvalidKeyReason::ValueTooLarge { .. },
+            ..
+        } => {}
+        other => panic!("expected InvalidKey/ValueTooLarge for {key}, got {other:?}"),
+    }
+}
+
+/// Expects a TTL in `[lo, hi]`.
+#[track_caller]
+pub fn assert_ttl_in(ttl: Option<Duration>, lo: Duration, hi: Duration) {
+    match ttl {
+        Some(t) if t >= lo && t <= hi => {}
+        other => panic!("expected a TTL in [{lo:?}, {hi:?}], got {other:?}"),
+    }
+}
+
+/// Expects a TTL of `d`, minus at most `slack` of elapsed time (exact on a manual clock up to
+/// millisecond rounding).
+#[track_caller]
+pub fn assert_ttl_about(env: &Env, ttl: Option<Duration>, d: Duration, slack: Duration) {
+    let slack = if env.manual_clock() {
+        Duration::from_millis(1)
+    } else {
+        slack
+    };
+    assert_ttl_in(ttl, d.saturating_sub(slack), d);
+}
+
+/// A sorted copy.
+pub fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+/// `&str`s to `String`s.
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+pub const SECOND: Duration = Duration::from_secs(1);
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// The test list
+// ---------------------------------------------------------------------------------------------
+
+/// Expands to one `#[tokio::test]` per rule. `$env` is a function (or closure) taking the test's
+/// name (`&'static str`) and returning a future of an [`Env`].
+#[macro_export]
+macro_rules! conformance_tests {
+    ($env:expr) => {
+        $crate::conformance_tests!(@rules $env;
+            // item
+            item_get_set_remove_exists,
+            item_set_if_absent,
+            item_modify,
+            item_modify_none_removes,
+            item_ttl_expire_persist,
+            item_set_with_zero_ttl_is_invalid,
+            // counter
+            counter_basics,
+            counter_ttl_expire_persist,
+            counter_overflow,
+            counter_decode_errors,
+            // set
+            set_basics,
+            set_ttl_expire_persist,
+            set_validation,
+            // blob
+            blob_basics,
+            blob_ttl_expire_persist,
+            // dynamic
+            dynamic_item_ops,
+            dynamic_at_matches_shortcuts,
+            dynamic_get_many,
+            dynamic_set_many,
+            dynamic_set_many_validates_all_first,
+            dynamic_entries,
+            dynamic_integer_ids,
+            dynamic_counters_and_blobs,
+            dynamic_nested_dynamic,
+            dynamic_nested_store,
+            dynamic_colocated_store,
+            nested_static_store,
+            handles_are_cheap_and_shareable,
+            // keys
+            key_layout,
+            key_id_encoding,
+            key_empty_id_is_invalid,
+            key_too_long_is_invalid,
+            key_hostile_ids_stay_in_their_keyspace,
+            key_listing_never_leaves_its_keyspace,
+            key_listing_ignores_foreign_keys,
+            // values
+            values_are_json_on_the_wire,
+            values_over_the_limit_are_rejected,
+            // validation
+            validation_on_write,
+            validation_formats_are_checked,
+            validation_on_read,
+            validation_on_read_in_bulk,
+            wrong_type_is_reported,
+            errors_name_the_key,
+            // ttl
+            ttl_field_default_applies_to_every_write,
+            ttl_set_replaces,
+            ttl_modify_and_increment_keep,
+            ttl_counter_fixed_window,
+            ttl_expired_values_are_never_returned,
+            // atomicity
+            atomic_modify_no_lost_update,
+            atomic_counter_no_lost_update,
+            atomic_set_if_absent_one_winner,
+            atomic_set_many_visibility,
+            atomic_set_add_no_lost_update,
+            // schema
+            schema_manifest,
+            schema_manifest_with_root_prefix,
+        );
+    };
+    (@rules $env:expr; $($rule:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $rule() {
+                let env = ($env)(concat!(module_path!(), "::", stringify!($rule))).await;
+                $crate::conformance::$rule(env).await;
+            }
+        )*
+    };
+}
