@@ -1,0 +1,396 @@
+//! [`RedisClusterBackend`]: a Redis Cluster, through redis-rs's async `ClusterConnection`.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::time::Duration;
+
+use ::redis::cluster::ClusterClientBuilder;
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
+use ::redis::{cmd, from_redis_value, from_redis_value_ref, RedisError, RedisResult, Value};
+use futures_util::future::{join_all, try_join_all};
+
+use super::errors::{self, classify, map, PartialWriteError};
+use super::redact_url;
+use super::shared::{builder_options, Core, Options};
+use super::standalone::connection_info;
+use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions};
+use crate::error::{BackendErrorKind, Error, Result};
+
+/// A backend over a Redis Cluster.
+///
+/// Built by [`RedisClusterBackend::connect`] or [`RedisClusterBackend::builder`] from the URLs
+/// of one or more nodes (the others are discovered). It follows slot moves and failovers by
+/// itself. Options and error kinds are those of [`RedisBackend`](crate::RedisBackend).
+///
+/// Single-key operations are routed to the key's slot (scripts touch only their one key).
+/// Multi-key operations are split by hash slot, the slots run in parallel, and results come
+/// back in the caller's order: `get_many` is one `MGET` per slot; `set_many` is one atomic
+/// `MSET` (or `MULTI`/`EXEC` with TTLs) per slot — keys of different slots cannot be written in
+/// one atomic step on a cluster, so when some slots fail and others succeed the error says which
+/// keys were written (its source is a [`PartialWriteError`]). Put keys that must be written
+/// together under one hash tag (`{...}`, see `Dynamic` colocation) to get one atomic step.
+/// `scan_prefix` scans every primary and removes duplicates.
+///
+/// Cloning is cheap (a reference count).
+#[derive(Clone)]
+pub struct RedisClusterBackend {
+    core: Core<ClusterConnection>,
+    urls: Vec<String>,
+}
+
+impl fmt::Debug for RedisClusterBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisClusterBackend")
+            .field("urls", &self.urls)
+            .field("response_timeout", &self.core.response_timeout)
+            .field("max_value_size", &self.core.max_value_size)
+            .finish()
+    }
+}
+
+/// Configures and connects a [`RedisClusterBackend`]: from [`RedisClusterBackend::builder`].
+#[must_use = "a builder does nothing until `.build().await`"]
+#[derive(Clone)]
+pub struct RedisClusterBackendBuilder {
+    urls: Vec<String>,
+    opts: Options,
+}
+
+impl fmt::Debug for RedisClusterBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redact_url(u)).collect();
+        f.debug_struct("RedisClusterBackendBuilder")
+            .field("urls", &urls)
+            .field("options", &self.opts)
+            .finish()
+    }
+}
+
+impl RedisClusterBackend {
+    /// Connects with the default options to the cluster that these nodes belong to
+    /// (`redis://host:port`, or `rediss://` with the `tls` feature; credentials and TLS are
+    /// taken from the first URL).
+    pub async fn connect<I, S>(urls: I) -> Result<RedisClusterBackend>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::builder(urls).build().await
+    }
+
+    /// A builder to set timeouts, retries and limits before connecting.
+    pub fn builder<I, S>(urls: I) -> RedisClusterBackendBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        RedisClusterBackendBuilder {
+            urls: urls.into_iter().map(|u| u.as_ref().to_owned()).collect(),
+            opts: Options::default(),
+        }
+    }
+}
+
+impl RedisClusterBackendBuilder {
+    builder_options!();
+
+    /// Connects: discovers the cluster's slots and nodes through the given URLs.
+    ///
+    /// For a cluster, `reconnect_attempts` is the number of times a request is retried
+    /// (reconnecting, or following a slot move) and `reconnect_backoff` the wait between tries,
+    /// all within the response timeout.
+    pub async fn build(self) -> Result<RedisClusterBackend> {
+        let opts = self.opts;
+        if self.urls.is_empty() {
+            return Err(Error::backend(
+                BackendErrorKind::Other,
+                None,
+                "a Redis Cluster backend needs at least one node URL",
+            ));
+        }
+        let mut nodes = Vec::with_capacity(self.urls.len());
+        for url in &self.urls {
+            nodes.push(connection_info(url)?);
+        }
+        let protocol = nodes[0].redis_settings().protocol();
+        let client = ClusterClientBuilder::new(nodes)
+            .use_protocol(protocol)
+            .connection_timeout(opts.connect_timeout)
+            .response_timeout(opts.response_timeout)
+            .retries(u32::try_from(opts.reconnect_attempts).unwrap_or(u32::MAX))
+            .min_retry_wait(millis(opts.backoff_min))
+            .max_retry_wait(millis(opts.backoff_max))
+            .build()
+            .map_err(|e| {
+                let urls: Vec<String> = self.urls.iter().map(|u| redact_url(u)).collect();
+                Error::backend(
+                    BackendErrorKind::Other,
+                    None,
+                    format!("invalid Redis Cluster URLs {urls:?}: {e}"),
+                )
+            })?;
+        let deadline = opts.connect_timeout * 2 + opts.response_timeout;
+        let conn = match tokio::time::timeout(deadline, client.get_async_connection()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(map(e, None)),
+            Err(_) => return Err(map(errors::timeout_error(deadline), None)),
+        };
+        Ok(RedisClusterBackend {
+            core: Core {
+                conn,
+                response_timeout: opts.response_timeout,
+                max_value_size: opts.max_value_size,
+            },
+            urls: self.urls.iter().map(|u| redact_url(u)).collect(),
+        })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The indices of `keys` grouped by hash slot, groups in order of first appearance.
+fn group_by_slot<'a>(keys: impl Iterator<Item = &'a str>) -> Vec<Vec<usize>> {
+    let mut index: HashMap<Slot, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, key) in keys.enumerate() {
+        let group = *index.entry(Slot::for_key(key)).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push(i);
+    }
+    groups
+}
+
+/// Combines the per-slot results of a multi-key write: all succeeded, or the error of the first
+/// failed slot, with the keys done and not done when some slots succeeded.
+fn combine<T>(
+    op: &'static str,
+    keys: &[&str],
+    groups: &[Vec<usize>],
+    results: Vec<RedisResult<T>>,
+) -> Result<Vec<T>> {
+    if results.iter().all(|r| r.is_ok()) {
+        return Ok(results.into_iter().filter_map(|r| r.ok()).collect());
+    }
+    let mut done = Vec::new();
+    let mut not_done = Vec::new();
+    let mut first_error: Option<(RedisError, &str)> = None;
+    for (group, result) in groups.iter().zip(results) {
+        let names = group.iter().map(|&i| keys[i].to_owned());
+        match result {
+            Ok(_) => done.extend(names),
+            Err(e) => {
+                if first_error.is_none() {
+                    first_error = Some((e, keys[group[0]]));
+                }
+                not_done.extend(names);
+            }
+        }
+    }
+    let (error, key) = first_error.expect("some slot failed");
+    if done.is_empty() {
+        return Err(map(error, Some(key)));
+    }
+    Err(Error::backend(
+        classify(&error),
+        Some(key),
+        PartialWriteError::new(op, done, not_done, error),
+    ))
+}
+
+/// One slot of each primary, from a `CLUSTER SLOTS` reply.
+fn primaries(reply: Value) -> RedisResult<Vec<u16>> {
+    let ranges: Vec<Vec<Value>> = from_redis_value(reply)?;
+    let mut seen: HashMap<(String, i64), u16> = HashMap::new();
+    for range in ranges {
+        let (Some(start), Some(node)) = (range.first(), range.get(2)) else {
+            return Err(errors::protocol_error("unexpected CLUSTER SLOTS reply"));
+        };
+        let start: u16 = from_redis_value_ref(start)?;
+        let node: Vec<Value> = from_redis_value_ref(node)?;
+        let (Some(host), Some(port)) = (node.first(), node.get(1)) else {
+            return Err(errors::protocol_error("unexpected CLUSTER SLOTS node"));
+        };
+        let host: String = from_redis_value_ref(host)?;
+        let port: i64 = from_redis_value_ref(port)?;
+        seen.entry((host, port)).or_insert(start);
+    }
+    Ok(seen.into_values().collect())
+}
+
+#[async_trait]
+impl Backend for RedisClusterBackend {
+    fn name(&self) -> &'static str {
+        "redis-cluster"
+    }
+
+    fn limits(&self) -> Limits {
+        self.core.limits()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.core.get(key).await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
+        self.core.set(key, value, options).await
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let groups = group_by_slot(keys.iter().copied());
+        let fetches = groups.iter().map(|group| {
+            let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
+            async move {
+                self.core
+                    .mget_raw(&slot_keys)
+                    .await
+                    .map_err(|e| map(e, Some(slot_keys[0])))
+            }
+        });
+        let replies = try_join_all(fetches).await?;
+        let mut out = vec![None; keys.len()];
+        for (group, values) in groups.iter().zip(replies) {
+            if values.len() != group.len() {
+                return Err(map(
+                    errors::protocol_error("MGET returned a wrong number of values"),
+                    Some(keys[group[0]]),
+                ));
+            }
+            for (&i, value) in group.iter().zip(values) {
+                out[i] = value;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<()> {
+        let ttl_ms = self.core.check_entries(entries, ttl)?;
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        let groups = group_by_slot(keys.iter().copied());
+        let writes = groups.iter().map(|group| {
+            let slot_entries: Vec<&(String, Vec<u8>)> =
+                group.iter().map(|&i| &entries[i]).collect();
+            async move { self.core.write_raw(&slot_entries, ttl_ms).await }
+        });
+        let results = join_all(writes).await;
+        combine("set_many", &keys, &groups, results).map(|_| ())
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        self.core
+            .compare_and_swap(key, expected, new, ttl_if_created)
+            .await
+    }
+
+    async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<i64> {
+        self.core.increment(key, delta, ttl_if_created).await
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<usize> {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let groups = group_by_slot(keys.iter().copied());
+        let unlinks = groups.iter().map(|group| {
+            let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
+            async move { self.core.unlink_raw(&slot_keys).await }
+        });
+        let results = join_all(unlinks).await;
+        Ok(combine("delete", &keys, &groups, results)?
+            .into_iter()
+            .sum())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.core.exists(key).await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        self.core.ttl(key).await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        self.core.expire(key, ttl).await
+    }
+
+    async fn persist(&self, key: &str) -> Result<bool> {
+        self.core.persist(key).await
+    }
+
+    async fn set_add(
+        &self,
+        key: &str,
+        member: &[u8],
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        self.core.set_add(key, member, ttl_if_created).await
+    }
+
+    async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
+        self.core.set_remove(key, member).await
+    }
+
+    async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
+        self.core.set_contains(key, member).await
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
+        self.core.set_members(key).await
+    }
+
+    async fn set_len(&self, key: &str) -> Result<usize> {
+        self.core.set_len(key).await
+    }
+
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        // SCAN is per node: find the primaries, then scan each one, addressed by one of its
+        // slots, in parallel.
+        let slots = self
+            .core
+            .call_raw(|mut c| async move {
+                let reply = c
+                    .route_command(
+                        cmd("CLUSTER").arg("SLOTS").to_owned(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                    )
+                    .await?;
+                primaries(reply.extract_error()?)
+            })
+            .await
+            .map_err(|e| map(e, Some(prefix)))?;
+        let scans = slots.into_iter().map(|slot| async move {
+            let mut keys = HashSet::new();
+            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+                slot,
+                SlotAddr::Master,
+            )));
+            let route = &route;
+            self.core
+                .scan_with(prefix, &mut keys, |mut c, scan| async move {
+                    let reply = c.route_command(scan, route.clone()).await?;
+                    Ok(from_redis_value(reply.extract_error()?)?)
+                })
+                .await
+                .map(|()| keys)
+        });
+        let mut all = HashSet::new();
+        for keys in try_join_all(scans).await? {
+            all.extend(keys);
+        }
+        Ok(all.into_iter().collect())
+    }
+}

@@ -1,0 +1,428 @@
+//! What the standalone and the cluster backend share: options, the round-trip helper with its
+//! deadline, and every single-key operation.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use ::redis::aio::ConnectionLike;
+use ::redis::{cmd, Cmd, FromRedisValue, RedisResult};
+
+use super::errors::{self, map, map_increment};
+use super::scripts;
+use crate::backend::{KeyTtl, Limits, SetOptions};
+use crate::error::{Error, InvalidKeyReason, Result};
+use crate::key::scan_pattern;
+
+/// The connection options both builders share.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) response_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) reconnect_attempts: usize,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) max_value_size: usize,
+}
+
+impl Options {
+    pub(crate) const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+    pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    pub(crate) const DEFAULT_RECONNECT_ATTEMPTS: usize = 3;
+    pub(crate) const DEFAULT_BACKOFF_MIN: Duration = Duration::from_millis(50);
+    pub(crate) const DEFAULT_BACKOFF_MAX: Duration = Duration::from_millis(1000);
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            response_timeout: Self::DEFAULT_RESPONSE_TIMEOUT,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            reconnect_attempts: Self::DEFAULT_RECONNECT_ATTEMPTS,
+            backoff_min: Self::DEFAULT_BACKOFF_MIN,
+            backoff_max: Self::DEFAULT_BACKOFF_MAX,
+            max_value_size: Limits::DEFAULT_MAX_VALUE_SIZE,
+        }
+    }
+}
+
+/// Generates the builder methods shared by both builders (each has an `opts: Options` field).
+macro_rules! builder_options {
+    () => {
+        /// The longest one round trip may take, waiting for a reconnection included, before
+        /// it fails with a `Timeout` backend error (default 2 s; at least 1 ms).
+        pub fn response_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.opts.response_timeout = timeout.max(std::time::Duration::from_millis(1));
+            self
+        }
+
+        /// How long one connection attempt may take (default 1 s; at least 1 ms).
+        pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.opts.connect_timeout = timeout.max(std::time::Duration::from_millis(1));
+            self
+        }
+
+        /// How many times a lost connection is retried, with exponential backoff, before the
+        /// calls waiting for it fail (default 3). The next call starts a new round of attempts,
+        /// so the backend recovers by itself whenever the server comes back.
+        pub fn reconnect_attempts(mut self, attempts: usize) -> Self {
+            self.opts.reconnect_attempts = attempts;
+            self
+        }
+
+        /// The backoff between reconnection attempts: it starts at `min` and doubles up to `max`
+        /// (defaults 50 ms and 1 s).
+        pub fn reconnect_backoff(
+            mut self,
+            min: std::time::Duration,
+            max: std::time::Duration,
+        ) -> Self {
+            self.opts.backoff_min = min;
+            self.opts.backoff_max = max.max(min);
+            self
+        }
+
+        /// The largest value this backend accepts, in bytes (default 1 MiB). Handles refuse
+        /// larger values before sending anything (`Error::InvalidKey`).
+        pub fn max_value_size(mut self, bytes: usize) -> Self {
+            self.opts.max_value_size = bytes;
+            self
+        }
+    };
+}
+pub(crate) use builder_options;
+
+/// A TTL as whole milliseconds, rounded up (so that a non-zero TTL never becomes zero).
+pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
+}
+
+/// A TTL for a write: refuses zero, which Redis cannot store.
+pub(crate) fn write_ttl_ms(key: &str, ttl: Option<Duration>) -> Result<Option<u64>> {
+    match ttl {
+        Some(ttl) if ttl.is_zero() => Err(Error::InvalidTtl {
+            key: key.to_owned(),
+            ttl,
+        }),
+        Some(ttl) => Ok(Some(ttl_ms(ttl))),
+        None => Ok(None),
+    }
+}
+
+/// The connection, plus what every operation needs to know.
+#[derive(Clone)]
+pub(crate) struct Core<C> {
+    pub(crate) conn: C,
+    pub(crate) response_timeout: Duration,
+    pub(crate) max_value_size: usize,
+}
+
+impl<C> Core<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_value_size: self.max_value_size,
+            ..Limits::default()
+        }
+    }
+
+    /// Refuses a value over the size limit (handles check first; this is the last line).
+    pub(crate) fn check_value(&self, key: &str, value: &[u8]) -> Result<()> {
+        if value.len() > self.max_value_size {
+            return Err(Error::InvalidKey {
+                key: key.to_owned(),
+                reason: InvalidKeyReason::ValueTooLarge {
+                    size: value.len(),
+                    limit: self.max_value_size,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs one round trip, `f(connection)`, within the response timeout.
+    ///
+    /// A refused connection means the request was never sent, so it is retried once (the
+    /// first call after a server restart may find the connection manager's last failed
+    /// reconnection; the retry waits for the new one).
+    pub(crate) async fn call_raw<T, F, Fut>(&self, f: F) -> RedisResult<T>
+    where
+        F: Fn(C) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let attempt = async {
+            match f(self.conn.clone()).await {
+                Err(e) if e.is_connection_refusal() => f(self.conn.clone()).await,
+                other => other,
+            }
+        };
+        match tokio::time::timeout(self.response_timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(errors::timeout_error(self.response_timeout)),
+        }
+    }
+
+    /// Sends `cmd` and converts the reply; errors name `key`.
+    pub(crate) async fn query<T: FromRedisValue>(&self, key: Option<&str>, cmd: &Cmd) -> Result<T> {
+        self.call_raw(|mut c| async move { cmd.query_async::<T>(&mut c).await })
+            .await
+            .map_err(|e| map(e, key))
+    }
+
+    /// `MGET` of keys of one slot (any keys, on a standalone server).
+    pub(crate) async fn mget_raw(&self, keys: &[&str]) -> RedisResult<Vec<Option<Vec<u8>>>> {
+        let mut c = cmd("MGET");
+        c.arg(keys);
+        let c = &c;
+        self.call_raw(|mut conn| async move { c.query_async(&mut conn).await })
+            .await
+    }
+
+    /// Writes entries of one slot atomically: `MSET`, or `MULTI`, `SET .. PX ms`..., `EXEC`.
+    pub(crate) async fn write_raw(
+        &self,
+        entries: &[&(String, Vec<u8>)],
+        ttl_ms: Option<u64>,
+    ) -> RedisResult<()> {
+        match ttl_ms {
+            None => {
+                let mut c = cmd("MSET");
+                for (key, value) in entries {
+                    c.arg(key).arg(value);
+                }
+                let c = &c;
+                self.call_raw(|mut conn| async move { c.query_async::<()>(&mut conn).await })
+                    .await
+            }
+            Some(ms) => {
+                let mut pipe = ::redis::pipe();
+                pipe.atomic();
+                for (key, value) in entries {
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(value)
+                        .arg("PX")
+                        .arg(ms)
+                        .ignore();
+                }
+                let pipe = &pipe;
+                self.call_raw(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+                    .await
+            }
+        }
+    }
+
+    /// `UNLINK` of keys of one slot; how many existed.
+    pub(crate) async fn unlink_raw(&self, keys: &[&str]) -> RedisResult<usize> {
+        let mut c = cmd("UNLINK");
+        c.arg(keys);
+        let c = &c;
+        self.call_raw(|mut conn| async move { c.query_async(&mut conn).await })
+            .await
+    }
+
+    /// Checks the values and the TTL of a `set_many` before anything is sent.
+    pub(crate) fn check_entries(
+        &self,
+        entries: &[(String, Vec<u8>)],
+        ttl: Option<Duration>,
+    ) -> Result<Option<u64>> {
+        for (key, value) in entries {
+            self.check_value(key, value)?;
+        }
+        match entries.first() {
+            Some((first, _)) => write_ttl_ms(first, ttl),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.query(Some(key), cmd("GET").arg(key)).await
+    }
+
+    pub(crate) async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
+        self.check_value(key, value)?;
+        let ttl = write_ttl_ms(key, options.ttl)?;
+        let mut c = cmd("SET");
+        c.arg(key).arg(value);
+        if let Some(ms) = ttl {
+            c.arg("PX").arg(ms);
+        }
+        if options.only_if_absent {
+            c.arg("NX");
+        }
+        // `OK`, or nil when NX found the key.
+        let reply: ::redis::Value = self.query(Some(key), &c).await?;
+        Ok(!matches!(reply, ::redis::Value::Nil))
+    }
+
+    pub(crate) async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        if let Some(new) = new {
+            self.check_value(key, new)?;
+        }
+        let ttl = write_ttl_ms(key, ttl_if_created)?;
+        let ttl = ttl.map(|ms| ms.to_string()).unwrap_or_default();
+        let empty: &[u8] = b"";
+        let mut inv = scripts::COMPARE_AND_SWAP.prepare_invoke();
+        inv.key(key)
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or(empty))
+            .arg(if new.is_some() { "1" } else { "0" })
+            .arg(new.unwrap_or(empty))
+            .arg(ttl);
+        let inv = &inv;
+        let swapped: i64 = self
+            .call_raw(|mut c| async move { inv.invoke_async(&mut c).await })
+            .await
+            .map_err(|e| map(e, Some(key)))?;
+        Ok(swapped == 1)
+    }
+
+    pub(crate) async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<i64> {
+        match write_ttl_ms(key, ttl_if_created)? {
+            None => {
+                let c = cmd("INCRBY").arg(key).arg(delta).to_owned();
+                let c = &c;
+                self.call_raw(|mut conn| async move { c.query_async::<i64>(&mut conn).await })
+                    .await
+                    .map_err(|e| map_increment(e, key))
+            }
+            Some(ms) => {
+                let mut inv = scripts::INCREMENT_WITH_TTL.prepare_invoke();
+                inv.key(key).arg(delta).arg(ms);
+                let inv = &inv;
+                let value: String = self
+                    .call_raw(|mut c| async move { inv.invoke_async(&mut c).await })
+                    .await
+                    .map_err(|e| map_increment(e, key))?;
+                value.parse().map_err(|_| Error::Decode {
+                    key: key.to_owned(),
+                    message: format!("INCRBY left a value that is not an i64: {value:?}"),
+                })
+            }
+        }
+    }
+
+    pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
+        let n: i64 = self.query(Some(key), cmd("EXISTS").arg(key)).await?;
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let ms: i64 = self.query(Some(key), cmd("PTTL").arg(key)).await?;
+        Ok(match ms {
+            -2 => KeyTtl::Missing,
+            -1 => KeyTtl::Persistent,
+            // A key about to expire can report 0.
+            ms => KeyTtl::Expires(Duration::from_millis(ms.max(0) as u64)),
+        })
+    }
+
+    pub(crate) async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        // PEXPIRE 0 deletes the key, and says whether it existed.
+        let n: i64 = self
+            .query(Some(key), cmd("PEXPIRE").arg(key).arg(ttl_ms(ttl)))
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn persist(&self, key: &str) -> Result<bool> {
+        let n: i64 = self.query(Some(key), cmd("PERSIST").arg(key)).await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn set_add(
+        &self,
+        key: &str,
+        member: &[u8],
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        self.check_value(key, member)?;
+        let added: i64 = match write_ttl_ms(key, ttl_if_created)? {
+            None => {
+                self.query(Some(key), cmd("SADD").arg(key).arg(member))
+                    .await?
+            }
+            Some(ms) => {
+                let mut inv = scripts::SET_ADD_WITH_TTL.prepare_invoke();
+                inv.key(key).arg(member).arg(ms);
+                let inv = &inv;
+                self.call_raw(|mut c| async move { inv.invoke_async(&mut c).await })
+                    .await
+                    .map_err(|e| map(e, Some(key)))?
+            }
+        };
+        Ok(added == 1)
+    }
+
+    pub(crate) async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
+        let n: i64 = self
+            .query(Some(key), cmd("SREM").arg(key).arg(member))
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
+        let n: i64 = self
+            .query(Some(key), cmd("SISMEMBER").arg(key).arg(member))
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
+        self.query(Some(key), cmd("SMEMBERS").arg(key)).await
+    }
+
+    pub(crate) async fn set_len(&self, key: &str) -> Result<usize> {
+        self.query(Some(key), cmd("SCARD").arg(key)).await
+    }
+
+    /// `SCAN 0 MATCH <escaped prefix>* COUNT 1000` to the end, through `page` (one `SCAN` round trip to
+    /// one node), adding every UTF-8 key to `out`. Keys that are not UTF-8 were not written by
+    /// this crate and are skipped.
+    pub(crate) async fn scan_with<F, Fut>(
+        &self,
+        prefix: &str,
+        out: &mut HashSet<String>,
+        page: F,
+    ) -> Result<()>
+    where
+        F: Fn(C, Cmd) -> Fut,
+        Fut: Future<Output = RedisResult<(u64, Vec<Vec<u8>>)>>,
+    {
+        let pattern = scan_pattern(prefix);
+        let mut cursor = 0u64;
+        loop {
+            let mut c = cmd("SCAN");
+            c.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let c = &c;
+            let page = &page;
+            let (next, keys) = self
+                .call_raw(|conn| page(conn, c.clone()))
+                .await
+                .map_err(|e| map(e, Some(prefix)))?;
+            out.extend(keys.into_iter().filter_map(|k| String::from_utf8(k).ok()));
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+}

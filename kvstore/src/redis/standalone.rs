@@ -1,0 +1,316 @@
+//! [`RedisBackend`]: one Redis server, through a self-reconnecting `ConnectionManager`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{
+    cmd, AsyncConnectionConfig, Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion,
+    RedisError,
+};
+
+use super::errors::{self, map};
+use super::redact_url;
+use super::shared::{builder_options, Core, Options};
+use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions};
+use crate::error::{BackendErrorKind, Error, Result};
+
+/// A backend over one Redis server (or a primary with replicas behind one address).
+///
+/// Built by [`RedisBackend::connect`] or [`RedisBackend::builder`]. It holds one multiplexed
+/// connection (redis-rs's `ConnectionManager`): every clone and every handle shares it, and it
+/// reconnects by itself after the server restarts or the network drops — calls made while the
+/// server is away fail with a [`BackendErrorKind::Connection`] or
+/// [`BackendErrorKind::Timeout`] error within the response timeout, and calls after it is back
+/// succeed, with nothing to do by hand.
+///
+/// URLs: `redis://host[:port][/db]`, `redis://[user]:password@host[:port][/db]`, and
+/// `rediss://...` (TLS) when the crate's `tls` feature is on. The connection speaks RESP3 (Redis
+/// 6 or later), which lets it notice a server that went away while idle; add
+/// `?protocol=resp2` to the URL for an older server.
+///
+/// Every operation is native Redis: `GET`, `SET [PX] [NX]`, `MGET`, `MSET` (or `MULTI`/`EXEC`
+/// with TTLs), `UNLINK`, `EXISTS`, `PTTL`, `PEXPIRE`, `PERSIST`, `INCRBY`, the set commands,
+/// `SCAN MATCH`, and small Lua scripts (sent by SHA) where a step must be atomic:
+/// compare-and-swap, and creating a counter or a set with a TTL. It never uses `KEYS` or `WATCH`.
+///
+/// Cloning is cheap (a reference count).
+#[derive(Clone)]
+pub struct RedisBackend {
+    core: Core<ConnectionManager>,
+    url: String,
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("url", &self.url)
+            .field("response_timeout", &self.core.response_timeout)
+            .field("max_value_size", &self.core.max_value_size)
+            .finish()
+    }
+}
+
+/// Configures and connects a [`RedisBackend`]: from [`RedisBackend::builder`].
+#[must_use = "a builder does nothing until `.build().await`"]
+#[derive(Clone)]
+pub struct RedisBackendBuilder {
+    url: String,
+    opts: Options,
+}
+
+impl fmt::Debug for RedisBackendBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackendBuilder")
+            .field("url", &redact_url(&self.url))
+            .field("options", &self.opts)
+            .finish()
+    }
+}
+
+impl RedisBackend {
+    /// Connects with the default options (2 s response timeout, 1 s connect timeout).
+    ///
+    /// Fails fast, with a typed [`Error::Backend`], when the URL is invalid (`Other`), the server
+    /// cannot be reached (`Connection`/`Timeout`), or the credentials are refused (`Auth`).
+    pub async fn connect(url: &str) -> Result<RedisBackend> {
+        Self::builder(url).build().await
+    }
+
+    /// A builder to set timeouts, reconnection and limits before connecting.
+    pub fn builder(url: &str) -> RedisBackendBuilder {
+        RedisBackendBuilder {
+            url: url.to_owned(),
+            opts: Options::default(),
+        }
+    }
+}
+
+impl RedisBackendBuilder {
+    builder_options!();
+
+    /// Connects: opens one connection to check the address and the credentials (no retries, so
+    /// a wrong password fails at once), then starts the self-reconnecting connection.
+    pub async fn build(self) -> Result<RedisBackend> {
+        let opts = self.opts;
+        let client = open_client(&self.url)?;
+        let deadline = opts.connect_timeout + opts.response_timeout;
+
+        // The probe: a refused connection, a wrong password or a bad database number fail here,
+        // without the connection manager's retries.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(opts.connect_timeout))
+            .set_response_timeout(Some(opts.response_timeout));
+        let probe = async {
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            cmd("PING").query_async::<()>(&mut conn).await
+        };
+        match tokio::time::timeout(deadline, probe).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(map(e, None)),
+            Err(_) => return Err(map(errors::timeout_error(deadline), None)),
+        }
+
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(opts.connect_timeout))
+            .set_response_timeout(Some(opts.response_timeout))
+            .set_number_of_retries(opts.reconnect_attempts)
+            .set_min_delay(opts.backoff_min)
+            .set_max_delay(opts.backoff_max);
+        let conn = match tokio::time::timeout(
+            deadline,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(map(e, None)),
+            Err(_) => return Err(map(errors::timeout_error(deadline), None)),
+        };
+        Ok(RedisBackend {
+            core: Core {
+                conn,
+                response_timeout: opts.response_timeout,
+                max_value_size: opts.max_value_size,
+            },
+            url: redact_url(&self.url),
+        })
+    }
+}
+
+/// A redis-rs client for `url`.
+pub(crate) fn open_client(url: &str) -> Result<Client> {
+    Client::open(connection_info(url)?).map_err(|e| invalid_url(url, e))
+}
+
+/// The connection info of `url`: RESP3 unless the URL chooses (`?protocol=resp2`), so that an
+/// idle connection notices a server that went away and reconnects before the next call.
+pub(crate) fn connection_info(url: &str) -> Result<ConnectionInfo> {
+    check_tls(url)?;
+    let info = url
+        .into_connection_info()
+        .map_err(|e| invalid_url(url, e))?;
+    let chosen = url
+        .split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with("protocol=")));
+    if chosen {
+        return Ok(info);
+    }
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    Ok(info.set_redis_settings(settings))
+}
+
+fn invalid_url(url: &str, e: RedisError) -> Error {
+    Error::backend(
+        BackendErrorKind::Other,
+        None,
+        format!("invalid Redis URL `{}`: {e}", redact_url(url)),
+    )
+}
+
+/// `rediss://` needs the crate's `tls` feature.
+pub(crate) fn check_tls(url: &str) -> Result<()> {
+    if cfg!(not(feature = "tls"))
+        && url
+            .get(..9)
+            .is_some_and(|s| s.eq_ignore_ascii_case("rediss://"))
+    {
+        return Err(Error::backend(
+            BackendErrorKind::Other,
+            None,
+            "`rediss://` (TLS) needs the `tls` feature of kvstore: `kvstore = { features = [\"tls\"] }`",
+        ));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn limits(&self) -> Limits {
+        self.core.limits()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.core.get(key).await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
+        self.core.set(key, value, options).await
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let Some(first) = keys.first() else {
+            return Ok(Vec::new());
+        };
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.core
+            .mget_raw(&keys)
+            .await
+            .map_err(|e| map(e, Some(first)))
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<()> {
+        let ttl_ms = self.core.check_entries(entries, ttl)?;
+        let Some((first, _)) = entries.first() else {
+            return Ok(());
+        };
+        let entries: Vec<&(String, Vec<u8>)> = entries.iter().collect();
+        self.core
+            .write_raw(&entries, ttl_ms)
+            .await
+            .map_err(|e| map(e, Some(first)))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        self.core
+            .compare_and_swap(key, expected, new, ttl_if_created)
+            .await
+    }
+
+    async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<i64> {
+        self.core.increment(key, delta, ttl_if_created).await
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<usize> {
+        let Some(first) = keys.first() else {
+            return Ok(0);
+        };
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.core
+            .unlink_raw(&keys)
+            .await
+            .map_err(|e| map(e, Some(first)))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.core.exists(key).await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        self.core.ttl(key).await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        self.core.expire(key, ttl).await
+    }
+
+    async fn persist(&self, key: &str) -> Result<bool> {
+        self.core.persist(key).await
+    }
+
+    async fn set_add(
+        &self,
+        key: &str,
+        member: &[u8],
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        self.core.set_add(key, member, ttl_if_created).await
+    }
+
+    async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
+        self.core.set_remove(key, member).await
+    }
+
+    async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
+        self.core.set_contains(key, member).await
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
+        self.core.set_members(key).await
+    }
+
+    async fn set_len(&self, key: &str) -> Result<usize> {
+        self.core.set_len(key).await
+    }
+
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut keys = HashSet::new();
+        self.core
+            .scan_with(prefix, &mut keys, |mut c, scan| async move {
+                scan.query_async(&mut c).await
+            })
+            .await?;
+        Ok(keys.into_iter().collect())
+    }
+}
