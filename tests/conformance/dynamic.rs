@@ -311,7 +311,10 @@ pub async fn dynamic_integer_ids(env: Env) {
         Some(note(i64::MIN.to_string()))
     );
     let id = 1i64;
-    assert_eq!(ledger.at(&id).get().await.unwrap(), Some(note("1")));
+    // `at` also takes a reference to an id.
+    #[allow(clippy::needless_borrows_for_generic_args)]
+    let by_ref = ledger.at(&id);
+    assert_eq!(by_ref.get().await.unwrap(), Some(note("1")));
     assert!(ledger.remove(0i64).await.unwrap());
     assert_eq!(ledger.count().await.unwrap(), 4);
 

@@ -9,8 +9,10 @@
 //! server (or cluster) per test binary.
 #![allow(dead_code)]
 
+use std::any::Any;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use kvstore::{
@@ -213,6 +215,26 @@ pub struct Env {
     /// The root prefix of every key this test may touch.
     pub prefix: String,
     clock: Option<ManualClock>,
+    /// Whatever must live as long as the test (a shared server), dropped with the `Env`.
+    keep_alive: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+/// One `T` (a server) shared by every test that is running, started by the first and dropped
+/// (its `Drop` run: the process killed, its files removed) when the last one ends.
+///
+/// A plain `static` would never run `Drop`, leaving the server behind after the tests; here each
+/// `Env` holds an `Arc` (see [`Env::keep_alive`]) and the static only a `Weak`.
+pub fn shared<T: Send + Sync + 'static>(
+    slot: &Mutex<Weak<T>>,
+    start: impl FnOnce() -> T,
+) -> Arc<T> {
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(running) = slot.upgrade() {
+        return running;
+    }
+    let started = Arc::new(start());
+    *slot = Arc::downgrade(&started);
+    started
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -245,6 +267,7 @@ impl Env {
             backend: backend.into_backend(),
             prefix: test_prefix(test_name),
             clock: None,
+            keep_alive: None,
         }
     }
 
@@ -258,7 +281,14 @@ impl Env {
             backend: backend.into_backend(),
             prefix: test_prefix(test_name),
             clock: Some(clock),
+            keep_alive: None,
         }
+    }
+
+    /// Keeps `guard` (for example the `Arc` of a [`shared`] server) alive as long as this `Env`.
+    pub fn keep_alive(mut self, guard: Arc<dyn Any + Send + Sync>) -> Env {
+        self.keep_alive = Some(guard);
+        self
     }
 
     /// A fresh in-memory backend on a manual clock.
