@@ -5,6 +5,7 @@ use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -45,24 +46,34 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_micros(micros)).await;
 }
 
-/// The state every single-key handle has: where it is, over what, and its default TTL.
+/// The state every single-key handle has: where it is, over what, and its default TTL. Shared,
+/// so that cloning a handle is one reference-count increment.
 #[derive(Clone)]
-struct Leaf {
+struct Leaf(Arc<LeafState>);
+
+struct LeafState {
     ctx: Context,
     key: String,
     error: Option<InvalidKeyReason>,
     ttl: Option<Duration>,
 }
 
+impl std::ops::Deref for Leaf {
+    type Target = LeafState;
+    fn deref(&self) -> &LeafState {
+        &self.0
+    }
+}
+
 impl Leaf {
     fn new(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Leaf {
         let (key, error) = path.into_parts();
-        Leaf {
+        Leaf(Arc::new(LeafState {
             ctx: ctx.clone(),
             key,
             error,
             ttl: ttl.map(round_up_to_millis),
-        }
+        }))
     }
 
     /// The key, or the reason it cannot be used.
@@ -519,6 +530,11 @@ impl Node for Blob {
 /// is a map from ids to users, `Dynamic<Tenant>` a nested store per id,
 /// `Dynamic<Dynamic<Counter, u64>>` a two-level map of counters.
 pub struct Dynamic<N, K = String> {
+    inner: Arc<DynamicState>,
+    _node: PhantomData<fn() -> (N, K)>,
+}
+
+struct DynamicState {
     ctx: Context,
     path: KeyPath,
     /// `path` and the separator (and the opening hash-tag brace when colocated): every key of
@@ -526,17 +542,12 @@ pub struct Dynamic<N, K = String> {
     scan_prefix: String,
     ttl: Option<Duration>,
     item: Option<&'static Codec>,
-    _node: PhantomData<fn() -> (N, K)>,
 }
 
 impl<N, K> Clone for Dynamic<N, K> {
     fn clone(&self) -> Self {
         Dynamic {
-            ctx: self.ctx.clone(),
-            path: self.path.clone(),
-            scan_prefix: self.scan_prefix.clone(),
-            ttl: self.ttl,
-            item: self.item,
+            inner: self.inner.clone(),
             _node: PhantomData,
         }
     }
@@ -544,7 +555,9 @@ impl<N, K> Clone for Dynamic<N, K> {
 
 impl<N, K> fmt::Debug for Dynamic<N, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Dynamic").field(&self.path.as_str()).finish()
+        f.debug_tuple("Dynamic")
+            .field(&self.inner.path.as_str())
+            .finish()
     }
 }
 
@@ -552,22 +565,24 @@ impl<N: Node, K: Id> Dynamic<N, K> {
     /// The node at `id`. Never fails: an invalid id (empty, or making the key too long) is
     /// reported as [`Error::InvalidKey`] by every operation on the returned handle.
     pub fn at<I: IntoId<K>>(&self, id: I) -> N {
-        N::__build(&self.ctx, self.id_path(&id), self.ttl)
+        N::__build(&self.inner.ctx, self.id_path(&id), self.inner.ttl)
     }
 
     fn id_path<I: IntoId<K> + ?Sized>(&self, id: &I) -> KeyPath {
-        self.path.with_id(id, self.ctx.limits().max_key_len)
+        self.inner
+            .path
+            .with_id(id, self.inner.ctx.limits().max_key_len)
     }
 
     fn backend(&self) -> &dyn Backend {
-        &**self.ctx.backend()
+        &**self.inner.ctx.backend()
     }
 
     fn path_error(&self) -> Result<()> {
-        match self.path.error() {
+        match self.inner.path.error() {
             None => Ok(()),
             Some(reason) => Err(Error::InvalidKey {
-                key: self.path.as_str().to_owned(),
+                key: self.inner.path.as_str().to_owned(),
                 reason: reason.clone(),
             }),
         }
@@ -575,8 +590,8 @@ impl<N: Node, K: Id> Dynamic<N, K> {
 
     /// The id segment of a stored key of this keyspace, if the key belongs to its layout.
     fn id_segment<'k>(&self, key: &'k str) -> Option<&'k str> {
-        let tail = key.strip_prefix(self.scan_prefix.as_str())?;
-        let (segment, rest) = if self.path.is_colocated() {
+        let tail = key.strip_prefix(self.inner.scan_prefix.as_str())?;
+        let (segment, rest) = if self.inner.path.is_colocated() {
             let close = tail.find('}')?;
             let rest = &tail[close + 1..];
             let rest = match rest.strip_prefix(SEPARATOR) {
@@ -597,7 +612,7 @@ impl<N: Node, K: Id> Dynamic<N, K> {
     /// Every stored key of this keyspace (and only those), each once.
     async fn stored_keys(&self) -> Result<Vec<String>> {
         self.path_error()?;
-        let mut keys = self.backend().scan_prefix(&self.scan_prefix).await?;
+        let mut keys = self.backend().scan_prefix(&self.inner.scan_prefix).await?;
         keys.retain(|key| self.id_segment(key).is_some_and(|s| K::decode(s).is_some()));
         Ok(keys)
     }
@@ -636,7 +651,7 @@ impl<N: Node, K: Id> Dynamic<N, K> {
 
 impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
     fn codec(&self) -> &'static Codec {
-        self.item.unwrap_or_else(codec::<T>)
+        self.inner.item.unwrap_or_else(codec::<T>)
     }
 
     fn item_key<I: IntoId<K> + ?Sized>(&self, id: &I) -> Result<String> {
@@ -661,9 +676,9 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         let key = self.item_key(&id)?;
         let bytes = self
             .codec()
-            .encode(&key, value, self.ctx.limits().max_value_size)?;
+            .encode(&key, value, self.inner.ctx.limits().max_value_size)?;
         let options = SetOptions {
-            ttl: self.ttl.map(round_up_to_millis),
+            ttl: self.inner.ttl,
             only_if_absent: false,
         };
         self.backend().set(&key, &bytes, options).await.map(drop)
@@ -709,7 +724,7 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         V: Borrow<T>,
     {
         let codec = self.codec();
-        let max = self.ctx.limits().max_value_size;
+        let max = self.inner.ctx.limits().max_value_size;
         let encoded = entries
             .into_iter()
             .map(|(id, value)| {
@@ -721,9 +736,7 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         if encoded.is_empty() {
             return Ok(());
         }
-        self.backend()
-            .set_many(&encoded, self.ttl.map(round_up_to_millis))
-            .await
+        self.backend().set_many(&encoded, self.inner.ttl).await
     }
 
     /// Every `(id, value)` pair, in no particular order.
@@ -756,11 +769,13 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
             scan_prefix.push('{');
         }
         Dynamic {
-            ctx: ctx.clone(),
-            path,
-            scan_prefix,
-            ttl,
-            item: N::__item_codec(),
+            inner: Arc::new(DynamicState {
+                ctx: ctx.clone(),
+                path,
+                scan_prefix,
+                ttl: ttl.map(round_up_to_millis),
+                item: N::__item_codec(),
+            }),
             _node: PhantomData,
         }
     }
