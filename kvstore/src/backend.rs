@@ -120,8 +120,12 @@ pub trait Backend: Send + Sync + 'static {
     /// returns the new value (`INCRBY`). A key created by this call gets `ttl_if_created`; an
     /// existing key keeps its TTL. A value that is not a decimal `i64` is `Error::Decode`; an
     /// overflow is `Error::Overflow`; both leave the value unchanged.
-    async fn increment(&self, key: &str, delta: i64, ttl_if_created: Option<Duration>)
-        -> Result<i64>;
+    async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<i64>;
 
     /// Deletes the keys, of any kind (`UNLINK`), and returns how many existed.
     async fn delete(&self, keys: &[String]) -> Result<usize>;

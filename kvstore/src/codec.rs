@@ -93,7 +93,10 @@ impl Codec {
     fn validator(&self, key: &str) -> Result<&jsonschema::Validator> {
         self.validator.as_ref().map_err(|e| Error::Encode {
             key: key.to_owned(),
-            message: format!("the JSON Schema of `{}` does not compile: {e}", self.type_name),
+            message: format!(
+                "the JSON Schema of `{}` does not compile: {e}",
+                self.type_name
+            ),
         })
     }
 
@@ -242,7 +245,11 @@ mod tests {
 
     #[test]
     fn structural_types_skip_validation() {
-        assert!(codec::<Plain>().is_structural(), "{}", codec::<Plain>().schema());
+        assert!(
+            codec::<Plain>().is_structural(),
+            "{}",
+            codec::<Plain>().schema()
+        );
         assert!(codec::<u64>().is_structural());
         assert!(codec::<String>().is_structural());
         assert!(!codec::<Constrained>().is_structural());
@@ -270,7 +277,10 @@ mod tests {
             Err(Error::Validation { key, issues }) => {
                 assert_eq!(key, "k");
                 let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();
-                assert!(paths.contains(&"/email") && paths.contains(&"/age"), "{issues:?}");
+                assert!(
+                    paths.contains(&"/email") && paths.contains(&"/age"),
+                    "{issues:?}"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -61,7 +61,9 @@ pub enum Error {
 
     /// An atomic read-modify-write could not be applied because concurrent writers kept changing
     /// the value; nothing was written. Retrying later is safe.
-    #[error("key `{key}` kept changing under a concurrent update; gave up after {attempts} attempts")]
+    #[error(
+        "key `{key}` kept changing under a concurrent update; gave up after {attempts} attempts"
+    )]
     Conflict {
         /// The full key.
         key: String,
@@ -260,7 +262,9 @@ impl BackendError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self.kind,
-            BackendErrorKind::Connection | BackendErrorKind::Timeout | BackendErrorKind::Unavailable
+            BackendErrorKind::Connection
+                | BackendErrorKind::Timeout
+                | BackendErrorKind::Unavailable
         )
     }
 }

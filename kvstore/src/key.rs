@@ -55,7 +55,10 @@ pub fn decode_id(segment: &str) -> Option<String> {
     while let Some((i, c)) = chars.next() {
         if c == '%' {
             let hex = segment.get(i + 1..i + 3)?;
-            if !hex.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)) {
+            if !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+            {
                 return None;
             }
             let byte = u8::from_str_radix(hex, 16).ok()?;
@@ -249,9 +252,10 @@ impl KeyPath {
             key.push(SEPARATOR);
         }
         key.push_str(name);
-        let error = self.error.clone().or_else(|| {
-            (!is_valid_name(name)).then(|| InvalidKeyReason::BadName(name.to_owned()))
-        });
+        let error = self
+            .error
+            .clone()
+            .or_else(|| (!is_valid_name(name)).then(|| InvalidKeyReason::BadName(name.to_owned())));
         KeyPath {
             key,
             colocate: false,

@@ -11,18 +11,18 @@ mod node;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub use backend::{async_trait, Backend, DynBackend, IntoBackend, KeyTtl, Limits, SetOptions};
-pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
-pub use codec::Storable;
-pub use handles::{Blob, Counter, Dynamic, Item, SetOf};
-pub use key::{Id, IntoId};
-pub use memory::{Clock, ManualClock, MemoryBackend, SystemClock};
-pub use node::{Context, Node};
 #[cfg(feature = "redis")]
 pub use crate::redis::{
     connect, PartialWriteError, RedisBackend, RedisBackendBuilder, RedisClusterBackend,
     RedisClusterBackendBuilder,
 };
+pub use backend::{async_trait, Backend, DynBackend, IntoBackend, KeyTtl, Limits, SetOptions};
+pub use codec::Storable;
+pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
+pub use handles::{Blob, Counter, Dynamic, Item, SetOf};
+pub use key::{Id, IntoId};
+pub use memory::{Clock, ManualClock, MemoryBackend, SystemClock};
+pub use node::{Context, Node};
 
 #[cfg(feature = "derive")]
 pub use kvstore_derive::Store;
@@ -30,9 +30,9 @@ pub use kvstore_derive::Store;
 /// Implementation details of `#[derive(Store)]`. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::backend::IntoBackend;
     pub use crate::key::KeyPath;
     pub use crate::node::{Context, Node};
-    pub use crate::backend::IntoBackend;
     pub use core::option::Option::{self, None, Some};
     pub use core::time::Duration;
     pub use serde_json::{Map, Value};

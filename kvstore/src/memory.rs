@@ -364,7 +364,11 @@ impl Backend for MemoryBackend {
                     s.remove(key);
                 }
                 (None, Some(new)) => {
-                    s.put(key, Stored::Str(new.to_vec()), deadline(now, ttl_if_created));
+                    s.put(
+                        key,
+                        Stored::Str(new.to_vec()),
+                        deadline(now, ttl_if_created),
+                    );
                 }
                 (None, None) => {}
             }
@@ -511,7 +515,10 @@ impl Backend for MemoryBackend {
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         self.with_state(|s, now| {
             Ok(s.map
-                .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+                .range::<str, _>((
+                    std::ops::Bound::Included(prefix),
+                    std::ops::Bound::Unbounded,
+                ))
                 .take_while(|(key, _)| key.starts_with(prefix))
                 .filter(|(_, entry)| entry.expires_at.is_none_or(|at| at > now))
                 .map(|(key, _)| key.clone())
@@ -535,7 +542,15 @@ mod tests {
     fn strict_counter_parsing() {
         assert_eq!(parse_counter(b"42"), Some(42));
         assert_eq!(parse_counter(b"-42"), Some(-42));
-        for bad in [&b"+1"[..], b"01", b"-0", b" 1", b"1.0", b"", b"99999999999999999999"] {
+        for bad in [
+            &b"+1"[..],
+            b"01",
+            b"-0",
+            b" 1",
+            b"1.0",
+            b"",
+            b"99999999999999999999",
+        ] {
             assert_eq!(parse_counter(bad), None, "{bad:?}");
         }
     }
@@ -556,7 +571,12 @@ mod tests {
             assert_eq!(b.scan_prefix("k").await.unwrap().len(), 101);
             clock.advance(Duration::from_secs(1));
             assert_eq!(b.get("k1").await.unwrap(), None);
-            assert!(b.scan_prefix("k").await.unwrap().iter().all(|k| k == "keep"));
+            assert!(b
+                .scan_prefix("k")
+                .await
+                .unwrap()
+                .iter()
+                .all(|k| k == "keep"));
             // One write reclaims up to SWEEP_PER_WRITE expired keys.
             b.set("x", b"v", SetOptions::default()).await.unwrap();
             assert_eq!(b.stored_keys(), 101 - 1 - SWEEP_PER_WRITE + 1);
