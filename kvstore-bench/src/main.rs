@@ -1,0 +1,864 @@
+//! Side-by-side benchmark: the typed kvstore layer against the raw baseline it wraps, on the same
+//! data, in one run, printed as one table.
+//!
+//! ```text
+//! cargo run --release -p kvstore-bench              # full run (a few minutes)
+//! cargo run --release -p kvstore-bench -- --quick   # under a minute
+//! cargo run --release -p kvstore-bench -- --redis-url redis://127.0.0.1:6379/  # an existing server
+//! ```
+//!
+//! Without `--redis-url` it starts its own `redis-server` on a free loopback port (Debian's
+//! `redis-server` must be on PATH). Every workload runs several rounds, alternating typed and raw,
+//! and the table shows medians.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kvstore::{
+    async_trait, Backend, DynBackend, Dynamic, Item, KeyTtl, ManualClock, MemoryBackend,
+    RedisBackend, SetOptions, Store,
+};
+use redis::AsyncCommands;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The value every workload stores: about 150 bytes of JSON, with a format and a range constraint
+/// so the typed layer always validates it.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+struct Profile {
+    name: String,
+    #[schemars(email)]
+    email: String,
+    #[schemars(range(max = 150))]
+    age: u32,
+    city: String,
+    tags: Vec<String>,
+    active: bool,
+}
+
+fn profile(i: u64) -> Profile {
+    Profile {
+        name: format!("User Number {i}"),
+        email: format!("user{i}@example.com"),
+        age: (i % 100) as u32,
+        city: "Amsterdam".into(),
+        tags: vec!["alpha".into(), "beta".into(), "gamma".into()],
+        active: i % 2 == 0,
+    }
+}
+
+#[derive(Store)]
+struct Bench {
+    profiles: Dynamic<Item<Profile>, u64>,
+    scan: Dynamic<Item<Profile>, u64>,
+    hot: Item<u64>,
+}
+
+struct Config {
+    quick: bool,
+    rounds: usize,
+    single_ops: u64,
+    batch: u64,
+    batches: u64,
+    scan_ids: u64,
+    modify_per_task: u64,
+    redis_url: Option<String>,
+}
+
+impl Config {
+    fn from_args() -> Config {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let quick = args.iter().any(|a| a == "--quick");
+        let redis_url = args
+            .iter()
+            .position(|a| a == "--redis-url")
+            .and_then(|i| args.get(i + 1).cloned());
+        if quick {
+            Config {
+                quick,
+                rounds: 3,
+                single_ops: 5_000,
+                batch: 1_000,
+                batches: 10,
+                scan_ids: 10_000,
+                modify_per_task: 20,
+                redis_url,
+            }
+        } else {
+            Config {
+                quick,
+                rounds: 7,
+                single_ops: 20_000,
+                batch: 1_000,
+                batches: 30,
+                scan_ids: 100_000,
+                modify_per_task: 50,
+                redis_url,
+            }
+        }
+    }
+}
+
+/// One measured round: operations per second, and per-op latencies when measured.
+#[derive(Default, Clone)]
+struct Sample {
+    ops_per_sec: f64,
+    latencies: Vec<Duration>,
+}
+
+#[derive(Default)]
+struct Row {
+    workload: String,
+    typed: Vec<Sample>,
+    raw: Vec<Sample>,
+    note: String,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(samples: &[Sample], p: f64) -> Option<Duration> {
+    let mut all: Vec<Duration> = samples.iter().flat_map(|s| s.latencies.clone()).collect();
+    if all.is_empty() {
+        return None;
+    }
+    all.sort();
+    let idx = ((all.len() as f64 - 1.0) * p).round() as usize;
+    Some(all[idx])
+}
+
+fn fmt_latency(d: Option<Duration>) -> String {
+    match d {
+        None => "-".into(),
+        Some(d) if d < Duration::from_millis(1) => format!("{:.1}µs", d.as_secs_f64() * 1e6),
+        Some(d) => format!("{:.2}ms", d.as_secs_f64() * 1e3),
+    }
+}
+
+fn fmt_ops(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "\n| {:<34} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | {}",
+        "workload", "typed op/s", "raw op/s", "ratio", "typed p50", "typed p99", "raw p50", "raw p99", "note"
+    );
+    println!(
+        "|{}|{}|{}|{}|{}|{}|{}|{}|---",
+        "-".repeat(36),
+        "-".repeat(12),
+        "-".repeat(12),
+        "-".repeat(8),
+        "-".repeat(11),
+        "-".repeat(11),
+        "-".repeat(11),
+        "-".repeat(11)
+    );
+    for row in rows {
+        let typed = median(row.typed.iter().map(|s| s.ops_per_sec).collect());
+        let raw = median(row.raw.iter().map(|s| s.ops_per_sec).collect());
+        let ratio = if raw.is_nan() {
+            "-".into()
+        } else {
+            format!("{:.2}", typed / raw)
+        };
+        println!(
+            "| {:<34} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | {}",
+            row.workload,
+            fmt_ops(typed),
+            fmt_ops(raw),
+            ratio,
+            fmt_latency(percentile(&row.typed, 0.5)),
+            fmt_latency(percentile(&row.typed, 0.99)),
+            fmt_latency(percentile(&row.raw, 0.5)),
+            fmt_latency(percentile(&row.raw, 0.99)),
+            row.note
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A redis-server of our own.
+
+struct Server {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .args(["--logfile", "redis.log"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server on PATH (Debian package redis-server)");
+            let mut server = Server {
+                child,
+                url: format!("redis://127.0.0.1:{port}/"),
+                _dir: dir,
+            };
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return server;
+                }
+                if server.child.try_wait().ok().flatten().is_some() {
+                    break; // the port was taken between probing and binding: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("could not start redis-server");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A backend wrapper that counts lost compare-and-set rounds (for the modify workload).
+
+struct CountingCas {
+    inner: DynBackend,
+    lost: AtomicU64,
+    total: AtomicU64,
+}
+
+#[async_trait]
+impl Backend for CountingCas {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn limits(&self) -> kvstore::Limits {
+        self.inner.limits()
+    }
+    async fn get(&self, key: &str) -> kvstore::Result<Option<Vec<u8>>> {
+        self.inner.get(key).await
+    }
+    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> kvstore::Result<bool> {
+        self.inner.set(key, value, options).await
+    }
+    async fn get_many(&self, keys: &[String]) -> kvstore::Result<Vec<Option<Vec<u8>>>> {
+        self.inner.get_many(keys).await
+    }
+    async fn set_many(
+        &self,
+        entries: &[(String, Vec<u8>)],
+        ttl: Option<Duration>,
+    ) -> kvstore::Result<()> {
+        self.inner.set_many(entries, ttl).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> kvstore::Result<bool> {
+        let won = self
+            .inner
+            .compare_and_swap(key, expected, new, ttl_if_created)
+            .await?;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if !won {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(won)
+    }
+    async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_if_created: Option<Duration>,
+    ) -> kvstore::Result<i64> {
+        self.inner.increment(key, delta, ttl_if_created).await
+    }
+    async fn delete(&self, keys: &[String]) -> kvstore::Result<usize> {
+        self.inner.delete(keys).await
+    }
+    async fn exists(&self, key: &str) -> kvstore::Result<bool> {
+        self.inner.exists(key).await
+    }
+    async fn ttl(&self, key: &str) -> kvstore::Result<KeyTtl> {
+        self.inner.ttl(key).await
+    }
+    async fn expire(&self, key: &str, ttl: Duration) -> kvstore::Result<bool> {
+        self.inner.expire(key, ttl).await
+    }
+    async fn persist(&self, key: &str) -> kvstore::Result<bool> {
+        self.inner.persist(key).await
+    }
+    async fn set_add(
+        &self,
+        key: &str,
+        member: &[u8],
+        ttl_if_created: Option<Duration>,
+    ) -> kvstore::Result<bool> {
+        self.inner.set_add(key, member, ttl_if_created).await
+    }
+    async fn set_remove(&self, key: &str, member: &[u8]) -> kvstore::Result<bool> {
+        self.inner.set_remove(key, member).await
+    }
+    async fn set_contains(&self, key: &str, member: &[u8]) -> kvstore::Result<bool> {
+        self.inner.set_contains(key, member).await
+    }
+    async fn set_members(&self, key: &str) -> kvstore::Result<Vec<Vec<u8>>> {
+        self.inner.set_members(key).await
+    }
+    async fn set_len(&self, key: &str) -> kvstore::Result<usize> {
+        self.inner.set_len(key).await
+    }
+    async fn scan_prefix(&self, prefix: &str) -> kvstore::Result<Vec<String>> {
+        self.inner.scan_prefix(prefix).await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workloads.
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn raw_key(prefix: &str, field: &str, id: u64) -> String {
+    format!("{prefix}:{field}:{id}")
+}
+
+async fn timed<F, Fut>(ops: u64, measure_each: bool, mut f: F) -> Res<Sample>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Res<()>>,
+{
+    let mut latencies = Vec::with_capacity(if measure_each { ops as usize } else { 0 });
+    let start = Instant::now();
+    for i in 0..ops {
+        if measure_each {
+            let t = Instant::now();
+            f(i).await?;
+            latencies.push(t.elapsed());
+        } else {
+            f(i).await?;
+        }
+    }
+    Ok(Sample {
+        ops_per_sec: ops as f64 / start.elapsed().as_secs_f64(),
+        latencies,
+    })
+}
+
+/// Runs `ops` operations from `tasks` concurrent tasks (`f` is called with the op number).
+async fn concurrent<F, Fut>(ops: u64, tasks: u64, f: F) -> Res<Sample>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Res<()>> + Send,
+{
+    let f = Arc::new(f);
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let f = f.clone();
+        handles.push(tokio::spawn(async move {
+            let mut i = t;
+            while i < ops {
+                f(i).await?;
+                i += tasks;
+            }
+            Res::Ok(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    Ok(Sample {
+        ops_per_sec: ops as f64 / start.elapsed().as_secs_f64(),
+        latencies: Vec::new(),
+    })
+}
+
+async fn memory_rows(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
+    let ops = cfg.single_ops * 5;
+    let mut set = Row {
+        workload: "memory set (1 task)".into(),
+        ..Row::default()
+    };
+    let mut get = Row {
+        workload: "memory get (1 task)".into(),
+        ..Row::default()
+    };
+    let values: Arc<Vec<Profile>> = Arc::new((0..ops).map(profile).collect());
+    for _ in 0..cfg.rounds {
+        let store = Bench::open(MemoryBackend::new());
+        let raw: Mutex<HashMap<String, Vec<u8>>> = Mutex::new(HashMap::new());
+
+        let s = store.clone();
+        let v = values.clone();
+        set.typed.push(
+            timed(ops, true, |i| {
+                let (s, v) = (s.clone(), v.clone());
+                async move { Ok(s.profiles().set(i, &v[i as usize]).await?) }
+            })
+            .await?,
+        );
+        set.raw.push(
+            timed(ops, true, |i| {
+                let r = (|| {
+                    let bytes = serde_json::to_vec(&values[i as usize])?;
+                    raw.lock()
+                        .unwrap()
+                        .insert(raw_key("", "profiles", i), bytes);
+                    Res::Ok(())
+                })();
+                async move { r }
+            })
+            .await?,
+        );
+        let s = store.clone();
+        get.typed.push(
+            timed(ops, true, |i| {
+                let s = s.clone();
+                async move {
+                    let p = s.profiles().get(i).await?;
+                    assert!(p.is_some());
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        get.raw.push(
+            timed(ops, true, |i| {
+                let r = (|| {
+                    let bytes = raw
+                        .lock()
+                        .unwrap()
+                        .get(&raw_key("", "profiles", i))
+                        .cloned()
+                        .ok_or("missing")?;
+                    let _p: Profile = serde_json::from_slice(&bytes)?;
+                    Res::Ok(())
+                })();
+                async move { r }
+            })
+            .await?,
+        );
+    }
+    rows.push(set);
+    rows.push(get);
+
+    // TTL sweep of expired keys.
+    for n in [1_000u64, if cfg.quick { 20_000 } else { 100_000 }] {
+        let mut row = Row {
+            workload: format!("memory sweep {n} expired keys"),
+            ..Row::default()
+        };
+        let mut times = Vec::new();
+        for _ in 0..cfg.rounds {
+            let clock = ManualClock::new();
+            let backend = MemoryBackend::with_clock(clock.clone());
+            let store = Bench::open(backend.clone());
+            let entries: Vec<(u64, Profile)> = (0..n).map(|i| (i, profile(i))).collect();
+            for chunk in entries.chunks(1000) {
+                store
+                    .profiles()
+                    .set_many(chunk.iter().map(|(i, p)| (*i, p)))
+                    .await?;
+            }
+            for i in 0..n {
+                store.profiles().at(i).expire(Duration::from_secs(1)).await?;
+            }
+            clock.advance(Duration::from_secs(2));
+            let t = Instant::now();
+            let removed = backend.purge_expired();
+            let took = t.elapsed();
+            assert_eq!(removed as u64, n);
+            times.push(took);
+            row.typed.push(Sample {
+                ops_per_sec: n as f64 / took.as_secs_f64(),
+                latencies: vec![took],
+            });
+        }
+        times.sort();
+        row.note = format!("median sweep {:.2}ms", times[times.len() / 2].as_secs_f64() * 1e3);
+        rows.push(row);
+    }
+    Ok(())
+}
+
+async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
+    let client = redis::Client::open(url)?;
+    let raw = client.get_multiplexed_async_connection().await?;
+    let backend = RedisBackend::connect(url).await?;
+    let values: Arc<Vec<Profile>> = Arc::new((0..cfg.single_ops).map(profile).collect());
+    let ops = cfg.single_ops;
+
+    for tasks in [1u64, 64] {
+        let mut set = Row {
+            workload: format!("redis set ({tasks} in flight)"),
+            ..Row::default()
+        };
+        let mut get = Row {
+            workload: format!("redis get ({tasks} in flight)"),
+            ..Row::default()
+        };
+        for round in 0..cfg.rounds {
+            let typed_prefix = format!("bench:t{tasks}:{round}");
+            let raw_prefix = format!("bench:r{tasks}:{round}");
+            let store = Bench::open_with_prefix(backend.clone(), &typed_prefix);
+            if tasks == 1 {
+                let s = store.clone();
+                let v = values.clone();
+                set.typed.push(
+                    timed(ops, true, |i| {
+                        let (s, v) = (s.clone(), v.clone());
+                        async move { Ok(s.profiles().set(i, &v[i as usize]).await?) }
+                    })
+                    .await?,
+                );
+                let (c, v, p) = (raw.clone(), values.clone(), raw_prefix.clone());
+                set.raw.push(
+                    timed(ops, true, |i| {
+                        let (mut c, v, p) = (c.clone(), v.clone(), p.clone());
+                        async move {
+                            let bytes = serde_json::to_vec(&v[i as usize])?;
+                            let () = c.set(raw_key(&p, "profiles", i), bytes).await?;
+                            Ok(())
+                        }
+                    })
+                    .await?,
+                );
+                let s = store.clone();
+                get.typed.push(
+                    timed(ops, true, |i| {
+                        let s = s.clone();
+                        async move {
+                            s.profiles().get(i).await?.ok_or("missing")?;
+                            Ok(())
+                        }
+                    })
+                    .await?,
+                );
+                let (c, p) = (raw.clone(), raw_prefix.clone());
+                get.raw.push(
+                    timed(ops, true, |i| {
+                        let (mut c, p) = (c.clone(), p.clone());
+                        async move {
+                            let bytes: Option<Vec<u8>> = c.get(raw_key(&p, "profiles", i)).await?;
+                            let _p: Profile = serde_json::from_slice(&bytes.ok_or("missing")?)?;
+                            Ok(())
+                        }
+                    })
+                    .await?,
+                );
+            } else {
+                let (s, v) = (store.clone(), values.clone());
+                set.typed.push(
+                    concurrent(ops, tasks, move |i| {
+                        let (s, v) = (s.clone(), v.clone());
+                        async move { Ok(s.profiles().set(i, &v[i as usize]).await?) }
+                    })
+                    .await?,
+                );
+                let (c, v, p) = (raw.clone(), values.clone(), raw_prefix.clone());
+                set.raw.push(
+                    concurrent(ops, tasks, move |i| {
+                        let (mut c, v, p) = (c.clone(), v.clone(), p.clone());
+                        async move {
+                            let bytes = serde_json::to_vec(&v[i as usize])?;
+                            let () = c.set(raw_key(&p, "profiles", i), bytes).await?;
+                            Ok(())
+                        }
+                    })
+                    .await?,
+                );
+                let s = store.clone();
+                get.typed.push(
+                    concurrent(ops, tasks, move |i| {
+                        let s = s.clone();
+                        async move {
+                            s.profiles().get(i).await?.ok_or("missing")?;
+                            Ok(())
+                        }
+                    })
+                    .await?,
+                );
+                let (c, p) = (raw.clone(), raw_prefix.clone());
+                get.raw.push(
+                    concurrent(ops, tasks, move |i| {
+                        let (mut c, p) = (c.clone(), p.clone());
+                        async move {
+                            let bytes: Option<Vec<u8>> = c.get(raw_key(&p, "profiles", i)).await?;
+                            let _p: Profile = serde_json::from_slice(&bytes.ok_or("missing")?)?;
+                            Ok(())
+                        }
+                    })
+                    .await?,
+                );
+            }
+            store.profiles().clear().await?;
+            let mut c = raw.clone();
+            for chunk in (0..ops).collect::<Vec<_>>().chunks(1000) {
+                let keys: Vec<String> = chunk
+                    .iter()
+                    .map(|i| raw_key(&raw_prefix, "profiles", *i))
+                    .collect();
+                let _: usize = c.unlink(keys).await?;
+            }
+        }
+        rows.push(set);
+        rows.push(get);
+    }
+
+    // Batches of 1,000.
+    let batch = cfg.batch;
+    let mut set_many = Row {
+        workload: format!("redis set_many {batch} (vs MSET)"),
+        ..Row::default()
+    };
+    let mut get_many = Row {
+        workload: format!("redis get_many {batch} (vs MGET)"),
+        ..Row::default()
+    };
+    let batch_values: Vec<Profile> = (0..batch).map(profile).collect();
+    for round in 0..cfg.rounds {
+        let typed_prefix = format!("bench:bt:{round}");
+        let raw_prefix = format!("bench:br:{round}");
+        let store = Bench::open_with_prefix(backend.clone(), &typed_prefix);
+        set_many.typed.push(
+            timed(cfg.batches, true, |b| {
+                let s = store.clone();
+                let vals = &batch_values;
+                async move {
+                    s.profiles()
+                        .set_many(vals.iter().enumerate().map(|(i, p)| (b * batch + i as u64, p)))
+                        .await?;
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        set_many.raw.push(
+            timed(cfg.batches, true, |b| {
+                let mut c = raw.clone();
+                let vals = &batch_values;
+                let p = raw_prefix.clone();
+                async move {
+                    let mut pairs = Vec::with_capacity(vals.len());
+                    for (i, v) in vals.iter().enumerate() {
+                        pairs.push((
+                            raw_key(&p, "profiles", b * batch + i as u64),
+                            serde_json::to_vec(v)?,
+                        ));
+                    }
+                    let () = c.mset(&pairs).await?;
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        get_many.typed.push(
+            timed(cfg.batches, true, |b| {
+                let s = store.clone();
+                async move {
+                    let got = s
+                        .profiles()
+                        .get_many((0..batch).map(|i| b * batch + i))
+                        .await?;
+                    assert!(got.iter().all(Option::is_some));
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        get_many.raw.push(
+            timed(cfg.batches, true, |b| {
+                let mut c = raw.clone();
+                let p = raw_prefix.clone();
+                async move {
+                    let keys: Vec<String> = (0..batch)
+                        .map(|i| raw_key(&p, "profiles", b * batch + i))
+                        .collect();
+                    let got: Vec<Option<Vec<u8>>> = c.mget(&keys).await?;
+                    let decoded = got
+                        .iter()
+                        .map(|b| b.as_deref().map(serde_json::from_slice::<Profile>).transpose())
+                        .collect::<Result<Vec<_>, _>>()?;
+                    assert!(decoded.iter().all(Option::is_some));
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        store.profiles().clear().await?;
+        Bench::open_with_prefix(backend.clone(), &raw_prefix)
+            .profiles()
+            .clear()
+            .await?;
+    }
+    // Per-batch ops/s -> values/s.
+    for s in set_many.typed.iter_mut().chain(set_many.raw.iter_mut()) {
+        s.ops_per_sec *= batch as f64;
+    }
+    for s in get_many.typed.iter_mut().chain(get_many.raw.iter_mut()) {
+        s.ops_per_sec *= batch as f64;
+    }
+    set_many.note = "op/s = values/s; latency per batch".into();
+    get_many.note = "op/s = values/s; latency per batch".into();
+    rows.push(set_many);
+    rows.push(get_many);
+
+    // keys() of a large keyspace vs a raw SCAN MATCH loop.
+    let n = cfg.scan_ids;
+    let store = Bench::open_with_prefix(backend.clone(), "bench:scan");
+    let filler = profile(1);
+    for start in (0..n).step_by(1000) {
+        store
+            .scan()
+            .set_many((start..(start + 1000).min(n)).map(|i| (i, &filler)))
+            .await?;
+    }
+    let mut keys = Row {
+        workload: format!("redis keys() of {n} ids (vs SCAN)"),
+        ..Row::default()
+    };
+    for _ in 0..cfg.rounds {
+        let t = Instant::now();
+        let ids = store.scan().keys().await?;
+        let took = t.elapsed();
+        assert_eq!(ids.len() as u64, n);
+        keys.typed.push(Sample {
+            ops_per_sec: n as f64 / took.as_secs_f64(),
+            latencies: vec![took],
+        });
+        let t = Instant::now();
+        let mut c = raw.clone();
+        let mut cursor: u64 = 0;
+        let mut found: std::collections::HashSet<String> = Default::default();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("bench:scan:scan:*")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await?;
+            found.extend(batch);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        let ids: Vec<u64> = found
+            .iter()
+            .filter_map(|k| k.rsplit(':').next()?.parse().ok())
+            .collect();
+        let took = t.elapsed();
+        assert_eq!(ids.len() as u64, n);
+        keys.raw.push(Sample {
+            ops_per_sec: n as f64 / took.as_secs_f64(),
+            latencies: vec![took],
+        });
+    }
+    keys.note = "op/s = ids/s; latency per full listing".into();
+    rows.push(keys);
+    store.scan().clear().await?;
+
+    // modify under contention: 32 tasks on one key.
+    let counting = Arc::new(CountingCas {
+        inner: Arc::new(backend.clone()),
+        lost: AtomicU64::new(0),
+        total: AtomicU64::new(0),
+    });
+    let mut modify = Row {
+        workload: "redis modify, 32 tasks on one key".into(),
+        ..Row::default()
+    };
+    let per_task = cfg.modify_per_task;
+    for round in 0..cfg.rounds {
+        let store = Bench::open_with_prefix(
+            counting.clone() as DynBackend,
+            &format!("bench:modify:{round}"),
+        );
+        let s = store.clone();
+        modify.typed.push(
+            concurrent(32 * per_task, 32, move |_| {
+                let s = s.clone();
+                async move {
+                    s.hot().modify(|v| Some(v.unwrap_or(0) + 1)).await?;
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        assert_eq!(store.hot().get().await?, Some(32 * per_task));
+        store.hot().remove().await?;
+    }
+    let lost = counting.lost.load(Ordering::Relaxed);
+    let total = counting.total.load(Ordering::Relaxed);
+    modify.note = format!(
+        "{:.0}% of CAS rounds lost and retried ({lost}/{total}); no lost update",
+        100.0 * lost as f64 / total.max(1) as f64
+    );
+    rows.push(modify);
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let cfg = Config::from_args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let server = match &cfg.redis_url {
+        Some(_) => None,
+        None => Some(Server::start()),
+    };
+    let url = cfg
+        .redis_url
+        .clone()
+        .or_else(|| server.as_ref().map(|s| s.url.clone()))
+        .expect("a url");
+    println!(
+        "kvstore-bench ({} mode, {} rounds, medians), redis at {url}",
+        if cfg.quick { "quick" } else { "full" },
+        cfg.rounds
+    );
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    runtime.block_on(async {
+        memory_rows(&cfg, &mut rows).await?;
+        redis_rows(&cfg, &url, &mut rows).await
+    })?;
+    print_table(&rows);
+    println!("\ntotal time {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
