@@ -12,7 +12,7 @@ use futures_util::future::{join_all, try_join_all};
 
 use super::errors::{self, classify, map, PartialWriteError};
 use super::redact_url;
-use super::shared::{builder_options, Core, Options};
+use super::shared::{builder_options, first_entry, first_key, traced, Core, Options};
 use super::standalone::connection_info;
 use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions};
 use crate::error::{BackendErrorKind, Error, Result};
@@ -222,10 +222,13 @@ fn primaries(reply: Value) -> RedisResult<Vec<u16>> {
     Ok(seen.into_values().collect())
 }
 
+/// The backend name in traces and `Backend::name`.
+const NAME: &str = "redis-cluster";
+
 #[async_trait]
 impl Backend for RedisClusterBackend {
     fn name(&self) -> &'static str {
-        "redis-cluster"
+        NAME
     }
 
     fn limits(&self) -> Limits {
@@ -233,52 +236,61 @@ impl Backend for RedisClusterBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.core.get(key).await
+        traced(NAME, "get", key, self.core.get(key)).await
     }
 
     async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
-        self.core.set(key, value, options).await
+        traced(NAME, "set", key, async {
+            self.core.set(key, value, options).await
+        })
+        .await
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let groups = group_by_slot(keys.iter().copied());
-        let fetches = groups.iter().map(|group| {
-            let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
-            async move {
-                self.core
-                    .mget_raw(&slot_keys)
-                    .await
-                    .map_err(|e| map(e, Some(slot_keys[0])))
+        traced(NAME, "get_many", first_key(keys), async {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let groups = group_by_slot(keys.iter().copied());
+            let fetches = groups.iter().map(|group| {
+                let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
+                async move {
+                    self.core
+                        .mget_raw(&slot_keys)
+                        .await
+                        .map_err(|e| map(e, Some(slot_keys[0])))
+                }
+            });
+            let replies = try_join_all(fetches).await?;
+            let mut out = vec![None; keys.len()];
+            for (group, values) in groups.iter().zip(replies) {
+                if values.len() != group.len() {
+                    return Err(map(
+                        errors::protocol_error("MGET returned a wrong number of values"),
+                        Some(keys[group[0]]),
+                    ));
+                }
+                for (&i, value) in group.iter().zip(values) {
+                    out[i] = value;
+                }
             }
-        });
-        let replies = try_join_all(fetches).await?;
-        let mut out = vec![None; keys.len()];
-        for (group, values) in groups.iter().zip(replies) {
-            if values.len() != group.len() {
-                return Err(map(
-                    errors::protocol_error("MGET returned a wrong number of values"),
-                    Some(keys[group[0]]),
-                ));
-            }
-            for (&i, value) in group.iter().zip(values) {
-                out[i] = value;
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<()> {
-        let ttl_ms = self.core.check_entries(entries, ttl)?;
-        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
-        let groups = group_by_slot(keys.iter().copied());
-        let writes = groups.iter().map(|group| {
-            let slot_entries: Vec<&(String, Vec<u8>)> =
-                group.iter().map(|&i| &entries[i]).collect();
-            async move { self.core.write_raw(&slot_entries, ttl_ms).await }
-        });
-        let results = join_all(writes).await;
-        combine("set_many", &keys, &groups, results).map(|_| ())
+        traced(NAME, "set_many", first_entry(entries), async {
+            let ttl_ms = self.core.check_entries(entries, ttl)?;
+            let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+            let groups = group_by_slot(keys.iter().copied());
+            let writes = groups.iter().map(|group| {
+                let slot_entries: Vec<&(String, Vec<u8>)> =
+                    group.iter().map(|&i| &entries[i]).collect();
+                async move { self.core.write_raw(&slot_entries, ttl_ms).await }
+            });
+            let results = join_all(writes).await;
+            combine("set_many", &keys, &groups, results).map(|_| ())
+        })
+        .await
     }
 
     async fn compare_and_swap(
@@ -288,9 +300,12 @@ impl Backend for RedisClusterBackend {
         new: Option<&[u8]>,
         ttl_if_created: Option<Duration>,
     ) -> Result<bool> {
-        self.core
-            .compare_and_swap(key, expected, new, ttl_if_created)
-            .await
+        traced(NAME, "compare_and_swap", key, async {
+            self.core
+                .compare_and_swap(key, expected, new, ttl_if_created)
+                .await
+        })
+        .await
     }
 
     async fn increment(
@@ -299,36 +314,45 @@ impl Backend for RedisClusterBackend {
         delta: i64,
         ttl_if_created: Option<Duration>,
     ) -> Result<i64> {
-        self.core.increment(key, delta, ttl_if_created).await
+        traced(NAME, "increment", key, async {
+            self.core.increment(key, delta, ttl_if_created).await
+        })
+        .await
     }
 
     async fn delete(&self, keys: &[String]) -> Result<usize> {
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let groups = group_by_slot(keys.iter().copied());
-        let unlinks = groups.iter().map(|group| {
-            let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
-            async move { self.core.unlink_raw(&slot_keys).await }
-        });
-        let results = join_all(unlinks).await;
-        Ok(combine("delete", &keys, &groups, results)?
-            .into_iter()
-            .sum())
+        traced(NAME, "delete", first_key(keys), async {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let groups = group_by_slot(keys.iter().copied());
+            let unlinks = groups.iter().map(|group| {
+                let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
+                async move { self.core.unlink_raw(&slot_keys).await }
+            });
+            let results = join_all(unlinks).await;
+            Ok(combine("delete", &keys, &groups, results)?
+                .into_iter()
+                .sum())
+        })
+        .await
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
-        self.core.exists(key).await
+        traced(NAME, "exists", key, self.core.exists(key)).await
     }
 
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.core.ttl(key).await
+        traced(NAME, "ttl", key, self.core.ttl(key)).await
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        self.core.expire(key, ttl).await
+        traced(NAME, "expire", key, async {
+            self.core.expire(key, ttl).await
+        })
+        .await
     }
 
     async fn persist(&self, key: &str) -> Result<bool> {
-        self.core.persist(key).await
+        traced(NAME, "persist", key, self.core.persist(key)).await
     }
 
     async fn set_add(
@@ -337,60 +361,74 @@ impl Backend for RedisClusterBackend {
         member: &[u8],
         ttl_if_created: Option<Duration>,
     ) -> Result<bool> {
-        self.core.set_add(key, member, ttl_if_created).await
+        traced(NAME, "set_add", key, async {
+            self.core.set_add(key, member, ttl_if_created).await
+        })
+        .await
     }
 
     async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
-        self.core.set_remove(key, member).await
+        traced(NAME, "set_remove", key, async {
+            self.core.set_remove(key, member).await
+        })
+        .await
     }
 
     async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
-        self.core.set_contains(key, member).await
+        traced(NAME, "set_contains", key, async {
+            self.core.set_contains(key, member).await
+        })
+        .await
     }
 
     async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
-        self.core.set_members(key).await
+        traced(NAME, "set_members", key, async {
+            self.core.set_members(key).await
+        })
+        .await
     }
 
     async fn set_len(&self, key: &str) -> Result<usize> {
-        self.core.set_len(key).await
+        traced(NAME, "set_len", key, self.core.set_len(key)).await
     }
 
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        // SCAN is per node: find the primaries, then scan each one, addressed by one of its
-        // slots, in parallel.
-        let slots = self
-            .core
-            .call_raw(|mut c| async move {
-                let reply = c
-                    .route_command(
-                        cmd("CLUSTER").arg("SLOTS").to_owned(),
-                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
-                    )
-                    .await?;
-                primaries(reply.extract_error()?)
-            })
-            .await
-            .map_err(|e| map(e, Some(prefix)))?;
-        let scans = slots.into_iter().map(|slot| async move {
-            let mut keys = HashSet::new();
-            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
-                slot,
-                SlotAddr::Master,
-            )));
-            let route = &route;
-            self.core
-                .scan_with(prefix, &mut keys, |mut c, scan| async move {
-                    let reply = c.route_command(scan, route.clone()).await?;
-                    Ok(from_redis_value(reply.extract_error()?)?)
+        traced(NAME, "scan_prefix", prefix, async {
+            // SCAN is per node: find the primaries, then scan each one, addressed by one of its
+            // slots, in parallel.
+            let slots = self
+                .core
+                .call_raw(|mut c| async move {
+                    let reply = c
+                        .route_command(
+                            cmd("CLUSTER").arg("SLOTS").to_owned(),
+                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                        )
+                        .await?;
+                    primaries(reply.extract_error()?)
                 })
                 .await
-                .map(|()| keys)
-        });
-        let mut all = HashSet::new();
-        for keys in try_join_all(scans).await? {
-            all.extend(keys);
-        }
-        Ok(all.into_iter().collect())
+                .map_err(|e| map(e, Some(prefix)))?;
+            let scans = slots.into_iter().map(|slot| async move {
+                let mut keys = HashSet::new();
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(slot, SlotAddr::Master),
+                ));
+                let route = &route;
+                self.core
+                    .scan_with(prefix, &mut keys, |mut c, scan| async move {
+                        let reply = c.route_command(scan, route.clone()).await?;
+                        Ok(from_redis_value(reply.extract_error()?)?)
+                    })
+                    .await
+                    .map(|()| keys)
+            });
+            let mut all = HashSet::new();
+            for keys in try_join_all(scans).await? {
+                all.extend(keys);
+            }
+            Ok(all.into_iter().collect())
+        })
+        .await
     }
 }

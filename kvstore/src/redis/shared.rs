@@ -426,3 +426,44 @@ where
         }
     }
 }
+
+/// The first key of a multi-key operation, to name in errors and traces.
+pub(crate) fn first_key(keys: &[String]) -> &str {
+    keys.first().map_or("", String::as_str)
+}
+
+/// The first key of a `set_many`.
+pub(crate) fn first_entry(entries: &[(String, Vec<u8>)]) -> &str {
+    entries.first().map_or("", |(key, _)| key.as_str())
+}
+
+/// Runs one backend operation; with the `tracing` feature, inside a `debug` span named
+/// `kvstore` with the fields `backend`, `op` and `key` (the first key, or the prefix of a scan),
+/// and a `debug` event when it fails.
+#[inline]
+pub(crate) async fn traced<T>(
+    backend: &'static str,
+    op: &'static str,
+    key: &str,
+    operation: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    #[cfg(feature = "tracing")]
+    {
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!("kvstore", backend, op, key);
+        async {
+            let result = operation.await;
+            if let Err(error) = &result {
+                tracing::debug!(%error, "kvstore operation failed");
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+    #[cfg(not(feature = "tracing"))]
+    {
+        let _ = (backend, op, key);
+        operation.await
+    }
+}

@@ -12,7 +12,7 @@ use ::redis::{
 
 use super::errors::{self, map};
 use super::redact_url;
-use super::shared::{builder_options, Core, Options};
+use super::shared::{builder_options, first_entry, first_key, traced, Core, Options};
 use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions};
 use crate::error::{BackendErrorKind, Error, Result};
 
@@ -190,10 +190,13 @@ pub(crate) fn check_tls(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// The backend name in traces and `Backend::name`.
+const NAME: &str = "redis";
+
 #[async_trait]
 impl Backend for RedisBackend {
     fn name(&self) -> &'static str {
-        "redis"
+        NAME
     }
 
     fn limits(&self) -> Limits {
@@ -201,34 +204,43 @@ impl Backend for RedisBackend {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.core.get(key).await
+        traced(NAME, "get", key, self.core.get(key)).await
     }
 
     async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
-        self.core.set(key, value, options).await
+        traced(NAME, "set", key, async {
+            self.core.set(key, value, options).await
+        })
+        .await
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let Some(first) = keys.first() else {
-            return Ok(Vec::new());
-        };
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.core
-            .mget_raw(&keys)
-            .await
-            .map_err(|e| map(e, Some(first)))
+        traced(NAME, "get_many", first_key(keys), async {
+            let Some(first) = keys.first() else {
+                return Ok(Vec::new());
+            };
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.core
+                .mget_raw(&keys)
+                .await
+                .map_err(|e| map(e, Some(first)))
+        })
+        .await
     }
 
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<()> {
-        let ttl_ms = self.core.check_entries(entries, ttl)?;
-        let Some((first, _)) = entries.first() else {
-            return Ok(());
-        };
-        let entries: Vec<&(String, Vec<u8>)> = entries.iter().collect();
-        self.core
-            .write_raw(&entries, ttl_ms)
-            .await
-            .map_err(|e| map(e, Some(first)))
+        traced(NAME, "set_many", first_entry(entries), async {
+            let ttl_ms = self.core.check_entries(entries, ttl)?;
+            let Some((first, _)) = entries.first() else {
+                return Ok(());
+            };
+            let entries: Vec<&(String, Vec<u8>)> = entries.iter().collect();
+            self.core
+                .write_raw(&entries, ttl_ms)
+                .await
+                .map_err(|e| map(e, Some(first)))
+        })
+        .await
     }
 
     async fn compare_and_swap(
@@ -238,9 +250,12 @@ impl Backend for RedisBackend {
         new: Option<&[u8]>,
         ttl_if_created: Option<Duration>,
     ) -> Result<bool> {
-        self.core
-            .compare_and_swap(key, expected, new, ttl_if_created)
-            .await
+        traced(NAME, "compare_and_swap", key, async {
+            self.core
+                .compare_and_swap(key, expected, new, ttl_if_created)
+                .await
+        })
+        .await
     }
 
     async fn increment(
@@ -249,34 +264,43 @@ impl Backend for RedisBackend {
         delta: i64,
         ttl_if_created: Option<Duration>,
     ) -> Result<i64> {
-        self.core.increment(key, delta, ttl_if_created).await
+        traced(NAME, "increment", key, async {
+            self.core.increment(key, delta, ttl_if_created).await
+        })
+        .await
     }
 
     async fn delete(&self, keys: &[String]) -> Result<usize> {
-        let Some(first) = keys.first() else {
-            return Ok(0);
-        };
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.core
-            .unlink_raw(&keys)
-            .await
-            .map_err(|e| map(e, Some(first)))
+        traced(NAME, "delete", first_key(keys), async {
+            let Some(first) = keys.first() else {
+                return Ok(0);
+            };
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.core
+                .unlink_raw(&keys)
+                .await
+                .map_err(|e| map(e, Some(first)))
+        })
+        .await
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
-        self.core.exists(key).await
+        traced(NAME, "exists", key, self.core.exists(key)).await
     }
 
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.core.ttl(key).await
+        traced(NAME, "ttl", key, self.core.ttl(key)).await
     }
 
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        self.core.expire(key, ttl).await
+        traced(NAME, "expire", key, async {
+            self.core.expire(key, ttl).await
+        })
+        .await
     }
 
     async fn persist(&self, key: &str) -> Result<bool> {
-        self.core.persist(key).await
+        traced(NAME, "persist", key, self.core.persist(key)).await
     }
 
     async fn set_add(
@@ -285,32 +309,47 @@ impl Backend for RedisBackend {
         member: &[u8],
         ttl_if_created: Option<Duration>,
     ) -> Result<bool> {
-        self.core.set_add(key, member, ttl_if_created).await
+        traced(NAME, "set_add", key, async {
+            self.core.set_add(key, member, ttl_if_created).await
+        })
+        .await
     }
 
     async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
-        self.core.set_remove(key, member).await
+        traced(NAME, "set_remove", key, async {
+            self.core.set_remove(key, member).await
+        })
+        .await
     }
 
     async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
-        self.core.set_contains(key, member).await
+        traced(NAME, "set_contains", key, async {
+            self.core.set_contains(key, member).await
+        })
+        .await
     }
 
     async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
-        self.core.set_members(key).await
+        traced(NAME, "set_members", key, async {
+            self.core.set_members(key).await
+        })
+        .await
     }
 
     async fn set_len(&self, key: &str) -> Result<usize> {
-        self.core.set_len(key).await
+        traced(NAME, "set_len", key, self.core.set_len(key)).await
     }
 
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut keys = HashSet::new();
-        self.core
-            .scan_with(prefix, &mut keys, |mut c, scan| async move {
-                scan.query_async(&mut c).await
-            })
-            .await?;
-        Ok(keys.into_iter().collect())
+        traced(NAME, "scan_prefix", prefix, async {
+            let mut keys = HashSet::new();
+            self.core
+                .scan_with(prefix, &mut keys, |mut c, scan| async move {
+                    scan.query_async(&mut c).await
+                })
+                .await?;
+            Ok(keys.into_iter().collect())
+        })
+        .await
     }
 }
