@@ -1,4 +1,51 @@
 //! Typed keyspaces over memory and Redis.
+//!
+//! `#[derive(Store)]` turns a plain struct into a key layout: each field is a node — an
+//! [`Item`] (one JSON value), a [`Counter`], a [`SetOf`] values, a [`Blob`] of raw bytes, a nested
+//! store, or a [`Dynamic`] map from ids to any of those. The generated handle has one method per
+//! field, so a wrong key or a wrong value type does not compile, and every value is validated
+//! against the JSON Schema of its type (schemars + jsonschema) when written and when read.
+//!
+//! ```
+//! use kvstore::{Dynamic, Item, Counter, MemoryBackend, Store};
+//! use schemars::JsonSchema;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+//! struct User {
+//!     name: String,
+//!     #[schemars(email)]
+//!     email: String,
+//! }
+//!
+//! #[derive(Store)]
+//! #[store(prefix = "app")]
+//! struct App {
+//!     #[store(rename = "u")]
+//!     users: Dynamic<Item<User>>, // app:u:{id}
+//!     logins: Counter,            // app:logins
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let app = App::open(MemoryBackend::new());
+//! let alice = User { name: "Alice".into(), email: "alice@example.com".into() };
+//! app.users().set("alice", &alice).await?;
+//! assert_eq!(app.users().get("alice").await?, Some(alice));
+//! assert_eq!(app.users().at("alice").key(), "app:u:alice");
+//!
+//! // Invalid values are refused before anything is written.
+//! let bad = User { name: "Bob".into(), email: "not-an-email".into() };
+//! let err = app.users().set("bob", &bad).await.unwrap_err();
+//! assert!(matches!(err, kvstore::Error::Validation { .. }));
+//!
+//! assert_eq!(app.logins().increment(1).await?, 1);
+//! # Ok::<(), kvstore::Error>(()) }).unwrap();
+//! ```
+//!
+//! Backends: [`MemoryBackend`] (embedded, exactly Redis's semantics, with a [`ManualClock`] for
+//! tests), `RedisBackend` and `RedisClusterBackend` (feature `redis`, on by default), any of them
+//! from a URL with `connect`, or your own [`Backend`]. The README has the full tour, the key
+//! layout, and what is atomic where.
 #![warn(missing_docs)]
 
 mod backend;
