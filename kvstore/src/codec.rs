@@ -56,10 +56,11 @@ pub fn codec<T: Storable>() -> &'static Codec {
     }
     // Built outside the lock: schema generation can be slow and may recurse into other types.
     let built = Codec::build::<T>();
-    *CODECS
-        .write()
+    let mut codecs = CODECS.write();
+    let codec: &&'static Codec = codecs
         .entry(id)
-        .or_insert_with(|| Box::leak(Box::new(built)))
+        .or_insert_with(|| Box::leak(Box::new(built)));
+    codec
 }
 
 impl Codec {
@@ -147,7 +148,7 @@ impl Codec {
         }
         let json: Value = serde_json::from_slice(bytes).map_err(decode_err)?;
         self.check(key, &json)?;
-        T::deserialize(&json).map_err(decode_err)
+        serde_json::from_value(json).map_err(decode_err)
     }
 }
 

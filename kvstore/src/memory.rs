@@ -1,7 +1,7 @@
 //! The in-memory backend.
 
-use std::collections::btree_map::Entry as MapEntry;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,7 +105,7 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    map: BTreeMap<String, Entry>,
+    map: HashMap<String, Entry>,
     /// Deadlines of the keys that have one, in expiry order.
     expiry: BTreeSet<(Instant, String)>,
 }
@@ -514,12 +514,11 @@ impl Backend for MemoryBackend {
 
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         self.with_state(|s, now| {
+            // Like Redis's SCAN MATCH, a walk over the whole keyspace: the map is kept a hash map
+            // because point reads and writes are what it serves most.
             Ok(s.map
-                .range::<str, _>((
-                    std::ops::Bound::Included(prefix),
-                    std::ops::Bound::Unbounded,
-                ))
-                .take_while(|(key, _)| key.starts_with(prefix))
+                .iter()
+                .filter(|(key, _)| key.starts_with(prefix))
                 .filter(|(_, entry)| entry.expires_at.is_none_or(|at| at > now))
                 .map(|(key, _)| key.clone())
                 .collect())
