@@ -2,7 +2,6 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::{DeriveInput, Type};
 
 use crate::ast::{type_to_string, Container};
@@ -24,7 +23,13 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     }
 }
 
-/// Generates the `Node`, `Clone` and inherent impls and the per-field node assertions.
+/// Generates the `Node`, `Clone` and inherent impls.
+///
+/// Every use of a field's type is `<FieldTy as Node>::...`, with the type's own tokens (so its
+/// span): a field whose type is not a node gets the `Node` trait's `on_unimplemented` message
+/// right on that type, and — the three uses producing the same diagnostic — exactly once. (A
+/// separate `assert_node::<FieldTy>()` would add a second, near-identical error per field.) The
+/// field types are only used inside impls of the struct, so `Self` in a field type works too.
 pub fn expand(model: &Model) -> TokenStream {
     let ident = model.ident;
     let krate = &model.krate;
@@ -55,15 +60,6 @@ pub fn expand(model: &Model) -> TokenStream {
         })
         .collect();
 
-    // One assertion per field, spanned on the field's type: a field that is not a node gets the
-    // `Node` trait's on_unimplemented message right there.
-    let assertions = model.fields.iter().map(|f| {
-        let ty = f.ty;
-        quote_spanned! {ty.span()=>
-            const _: () = #p::assert_node::<#ty>();
-        }
-    });
-
     let vis = model.vis;
     let accessors = model
         .fields
@@ -74,8 +70,6 @@ pub fn expand(model: &Model) -> TokenStream {
     let (open_doc, open_with_prefix_doc, schema_doc) = store_docs(model);
 
     quote! {
-        #(#assertions)*
-
         #[automatically_derived]
         impl #p::Node for #ident {
             fn __build(
@@ -199,6 +193,10 @@ fn accessor(field: &FieldModel, vis: &syn::Visibility) -> TokenStream {
         #separator
         #[doc = #summary]
         #[inline]
+        // A `pub` store may hold values of crate-private types; the accessor is then as usable
+        // as those types are, and the user could not silence a warning about code they did not
+        // write.
+        #[allow(private_interfaces)]
         #vis fn #ident(&self) -> &#ty {
             &self.#ident
         }

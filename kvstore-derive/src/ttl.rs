@@ -9,11 +9,14 @@ pub fn parse_ttl(text: &str) -> Result<u64, String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(digits_end);
-    if digits.is_empty() || unit.is_empty() {
-        return Err(format!(
-            "invalid ttl `{text}`: expected a positive integer followed by a unit \
-             (`ms`, `s`, `m`, `h` or `d`), e.g. \"500ms\", \"30m\", \"7d\""
-        ));
+    let malformed = || {
+        format!(
+            "invalid ttl `{text}`: expected a positive integer followed by a unit, `ms`, `s`, \
+             `m`, `h` or `d`, with no space: \"500ms\", \"30m\", \"7d\""
+        )
+    };
+    if digits.is_empty() {
+        return Err(malformed());
     }
     let per_unit: u64 = match unit {
         "ms" => 1,
@@ -21,11 +24,7 @@ pub fn parse_ttl(text: &str) -> Result<u64, String> {
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "invalid ttl `{text}`: unknown unit `{unit}`; use `ms`, `s`, `m`, `h` or `d`"
-            ))
-        }
+        _ => return Err(malformed()),
     };
     let too_large = || format!("invalid ttl `{text}`: too large");
     let count: u64 = digits.parse().map_err(|_| too_large())?;

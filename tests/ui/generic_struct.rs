@@ -1,0 +1,8 @@
+use kvstore::{Item, Store};
+
+#[derive(Store)]
+struct Shop<T> {
+    users: Item<T>,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use kvstore::{Item, Store};
+
+#[derive(Store)]
+struct Shop(Item<String>);
+
+fn main() {}

@@ -1,0 +1,6 @@
+use kvstore::Store;
+
+#[derive(Store)]
+struct Shop;
+
+fn main() {}
