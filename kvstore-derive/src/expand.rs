@@ -113,17 +113,19 @@ pub fn expand(model: &Model) -> TokenStream {
             }
         }
 
+        // Everything here has the struct's visibility: it is as reachable as the struct itself
+        // (no `unreachable_pub`), and an unused method is not the user's dead code.
         #[allow(dead_code)]
         impl #ident {
             #[doc = #open_doc]
             #[must_use]
-            pub fn open(backend: impl #p::IntoBackend) -> Self {
+            #vis fn open(backend: impl #p::IntoBackend) -> Self {
                 #p::open_root::<Self>(backend, #prefix)
             }
 
             #[doc = #open_with_prefix_doc]
             #[must_use]
-            pub fn open_with_prefix(
+            #vis fn open_with_prefix(
                 backend: impl #p::IntoBackend,
                 prefix: &::core::primitive::str,
             ) -> Self {
@@ -132,7 +134,7 @@ pub fn expand(model: &Model) -> TokenStream {
 
             #[doc = #schema_doc]
             #[must_use]
-            pub fn schema() -> #p::Value {
+            #vis fn schema() -> #p::Value {
                 #p::manifest_root::<Self>(#prefix)
             }
 

@@ -67,13 +67,15 @@ use syn::{parse_macro_input, DeriveInput};
 ///
 /// For `struct Shop`:
 ///
+/// Every generated inherent method has the struct's visibility.
+///
 /// - `Shop::open(backend) -> Shop` — opens the store over any backend (`MemoryBackend`,
 ///   `RedisBackend`, ...). Not async; cheap.
 /// - `Shop::open_with_prefix(backend, prefix) -> Shop` — the same with a prefix chosen at run
 ///   time (per environment, per test).
 /// - `Shop::schema() -> serde_json::Value` — the manifest of every key pattern of the store.
-/// - one accessor per field, `fn users(&self) -> &Dynamic<Item<User>>`, with the struct's
-///   visibility and a doc comment showing the field's key pattern.
+/// - one accessor per field, `fn users(&self) -> &Dynamic<Item<User>>`, documented with the
+///   field's own doc comments and its key pattern (`<store>:u:*`).
 /// - `impl Clone for Shop` (a store handle is cheap to clone: it shares one backend). **Do not
 ///   also `#[derive(Clone)]`**: the two impls would conflict.
 /// - the `kvstore::Node` impl that lets `Shop` be a field of another store or the `N` of a
