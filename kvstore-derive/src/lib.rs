@@ -34,7 +34,7 @@ use syn::{parse_macro_input, DeriveInput};
 ///     #[store(ttl = "30m")]
 ///     sessions: Dynamic<Item<Session>>,         // shop:sessions:{id}, expire after 30 minutes
 ///     #[store(colocate)]
-///     tenants: Dynamic<Tenant>,                 // shop:tenants:{{id}}:... (one cluster slot per tenant)
+///     tenants: Dynamic<Tenant>,                 // shop:tenants:{<id>}:... (hash tag: one slot per tenant)
 ///     views: Dynamic<Counter, u64>,             // shop:views:{u64}
 ///     stats: Stats,                             // shop:stats:... (a nested #[derive(Store)] struct)
 /// }

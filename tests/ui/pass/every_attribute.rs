@@ -46,6 +46,13 @@ pub struct Shop {
     opener: Item<bool>,
 }
 
+/// A recursive store: `Self` in a field type.
+#[derive(Store)]
+struct Tree {
+    label: Item<String>,
+    children: Dynamic<Self>,
+}
+
 /// A store with no fields is a store too.
 #[derive(Store)]
 struct Empty {}
@@ -145,6 +152,10 @@ async fn main() -> kvstore::Result<()> {
 
     assert!(Empty::schema().as_object().is_some_and(|o| o.is_empty()));
     let _ = Empty::open(backend.clone()).clone();
+
+    let tree = Tree::open(backend.clone());
+    let leaf = tree.children().at("a").children().at("b");
+    assert_eq!(leaf.label().key(), "children:a:children:b:label");
 
     let inner = private::Inner::open(backend);
     assert_eq!(inner.count().key(), "in-mod:count");
