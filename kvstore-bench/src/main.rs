@@ -638,6 +638,53 @@ async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
         rows.push(get);
     }
 
+    // The backend alone (bytes in, bytes out, no codec): what the Redis backend itself costs.
+    let mut bytes_row = Row {
+        workload: "redis Backend::get bytes (64 in flight)".into(),
+        note: "no codec: backend overhead only".into(),
+        ..Row::default()
+    };
+    {
+        let prefix = "bench:bytes";
+        let payload = serde_json::to_vec(&profile(1))?;
+        let mut c = raw.clone();
+        let keys: Vec<String> = (0..ops).map(|i| raw_key(prefix, "b", i)).collect();
+        for chunk in keys.chunks(1000) {
+            let pairs: Vec<(&String, &Vec<u8>)> = chunk.iter().map(|k| (k, &payload)).collect();
+            let () = c.mset(&pairs).await?;
+        }
+        let keys = Arc::new(keys);
+        for _ in 0..cfg.rounds {
+            let (b, k) = (backend.clone(), keys.clone());
+            bytes_row.typed.push(
+                concurrent(ops, 64, move |i| {
+                    let (b, k) = (b.clone(), k.clone());
+                    async move {
+                        b.get(&k[i as usize]).await?.ok_or("missing")?;
+                        Ok(())
+                    }
+                })
+                .await?,
+            );
+            let (c, k) = (raw.clone(), keys.clone());
+            bytes_row.raw.push(
+                concurrent(ops, 64, move |i| {
+                    let (mut c, k) = (c.clone(), k.clone());
+                    async move {
+                        let v: Option<Vec<u8>> = c.get(&k[i as usize]).await?;
+                        v.ok_or("missing")?;
+                        Ok(())
+                    }
+                })
+                .await?,
+            );
+        }
+        for chunk in keys.chunks(1000) {
+            let _: usize = c.unlink(chunk).await?;
+        }
+    }
+    rows.push(bytes_row);
+
     // Batches of 1,000.
     let batch = cfg.batch;
     let mut set_many = Row {
