@@ -156,11 +156,11 @@ fn decode_all(data: &[u8]) -> Result<(), TestCaseError> {
     ] {
         now(backend.set(key, data, Default::default())).unwrap();
     }
-    check(fz.user(), true)?;
-    check(fz.shape(), true)?;
-    check(fz.pair(), true)?;
+    check(&fz.user(), true)?;
+    check(&fz.shape(), true)?;
+    check(&fz.pair(), true)?;
     // Floats may not round-trip bit for bit through serde_json's default parser.
-    check(fz.value(), false)?;
+    check(&fz.value(), false)?;
     let key = fz.users().at("x").key().to_owned();
     now(backend.set(&key, data, Default::default())).unwrap();
     match now(fz.users().get_many(["x", "y"])) {

@@ -199,8 +199,8 @@ fn accessor(field: &FieldModel, vis: &syn::Visibility) -> TokenStream {
         // as those types are, and the user could not silence a warning about code they did not
         // write.
         #[allow(private_interfaces)]
-        #vis fn #ident(&self) -> &#ty {
-            &self.#ident
+        #vis fn #ident(&self) -> #ty {
+            ::core::clone::Clone::clone(&self.#ident)
         }
     }
 }

@@ -74,8 +74,10 @@ use syn::{parse_macro_input, DeriveInput};
 /// - `Shop::open_with_prefix(backend, prefix) -> Shop` — the same with a prefix chosen at run
 ///   time (per environment, per test).
 /// - `Shop::schema() -> serde_json::Value` — the manifest of every key pattern of the store.
-/// - one accessor per field, `fn users(&self) -> &Dynamic<Item<User>>`, documented with the
-///   field's own doc comments and its key pattern (`<store>:u:*`).
+/// - one accessor per field, `fn users(&self) -> Dynamic<Item<User>>`, returning the field's
+///   handle by value (a clone: one reference-count increment, so that
+///   `let seen = shop.tenants().at("a").seen();` works), documented with the field's own doc
+///   comments and its key pattern (`<store>:u:*`).
 /// - `impl Clone for Shop` (a store handle is cheap to clone: it shares one backend). **Do not
 ///   also `#[derive(Clone)]`**: the two impls would conflict.
 /// - the `kvstore::Node` impl that lets `Shop` be a field of another store or the `N` of a

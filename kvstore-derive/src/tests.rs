@@ -64,8 +64,8 @@ fn expands_a_full_store() {
         "pubfnopen(backend:impl::kvstore::__private::IntoBackend)->Self{::kvstore::__private::open_root::<Self>(backend,\"shop\")}",
         "::kvstore::__private::open_root::<Self>(backend,prefix)",
         "pubfnschema()->::kvstore::__private::Value{::kvstore::__private::manifest_root::<Self>(\"shop\")}",
-        "pubfnusers(&self)->&Dynamic<Item<User>>{&self.users}",
-        "pubfnr#type(&self)->&Item<String>{&self.r#type}",
+        "pubfnusers(&self)->Dynamic<Item<User>>{::core::clone::Clone::clone(&self.users)}",
+        "pubfnr#type(&self)->Item<String>{::core::clone::Clone::clone(&self.r#type)}",
     ];
     for e in expect {
         assert!(out.contains(&e.replace(' ', "")), "missing {e}\nin {out}");
@@ -101,7 +101,7 @@ fn no_prefix_and_custom_crate() {
 
     let (out, _) = run("struct Private { a: Item<u8> }");
     assert!(
-        out.contains("fna(&self)->&Item<u8>") && !out.contains("pubfna"),
+        out.contains("fna(&self)->Item<u8>") && !out.contains("pubfna"),
         "{out}"
     );
 }

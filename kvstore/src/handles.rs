@@ -781,7 +781,30 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
     }
 
     fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>) {
-        N::__manifest(path.with_id_pattern(), ttl, out);
+        // A store may nest itself (`children: Dynamic<Self>`): its layout is then infinite. The
+        // manifest describes each recursive level once, and marks where it repeats.
+        thread_local! {
+            static EXPANDING: std::cell::RefCell<Vec<(std::any::TypeId, String)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let id = std::any::TypeId::of::<Self>();
+        let path = path.with_id_pattern();
+        let repeats = EXPANDING.with_borrow(|stack| {
+            stack
+                .iter()
+                .find(|(t, _)| *t == id)
+                .map(|(_, pattern)| pattern.clone())
+        });
+        if let Some(same_as) = repeats {
+            let mut entry = Map::new();
+            entry.insert("kind".into(), Value::from("recursive"));
+            entry.insert("same_as".into(), Value::from(same_as));
+            out.insert(format!("{}:...", path.as_str()), Value::Object(entry));
+            return;
+        }
+        EXPANDING.with_borrow_mut(|stack| stack.push((id, path.as_str().to_owned())));
+        N::__manifest(path, ttl, out);
+        EXPANDING.with_borrow_mut(|stack| stack.pop());
     }
 
     fn __owns(tail: Option<&str>) -> bool {
@@ -790,5 +813,63 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
         };
         split_id_segment(tail)
             .is_some_and(|(segment, rest)| K::decode(segment).is_some() && N::__owns(rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that nests itself, written by hand as the derive would generate it.
+    #[derive(Clone)]
+    struct Tree {
+        name: Item<String>,
+        children: Dynamic<Tree>,
+    }
+
+    impl Node for Tree {
+        fn __build(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Self {
+            Tree {
+                name: Node::__build(ctx, path.child("name"), ttl),
+                children: Node::__build(ctx, path.child("children"), ttl),
+            }
+        }
+        fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>) {
+            <Item<String>>::__manifest(path.child("name"), ttl, out);
+            <Dynamic<Tree>>::__manifest(path.child("children"), ttl, out);
+        }
+        fn __owns(tail: Option<&str>) -> bool {
+            match tail.map(crate::__private::split_segment) {
+                Some(("name", rest)) => <Item<String>>::__owns(rest),
+                Some(("children", rest)) => <Dynamic<Tree>>::__owns(rest),
+                _ => false,
+            }
+        }
+    }
+
+    #[test]
+    fn recursive_manifest_is_finite() {
+        let manifest = crate::__private::manifest_root::<Tree>("t");
+        let keys: Vec<&String> = manifest.as_object().unwrap().keys().collect();
+        assert!(keys.contains(&&"t:name".to_owned()), "{manifest}");
+        assert!(keys.contains(&&"t:children:*:name".to_owned()), "{manifest}");
+        let repeat = &manifest["t:children:*:children:*:..."];
+        assert_eq!(repeat["kind"], "recursive", "{manifest}");
+        assert_eq!(repeat["same_as"], "t:children:*", "{manifest}");
+    }
+
+    #[test]
+    fn recursive_store_works() {
+        let tree: Tree = crate::__private::open_root(crate::MemoryBackend::new(), "t");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let leaf = tree.children.at("a").children.at("b");
+            leaf.name.set(&"deep".to_owned()).await.unwrap();
+            assert_eq!(leaf.name.key(), "t:children:a:children:b:name");
+            assert_eq!(tree.children.keys().await.unwrap(), vec!["a".to_owned()]);
+            assert_eq!(tree.children.count().await.unwrap(), 1);
+        });
     }
 }

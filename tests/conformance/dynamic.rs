@@ -530,15 +530,15 @@ fn assert_handle<T: Clone + Send + Sync + 'static>(_: &T) {}
 pub async fn handles_are_cheap_and_shareable(env: Env) {
     let shop = env.shop();
     assert_handle(&shop);
-    assert_handle(shop.users());
+    assert_handle(&shop.users());
     assert_handle(&shop.users().at("a"));
     let tenant = shop.tenants().at("t");
     assert_handle(&tenant);
-    assert_handle(tenant.config());
-    assert_handle(shop.visits());
-    assert_handle(shop.tags());
-    assert_handle(shop.logo());
-    assert_handle(shop.stats());
+    assert_handle(&tenant.config());
+    assert_handle(&shop.visits());
+    assert_handle(&shop.tags());
+    assert_handle(&shop.logo());
+    assert_handle(&shop.stats());
 
     let copy = shop.clone();
     let task = tokio::spawn(async move {
