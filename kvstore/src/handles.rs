@@ -620,21 +620,25 @@ impl<N: Node, K: Id> Dynamic<N, K> {
     /// The ids that hold something, decoded, each once, in no particular order. Keys under this
     /// keyspace's prefix that do not fit its layout are ignored.
     pub async fn keys(&self) -> Result<Vec<K>> {
-        let keys = self.stored_keys().await?;
-        let mut seen = HashSet::with_capacity(keys.len());
-        Ok(keys
-            .iter()
-            .filter_map(|key| self.id_segment(key))
-            .filter(|segment| seen.insert(*segment))
-            .filter_map(K::decode)
-            .collect())
+        self.path_error()?;
+        let keys = self.backend().scan_prefix(&self.inner.scan_prefix).await?;
+        let ids = keys.iter().filter_map(|key| self.id_segment(key));
+        // Backends list each key once: below a leaf node, one key is one id; below a nested
+        // node, several keys share an id.
+        if N::__owns(None) {
+            Ok(ids.filter_map(K::decode).collect())
+        } else {
+            let mut seen = HashSet::with_capacity(keys.len());
+            Ok(ids
+                .filter(|segment| seen.insert(*segment))
+                .filter_map(K::decode)
+                .collect())
+        }
     }
 
     /// The number of ids that hold something.
     pub async fn count(&self) -> Result<usize> {
-        let keys = self.stored_keys().await?;
-        let segments: HashSet<&str> = keys.iter().filter_map(|k| self.id_segment(k)).collect();
-        Ok(segments.len())
+        Ok(self.keys().await?.len())
     }
 
     /// Removes everything stored under this keyspace (and nothing else); returns how many keys

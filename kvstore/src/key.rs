@@ -174,8 +174,7 @@ macro_rules! integer_ids {
             }
             fn decode(segment: &str) -> Option<Self> {
                 // Only the canonical decimal form, so that every key has exactly one id.
-                let id: $t = segment.parse().ok()?;
-                (id.to_string() == segment).then_some(id)
+                is_canonical_integer(segment).then(|| segment.parse().ok()).flatten()
             }
         }
         impl IntoId<$t> for $t {
@@ -192,6 +191,14 @@ macro_rules! integer_ids {
 }
 
 integer_ids!(u64, i64, u32, u128);
+
+/// `0`, or an optional `-` and a digit string without a leading zero (not `-0`).
+fn is_canonical_integer(segment: &str) -> bool {
+    let digits = segment.strip_prefix('-').unwrap_or(segment);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" && digits.len() == segment.len() || !digits.starts_with('0'))
+}
 
 #[cfg(feature = "uuid")]
 impl Id for uuid::Uuid {
@@ -393,6 +400,12 @@ mod tests {
         assert_eq!(<u64 as Id>::decode("042"), None);
         assert_eq!(<u64 as Id>::decode("+42"), None);
         assert_eq!(<i64 as Id>::decode("-7"), Some(-7));
+        assert_eq!(<i64 as Id>::decode("0"), Some(0));
+        assert_eq!(<i64 as Id>::decode("-0"), None);
+        assert_eq!(<i64 as Id>::decode("-"), None);
+        assert_eq!(<u64 as Id>::decode("-1"), None);
+        assert_eq!(<u64 as Id>::decode(""), None);
+        assert_eq!(<u64 as Id>::decode("00"), None);
         assert_eq!(<u32 as Id>::decode("4294967296"), None);
         assert_eq!(
             <u128 as Id>::decode(&u128::MAX.to_string()),
