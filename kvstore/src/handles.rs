@@ -856,7 +856,10 @@ mod tests {
         let manifest = crate::__private::manifest_root::<Tree>("t");
         let keys: Vec<&String> = manifest.as_object().unwrap().keys().collect();
         assert!(keys.contains(&&"t:name".to_owned()), "{manifest}");
-        assert!(keys.contains(&&"t:children:*:name".to_owned()), "{manifest}");
+        assert!(
+            keys.contains(&&"t:children:*:name".to_owned()),
+            "{manifest}"
+        );
         let repeat = &manifest["t:children:*:children:*:..."];
         assert_eq!(repeat["kind"], "recursive", "{manifest}");
         assert_eq!(repeat["same_as"], "t:children:*", "{manifest}");
