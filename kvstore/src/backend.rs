@@ -26,6 +26,15 @@ pub enum KeyTtl {
     Expires(Duration),
 }
 
+/// The outcome of [`Backend::compare_and_swap_or_get`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swap {
+    /// The value was replaced (or deleted, or created).
+    Done,
+    /// The stored value was not the expected one: this is what is stored now (`None`: nothing).
+    Current(Option<Vec<u8>>),
+}
+
 /// How [`Backend::set`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SetOptions {
@@ -115,6 +124,27 @@ pub trait Backend: Send + Sync + 'static {
         new: Option<&[u8]>,
         ttl_if_created: Option<Duration>,
     ) -> Result<bool>;
+
+    /// [`Backend::compare_and_swap`], returning on a mismatch the string now stored, so that a
+    /// retrying read-modify-write needs no extra read (a Redis backend answers both in one
+    /// script). The default implementation reads after a lost swap; that read is not atomic with
+    /// the swap, which is fine: the next swap checks it again.
+    async fn compare_and_swap_or_get(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<Swap> {
+        if self
+            .compare_and_swap(key, expected, new, ttl_if_created)
+            .await?
+        {
+            Ok(Swap::Done)
+        } else {
+            Ok(Swap::Current(self.get(key).await?))
+        }
+    }
 
     /// Atomically adds `delta` to the decimal integer at `key` (a missing key counts as 0) and
     /// returns the new value (`INCRBY`). A key created by this call gets `ttl_if_created`; an

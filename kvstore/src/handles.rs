@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::backend::{Backend, KeyTtl, SetOptions};
+use crate::backend::{Backend, KeyTtl, SetOptions, Swap};
 use crate::codec::{check_size, codec, Codec, Storable};
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::key::{split_id_segment, Id, IntoId, KeyPath, SEPARATOR};
@@ -238,11 +238,11 @@ impl<T: Storable> Item<T> {
     {
         let key = self.leaf.key()?;
         let backend = self.leaf.backend();
+        let mut current = backend.get(key).await?;
         for attempt in 0..MODIFY_ATTEMPTS {
             if attempt > 0 {
                 backoff(attempt).await;
             }
-            let current = backend.get(key).await?;
             let value = match &current {
                 Some(bytes) => Some(self.codec.decode::<T>(key, bytes)?),
                 None => None,
@@ -253,11 +253,13 @@ impl<T: Storable> Item<T> {
                 None if current.is_none() => return Ok(None),
                 None => None,
             };
-            if backend
-                .compare_and_swap(key, current.as_deref(), encoded.as_deref(), self.leaf.ttl)
-                .await?
-            {
-                return Ok(next);
+            let swap = backend
+                .compare_and_swap_or_get(key, current.as_deref(), encoded.as_deref(), self.leaf.ttl)
+                .await?;
+            match swap {
+                Swap::Done => return Ok(next),
+                // Lost the race: try again on what is stored now.
+                Swap::Current(now) => current = now,
             }
         }
         Err(Error::Conflict {

@@ -63,7 +63,9 @@ pub use crate::redis::{
     connect, PartialWriteError, RedisBackend, RedisBackendBuilder, RedisClusterBackend,
     RedisClusterBackendBuilder,
 };
-pub use backend::{async_trait, Backend, DynBackend, IntoBackend, KeyTtl, Limits, SetOptions};
+pub use backend::{
+    async_trait, Backend, DynBackend, IntoBackend, KeyTtl, Limits, SetOptions, Swap,
+};
 pub use codec::Storable;
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use handles::{Blob, Counter, Dynamic, Item, SetOf};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions};
+use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions, Swap};
 use crate::error::{Error, Result};
 
 /// A source of time for [`MemoryBackend`]'s TTLs.
@@ -350,10 +350,23 @@ impl Backend for MemoryBackend {
         new: Option<&[u8]>,
         ttl_if_created: Option<Duration>,
     ) -> Result<bool> {
+        let swap = self
+            .compare_and_swap_or_get(key, expected, new, ttl_if_created)
+            .await?;
+        Ok(swap == Swap::Done)
+    }
+
+    async fn compare_and_swap_or_get(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<Swap> {
         self.write_state(|s, now| {
             let current = s.get_str(key, now)?;
             if current.as_deref().map(Vec::as_slice) != expected {
-                return Ok(false);
+                return Ok(Swap::Current(current.cloned()));
             }
             match (current, new) {
                 (Some(bytes), Some(new)) => {
@@ -372,7 +385,7 @@ impl Backend for MemoryBackend {
                 }
                 (None, None) => {}
             }
-            Ok(true)
+            Ok(Swap::Done)
         })
     }
 
