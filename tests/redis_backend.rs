@@ -998,6 +998,72 @@ async fn cluster_partial_write_names_the_keys() -> R {
     Ok(())
 }
 
+#[tokio::test]
+async fn cluster_follows_a_failover() -> R {
+    // 3 primaries with one replica each; the primaries are nodes 0..3.
+    let mut cluster = RedisCluster::start(3, 1);
+    let b = RedisClusterBackend::builder(cluster.urls())
+        .response_timeout(Duration::from_secs(1))
+        .build()
+        .await?;
+    let names: Vec<String> = (0..90).map(|i| format!("fo:{i}")).collect();
+    let entries: Vec<(String, Vec<u8>)> =
+        names.iter().map(|k| (k.clone(), b"1".to_vec())).collect();
+    b.set_many(&entries, None).await?;
+    // Every replica has everything before the primary goes away.
+    cluster.wait_for_replication(Duration::from_secs(10));
+
+    cluster.kill(0);
+    // Calls fail (typed, transient) until the replica is promoted, then succeed with no help.
+    let killed = Instant::now();
+    let until_ok = |what: &'static str| {
+        let b = &b;
+        let names = &names;
+        let entries = &entries;
+        async move {
+            loop {
+                let result = match what {
+                    "get_many" => b.get_many(names).await.map(|values| {
+                        assert!(values.iter().all(|v| v.as_deref() == Some(&b"1"[..])));
+                    }),
+                    _ => b.set_many(entries, Some(Duration::from_secs(60))).await,
+                };
+                match result {
+                    Ok(()) => return,
+                    Err(err) => {
+                        assert!(
+                            matches!(&err, Error::Backend(e) if e.is_transient()),
+                            "{what}: {err:?}"
+                        );
+                        assert!(
+                            killed.elapsed() < Duration::from_secs(30),
+                            "{what} did not recover after the failover: {err:?}"
+                        );
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        }
+    };
+    until_ok("get_many").await;
+    until_ok("set_many").await;
+    cluster.wait_until_ok(Duration::from_secs(30));
+    // Once the cluster is ok again, everything works at the first try.
+    b.set_many(&entries, Some(Duration::from_secs(60))).await?;
+    b.set_many(&entries, None).await?;
+    assert_eq!(b.get_many(&names).await?.len(), names.len());
+    let mut found = b.scan_prefix("fo:").await?;
+    found.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(found, expected);
+    assert!(
+        b.compare_and_swap("fo:0", Some(b"1"), Some(b"2"), None)
+            .await?
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // The in-memory backend keeps the same semantics (the same checks, no server).
 // ---------------------------------------------------------------------------------------------

@@ -193,6 +193,8 @@ impl RedisServerBuilder {
         self.lines.push("cluster-enabled yes".into());
         self.lines.push("cluster-config-file nodes.conf".into());
         self.lines.push("cluster-node-timeout 2000".into());
+        // Replicas sync at once (the default waits 5 s for more replicas to share the transfer).
+        self.lines.push("repl-diskless-sync-delay 0".into());
         self
     }
 
@@ -477,13 +479,32 @@ impl RedisCluster {
     }
 
     /// Waits until every running node reports `cluster_state:ok`, all slots assigned and every
-    /// node known.
+    /// node known, and every replica is in sync with its primary (after a primary is killed:
+    /// until a replica has taken over its slots).
     pub fn wait_until_ok(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         let mut last = String::new();
         loop {
             let mut ok = true;
-            for node in &self.nodes {
+            // Killed nodes are skipped (the others still know them, marked as failed).
+            for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+                // A replica must be in sync with its primary.
+                let replication = send(
+                    node.port,
+                    &[&["INFO", "replication"]],
+                    Duration::from_secs(1),
+                )
+                .map(|r| r[0].text())
+                .unwrap_or_default();
+                if replication.lines().any(|l| l.trim() == "role:slave")
+                    && !replication
+                        .lines()
+                        .any(|l| l.trim() == "master_link_status:up")
+                {
+                    ok = false;
+                    last = format!("replica {} not in sync:\n{replication}", node.port);
+                    break;
+                }
                 let info = match send(node.port, &[&["CLUSTER", "INFO"]], Duration::from_secs(1)) {
                     Ok(replies) => replies[0].text(),
                     Err(e) => e.to_string(),
@@ -537,6 +558,37 @@ impl RedisCluster {
     /// Restarts node `i` on its port, with its cluster config (it rejoins the cluster).
     pub fn restart(&mut self, i: usize) {
         self.nodes[i].restart();
+    }
+
+    /// Waits until every replica has received everything its primary has (replication offsets
+    /// equal), so that killing a primary loses nothing.
+    pub fn wait_for_replication(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            loop {
+                let info = node.cmd(&["INFO", "replication"]).text();
+                let field = |name: &str| {
+                    info.lines()
+                        .find_map(|l| l.trim().strip_prefix(name).map(str::to_owned))
+                };
+                let synced = match field("master_repl_offset:") {
+                    Some(offset) if field("role:").as_deref() == Some("master") => info
+                        .lines()
+                        .filter(|l| l.starts_with("slave"))
+                        .all(|l| l.contains(&format!(",offset={offset},"))),
+                    _ => true,
+                };
+                if synced {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "replicas of {} not in sync:\n{info}",
+                    node.port
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 
     /// The number of keys on each node (`DBSIZE`), in node order.

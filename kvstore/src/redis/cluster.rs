@@ -2,12 +2,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
-use ::redis::cluster::ClusterClientBuilder;
+use ::redis::aio::ConnectionLike;
+use ::redis::cluster::{ClusterClient, ClusterClientBuilder};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
-use ::redis::{cmd, from_redis_value, from_redis_value_ref, RedisError, RedisResult, Value};
+use ::redis::{
+    cmd, from_redis_value, from_redis_value_ref, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture,
+    RedisResult, Value,
+};
 use futures_util::future::{join_all, try_join_all};
 
 use super::errors::{self, classify, map, PartialWriteError};
@@ -16,6 +24,118 @@ use super::shared::{builder_options, first_entry, first_key, traced, Core, Optio
 use super::standalone::connection_info;
 use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions};
 use crate::error::{BackendErrorKind, Error, Result};
+
+/// The cluster connection, replaced by a fresh one when it stops answering.
+///
+/// redis-rs's cluster connection can wedge: a slot-map reload that waits for its lock while a
+/// reconnection that holds it is not polled (seen after a failover), after which every request
+/// times out, forever. So a request that times out or loses its connection starts (at most
+/// once per `heal_interval`) a new connection in the background, which replaces this one if it
+/// can discover the cluster. A healthy connection replaced that way costs one reconnection.
+#[derive(Clone)]
+pub(crate) struct HealingConnection {
+    shared: Arc<Healing>,
+}
+
+struct Healing {
+    client: ClusterClient,
+    current: parking_lot::RwLock<ClusterConnection>,
+    healing: AtomicBool,
+    last_heal: parking_lot::Mutex<Option<Instant>>,
+    heal_interval: Duration,
+    connect_deadline: Duration,
+}
+
+impl HealingConnection {
+    fn new(client: ClusterClient, conn: ClusterConnection, opts: &Options) -> Self {
+        HealingConnection {
+            shared: Arc::new(Healing {
+                client,
+                current: parking_lot::RwLock::new(conn),
+                healing: AtomicBool::new(false),
+                last_heal: parking_lot::Mutex::new(None),
+                heal_interval: opts.response_timeout.max(Duration::from_secs(1)),
+                connect_deadline: connect_deadline(opts),
+            }),
+        }
+    }
+
+    fn current(&self) -> ClusterConnection {
+        self.shared.current.read().clone()
+    }
+
+    /// Looks at the result of a request; a timeout or a connection failure starts a heal.
+    fn observe<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        if let Err(e) = &result {
+            if e.is_timeout() || e.kind() == ErrorKind::Io {
+                self.heal();
+            }
+        }
+        result
+    }
+
+    fn heal(&self) {
+        {
+            let mut last = self.shared.last_heal.lock();
+            if last.is_some_and(|at| at.elapsed() < self.shared.heal_interval) {
+                return;
+            }
+            if self.shared.healing.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            let fresh = tokio::time::timeout(
+                shared.connect_deadline,
+                shared.client.get_async_connection(),
+            )
+            .await;
+            if let Ok(Ok(conn)) = fresh {
+                *shared.current.write() = conn;
+            }
+            shared.healing.store(false, Ordering::Release);
+        });
+    }
+
+    /// `route_command` on the current connection.
+    async fn route_command(&self, cmd: Cmd, routing: RoutingInfo) -> RedisResult<Value> {
+        let result = self.current().route_command(cmd, routing).await;
+        self.observe(result)
+    }
+}
+
+impl ConnectionLike for HealingConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let mut conn = self.current();
+        Box::pin(async move {
+            let result = conn.req_packed_command(cmd).await;
+            self.observe(result)
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        let mut conn = self.current();
+        Box::pin(async move {
+            let result = conn.req_packed_commands(pipeline, offset, count).await;
+            self.observe(result)
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+fn connect_deadline(opts: &Options) -> Duration {
+    opts.connect_timeout * 2 + opts.response_timeout
+}
 
 /// A backend over a Redis Cluster.
 ///
@@ -35,7 +155,7 @@ use crate::error::{BackendErrorKind, Error, Result};
 /// Cloning is cheap (a reference count).
 #[derive(Clone)]
 pub struct RedisClusterBackend {
-    core: Core<ClusterConnection>,
+    core: Core<HealingConnection>,
     urls: Vec<String>,
 }
 
@@ -99,7 +219,8 @@ impl RedisClusterBackendBuilder {
     ///
     /// For a cluster, `reconnect_attempts` is the number of times a request is retried
     /// (reconnecting, or following a slot move) and `reconnect_backoff` the wait between tries,
-    /// all within the response timeout.
+    /// all within the response timeout; a node that refuses that many connection attempts in a
+    /// row is dropped until the next slot map reload (how a failover is followed).
     pub async fn build(self) -> Result<RedisClusterBackend> {
         let opts = self.opts;
         if self.urls.is_empty() {
@@ -119,6 +240,12 @@ impl RedisClusterBackendBuilder {
             .connection_timeout(opts.connect_timeout)
             .response_timeout(opts.response_timeout)
             .retries(u32::try_from(opts.reconnect_attempts).unwrap_or(u32::MAX))
+            // A node that keeps refusing connections is dropped, which makes the client reload
+            // the slot map and find the replica that took over (without this, redis-rs retries
+            // the dead primary forever and never follows a failover).
+            .max_connection_attempts(
+                NonZeroUsize::new(opts.reconnect_attempts).unwrap_or(NonZeroUsize::MIN),
+            )
             .min_retry_wait(millis(opts.backoff_min))
             .max_retry_wait(millis(opts.backoff_max))
             .build()
@@ -130,7 +257,7 @@ impl RedisClusterBackendBuilder {
                     format!("invalid Redis Cluster URLs {urls:?}: {e}"),
                 )
             })?;
-        let deadline = opts.connect_timeout * 2 + opts.response_timeout;
+        let deadline = connect_deadline(&opts);
         let conn = match tokio::time::timeout(deadline, client.get_async_connection()).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(map(e, None)),
@@ -138,7 +265,8 @@ impl RedisClusterBackendBuilder {
         };
         Ok(RedisClusterBackend {
             core: Core {
-                conn,
+                conn: HealingConnection::new(client, conn, &opts),
+                cluster: true,
                 response_timeout: opts.response_timeout,
                 max_value_size: opts.max_value_size,
             },
@@ -398,7 +526,7 @@ impl Backend for RedisClusterBackend {
             // slots, in parallel.
             let slots = self
                 .core
-                .call_raw(|mut c| async move {
+                .call_raw(|c| async move {
                     let reply = c
                         .route_command(
                             cmd("CLUSTER").arg("SLOTS").to_owned(),
@@ -416,7 +544,7 @@ impl Backend for RedisClusterBackend {
                 ));
                 let route = &route;
                 self.core
-                    .scan_with(prefix, &mut keys, |mut c, scan| async move {
+                    .scan_with(prefix, &mut keys, |c, scan| async move {
                         let reply = c.route_command(scan, route.clone()).await?;
                         Ok(from_redis_value(reply.extract_error()?)?)
                     })

@@ -1,21 +1,48 @@
 //! The Lua scripts of the Redis backends.
 //!
-//! Each touches only `KEYS[1]`, so it runs on one node of a cluster. redis-rs sends them with
-//! `EVALSHA` and falls back to `EVAL` (loading the script) when the server does not know it yet.
-//! Errors of the commands they run are returned as they are (`redis.pcall` + `return r`), so a
-//! `WRONGTYPE` reply keeps its code.
+//! Each touches only its `KEYS`, all of one hash slot, so it runs on one node of a cluster and is
+//! routed (and redirected) like any single-slot command. They are sent with `EVALSHA`; a server
+//! that does not know the script yet (`NOSCRIPT`: first use, restart, failover) gets `EVAL` with
+//! the source, on the same node, which caches it there. Errors of the commands they run are
+//! returned as they are (`redis.pcall` + `return r`), so a `WRONGTYPE` reply keeps its code.
 
 use std::sync::LazyLock;
 
-use ::redis::Script;
+use ::redis::{cmd, Cmd, Script};
+
+/// A Lua script: its source and SHA1.
+pub(crate) struct Lua {
+    source: &'static str,
+    sha: String,
+}
+
+impl Lua {
+    fn new(source: &'static str) -> Lua {
+        Lua {
+            source,
+            sha: Script::new(source).get_hash().to_owned(),
+        }
+    }
+
+    /// The `EVALSHA` and the `EVAL` command of one invocation; `args` adds the arguments.
+    pub(crate) fn commands(&self, keys: &[&str], args: impl Fn(&mut Cmd)) -> (Cmd, Cmd) {
+        let build = |name: &str, script: &str| {
+            let mut c = cmd(name);
+            c.arg(script).arg(keys.len()).arg(keys);
+            args(&mut c);
+            c
+        };
+        (build("EVALSHA", &self.sha), build("EVAL", self.source))
+    }
+}
 
 /// `compare_and_swap`.
 ///
 /// ARGV: `1` if a current value is expected (`0`: the key must be missing), the expected value,
 /// `1` if a new value is written (`0`: delete), the new value, the TTL in ms for a created key
 /// (empty: none). Returns 1 if swapped, 0 otherwise.
-pub(crate) static COMPARE_AND_SWAP: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static COMPARE_AND_SWAP: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r#"
 local cur = redis.pcall('GET', KEYS[1])
 if type(cur) == 'table' and cur.err then return cur end
@@ -44,8 +71,8 @@ return 1
 ///
 /// ARGV: the delta, the TTL in ms. Returns the new value as a string: Lua numbers are doubles,
 /// and would lose precision past 2^53.
-pub(crate) static INCREMENT_WITH_TTL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static INCREMENT_WITH_TTL: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r#"
 local existed = redis.call('EXISTS', KEYS[1])
 local r = redis.pcall('INCRBY', KEYS[1], ARGV[1])
@@ -59,14 +86,30 @@ return redis.call('GET', KEYS[1])
 /// `set_add` with a TTL for a created set.
 ///
 /// ARGV: the member, the TTL in ms. Returns 1 if the member was added, 0 otherwise.
-pub(crate) static SET_ADD_WITH_TTL: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static SET_ADD_WITH_TTL: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r#"
 local existed = redis.call('EXISTS', KEYS[1])
 local r = redis.pcall('SADD', KEYS[1], ARGV[1])
 if type(r) == 'table' and r.err then return r end
 if existed == 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return r
+"#,
+    )
+});
+
+/// `set_many` with a TTL on a cluster, for the keys of one slot: one command, so that slot moves
+/// and failovers are followed like for any command (a `MULTI`/`EXEC` sent to a stale node
+/// aborts with `MOVED` inside the transaction, which the cluster client does not redirect).
+///
+/// KEYS: the keys. ARGV: the TTL in ms, then one value per key.
+pub(crate) static SET_MANY_WITH_TTL: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        r#"
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[1])
+end
+return 1
 "#,
     )
 });

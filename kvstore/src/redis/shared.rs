@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use ::redis::aio::ConnectionLike;
-use ::redis::{cmd, Cmd, FromRedisValue, RedisResult};
+use ::redis::{cmd, Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
 
 use super::errors::{self, map, map_increment};
 use super::scripts;
@@ -113,6 +113,8 @@ pub(crate) fn write_ttl_ms(key: &str, ttl: Option<Duration>) -> Result<Option<u6
 #[derive(Clone)]
 pub(crate) struct Core<C> {
     pub(crate) conn: C,
+    /// Whether `conn` is a cluster connection.
+    pub(crate) cluster: bool,
     pub(crate) response_timeout: Duration,
     pub(crate) max_value_size: usize,
 }
@@ -158,9 +160,29 @@ where
                 other => other,
             }
         };
-        match tokio::time::timeout(self.response_timeout, attempt).await {
+        // A little past the response timeout, so that the client's own timeout (which the
+        // cluster connection watches) fires first.
+        let deadline = self.response_timeout + Duration::from_millis(50);
+        match tokio::time::timeout(deadline, attempt).await {
             Ok(result) => result,
             Err(_) => Err(errors::timeout_error(self.response_timeout)),
+        }
+    }
+
+    /// Runs a script: `EVALSHA`, then `EVAL` if the server does not know it (`NOSCRIPT`).
+    pub(crate) async fn script_raw<T: FromRedisValue>(
+        &self,
+        (evalsha, eval): &(Cmd, Cmd),
+    ) -> RedisResult<T> {
+        let first = self
+            .call_raw(|mut c| async move { evalsha.query_async::<T>(&mut c).await })
+            .await;
+        match first {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.call_raw(|mut c| async move { eval.query_async::<T>(&mut c).await })
+                    .await
+            }
+            other => other,
         }
     }
 
@@ -180,7 +202,8 @@ where
             .await
     }
 
-    /// Writes entries of one slot atomically: `MSET`, or `MULTI`, `SET .. PX ms`..., `EXEC`.
+    /// Writes entries of one slot atomically: `MSET`; with a TTL `MULTI`, `SET .. PX ms`...,
+    /// `EXEC` on a standalone server, a script on a cluster (see `SET_MANY_WITH_TTL`).
     pub(crate) async fn write_raw(
         &self,
         entries: &[&(String, Vec<u8>)],
@@ -195,6 +218,16 @@ where
                 let c = &c;
                 self.call_raw(|mut conn| async move { c.query_async::<()>(&mut conn).await })
                     .await
+            }
+            Some(ms) if self.cluster => {
+                let keys: Vec<&str> = entries.iter().map(|(key, _)| key.as_str()).collect();
+                let script = scripts::SET_MANY_WITH_TTL.commands(&keys, |c| {
+                    c.arg(ms);
+                    for (_, value) in entries {
+                        c.arg(value);
+                    }
+                });
+                self.script_raw(&script).await
             }
             Some(ms) => {
                 let mut pipe = ::redis::pipe();
@@ -270,17 +303,15 @@ where
         }
         let ttl = write_ttl_ms(key, ttl_if_created)?;
         let ttl = ttl.map(|ms| ms.to_string()).unwrap_or_default();
-        let empty: &[u8] = b"";
-        let mut inv = scripts::COMPARE_AND_SWAP.prepare_invoke();
-        inv.key(key)
-            .arg(if expected.is_some() { "1" } else { "0" })
-            .arg(expected.unwrap_or(empty))
-            .arg(if new.is_some() { "1" } else { "0" })
-            .arg(new.unwrap_or(empty))
-            .arg(ttl);
-        let inv = &inv;
+        let script = scripts::COMPARE_AND_SWAP.commands(&[key], |c| {
+            c.arg(if expected.is_some() { "1" } else { "0" })
+                .arg(expected.unwrap_or(b""))
+                .arg(if new.is_some() { "1" } else { "0" })
+                .arg(new.unwrap_or(b""))
+                .arg(&ttl);
+        });
         let swapped: i64 = self
-            .call_raw(|mut c| async move { inv.invoke_async(&mut c).await })
+            .script_raw(&script)
             .await
             .map_err(|e| map(e, Some(key)))?;
         Ok(swapped == 1)
@@ -301,11 +332,11 @@ where
                     .map_err(|e| map_increment(e, key))
             }
             Some(ms) => {
-                let mut inv = scripts::INCREMENT_WITH_TTL.prepare_invoke();
-                inv.key(key).arg(delta).arg(ms);
-                let inv = &inv;
+                let script = scripts::INCREMENT_WITH_TTL.commands(&[key], |c| {
+                    c.arg(delta).arg(ms);
+                });
                 let value: String = self
-                    .call_raw(|mut c| async move { inv.invoke_async(&mut c).await })
+                    .script_raw(&script)
                     .await
                     .map_err(|e| map_increment(e, key))?;
                 value.parse().map_err(|_| Error::Decode {
@@ -357,10 +388,10 @@ where
                     .await?
             }
             Some(ms) => {
-                let mut inv = scripts::SET_ADD_WITH_TTL.prepare_invoke();
-                inv.key(key).arg(member).arg(ms);
-                let inv = &inv;
-                self.call_raw(|mut c| async move { inv.invoke_async(&mut c).await })
+                let script = scripts::SET_ADD_WITH_TTL.commands(&[key], |c| {
+                    c.arg(member).arg(ms);
+                });
+                self.script_raw(&script)
                     .await
                     .map_err(|e| map(e, Some(key)))?
             }

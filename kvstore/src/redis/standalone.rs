@@ -133,6 +133,7 @@ impl RedisBackendBuilder {
         Ok(RedisBackend {
             core: Core {
                 conn,
+                cluster: false,
                 response_timeout: opts.response_timeout,
                 max_value_size: opts.max_value_size,
             },
