@@ -17,7 +17,10 @@ use crate::key::{split_id_segment, Id, IntoId, KeyPath, SEPARATOR};
 use crate::node::{manifest_entry, Context, Node};
 
 /// Most compare-and-set rounds a `modify` tries before [`Error::Conflict`].
-const MODIFY_ATTEMPTS: u32 = 200;
+const MODIFY_ATTEMPTS: u32 = 1_000;
+
+/// Longest a `modify` keeps retrying before [`Error::Conflict`].
+const MODIFY_DEADLINE: Duration = Duration::from_secs(15);
 
 /// A TTL as backends store it: whole milliseconds, rounded up; zero is refused.
 fn write_ttl(key: &str, ttl: Duration) -> Result<Duration> {
@@ -41,7 +44,9 @@ async fn backoff(attempt: u32) {
         tokio::task::yield_now().await;
         return;
     }
-    let cap_micros = (50u64 << attempt.min(8)).min(5_000);
+    // Full jitter over a window that doubles per lost round up to 50 ms: the more callers
+    // contend, the further apart they spread, so that none starves.
+    let cap_micros = (100u64 << (attempt - 4).min(9)).min(50_000);
     let micros = rand::random_range(0..=cap_micros);
     tokio::time::sleep(Duration::from_micros(micros)).await;
 }
@@ -231,7 +236,8 @@ impl<T: Storable> Item<T> {
     /// Optimistic: the write only happens if the stored bytes are still the ones `f` saw;
     /// otherwise `f` runs again on the new value (so it may run several times: keep it free of
     /// side effects). An existing value keeps its remaining TTL; a value created here gets the
-    /// default TTL. After many lost races, [`Error::Conflict`] (nothing written).
+    /// default TTL. Lost races are retried with jittered exponential backoff (up to 50 ms between
+    /// rounds); after 1,000 lost rounds or 15 s, [`Error::Conflict`] (nothing written).
     pub async fn modify<F>(&self, mut f: F) -> Result<Option<T>>
     where
         F: FnMut(Option<T>) -> Option<T>,
@@ -239,10 +245,13 @@ impl<T: Storable> Item<T> {
         let key = self.leaf.key()?;
         let backend = self.leaf.backend();
         let mut current = backend.get(key).await?;
-        for attempt in 0..MODIFY_ATTEMPTS {
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        while attempt < MODIFY_ATTEMPTS && started.elapsed() < MODIFY_DEADLINE {
             if attempt > 0 {
                 backoff(attempt).await;
             }
+            attempt += 1;
             let value = match &current {
                 Some(bytes) => Some(self.codec.decode::<T>(key, bytes)?),
                 None => None,
@@ -264,7 +273,7 @@ impl<T: Storable> Item<T> {
         }
         Err(Error::Conflict {
             key: key.to_owned(),
-            attempts: MODIFY_ATTEMPTS,
+            attempts: attempt,
         })
     }
 
