@@ -593,9 +593,6 @@ async fn nested_values_round_trip_below_the_limit() {
 /// DESIGN.md: "an encoded key over 1024 bytes is `InvalidKey`" — also when the id itself fits
 /// and the static segments after it push the key over the limit.
 #[tokio::test]
-#[ignore = "bug: KeyPath::child does not check the key limit: a tenant id that makes \
-            `p:tenants:<id>` exactly 1024 bytes gives a 1032-byte `...:profile` key, which is \
-            written (Ok) instead of Error::InvalidKey"]
 async fn nested_key_over_the_limit_is_invalid_key() {
     let backend = MemoryBackend::new();
     let shop = Shop::open_with_prefix(backend.clone(), "p");

@@ -68,7 +68,10 @@ impl Codec {
         let schema = schemars::SchemaGenerator::default()
             .into_root_schema_for::<T>()
             .to_value();
+        // `offline()`: a `$ref` to anything outside the schema itself (`http://`, `file://`) is
+        // refused whatever jsonschema features another crate in the build turns on.
         let validator = jsonschema::options()
+            .offline()
             .should_validate_formats(true)
             .build(&schema)
             .map_err(|e| e.to_string());

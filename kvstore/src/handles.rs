@@ -72,7 +72,15 @@ impl std::ops::Deref for Leaf {
 
 impl Leaf {
     fn new(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Leaf {
-        let (key, error) = path.into_parts();
+        let (key, mut error) = path.into_parts();
+        let limit = ctx.limits().max_key_len;
+        if error.is_none() && key.len() > limit {
+            // Static segments below an id can push a key over the limit too.
+            error = Some(InvalidKeyReason::KeyTooLong {
+                len: key.len(),
+                limit,
+            });
+        }
         Leaf(Arc::new(LeafState {
             ctx: ctx.clone(),
             key,
