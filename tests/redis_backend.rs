@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use kvstore::{
     Backend, BackendErrorKind, Error, InvalidKeyReason, KeyTtl, PartialWriteError, RedisBackend,
-    RedisClusterBackend, SetOptions,
+    RedisClusterBackend, SetOptions, Swap,
 };
 use support::{RedisCluster, RedisServer, Resp};
 
@@ -266,11 +266,61 @@ async fn cas(b: &dyn Backend, ns: &str) -> R {
     // Missing, expected missing, delete: nothing to do, and it matched.
     assert!(b.compare_and_swap(&k, None, None, None).await?);
     assert!(!b.exists(&k).await?);
+    // compare_and_swap_or_get: the stored value comes back with a lost swap.
+    let g = format!("{ns}cget");
+    assert_eq!(
+        b.compare_and_swap_or_get(&g, Some(b"x"), Some(b"y"), None)
+            .await?,
+        Swap::Current(None)
+    );
+    assert_eq!(
+        b.compare_and_swap_or_get(&g, None, Some(&[0, 255]), Some(Duration::from_secs(60)))
+            .await?,
+        Swap::Done
+    );
+    assert!(expires(b.ttl(&g).await?) > Duration::from_secs(50));
+    assert_eq!(
+        b.compare_and_swap_or_get(&g, None, Some(b"z"), None)
+            .await?,
+        Swap::Current(Some(vec![0, 255]))
+    );
+    assert_eq!(
+        b.compare_and_swap_or_get(&g, Some(b"nope"), None, None)
+            .await?,
+        Swap::Current(Some(vec![0, 255]))
+    );
+    assert_eq!(
+        b.compare_and_swap_or_get(&g, Some(&[0, 255]), Some(b""), None)
+            .await?,
+        Swap::Done
+    );
+    assert!(
+        expires(b.ttl(&g).await?) > Duration::from_secs(50),
+        "KEEPTTL"
+    );
+    assert_eq!(
+        b.compare_and_swap_or_get(&g, Some(b"x"), None, None)
+            .await?,
+        Swap::Current(Some(Vec::new()))
+    );
+    assert_eq!(
+        b.compare_and_swap_or_get(&g, Some(b""), None, None).await?,
+        Swap::Done
+    );
+    assert!(!b.exists(&g).await?);
     // A set under the key: WrongType, untouched.
     let s = format!("{ns}cset");
     b.set_add(&s, b"m", None).await?;
     let err = b
         .compare_and_swap(&s, None, Some(b"x"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::WrongType { key } if key == &s),
+        "{err:?}"
+    );
+    let err = b
+        .compare_and_swap_or_get(&s, None, Some(b"x"), None)
         .await
         .unwrap_err();
     assert!(

@@ -22,7 +22,7 @@ use super::errors::{self, classify, map, PartialWriteError};
 use super::redact_url;
 use super::shared::{builder_options, first_entry, first_key, traced, Core, Options};
 use super::standalone::connection_info;
-use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions};
+use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions, Swap};
 use crate::error::{BackendErrorKind, Error, Result};
 
 /// The cluster connection, replaced by a fresh one when it stops answering.
@@ -429,10 +429,29 @@ impl Backend for RedisClusterBackend {
         ttl_if_created: Option<Duration>,
     ) -> Result<bool> {
         traced(NAME, "compare_and_swap", key, async {
-            self.core
-                .compare_and_swap(key, expected, new, ttl_if_created)
-                .await
+            let swap = self
+                .core
+                .compare_and_swap(key, expected, new, ttl_if_created, false)
+                .await?;
+            Ok(swap == Swap::Done)
         })
+        .await
+    }
+
+    async fn compare_and_swap_or_get(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<Swap> {
+        traced(
+            NAME,
+            "compare_and_swap_or_get",
+            key,
+            self.core
+                .compare_and_swap(key, expected, new, ttl_if_created, true),
+        )
         .await
     }
 

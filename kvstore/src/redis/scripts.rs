@@ -36,20 +36,22 @@ impl Lua {
     }
 }
 
-/// `compare_and_swap`.
+/// `compare_and_swap` and `compare_and_swap_or_get`.
 ///
 /// ARGV: `1` if a current value is expected (`0`: the key must be missing), the expected value,
 /// `1` if a new value is written (`0`: delete), the new value, the TTL in ms for a created key
-/// (empty: none). Returns 1 if swapped, 0 otherwise.
+/// (empty: none), `1` to return the stored value on a mismatch. Returns `{1}` if swapped,
+/// `{0}` or `{0, stored}` (`stored` nil when the key is missing) otherwise.
 pub(crate) static COMPARE_AND_SWAP: LazyLock<Lua> = LazyLock::new(|| {
     Lua::new(
         r#"
 local cur = redis.pcall('GET', KEYS[1])
 if type(cur) == 'table' and cur.err then return cur end
-if ARGV[1] == '1' then
-  if cur ~= ARGV[2] then return 0 end
-elseif cur then
-  return 0
+local matches
+if ARGV[1] == '1' then matches = (cur == ARGV[2]) else matches = (not cur) end
+if not matches then
+  if ARGV[6] == '1' then return {0, cur} end
+  return {0}
 end
 if ARGV[3] == '1' then
   if cur then
@@ -62,7 +64,7 @@ if ARGV[3] == '1' then
 elseif cur then
   redis.call('DEL', KEYS[1])
 end
-return 1
+return {1}
 "#,
     )
 });

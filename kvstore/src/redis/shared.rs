@@ -6,11 +6,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use ::redis::aio::ConnectionLike;
-use ::redis::{cmd, Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind};
+use ::redis::{
+    cmd, from_redis_value_ref, Cmd, ErrorKind, FromRedisValue, RedisResult, ServerErrorKind, Value,
+};
 
 use super::errors::{self, map, map_increment};
 use super::scripts;
-use crate::backend::{KeyTtl, Limits, SetOptions};
+use crate::backend::{KeyTtl, Limits, SetOptions, Swap};
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::key::scan_pattern;
 
@@ -291,13 +293,15 @@ where
         Ok(!matches!(reply, ::redis::Value::Nil))
     }
 
+    /// `compare_and_swap_or_get`; `compare_and_swap` is the same without the stored value.
     pub(crate) async fn compare_and_swap(
         &self,
         key: &str,
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
         ttl_if_created: Option<Duration>,
-    ) -> Result<bool> {
+        want_current: bool,
+    ) -> Result<Swap> {
         if let Some(new) = new {
             self.check_value(key, new)?;
         }
@@ -308,13 +312,25 @@ where
                 .arg(expected.unwrap_or(b""))
                 .arg(if new.is_some() { "1" } else { "0" })
                 .arg(new.unwrap_or(b""))
-                .arg(&ttl);
+                .arg(&ttl)
+                .arg(if want_current { "1" } else { "0" });
         });
-        let swapped: i64 = self
+        let reply: Vec<Value> = self
             .script_raw(&script)
             .await
             .map_err(|e| map(e, Some(key)))?;
-        Ok(swapped == 1)
+        match reply.as_slice() {
+            [Value::Int(1)] => Ok(Swap::Done),
+            [Value::Int(0)] => Ok(Swap::Current(None)),
+            [Value::Int(0), Value::Nil | Value::Boolean(false)] => Ok(Swap::Current(None)),
+            [Value::Int(0), stored] => Ok(Swap::Current(Some(
+                from_redis_value_ref(stored).map_err(|e| map(e.into(), Some(key)))?,
+            ))),
+            _ => Err(map(
+                errors::protocol_error("unexpected compare-and-swap reply"),
+                Some(key),
+            )),
+        }
     }
 
     pub(crate) async fn increment(

@@ -13,7 +13,7 @@ use ::redis::{
 use super::errors::{self, map};
 use super::redact_url;
 use super::shared::{builder_options, first_entry, first_key, traced, Core, Options};
-use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions};
+use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions, Swap};
 use crate::error::{BackendErrorKind, Error, Result};
 
 /// A backend over one Redis server (or a primary with replicas behind one address).
@@ -252,10 +252,29 @@ impl Backend for RedisBackend {
         ttl_if_created: Option<Duration>,
     ) -> Result<bool> {
         traced(NAME, "compare_and_swap", key, async {
-            self.core
-                .compare_and_swap(key, expected, new, ttl_if_created)
-                .await
+            let swap = self
+                .core
+                .compare_and_swap(key, expected, new, ttl_if_created, false)
+                .await?;
+            Ok(swap == Swap::Done)
         })
+        .await
+    }
+
+    async fn compare_and_swap_or_get(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<Swap> {
+        traced(
+            NAME,
+            "compare_and_swap_or_get",
+            key,
+            self.core
+                .compare_and_swap(key, expected, new, ttl_if_created, true),
+        )
         .await
     }
 
