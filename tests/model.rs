@@ -693,10 +693,11 @@ struct Model {
 fn read_rec(key: &str, slot: &Slot) -> Result<Rec, Out> {
     match slot {
         Slot::Rec(r) => Ok(r.clone()),
-        // Not JSON: a decode error. JSON that breaks the schema (a wrong shape included): a
-        // validation error, found before serde sees it.
-        Slot::Raw(Raw::NotJson) => Err(Out::E(format!("Decode@{key}"))),
-        Slot::Raw(Raw::OutOfRange | Raw::Number) => Err(Out::E(format!("Validation@{key}"))),
+        // Not JSON, or JSON of another shape: a decode error (DESIGN.md: "stored bytes are not
+        // JSON of the expected shape"). JSON of the right shape that breaks a constraint: a
+        // validation error.
+        Slot::Raw(Raw::NotJson | Raw::Number) => Err(Out::E(format!("Decode@{key}"))),
+        Slot::Raw(Raw::OutOfRange) => Err(Out::E(format!("Validation@{key}"))),
         Slot::Int(_) | Slot::Set(_) => unreachable!("a Rec address holds a Rec"),
     }
 }

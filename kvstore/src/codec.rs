@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, InvalidKeyReason, Issue, Result};
+use crate::project::{project, Plan};
 
 /// A type that can be stored in an [`Item`](crate::Item) or a [`SetOf`](crate::SetOf): it is
 /// serialized with serde and validated against the JSON Schema schemars generates for it.
@@ -44,6 +45,9 @@ pub struct Codec {
     schema: Value,
     validator: std::result::Result<jsonschema::Validator, String>,
     structural: bool,
+    /// For constrained types: where the constraints are, and a validator of the residual schema
+    /// that checks only those parts (see [`crate::project`]).
+    projection: Option<(Plan, jsonschema::Validator)>,
 }
 
 static CODECS: LazyLock<RwLock<HashMap<TypeId, &'static Codec>>> = LazyLock::new(Default::default);
@@ -68,19 +72,22 @@ impl Codec {
         let schema = schemars::SchemaGenerator::default()
             .into_root_schema_for::<T>()
             .to_value();
-        // `offline()`: a `$ref` to anything outside the schema itself (`http://`, `file://`) is
-        // refused whatever jsonschema features another crate in the build turns on.
-        let validator = jsonschema::options()
-            .offline()
-            .should_validate_formats(true)
-            .build(&schema)
-            .map_err(|e| e.to_string());
-        let structural = validator.is_ok() && is_structural(&schema);
+        let validator = compile(&schema).map_err(|e| e.to_string());
+        let plan = Plan::new(&schema);
+        let structural = validator.is_ok() && (is_structural(&schema) || plan.is_trivial());
+        let projection = if structural || validator.is_err() {
+            None
+        } else {
+            compile(plan.residual())
+                .ok()
+                .map(|residual| (plan, residual))
+        };
         Codec {
             type_name: std::any::type_name::<T>(),
             schema,
             validator,
             structural,
+            projection,
         }
     }
 
@@ -123,6 +130,21 @@ impl Codec {
         })
     }
 
+    /// Validates a typed value through its projection: only the constrained parts are
+    /// serialized and checked. On a rejection, the whole value is checked against the original
+    /// schema, so the issues are reported exactly as a full validation reports them.
+    fn check_typed<T: Storable>(&self, key: &str, value: &T) -> Result<(), Checked> {
+        let Some((plan, residual)) = &self.projection else {
+            return Ok(());
+        };
+        let partial = project(value, plan).map_err(Checked::Serde)?;
+        if residual.is_valid(&partial) {
+            return Ok(());
+        }
+        let json = serde_json::to_value(value).map_err(Checked::Serde)?;
+        self.check(key, &json).map_err(Checked::Invalid)
+    }
+
     /// Serializes and validates `value` for `key`; refuses values over `max_size` bytes.
     pub fn encode<T: Storable>(&self, key: &str, value: &T, max_size: usize) -> Result<Vec<u8>> {
         let encode_err = |e: serde_json::Error| Error::Encode {
@@ -130,6 +152,10 @@ impl Codec {
             message: e.to_string(),
         };
         let bytes = if self.structural {
+            serde_json::to_vec(value).map_err(encode_err)?
+        } else if self.projection.is_some() {
+            self.check_typed(key, value)
+                .map_err(|e| e.or_else(encode_err))?;
             serde_json::to_vec(value).map_err(encode_err)?
         } else {
             let json = serde_json::to_value(value).map_err(encode_err)?;
@@ -149,9 +175,43 @@ impl Codec {
         if self.structural {
             return serde_json::from_slice(bytes).map_err(decode_err);
         }
+        if self.projection.is_some() {
+            // What the program gets is what serde decoded: validate that, and only the parts
+            // that carry constraints. Bytes of the wrong shape are refused by serde already.
+            let value: T = serde_json::from_slice(bytes).map_err(decode_err)?;
+            self.check_typed(key, &value)
+                .map_err(|e| e.or_else(decode_err))?;
+            return Ok(value);
+        }
         let json: Value = serde_json::from_slice(bytes).map_err(decode_err)?;
         self.check(key, &json)?;
         serde_json::from_value(json).map_err(decode_err)
+    }
+}
+
+/// A validator with format checking on. `offline()`: a `$ref` to anything outside the schema
+/// itself (`http://`, `file://`) is refused, whatever jsonschema features another crate in the
+/// build turns on.
+fn compile(schema: &Value) -> std::result::Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .offline()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| e.to_string())
+}
+
+/// Why [`Codec::check_typed`] failed: the value is invalid, or serde failed on it.
+enum Checked {
+    Invalid(Error),
+    Serde(serde_json::Error),
+}
+
+impl Checked {
+    fn or_else(self, serde: impl FnOnce(serde_json::Error) -> Error) -> Error {
+        match self {
+            Checked::Invalid(e) => e,
+            Checked::Serde(e) => serde(e),
+        }
     }
 }
 

@@ -55,6 +55,7 @@ mod handles;
 pub mod key;
 mod memory;
 mod node;
+mod project;
 #[cfg(feature = "redis")]
 mod redis;
 

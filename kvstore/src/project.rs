@@ -77,9 +77,6 @@
 //! required property": when a value is rejected, validate `to_value(&value)` against the original
 //! schema to report the issues (a failure path, so its cost does not matter).
 
-// Nothing outside the tests calls this module until the codec does: remove this line then.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::collections::{BTreeMap, HashMap};
 
 use serde::ser::{self, Impossible, Serialize, Serializer};
