@@ -77,6 +77,20 @@ pub use node::{Context, Node};
 #[cfg(feature = "derive")]
 pub use kvstore_derive::Store;
 
+/// Opens a backend from a URL. Built without the `redis` feature, only `memory://` is accepted;
+/// with it (the default), `redis://`, `rediss://` and `redis+cluster://` too.
+#[cfg(not(feature = "redis"))]
+pub async fn connect(url: &str) -> Result<DynBackend> {
+    if url.eq_ignore_ascii_case("memory://") {
+        return Ok(std::sync::Arc::new(MemoryBackend::new()));
+    }
+    Err(Error::backend(
+        BackendErrorKind::Other,
+        None,
+        format!("unsupported backend URL `{url}`: this build of kvstore accepts only `memory://` (enable the `redis` feature for Redis)"),
+    ))
+}
+
 /// Implementation details of `#[derive(Store)]`. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
