@@ -1111,6 +1111,13 @@ async fn cluster_follows_a_failover() -> R {
         b.compare_and_swap("fo:0", Some(b"1"), Some(b"2"), None)
             .await?
     );
+
+    // The old primary comes back (same port, same cluster config) and rejoins as a replica.
+    cluster.restart(0);
+    cluster.wait_until_ok(Duration::from_secs(30));
+    let role = cluster.nodes()[0].cmd(&["ROLE"]).text();
+    assert!(role.starts_with("slave"), "{role}");
+    assert_eq!(b.get_many(&names).await?.len(), names.len());
     Ok(())
 }
 
