@@ -146,11 +146,15 @@ fn connect_deadline(opts: &Options) -> Duration {
 /// Single-key operations are routed to the key's slot (scripts touch only their one key).
 /// Multi-key operations are split by hash slot, the slots run in parallel, and results come
 /// back in the caller's order: `get_many` is one `MGET` per slot; `set_many` is one atomic
-/// `MSET` (or `MULTI`/`EXEC` with TTLs) per slot — keys of different slots cannot be written in
-/// one atomic step on a cluster, so when some slots fail and others succeed the error says which
-/// keys were written (its source is a [`PartialWriteError`]). Put keys that must be written
-/// together under one hash tag (`{...}`, see `Dynamic` colocation) to get one atomic step.
-/// `scan_prefix` scans every primary and removes duplicates.
+/// `MSET` (with a TTL, a Lua script of `SET .. PX`) per slot — keys of different slots cannot
+/// be written in one atomic step on a cluster, so when some slots fail and others succeed the
+/// error says which keys were written (its source is a [`PartialWriteError`]). Put keys that
+/// must be written together under one hash tag (`{...}`, see `Dynamic` colocation) to get one
+/// atomic step. `scan_prefix` scans every primary and removes duplicates.
+///
+/// The connection is replaced by a fresh one (in the background, at most once per second or
+/// per response timeout) after a request times out or loses its connection: redis-rs's cluster
+/// connection can otherwise stay stuck after a failover.
 ///
 /// Cloning is cheap (a reference count).
 #[derive(Clone)]

@@ -7,8 +7,8 @@
 //! | --- | --- |
 //! | `get` / `set` | `GET` / `SET key value [PX ms] [NX]` (TTLs rounded up to whole ms) |
 //! | `get_many` | `MGET` (cluster: one per hash slot, in parallel, results in order) |
-//! | `set_many` | `MSET`; with a TTL `MULTI` + `SET .. PX` + `EXEC` (cluster: per slot, see [`PartialWriteError`]) |
-//! | `compare_and_swap` | a Lua script: compare, then `SET KEEPTTL`, `SET PX`, or `DEL` |
+//! | `set_many` | `MSET`; with a TTL `MULTI` + `SET .. PX` + `EXEC` (cluster: per slot, with a TTL a Lua script of `SET .. PX`; see [`PartialWriteError`]) |
+//! | `compare_and_swap` (`_or_get`) | a Lua script: compare, then `SET KEEPTTL`, `SET PX`, or `DEL` (or return the stored value) |
 //! | `increment` | `INCRBY`; with a TTL for a new counter, a Lua script (`EXISTS`, `INCRBY`, `PEXPIRE`) |
 //! | `delete` | `UNLINK` (cluster: per slot) |
 //! | `exists` / `ttl` / `expire` / `persist` | `EXISTS` / `PTTL` / `PEXPIRE` (0 deletes) / `PERSIST` |
