@@ -294,13 +294,8 @@ async fn redis_no_lost_updates_and_consistent_listing() {
             .await
             .expect("connect"),
     );
-    // Optimistic `modify` may give up under this contention (see the ignored test below):
-    // checked here is that no update is lost either way.
-    let gave_up = modify_race(&backend, redis_modify_rounds(), GiveUp::Allowed).await;
-    assert!(
-        gave_up <= TASKS * redis_modify_rounds() / 20,
-        "{gave_up} calls gave up"
-    );
+    // Every `modify` must succeed: its backoff spreads contending callers so none starves.
+    modify_race(&backend, redis_modify_rounds(), GiveUp::Never).await;
     counter_race(&backend, ROUNDS).await;
     listing_under_writes(&backend, 3000).await;
 }
@@ -315,24 +310,17 @@ async fn cluster_no_lost_updates_and_consistent_listing() {
             .await
             .expect("connect"),
     );
-    // Optimistic `modify` may give up under this contention (see the ignored test below):
-    // checked here is that no update is lost either way.
-    let gave_up = modify_race(&backend, redis_modify_rounds(), GiveUp::Allowed).await;
-    assert!(
-        gave_up <= TASKS * redis_modify_rounds() / 20,
-        "{gave_up} calls gave up"
-    );
+    // Every `modify` must succeed: its backoff spreads contending callers so none starves.
+    modify_race(&backend, redis_modify_rounds(), GiveUp::Never).await;
     counter_race(&backend, ROUNDS).await;
     listing_under_writes(&backend, 3000).await;
 }
 
 /// DESIGN.md / issue 6: 32 tasks x 1,000 `modify` increments end at exactly 32,000 on every
-/// backend. On Redis Cluster (and on Redis under CPU load) a `modify` can lose 200
-/// compare-and-set rounds in a row and give up.
+/// backend, the cluster included (CI runs 32 x `redis_modify_rounds()` above; this full size
+/// takes minutes on a 2-core machine).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "bug: under 32-way contention Item::modify can give up with Error::Conflict (200 \
-            compare-and-set rounds lost; no per-key fairness): seen on a 3-primary cluster at \
-            32 x 1,000 (kvc:modify:...:tally), so the value does not reach 32,000; takes minutes"]
+#[ignore = "slow (minutes): run with `cargo test --test concurrency -- --ignored`"]
 async fn cluster_modify_32_x_1000_never_gives_up() {
     let cluster = support::RedisCluster::start(3, 0);
     let backend: DynBackend = Arc::new(
