@@ -551,10 +551,6 @@ async fn hostile_prefix_is_refused() {
 /// What the store accepts, it can read back: a value nested deeper than serde_json's read limit
 /// (128) must be refused on write, not acknowledged and then unreadable.
 #[tokio::test]
-#[ignore = "bug: Item<T>::set accepts a value nested deeper than 128 JSON levels (a \
-            serde_json::Value 200 deep, or a recursive struct 100 deep) with Ok, then every get() \
-            fails with Error::Decode (serde_json's recursion limit, 128): an acknowledged write \
-            that can never be read"]
 async fn deep_values_accepted_on_write_are_readable() {
     let store = Deep::open_with_prefix(MemoryBackend::new(), "deep");
     let v = deep_value(200);
@@ -948,7 +944,8 @@ fn run_child(mode: &str) -> String {
     );
     let results: String = stdout
         .lines()
-        .filter(|l| l.starts_with("RESULT"))
+        // libtest may print `test deep_nesting_child ... ` on the same line first.
+        .filter_map(|l| l.find("RESULT").map(|i| &l[i..]))
         .collect::<Vec<_>>()
         .join("\n");
     eprintln!("{mode}: {results}");
@@ -956,14 +953,12 @@ fn run_child(mode: &str) -> String {
 }
 
 #[test]
-#[ignore = "bug: Item<serde_json::Value>::set of a value nested 10,000 deep overflows the stack \
-            and aborts the process (SIGABRT): serde_json::to_vec in Codec::encode has no depth \
-            limit; from ~2,000 levels on a 2 MiB thread, debug build"]
 fn deep_values_write_a_serde_json_value() {
     let results = run_child("value");
     // Written or refused with a typed error; and a value that was written can be read back (or
     // the write is refused): no value the store accepts is unreadable.
     assert!(results.contains("RESULT set:"), "{results}");
+    assert!(results.contains("nested deeper than"), "{results}");
     if results.contains("RESULT set: Ok(())") {
         assert!(
             results.contains("RESULT get: Ok(Some"),
@@ -973,10 +968,9 @@ fn deep_values_write_a_serde_json_value() {
 }
 
 #[test]
-#[ignore = "bug: Item<T>::set of a recursive validated type nested 10,000 deep overflows the \
-            stack and aborts the process (SIGABRT): serde_json::to_value + validation in \
-            Codec::encode; from ~1,000 levels on a 2 MiB thread, debug build"]
 fn deep_values_write_a_recursive_validated_type() {
     let results = run_child("tree");
     assert!(results.contains("RESULT set:"), "{results}");
+    // Refused with a typed error, before recursing that deep.
+    assert!(results.contains("nested deeper than"), "{results}");
 }

@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::depth;
 use crate::error::{Error, InvalidKeyReason, Issue, Result};
 use crate::project::{project, Plan};
 
@@ -151,14 +152,17 @@ impl Codec {
             key: key.to_owned(),
             message: e.to_string(),
         };
+        // `depth::to_vec` first: it refuses a value nested deeper than can be read back (before
+        // recursing that deep), so that nothing after it can overflow the stack.
         let bytes = if self.structural {
-            serde_json::to_vec(value).map_err(encode_err)?
+            depth::to_vec(value).map_err(encode_err)?
         } else if self.projection.is_some() {
+            let bytes = depth::to_vec(value).map_err(encode_err)?;
             self.check_typed(key, value)
                 .map_err(|e| e.or_else(encode_err))?;
-            serde_json::to_vec(value).map_err(encode_err)?
+            bytes
         } else {
-            let json = serde_json::to_value(value).map_err(encode_err)?;
+            let json = depth::to_value(value).map_err(encode_err)?;
             self.check(key, &json)?;
             serde_json::to_vec(&json).map_err(encode_err)?
         };

@@ -50,6 +50,7 @@
 
 mod backend;
 mod codec;
+mod depth;
 mod error;
 mod handles;
 pub mod key;
