@@ -48,7 +48,9 @@ fn profile() -> Profile {
 }
 
 fn codec(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let store = Keys::open(MemoryBackend::new());
     let p = profile();
     let plain = Plain {
@@ -68,13 +70,19 @@ fn codec(c: &mut Criterion) {
         b.iter(|| serde_json::from_slice::<Profile>(black_box(&bytes)).unwrap())
     });
     c.bench_function("memory set, constrained type (typed)", |b| {
-        b.iter(|| rt.block_on(store.profiles().set("alice", black_box(&p))).unwrap())
+        b.iter(|| {
+            rt.block_on(store.profiles().set("alice", black_box(&p)))
+                .unwrap()
+        })
     });
     c.bench_function("memory get, constrained type (typed)", |b| {
         b.iter(|| rt.block_on(store.profiles().get("alice")).unwrap())
     });
     c.bench_function("memory set, structural type (typed)", |b| {
-        b.iter(|| rt.block_on(store.plain().set("alice", black_box(&plain))).unwrap())
+        b.iter(|| {
+            rt.block_on(store.plain().set("alice", black_box(&plain)))
+                .unwrap()
+        })
     });
     c.bench_function("memory get, structural type (typed)", |b| {
         b.iter(|| rt.block_on(store.plain().get("alice")).unwrap())

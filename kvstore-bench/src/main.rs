@@ -159,7 +159,14 @@ fn fmt_ops(v: f64) -> String {
 fn print_table(rows: &[Row]) {
     println!(
         "\n| {:<34} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | note",
-        "workload", "typed op/s", "raw op/s", "ratio", "typed p50", "typed p99", "raw p50", "raw p99"
+        "workload",
+        "typed op/s",
+        "raw op/s",
+        "ratio",
+        "typed p50",
+        "typed p99",
+        "raw p50",
+        "raw p99"
     );
     println!(
         "|{}|{}|{}|{}|{}|{}|{}|{}|---",
@@ -494,7 +501,11 @@ async fn memory_rows(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
                     .await?;
             }
             for i in 0..n {
-                store.profiles().at(i).expire(Duration::from_secs(1)).await?;
+                store
+                    .profiles()
+                    .at(i)
+                    .expire(Duration::from_secs(1))
+                    .await?;
             }
             clock.advance(Duration::from_secs(2));
             let t = Instant::now();
@@ -508,7 +519,10 @@ async fn memory_rows(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
             });
         }
         times.sort();
-        row.note = format!("median sweep {:.2}ms", times[times.len() / 2].as_secs_f64() * 1e3);
+        row.note = format!(
+            "median sweep {:.2}ms",
+            times[times.len() / 2].as_secs_f64() * 1e3
+        );
         rows.push(row);
     }
     Ok(())
@@ -706,7 +720,11 @@ async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
                 let vals = &batch_values;
                 async move {
                     s.profiles()
-                        .set_many(vals.iter().enumerate().map(|(i, p)| (b * batch + i as u64, p)))
+                        .set_many(
+                            vals.iter()
+                                .enumerate()
+                                .map(|(i, p)| (b * batch + i as u64, p)),
+                        )
                         .await?;
                     Ok(())
                 }
@@ -757,7 +775,11 @@ async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
                     let got: Vec<Option<Vec<u8>>> = c.mget(&keys).await?;
                     let decoded = got
                         .iter()
-                        .map(|b| b.as_deref().map(serde_json::from_slice::<Profile>).transpose())
+                        .map(|b| {
+                            b.as_deref()
+                                .map(serde_json::from_slice::<Profile>)
+                                .transpose()
+                        })
                         .collect::<Result<Vec<_>, _>>()?;
                     assert!(decoded.iter().all(Option::is_some));
                     Ok(())
