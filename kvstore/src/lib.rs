@@ -55,6 +55,7 @@ mod error;
 mod handles;
 pub mod key;
 mod memory;
+mod metrics;
 mod node;
 mod project;
 #[cfg(feature = "redis")]
@@ -73,6 +74,7 @@ pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, 
 pub use handles::{Blob, Counter, Dynamic, Item, SetOf};
 pub use key::{Id, IntoId};
 pub use memory::{Clock, ManualClock, MemoryBackend, SystemClock};
+pub use metrics::{Instrumented, Metrics, OpSnapshot};
 pub use node::{Context, Node};
 
 #[cfg(feature = "derive")]

@@ -1,0 +1,362 @@
+//! An opt-in metrics hook: [`Instrumented`] wraps any backend and counts every operation, its
+//! errors and its latency.
+//!
+//! Zero cost when off: a store opened over a plain backend never touches this module. Wrap the
+//! backend to turn it on, and read (or export) [`Metrics::snapshot`] whenever you like:
+//!
+//! ```
+//! use kvstore::{Counter, Instrumented, MemoryBackend, Store};
+//!
+//! #[derive(Store)]
+//! struct App { hits: Counter }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let backend = Instrumented::new(MemoryBackend::new());
+//! let metrics = backend.metrics();
+//! let app = App::open(backend);
+//! app.hits().increment(1).await?;
+//! app.hits().get().await?;
+//!
+//! let incr = metrics.snapshot().into_iter().find(|s| s.op == "increment").unwrap();
+//! assert_eq!((incr.calls, incr.errors), (1, 0));
+//! println!("increment: {} calls, p99 <= {:?}", incr.calls, incr.quantile(0.99));
+//! # Ok::<(), kvstore::Error>(()) }).unwrap();
+//! ```
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions, Swap};
+use crate::error::Result;
+
+/// Latency buckets: bucket `i` counts calls that took less than 2^i µs (the last one: the rest).
+const BUCKETS: usize = 24;
+
+/// The operations of the [`Backend`] trait, in a fixed order.
+const OPS: [&str; 18] = [
+    "get",
+    "set",
+    "get_many",
+    "set_many",
+    "compare_and_swap",
+    "compare_and_swap_or_get",
+    "increment",
+    "delete",
+    "exists",
+    "ttl",
+    "expire",
+    "persist",
+    "set_add",
+    "set_remove",
+    "set_contains",
+    "set_members",
+    "set_len",
+    "scan_prefix",
+];
+
+#[derive(Default)]
+struct OpStats {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    total_nanos: AtomicU64,
+    max_nanos: AtomicU64,
+    buckets: [AtomicU64; BUCKETS],
+}
+
+/// Counters of one [`Instrumented`] backend, shared by its clones. Lock-free: recording is a few
+/// relaxed atomic additions.
+#[derive(Default)]
+pub struct Metrics {
+    ops: [OpStats; OPS.len()],
+}
+
+/// What [`Metrics::snapshot`] reports for one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpSnapshot {
+    /// The [`Backend`] method: `"get"`, `"set"`, `"increment"`, `"scan_prefix"`, ...
+    pub op: &'static str,
+    /// How many calls completed.
+    pub calls: u64,
+    /// How many of them returned an error.
+    pub errors: u64,
+    /// Their summed latency.
+    pub total: Duration,
+    /// The slowest call.
+    pub max: Duration,
+    /// Latency histogram: `buckets[i]` calls took less than 2^i µs (and at least 2^(i-1) µs);
+    /// the last bucket holds everything slower.
+    pub buckets: Vec<u64>,
+}
+
+impl OpSnapshot {
+    /// The mean latency (zero without calls).
+    pub fn mean(&self) -> Duration {
+        match u32::try_from(self.calls) {
+            Ok(0) => Duration::ZERO,
+            Ok(n) => self.total / n,
+            Err(_) => Duration::from_nanos(
+                u64::try_from(self.total.as_nanos() / u128::from(self.calls)).unwrap_or(u64::MAX),
+            ),
+        }
+    }
+
+    /// An upper bound of the `q` quantile (`0.5`, `0.99`) of the latency, from the histogram:
+    /// the bucket's upper edge, or [`OpSnapshot::max`] when that is smaller.
+    pub fn quantile(&self, q: f64) -> Duration {
+        let total: u64 = self.buckets.iter().sum();
+        if total == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((total as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, count) in self.buckets.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                if i + 1 == BUCKETS {
+                    return self.max;
+                }
+                return Duration::from_micros(1 << i).min(self.max);
+            }
+        }
+        self.max
+    }
+}
+
+impl Metrics {
+    fn record(&self, op: usize, elapsed: Duration, failed: bool) {
+        let stats = &self.ops[op];
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        stats.calls.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        stats.total_nanos.fetch_add(nanos, Ordering::Relaxed);
+        stats.max_nanos.fetch_max(nanos, Ordering::Relaxed);
+        let micros = nanos / 1_000;
+        let bucket = (u64::BITS - micros.leading_zeros()) as usize;
+        stats.buckets[bucket.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters of every operation called at least once.
+    pub fn snapshot(&self) -> Vec<OpSnapshot> {
+        OPS.iter()
+            .zip(&self.ops)
+            .filter(|(_, s)| s.calls.load(Ordering::Relaxed) > 0)
+            .map(|(op, s)| OpSnapshot {
+                op,
+                calls: s.calls.load(Ordering::Relaxed),
+                errors: s.errors.load(Ordering::Relaxed),
+                total: Duration::from_nanos(s.total_nanos.load(Ordering::Relaxed)),
+                max: Duration::from_nanos(s.max_nanos.load(Ordering::Relaxed)),
+                buckets: s
+                    .buckets
+                    .iter()
+                    .map(|b| b.load(Ordering::Relaxed))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.snapshot()).finish()
+    }
+}
+
+/// A backend that records [`Metrics`] for every operation of the backend it wraps.
+///
+/// Cheap to clone; clones share the counters.
+#[derive(Clone, Debug)]
+pub struct Instrumented<B> {
+    inner: B,
+    metrics: Arc<Metrics>,
+}
+
+impl<B: Backend> Instrumented<B> {
+    /// Wraps `inner`, with fresh counters.
+    pub fn new(inner: B) -> Instrumented<B> {
+        Instrumented {
+            inner,
+            metrics: Arc::default(),
+        }
+    }
+
+    /// The counters (shared: keep this and read it while the store runs).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    async fn timed<T>(
+        &self,
+        op: usize,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = call.await;
+        self.metrics.record(op, started.elapsed(), result.is_err());
+        result
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Backend for Instrumented<B> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn limits(&self) -> Limits {
+        self.inner.limits()
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.timed(0, self.inner.get(key)).await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
+        self.timed(1, self.inner.set(key, value, options)).await
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        self.timed(2, self.inner.get_many(keys)).await
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<()> {
+        self.timed(3, self.inner.set_many(entries, ttl)).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        let call = self
+            .inner
+            .compare_and_swap(key, expected, new, ttl_if_created);
+        self.timed(4, call).await
+    }
+
+    async fn compare_and_swap_or_get(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<Swap> {
+        let call = self
+            .inner
+            .compare_and_swap_or_get(key, expected, new, ttl_if_created);
+        self.timed(5, call).await
+    }
+
+    async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<i64> {
+        self.timed(6, self.inner.increment(key, delta, ttl_if_created))
+            .await
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<usize> {
+        self.timed(7, self.inner.delete(keys)).await
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.timed(8, self.inner.exists(key)).await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        self.timed(9, self.inner.ttl(key)).await
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        self.timed(10, self.inner.expire(key, ttl)).await
+    }
+
+    async fn persist(&self, key: &str) -> Result<bool> {
+        self.timed(11, self.inner.persist(key)).await
+    }
+
+    async fn set_add(
+        &self,
+        key: &str,
+        member: &[u8],
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        self.timed(12, self.inner.set_add(key, member, ttl_if_created))
+            .await
+    }
+
+    async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
+        self.timed(13, self.inner.set_remove(key, member)).await
+    }
+
+    async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
+        self.timed(14, self.inner.set_contains(key, member)).await
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
+        self.timed(15, self.inner.set_members(key)).await
+    }
+
+    async fn set_len(&self, key: &str) -> Result<usize> {
+        self.timed(16, self.inner.set_len(key)).await
+    }
+
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        self.timed(17, self.inner.scan_prefix(prefix)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryBackend;
+
+    #[test]
+    fn counts_calls_errors_and_latency() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let b = Instrumented::new(MemoryBackend::new());
+            let m = b.metrics();
+            b.set("k", b"1", SetOptions::default()).await.unwrap();
+            b.get("k").await.unwrap();
+            b.get("k").await.unwrap();
+            b.set_add("k", b"x", None).await.unwrap_err(); // WRONGTYPE
+            let snap = m.snapshot();
+            let by = |op: &str| snap.iter().find(|s| s.op == op).cloned().unwrap();
+            assert_eq!((by("get").calls, by("get").errors), (2, 0));
+            assert_eq!((by("set_add").calls, by("set_add").errors), (1, 1));
+            assert_eq!(by("get").buckets.iter().sum::<u64>(), 2);
+            assert!(by("get").quantile(0.99) <= by("get").max.max(Duration::from_micros(1)));
+            assert!(by("get").mean() <= by("get").max);
+            assert!(snap.iter().all(|s| s.op != "scan_prefix"));
+        });
+    }
+
+    #[test]
+    fn quantiles_come_from_the_histogram() {
+        let m = Metrics::default();
+        for _ in 0..99 {
+            m.record(0, Duration::from_micros(3), false);
+        }
+        m.record(0, Duration::from_millis(5), true);
+        let s = &m.snapshot()[0];
+        assert_eq!((s.calls, s.errors), (100, 1));
+        assert_eq!(s.quantile(0.5), Duration::from_micros(4));
+        assert_eq!(s.quantile(1.0), Duration::from_micros(8192).min(s.max));
+        assert_eq!(s.max, Duration::from_millis(5));
+    }
+}
