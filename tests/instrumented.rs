@@ -29,7 +29,11 @@ async fn the_hook_counts_what_the_store_does() {
     let store = Small::open(backend);
     store.hits().increment(2).await.unwrap();
     store.names().set("a", &"x".to_owned()).await.unwrap();
-    store.names().set_many([("b", "y".to_owned())]).await.unwrap();
+    store
+        .names()
+        .set_many([("b", "y".to_owned())])
+        .await
+        .unwrap();
     assert_eq!(store.names().keys().await.unwrap().len(), 2);
     let calls = |op: &str| {
         metrics
