@@ -8,10 +8,10 @@
 //! Fast path: when a schema says nothing a Rust value of its type cannot break — only types,
 //! properties, required fields, items, enums and the bounds implied by the integer type — the
 //! validator can never reject what serde produces, and serde itself rejects every stored value of
-//! the wrong shape. Such *structural* types are encoded with `serde_json::to_vec` and decoded with
-//! `serde_json::from_slice` directly, skipping the `serde_json::Value` detour. A type with any
-//! constraint (`format`, `pattern`, `minLength`, a range, ...) is always validated on write and on
-//! read.
+//! the wrong shape. Such *structural* types (a [`Plan`] that is trivial) are encoded and decoded
+//! by serde directly, skipping validation. A type with any constraint (`format`, `pattern`,
+//! `minLength`, a range, ...) is always validated on write and on read — through its projection:
+//! only the constrained parts of the value are serialized and checked (see [`crate::project`]).
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -75,7 +75,7 @@ impl Codec {
             .to_value();
         let validator = compile(&schema).map_err(|e| e.to_string());
         let plan = Plan::new(&schema);
-        let structural = validator.is_ok() && (is_structural(&schema) || plan.is_trivial());
+        let structural = validator.is_ok() && plan.is_trivial();
         let projection = if structural || validator.is_err() {
             None
         } else {
@@ -231,63 +231,6 @@ pub fn check_size(key: &str, size: usize, max_size: usize) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Whether a schema only says what serde already enforces for the Rust type it was made from.
-fn is_structural(schema: &Value) -> bool {
-    match schema {
-        Value::Bool(_) => true,
-        Value::Object(map) => map.iter().all(|(k, v)| match k.as_str() {
-            // Annotations.
-            "$schema" | "$id" | "$comment" | "title" | "description" | "default" | "examples"
-            | "deprecated" | "readOnly" | "writeOnly" => true,
-            // Internal references only.
-            "$ref" => v.as_str().is_some_and(|r| r.starts_with("#/")),
-            "type" | "required" | "const" | "enum" => true,
-            // Integer formats schemars emits; they are not JSON Schema formats and the type
-            // already bounds the value.
-            "format" => v.as_str().is_some_and(is_numeric_format),
-            "minimum" => {
-                // `minimum: 0` of unsigned integers.
-                v.as_f64() == Some(0.0)
-                    && map
-                        .get("format")
-                        .and_then(Value::as_str)
-                        .is_some_and(|f| f.starts_with("uint"))
-            }
-            "properties" | "$defs" | "definitions" => v
-                .as_object()
-                .is_some_and(|props| props.values().all(is_structural)),
-            "items" | "additionalProperties" => is_structural(v),
-            "prefixItems" | "anyOf" | "oneOf" | "allOf" => v
-                .as_array()
-                .is_some_and(|items| items.iter().all(is_structural)),
-            // Tuples: schemars bounds the length with minItems/maxItems equal to the arity.
-            "minItems" | "maxItems" => map.contains_key("prefixItems"),
-            _ => false,
-        }),
-        _ => false,
-    }
-}
-
-fn is_numeric_format(format: &str) -> bool {
-    matches!(
-        format,
-        "int8"
-            | "int16"
-            | "int32"
-            | "int64"
-            | "int128"
-            | "int"
-            | "uint8"
-            | "uint16"
-            | "uint32"
-            | "uint64"
-            | "uint128"
-            | "uint"
-            | "float"
-            | "double"
-    )
 }
 
 #[cfg(test)]
