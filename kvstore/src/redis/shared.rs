@@ -25,6 +25,9 @@ pub(crate) struct Options {
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) max_value_size: usize,
+    /// A CA certificate (PEM) to trust for `rediss://`, instead of the system's roots.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_root_cert: Option<Vec<u8>>,
 }
 
 impl Options {
@@ -44,6 +47,8 @@ impl Default for Options {
             backoff_min: Self::DEFAULT_BACKOFF_MIN,
             backoff_max: Self::DEFAULT_BACKOFF_MAX,
             max_value_size: Limits::DEFAULT_MAX_VALUE_SIZE,
+            #[cfg(feature = "tls")]
+            tls_root_cert: None,
         }
     }
 }

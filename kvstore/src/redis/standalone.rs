@@ -90,10 +90,31 @@ impl RedisBackend {
 impl RedisBackendBuilder {
     builder_options!();
 
+    /// Trusts this CA certificate (PEM) for a `rediss://` server, instead of the system's root
+    /// certificates: for a private CA or a self-signed server. Needs the `tls` feature.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.opts.tls_root_cert = Some(pem.into());
+        self
+    }
+
     /// Connects: opens one connection to check the address and the credentials (no retries, so
     /// a wrong password fails at once), then starts the self-reconnecting connection.
     pub async fn build(self) -> Result<RedisBackend> {
         let opts = self.opts;
+        #[cfg(feature = "tls")]
+        let client = match &opts.tls_root_cert {
+            Some(pem) => ::redis::Client::build_with_tls(
+                connection_info(&self.url)?,
+                ::redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            )
+            .map_err(|e| invalid_url(&self.url, e))?,
+            None => open_client(&self.url)?,
+        };
+        #[cfg(not(feature = "tls"))]
         let client = open_client(&self.url)?;
         let deadline = opts.connect_timeout + opts.response_timeout;
 
