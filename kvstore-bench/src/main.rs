@@ -19,9 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kvstore::{
-    async_trait, Backend, DynBackend, Dynamic, Item, KeyTtl, ManualClock, MemoryBackend,
-    RedisBackend, SetOptions, Store,
+    async_trait, Backend, BackendExt, DynBackend, Dynamic, Item, ManualClock, MemoryBackend,
+    RedisBackend, Reply, Store, Swap,
 };
+
 use redis::AsyncCommands;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -272,84 +273,15 @@ impl Backend for CountingCas {
     fn limits(&self) -> kvstore::Limits {
         self.inner.limits()
     }
-    async fn get(&self, key: &str) -> kvstore::Result<Option<Vec<u8>>> {
-        self.inner.get(key).await
-    }
-    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> kvstore::Result<bool> {
-        self.inner.set(key, value, options).await
-    }
-    async fn get_many(&self, keys: &[String]) -> kvstore::Result<Vec<Option<Vec<u8>>>> {
-        self.inner.get_many(keys).await
-    }
-    async fn set_many(
-        &self,
-        entries: &[(String, Vec<u8>)],
-        ttl: Option<Duration>,
-    ) -> kvstore::Result<()> {
-        self.inner.set_many(entries, ttl).await
-    }
-    async fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-        ttl_if_created: Option<Duration>,
-    ) -> kvstore::Result<bool> {
-        let won = self
-            .inner
-            .compare_and_swap(key, expected, new, ttl_if_created)
-            .await?;
-        self.total.fetch_add(1, Ordering::Relaxed);
-        if !won {
-            self.lost.fetch_add(1, Ordering::Relaxed);
+    async fn execute(&self, command: kvstore::Command<'_>) -> kvstore::Result<Reply> {
+        let reply = self.inner.execute(command).await?;
+        if let Reply::Swap(swap) = &reply {
+            self.total.fetch_add(1, Ordering::Relaxed);
+            if *swap != Swap::Done {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        Ok(won)
-    }
-    async fn increment(
-        &self,
-        key: &str,
-        delta: i64,
-        ttl_if_created: Option<Duration>,
-    ) -> kvstore::Result<i64> {
-        self.inner.increment(key, delta, ttl_if_created).await
-    }
-    async fn delete(&self, keys: &[String]) -> kvstore::Result<usize> {
-        self.inner.delete(keys).await
-    }
-    async fn exists(&self, key: &str) -> kvstore::Result<bool> {
-        self.inner.exists(key).await
-    }
-    async fn ttl(&self, key: &str) -> kvstore::Result<KeyTtl> {
-        self.inner.ttl(key).await
-    }
-    async fn expire(&self, key: &str, ttl: Duration) -> kvstore::Result<bool> {
-        self.inner.expire(key, ttl).await
-    }
-    async fn persist(&self, key: &str) -> kvstore::Result<bool> {
-        self.inner.persist(key).await
-    }
-    async fn set_add(
-        &self,
-        key: &str,
-        member: &[u8],
-        ttl_if_created: Option<Duration>,
-    ) -> kvstore::Result<bool> {
-        self.inner.set_add(key, member, ttl_if_created).await
-    }
-    async fn set_remove(&self, key: &str, member: &[u8]) -> kvstore::Result<bool> {
-        self.inner.set_remove(key, member).await
-    }
-    async fn set_contains(&self, key: &str, member: &[u8]) -> kvstore::Result<bool> {
-        self.inner.set_contains(key, member).await
-    }
-    async fn set_members(&self, key: &str) -> kvstore::Result<Vec<Vec<u8>>> {
-        self.inner.set_members(key).await
-    }
-    async fn set_len(&self, key: &str) -> kvstore::Result<usize> {
-        self.inner.set_len(key).await
-    }
-    async fn scan_prefix(&self, prefix: &str) -> kvstore::Result<Vec<String>> {
-        self.inner.scan_prefix(prefix).await
+        Ok(reply)
     }
 }
 

@@ -209,6 +209,9 @@ pub enum BackendErrorKind {
     Permission,
     /// The server is loading, busy, read-only, or the cluster is down or moving slots.
     Unavailable,
+    /// The backend does not implement this command (a backend written before the command
+    /// existed, or an atomic batch where the backend cannot run one).
+    Unsupported,
     /// Any other error reply from the server, or a bad connection URL.
     Other,
 }
@@ -221,6 +224,7 @@ impl fmt::Display for BackendErrorKind {
             BackendErrorKind::Auth => "authentication error",
             BackendErrorKind::Permission => "permission denied",
             BackendErrorKind::Unavailable => "server unavailable",
+            BackendErrorKind::Unsupported => "unsupported command",
             BackendErrorKind::Other => "backend error",
         })
     }

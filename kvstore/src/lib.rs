@@ -44,61 +44,43 @@
 //!
 //! Backends: [`MemoryBackend`] (embedded, exactly Redis's semantics, with a [`ManualClock`] for
 //! tests), `RedisBackend` and `RedisClusterBackend` (feature `redis`, on by default), any of them
-//! from a URL with `connect`, or your own [`Backend`]. The README has the full tour, the key
-//! layout, and what is atomic where.
+//! from a URL with [`connect`], or your own [`Backend`] (or [`Storage`] under the [`Engine`]).
+//! The README has the full tour, the key layout, and what is atomic where; `ARCHITECTURE.md`
+//! has the layers and where each concern lives.
 #![warn(missing_docs)]
 
-mod backend;
-mod codec;
-mod depth;
+// Generated code names this crate `::kvstore`, inside it too.
+extern crate self as kvstore;
+
+pub mod backend;
 mod error;
-mod handles;
 pub mod key;
-mod memory;
-mod metrics;
 mod node;
-mod project;
-#[cfg(feature = "redis")]
-mod redis;
+mod value;
 
 #[cfg(feature = "redis")]
-pub use crate::redis::{
-    connect, PartialWriteError, RedisBackend, RedisBackendBuilder, RedisClusterBackend,
+pub use backend::redis::{
+    PartialWriteError, RedisBackend, RedisBackendBuilder, RedisClusterBackend,
     RedisClusterBackendBuilder,
 };
 pub use backend::{
-    async_trait, Backend, DynBackend, IntoBackend, KeyTtl, Limits, SetOptions, Swap,
+    async_trait, connect, Backend, BackendExt, Clock, Command, DynBackend, Engine, Entry,
+    Instrumented, IntoBackend, KeyTtl, Limits, ManualClock, MemoryBackend, Metrics, OpSnapshot,
+    Reply, SetOptions, Storage, StorageTxn, Stored, Swap, SystemClock,
 };
-pub use codec::Storable;
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
-pub use handles::{Blob, Counter, Dynamic, Item, SetOf};
 pub use key::{Id, IntoId};
-pub use memory::{Clock, ManualClock, MemoryBackend, SystemClock};
-pub use metrics::{Instrumented, Metrics, OpSnapshot};
-pub use node::{Context, Node};
+pub use node::{Blob, Context, Counter, Dynamic, Item, Node, SetOf};
+pub use value::Storable;
 
 #[cfg(feature = "derive")]
 pub use kvstore_derive::Store;
-
-/// Opens a backend from a URL. Built without the `redis` feature, only `memory://` is accepted;
-/// with it (the default), `redis://`, `rediss://` and `redis+cluster://` too.
-#[cfg(not(feature = "redis"))]
-pub async fn connect(url: &str) -> Result<DynBackend> {
-    if url.eq_ignore_ascii_case("memory://") {
-        return Ok(std::sync::Arc::new(MemoryBackend::new()));
-    }
-    Err(Error::backend(
-        BackendErrorKind::Other,
-        None,
-        format!("unsupported backend URL `{url}`: this build of kvstore accepts only `memory://` (enable the `redis` feature for Redis)"),
-    ))
-}
 
 /// Implementation details of `#[derive(Store)]`. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::backend::IntoBackend;
-    pub use crate::key::KeyPath;
+    pub use crate::key::{split_static_segment as split_segment, KeyPath};
     pub use crate::node::{Context, Node};
     pub use core::option::Option::{self, None, Some};
     pub use core::time::Duration;
@@ -115,14 +97,6 @@ pub mod __private {
         let mut out = Map::new();
         S::__manifest(KeyPath::root(prefix), None, &mut out);
         Value::Object(out)
-    }
-
-    /// Splits the first segment of a key tail from the rest.
-    pub fn split_segment(tail: &str) -> (&str, Option<&str>) {
-        match tail.split_once(crate::key::SEPARATOR) {
-            Some((first, rest)) => (first, Some(rest)),
-            None => (tail, None),
-        }
     }
 
     /// Compile-time check that a field type is a node (spanned on the field by the derive).

@@ -19,10 +19,11 @@ use ::redis::{
 use futures_util::future::{join_all, try_join_all};
 
 use super::errors::{self, classify, map, PartialWriteError};
-use super::redact_url;
-use super::shared::{builder_options, first_entry, first_key, traced, Core, Options};
+use super::scripts;
+use super::shared::{builder_options, redis_backend, Core, Options, Topology};
 use super::standalone::connection_info;
-use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions, Swap};
+use crate::backend::connect::redact_url;
+use crate::backend::{async_trait, Limits};
 use crate::error::{BackendErrorKind, Error, Result};
 
 /// The cluster connection, replaced by a fresh one when it stops answering.
@@ -168,7 +169,7 @@ impl fmt::Debug for RedisClusterBackend {
         f.debug_struct("RedisClusterBackend")
             .field("urls", &self.urls)
             .field("response_timeout", &self.core.response_timeout)
-            .field("max_value_size", &self.core.max_value_size)
+            .field("limits", &self.core.limits)
             .finish()
     }
 }
@@ -270,9 +271,11 @@ impl RedisClusterBackendBuilder {
         Ok(RedisClusterBackend {
             core: Core {
                 conn: HealingConnection::new(client, conn, &opts),
-                cluster: true,
                 response_timeout: opts.response_timeout,
-                max_value_size: opts.max_value_size,
+                limits: Limits {
+                    max_value_size: opts.max_value_size,
+                    ..Limits::default()
+                },
             },
             urls: self.urls.iter().map(|u| redact_url(u)).collect(),
         })
@@ -354,232 +357,122 @@ fn primaries(reply: Value) -> RedisResult<Vec<u16>> {
     Ok(seen.into_values().collect())
 }
 
-/// The backend name in traces and `Backend::name`.
-const NAME: &str = "redis-cluster";
+redis_backend!(RedisClusterBackend, "redis-cluster");
 
 #[async_trait]
-impl Backend for RedisClusterBackend {
-    fn name(&self) -> &'static str {
-        NAME
+impl Topology for RedisClusterBackend {
+    type Conn = HealingConnection;
+
+    fn core(&self) -> &Core<HealingConnection> {
+        &self.core
     }
 
-    fn limits(&self) -> Limits {
-        self.core.limits()
-    }
-
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        traced(NAME, "get", key, self.core.get(key)).await
-    }
-
-    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
-        traced(NAME, "set", key, async {
-            self.core.set(key, value, options).await
-        })
-        .await
-    }
-
+    /// One `MGET` per hash slot, in parallel, results in the caller's order.
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        traced(NAME, "get_many", first_key(keys), async {
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let groups = group_by_slot(keys.iter().copied());
-            let fetches = groups.iter().map(|group| {
-                let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
-                async move {
-                    self.core
-                        .mget_raw(&slot_keys)
-                        .await
-                        .map_err(|e| map(e, Some(slot_keys[0])))
-                }
-            });
-            let replies = try_join_all(fetches).await?;
-            let mut out = vec![None; keys.len()];
-            for (group, values) in groups.iter().zip(replies) {
-                if values.len() != group.len() {
-                    return Err(map(
-                        errors::protocol_error("MGET returned a wrong number of values"),
-                        Some(keys[group[0]]),
-                    ));
-                }
-                for (&i, value) in group.iter().zip(values) {
-                    out[i] = value;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let groups = group_by_slot(keys.iter().copied());
+        let fetches = groups.iter().map(|group| {
+            let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
+            async move {
+                self.core
+                    .mget_raw(&slot_keys)
+                    .await
+                    .map_err(|e| map(e, Some(slot_keys[0])))
+            }
+        });
+        let replies = try_join_all(fetches).await?;
+        let mut out = vec![None; keys.len()];
+        for (group, values) in groups.iter().zip(replies) {
+            if values.len() != group.len() {
+                return Err(map(
+                    errors::protocol_error("MGET returned a wrong number of values"),
+                    Some(keys[group[0]]),
+                ));
+            }
+            for (&i, value) in group.iter().zip(values) {
+                out[i] = value;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One atomic write per hash slot, in parallel: `MSET`, or with a TTL a script of
+    /// `SET .. PX` (a script, unlike `MULTI`, follows a `MOVED` after a failover).
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl_ms: Option<u64>) -> Result<()> {
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        let groups = group_by_slot(keys.iter().copied());
+        let writes = groups.iter().map(|group| {
+            let slot_entries: Vec<&(String, Vec<u8>)> =
+                group.iter().map(|&i| &entries[i]).collect();
+            async move {
+                match ttl_ms {
+                    None => self.core.mset_raw(&slot_entries).await,
+                    Some(ms) => {
+                        let keys: Vec<&str> =
+                            slot_entries.iter().map(|(key, _)| key.as_str()).collect();
+                        let script = scripts::SET_MANY_WITH_TTL.commands(&keys, |c| {
+                            c.arg(ms);
+                            for (_, value) in &slot_entries {
+                                c.arg(value);
+                            }
+                        });
+                        self.core.script_raw(&script).await
+                    }
                 }
             }
-            Ok(out)
-        })
-        .await
+        });
+        let results = join_all(writes).await;
+        combine("set_many", &keys, &groups, results).map(|_| ())
     }
 
-    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<()> {
-        traced(NAME, "set_many", first_entry(entries), async {
-            let ttl_ms = self.core.check_entries(entries, ttl)?;
-            let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
-            let groups = group_by_slot(keys.iter().copied());
-            let writes = groups.iter().map(|group| {
-                let slot_entries: Vec<&(String, Vec<u8>)> =
-                    group.iter().map(|&i| &entries[i]).collect();
-                async move { self.core.write_raw(&slot_entries, ttl_ms).await }
-            });
-            let results = join_all(writes).await;
-            combine("set_many", &keys, &groups, results).map(|_| ())
-        })
-        .await
-    }
-
-    async fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-        ttl_if_created: Option<Duration>,
-    ) -> Result<bool> {
-        traced(NAME, "compare_and_swap", key, async {
-            let swap = self
-                .core
-                .compare_and_swap(key, expected, new, ttl_if_created, false)
-                .await?;
-            Ok(swap == Swap::Done)
-        })
-        .await
-    }
-
-    async fn compare_and_swap_or_get(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-        ttl_if_created: Option<Duration>,
-    ) -> Result<Swap> {
-        traced(
-            NAME,
-            "compare_and_swap_or_get",
-            key,
-            self.core
-                .compare_and_swap(key, expected, new, ttl_if_created, true),
-        )
-        .await
-    }
-
-    async fn increment(
-        &self,
-        key: &str,
-        delta: i64,
-        ttl_if_created: Option<Duration>,
-    ) -> Result<i64> {
-        traced(NAME, "increment", key, async {
-            self.core.increment(key, delta, ttl_if_created).await
-        })
-        .await
-    }
-
+    /// One `UNLINK` per hash slot, in parallel.
     async fn delete(&self, keys: &[String]) -> Result<usize> {
-        traced(NAME, "delete", first_key(keys), async {
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let groups = group_by_slot(keys.iter().copied());
-            let unlinks = groups.iter().map(|group| {
-                let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
-                async move { self.core.unlink_raw(&slot_keys).await }
-            });
-            let results = join_all(unlinks).await;
-            Ok(combine("delete", &keys, &groups, results)?
-                .into_iter()
-                .sum())
-        })
-        .await
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let groups = group_by_slot(keys.iter().copied());
+        let unlinks = groups.iter().map(|group| {
+            let slot_keys: Vec<&str> = group.iter().map(|&i| keys[i]).collect();
+            async move { self.core.unlink_raw(&slot_keys).await }
+        });
+        let results = join_all(unlinks).await;
+        Ok(combine("delete", &keys, &groups, results)?
+            .into_iter()
+            .sum())
     }
 
-    async fn exists(&self, key: &str) -> Result<bool> {
-        traced(NAME, "exists", key, self.core.exists(key)).await
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        traced(NAME, "ttl", key, self.core.ttl(key)).await
-    }
-
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        traced(NAME, "expire", key, async {
-            self.core.expire(key, ttl).await
-        })
-        .await
-    }
-
-    async fn persist(&self, key: &str) -> Result<bool> {
-        traced(NAME, "persist", key, self.core.persist(key)).await
-    }
-
-    async fn set_add(
-        &self,
-        key: &str,
-        member: &[u8],
-        ttl_if_created: Option<Duration>,
-    ) -> Result<bool> {
-        traced(NAME, "set_add", key, async {
-            self.core.set_add(key, member, ttl_if_created).await
-        })
-        .await
-    }
-
-    async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
-        traced(NAME, "set_remove", key, async {
-            self.core.set_remove(key, member).await
-        })
-        .await
-    }
-
-    async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
-        traced(NAME, "set_contains", key, async {
-            self.core.set_contains(key, member).await
-        })
-        .await
-    }
-
-    async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
-        traced(NAME, "set_members", key, async {
-            self.core.set_members(key).await
-        })
-        .await
-    }
-
-    async fn set_len(&self, key: &str) -> Result<usize> {
-        traced(NAME, "set_len", key, self.core.set_len(key)).await
-    }
-
+    /// `SCAN` on every primary (found with `CLUSTER SLOTS`), in parallel, deduplicated.
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        traced(NAME, "scan_prefix", prefix, async {
-            // SCAN is per node: find the primaries, then scan each one, addressed by one of its
-            // slots, in parallel.
-            let slots = self
-                .core
-                .call_raw(|c| async move {
-                    let reply = c
-                        .route_command(
-                            cmd("CLUSTER").arg("SLOTS").to_owned(),
-                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
-                        )
-                        .await?;
-                    primaries(reply.extract_error()?)
+        let slots = self
+            .core
+            .call_raw(|c| async move {
+                let reply = c
+                    .route_command(
+                        cmd("CLUSTER").arg("SLOTS").to_owned(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                    )
+                    .await?;
+                primaries(reply.extract_error()?)
+            })
+            .await
+            .map_err(|e| map(e, Some(prefix)))?;
+        let scans = slots.into_iter().map(|slot| async move {
+            let mut keys = HashSet::new();
+            let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+                slot,
+                SlotAddr::Master,
+            )));
+            let route = &route;
+            self.core
+                .scan_with(prefix, &mut keys, |c, scan| async move {
+                    let reply = c.route_command(scan, route.clone()).await?;
+                    Ok(from_redis_value(reply.extract_error()?)?)
                 })
                 .await
-                .map_err(|e| map(e, Some(prefix)))?;
-            let scans = slots.into_iter().map(|slot| async move {
-                let mut keys = HashSet::new();
-                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                    Route::new(slot, SlotAddr::Master),
-                ));
-                let route = &route;
-                self.core
-                    .scan_with(prefix, &mut keys, |c, scan| async move {
-                        let reply = c.route_command(scan, route.clone()).await?;
-                        Ok(from_redis_value(reply.extract_error()?)?)
-                    })
-                    .await
-                    .map(|()| keys)
-            });
-            let mut all = HashSet::new();
-            for keys in try_join_all(scans).await? {
-                all.extend(keys);
-            }
-            Ok(all.into_iter().collect())
-        })
-        .await
+                .map(|()| keys)
+        });
+        let mut all = HashSet::new();
+        for keys in try_join_all(scans).await? {
+            all.extend(keys);
+        }
+        Ok(all.into_iter().collect())
     }
 }

@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{
@@ -11,9 +10,9 @@ use ::redis::{
 };
 
 use super::errors::{self, map};
-use super::redact_url;
-use super::shared::{builder_options, first_entry, first_key, traced, Core, Options};
-use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions, Swap};
+use super::shared::{builder_options, redis_backend, Core, Options, Topology};
+use crate::backend::connect::redact_url;
+use crate::backend::{async_trait, Limits};
 use crate::error::{BackendErrorKind, Error, Result};
 
 /// A backend over one Redis server (or a primary with replicas behind one address).
@@ -47,7 +46,7 @@ impl fmt::Debug for RedisBackend {
         f.debug_struct("RedisBackend")
             .field("url", &self.url)
             .field("response_timeout", &self.core.response_timeout)
-            .field("max_value_size", &self.core.max_value_size)
+            .field("limits", &self.core.limits)
             .finish()
     }
 }
@@ -154,9 +153,11 @@ impl RedisBackendBuilder {
         Ok(RedisBackend {
             core: Core {
                 conn,
-                cluster: false,
                 response_timeout: opts.response_timeout,
-                max_value_size: opts.max_value_size,
+                limits: Limits {
+                    max_value_size: opts.max_value_size,
+                    ..Limits::default()
+                },
             },
             url: redact_url(&self.url),
         })
@@ -212,185 +213,67 @@ pub(crate) fn check_tls(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// The backend name in traces and `Backend::name`.
-const NAME: &str = "redis";
+redis_backend!(RedisBackend, "redis");
 
 #[async_trait]
-impl Backend for RedisBackend {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl Topology for RedisBackend {
+    type Conn = ConnectionManager;
 
-    fn limits(&self) -> Limits {
-        self.core.limits()
-    }
-
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        traced(NAME, "get", key, self.core.get(key)).await
-    }
-
-    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
-        traced(NAME, "set", key, async {
-            self.core.set(key, value, options).await
-        })
-        .await
+    fn core(&self) -> &Core<ConnectionManager> {
+        &self.core
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        traced(NAME, "get_many", first_key(keys), async {
-            let Some(first) = keys.first() else {
-                return Ok(Vec::new());
-            };
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            self.core
-                .mget_raw(&keys)
-                .await
-                .map_err(|e| map(e, Some(first)))
-        })
-        .await
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.core
+            .mget_raw(&keys)
+            .await
+            .map_err(|e| map(e, keys.first().copied()))
     }
 
-    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<()> {
-        traced(NAME, "set_many", first_entry(entries), async {
-            let ttl_ms = self.core.check_entries(entries, ttl)?;
-            let Some((first, _)) = entries.first() else {
-                return Ok(());
-            };
-            let entries: Vec<&(String, Vec<u8>)> = entries.iter().collect();
-            self.core
-                .write_raw(&entries, ttl_ms)
-                .await
-                .map_err(|e| map(e, Some(first)))
-        })
-        .await
-    }
-
-    async fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-        ttl_if_created: Option<Duration>,
-    ) -> Result<bool> {
-        traced(NAME, "compare_and_swap", key, async {
-            let swap = self
-                .core
-                .compare_and_swap(key, expected, new, ttl_if_created, false)
-                .await?;
-            Ok(swap == Swap::Done)
-        })
-        .await
-    }
-
-    async fn compare_and_swap_or_get(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-        ttl_if_created: Option<Duration>,
-    ) -> Result<Swap> {
-        traced(
-            NAME,
-            "compare_and_swap_or_get",
-            key,
-            self.core
-                .compare_and_swap(key, expected, new, ttl_if_created, true),
-        )
-        .await
-    }
-
-    async fn increment(
-        &self,
-        key: &str,
-        delta: i64,
-        ttl_if_created: Option<Duration>,
-    ) -> Result<i64> {
-        traced(NAME, "increment", key, async {
-            self.core.increment(key, delta, ttl_if_created).await
-        })
-        .await
+    /// `MSET`; with a TTL, `MULTI`, `SET .. PX ms`..., `EXEC`.
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl_ms: Option<u64>) -> Result<()> {
+        let first = entries.first().map(|(key, _)| key.as_str());
+        let result = match ttl_ms {
+            None => {
+                let entries: Vec<&(String, Vec<u8>)> = entries.iter().collect();
+                self.core.mset_raw(&entries).await
+            }
+            Some(ms) => {
+                let mut pipe = ::redis::pipe();
+                pipe.atomic();
+                for (key, value) in entries {
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(value)
+                        .arg("PX")
+                        .arg(ms)
+                        .ignore();
+                }
+                let pipe = &pipe;
+                self.core
+                    .call_raw(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+                    .await
+            }
+        };
+        result.map_err(|e| map(e, first))
     }
 
     async fn delete(&self, keys: &[String]) -> Result<usize> {
-        traced(NAME, "delete", first_key(keys), async {
-            let Some(first) = keys.first() else {
-                return Ok(0);
-            };
-            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            self.core
-                .unlink_raw(&keys)
-                .await
-                .map_err(|e| map(e, Some(first)))
-        })
-        .await
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool> {
-        traced(NAME, "exists", key, self.core.exists(key)).await
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        traced(NAME, "ttl", key, self.core.ttl(key)).await
-    }
-
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        traced(NAME, "expire", key, async {
-            self.core.expire(key, ttl).await
-        })
-        .await
-    }
-
-    async fn persist(&self, key: &str) -> Result<bool> {
-        traced(NAME, "persist", key, self.core.persist(key)).await
-    }
-
-    async fn set_add(
-        &self,
-        key: &str,
-        member: &[u8],
-        ttl_if_created: Option<Duration>,
-    ) -> Result<bool> {
-        traced(NAME, "set_add", key, async {
-            self.core.set_add(key, member, ttl_if_created).await
-        })
-        .await
-    }
-
-    async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
-        traced(NAME, "set_remove", key, async {
-            self.core.set_remove(key, member).await
-        })
-        .await
-    }
-
-    async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
-        traced(NAME, "set_contains", key, async {
-            self.core.set_contains(key, member).await
-        })
-        .await
-    }
-
-    async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
-        traced(NAME, "set_members", key, async {
-            self.core.set_members(key).await
-        })
-        .await
-    }
-
-    async fn set_len(&self, key: &str) -> Result<usize> {
-        traced(NAME, "set_len", key, self.core.set_len(key)).await
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        self.core
+            .unlink_raw(&keys)
+            .await
+            .map_err(|e| map(e, keys.first().copied()))
     }
 
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        traced(NAME, "scan_prefix", prefix, async {
-            let mut keys = HashSet::new();
-            self.core
-                .scan_with(prefix, &mut keys, |mut c, scan| async move {
-                    scan.query_async(&mut c).await
-                })
-                .await?;
-            Ok(keys.into_iter().collect())
-        })
-        .await
+        let mut keys = HashSet::new();
+        self.core
+            .scan_with(prefix, &mut keys, |mut c, scan| async move {
+                scan.query_async(&mut c).await
+            })
+            .await?;
+        Ok(keys.into_iter().collect())
     }
 }

@@ -1,5 +1,7 @@
 //! What the standalone and the cluster backend share: options, the round-trip helper with its
-//! deadline, and every single-key operation.
+//! deadline, every single-key command, and [`execute`] — the one mapping of [`Command`]s onto
+//! Redis. What differs between one server and a cluster (multi-key commands, scans) is the
+//! [`Topology`] each backend type implements.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -12,8 +14,9 @@ use ::redis::{
 
 use super::errors::{self, map, map_increment};
 use super::scripts;
-use crate::backend::{KeyTtl, Limits, SetOptions, Swap};
-use crate::error::{Error, InvalidKeyReason, Result};
+use crate::backend::command::{Command, KeyTtl, Reply, SetOptions, Swap};
+use crate::backend::{async_trait, run_batch_in_order, ttl_ms, write_ttl, Backend, Limits};
+use crate::error::{Error, Result};
 use crate::key::scan_pattern;
 
 /// The connection options both builders share.
@@ -99,56 +102,26 @@ macro_rules! builder_options {
 }
 pub(crate) use builder_options;
 
-/// A TTL as whole milliseconds, rounded up (so that a non-zero TTL never becomes zero).
-pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
-}
-
-/// A TTL for a write: refuses zero, which Redis cannot store.
+/// The TTL of a write in whole milliseconds (zero refused: see [`write_ttl`]).
 pub(crate) fn write_ttl_ms(key: &str, ttl: Option<Duration>) -> Result<Option<u64>> {
-    match ttl {
-        Some(ttl) if ttl.is_zero() => Err(Error::InvalidTtl {
-            key: key.to_owned(),
-            ttl,
-        }),
-        Some(ttl) => Ok(Some(ttl_ms(ttl))),
-        None => Ok(None),
-    }
+    Ok(write_ttl(key, ttl)?.map(ttl_ms))
 }
 
 /// The connection, plus what every operation needs to know.
 #[derive(Clone)]
 pub(crate) struct Core<C> {
     pub(crate) conn: C,
-    /// Whether `conn` is a cluster connection.
-    pub(crate) cluster: bool,
     pub(crate) response_timeout: Duration,
-    pub(crate) max_value_size: usize,
+    pub(crate) limits: Limits,
 }
 
 impl<C> Core<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    pub(crate) fn limits(&self) -> Limits {
-        Limits {
-            max_value_size: self.max_value_size,
-            ..Limits::default()
-        }
-    }
-
     /// Refuses a value over the size limit (handles check first; this is the last line).
     pub(crate) fn check_value(&self, key: &str, value: &[u8]) -> Result<()> {
-        if value.len() > self.max_value_size {
-            return Err(Error::InvalidKey {
-                key: key.to_owned(),
-                reason: InvalidKeyReason::ValueTooLarge {
-                    size: value.len(),
-                    limit: self.max_value_size,
-                },
-            });
-        }
-        Ok(())
+        self.limits.check_value(key, value.len())
     }
 
     /// Runs one round trip, `f(connection)`, within the response timeout.
@@ -209,49 +182,15 @@ where
             .await
     }
 
-    /// Writes entries of one slot atomically: `MSET`; with a TTL `MULTI`, `SET .. PX ms`...,
-    /// `EXEC` on a standalone server, a script on a cluster (see `SET_MANY_WITH_TTL`).
-    pub(crate) async fn write_raw(
-        &self,
-        entries: &[&(String, Vec<u8>)],
-        ttl_ms: Option<u64>,
-    ) -> RedisResult<()> {
-        match ttl_ms {
-            None => {
-                let mut c = cmd("MSET");
-                for (key, value) in entries {
-                    c.arg(key).arg(value);
-                }
-                let c = &c;
-                self.call_raw(|mut conn| async move { c.query_async::<()>(&mut conn).await })
-                    .await
-            }
-            Some(ms) if self.cluster => {
-                let keys: Vec<&str> = entries.iter().map(|(key, _)| key.as_str()).collect();
-                let script = scripts::SET_MANY_WITH_TTL.commands(&keys, |c| {
-                    c.arg(ms);
-                    for (_, value) in entries {
-                        c.arg(value);
-                    }
-                });
-                self.script_raw(&script).await
-            }
-            Some(ms) => {
-                let mut pipe = ::redis::pipe();
-                pipe.atomic();
-                for (key, value) in entries {
-                    pipe.cmd("SET")
-                        .arg(key)
-                        .arg(value)
-                        .arg("PX")
-                        .arg(ms)
-                        .ignore();
-                }
-                let pipe = &pipe;
-                self.call_raw(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
-                    .await
-            }
+    /// `MSET` of entries of one slot (any entries, on a standalone server): atomic.
+    pub(crate) async fn mset_raw(&self, entries: &[&(String, Vec<u8>)]) -> RedisResult<()> {
+        let mut c = cmd("MSET");
+        for (key, value) in entries {
+            c.arg(key).arg(value);
         }
+        let c = &c;
+        self.call_raw(|mut conn| async move { c.query_async::<()>(&mut conn).await })
+            .await
     }
 
     /// `UNLINK` of keys of one slot; how many existed.
@@ -298,14 +237,14 @@ where
         Ok(!matches!(reply, ::redis::Value::Nil))
     }
 
-    /// `compare_and_swap_or_get`; `compare_and_swap` is the same without the stored value.
+    /// [`Command::CompareAndSwap`]: one script that compares, then writes or returns what is
+    /// stored.
     pub(crate) async fn compare_and_swap(
         &self,
         key: &str,
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
         ttl_if_created: Option<Duration>,
-        want_current: bool,
     ) -> Result<Swap> {
         if let Some(new) = new {
             self.check_value(key, new)?;
@@ -318,7 +257,7 @@ where
                 .arg(if new.is_some() { "1" } else { "0" })
                 .arg(new.unwrap_or(b""))
                 .arg(&ttl)
-                .arg(if want_current { "1" } else { "0" });
+                .arg("1");
         });
         let reply: Vec<Value> = self
             .script_raw(&script)
@@ -479,43 +418,102 @@ where
     }
 }
 
-/// The first key of a multi-key operation, to name in errors and traces.
-pub(crate) fn first_key(keys: &[String]) -> &str {
-    keys.first().map_or("", String::as_str)
+/// What differs between one Redis server and a cluster: the commands that touch several keys
+/// (split by hash slot on a cluster) and scans (on every primary of a cluster).
+#[async_trait]
+pub(crate) trait Topology: Backend {
+    /// The connection type.
+    type Conn: ConnectionLike + Clone + Send + Sync + 'static;
+
+    /// The shared connection state.
+    fn core(&self) -> &Core<Self::Conn>;
+
+    /// [`Command::GetMany`] (at least one key).
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>>;
+
+    /// [`Command::SetMany`] (at least one entry; values and TTL already checked).
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl_ms: Option<u64>) -> Result<()>;
+
+    /// [`Command::Delete`] (at least one key).
+    async fn delete(&self, keys: &[String]) -> Result<usize>;
+
+    /// [`Command::ScanPrefix`].
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>>;
 }
 
-/// The first key of a `set_many`.
-pub(crate) fn first_entry(entries: &[(String, Vec<u8>)]) -> &str {
-    entries.first().map_or("", |(key, _)| key.as_str())
-}
-
-/// Runs one backend operation; with the `tracing` feature, inside a `debug` span named
-/// `kvstore` with the fields `backend`, `op` and `key` (the first key, or the prefix of a scan),
-/// and a `debug` event when it fails.
-#[inline]
-pub(crate) async fn traced<T>(
-    backend: &'static str,
-    op: &'static str,
-    key: &str,
-    operation: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    #[cfg(feature = "tracing")]
-    {
-        use tracing::Instrument as _;
-        let span = tracing::debug_span!("kvstore", backend, op, key);
-        async {
-            let result = operation.await;
-            if let Err(error) = &result {
-                tracing::debug!(%error, "kvstore operation failed");
+/// Runs `command` on a Redis topology: the one mapping of the command set onto Redis.
+pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
+    let core = topology.core();
+    Ok(match command {
+        Command::Get { key } => Reply::Value(core.get(key).await?),
+        Command::Set {
+            key,
+            value,
+            options,
+        } => Reply::Bool(core.set(key, value, options).await?),
+        Command::GetMany { keys } if keys.is_empty() => Reply::Values(Vec::new()),
+        Command::GetMany { keys } => Reply::Values(topology.get_many(keys).await?),
+        Command::SetMany { entries, ttl } => {
+            let ttl_ms = core.check_entries(entries, ttl)?;
+            if !entries.is_empty() {
+                topology.set_many(entries, ttl_ms).await?;
             }
-            result
+            Reply::Unit
         }
-        .instrument(span)
-        .await
-    }
-    #[cfg(not(feature = "tracing"))]
-    {
-        let _ = (backend, op, key);
-        operation.await
-    }
+        Command::CompareAndSwap {
+            key,
+            expected,
+            new,
+            ttl_if_created,
+        } => Reply::Swap(
+            core.compare_and_swap(key, expected, new, ttl_if_created)
+                .await?,
+        ),
+        Command::Increment {
+            key,
+            delta,
+            ttl_if_created,
+        } => Reply::Int(core.increment(key, delta, ttl_if_created).await?),
+        Command::Delete { keys } if keys.is_empty() => Reply::Len(0),
+        Command::Delete { keys } => Reply::Len(topology.delete(keys).await?),
+        Command::Exists { key } => Reply::Bool(core.exists(key).await?),
+        Command::Ttl { key } => Reply::Ttl(core.ttl(key).await?),
+        Command::Expire { key, ttl } => Reply::Bool(core.expire(key, ttl).await?),
+        Command::Persist { key } => Reply::Bool(core.persist(key).await?),
+        Command::SetAdd {
+            key,
+            member,
+            ttl_if_created,
+        } => Reply::Bool(core.set_add(key, member, ttl_if_created).await?),
+        Command::SetRemove { key, member } => Reply::Bool(core.set_remove(key, member).await?),
+        Command::SetContains { key, member } => Reply::Bool(core.set_contains(key, member).await?),
+        Command::SetMembers { key } => Reply::Members(core.set_members(key).await?),
+        Command::SetLen { key } => Reply::Len(core.set_len(key).await?),
+        Command::ScanPrefix { prefix } => Reply::Keys(topology.scan_prefix(prefix).await?),
+        Command::Batch { .. } => run_batch_in_order(topology, command).await?,
+    })
 }
+
+/// The [`Backend`] impl of a Redis backend type: its name, its limits, and [`execute`].
+macro_rules! redis_backend {
+    ($backend:ty, $name:literal) => {
+        #[$crate::backend::async_trait]
+        impl $crate::backend::Backend for $backend {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn limits(&self) -> $crate::backend::Limits {
+                self.core.limits
+            }
+
+            async fn execute(
+                &self,
+                command: $crate::backend::Command<'_>,
+            ) -> $crate::error::Result<$crate::backend::Reply> {
+                super::shared::execute(self, command).await
+            }
+        }
+    };
+}
+pub(crate) use redis_backend;

@@ -27,33 +27,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{async_trait, Backend, KeyTtl, Limits, SetOptions, Swap};
+use super::command::{Command, Reply};
+use super::{async_trait, Backend, Limits};
 use crate::error::Result;
 
 /// Latency buckets: bucket `i` counts calls that took less than 2^i µs (the last one: the rest).
 const BUCKETS: usize = 24;
-
-/// The operations of the [`Backend`] trait, in a fixed order.
-const OPS: [&str; 18] = [
-    "get",
-    "set",
-    "get_many",
-    "set_many",
-    "compare_and_swap",
-    "compare_and_swap_or_get",
-    "increment",
-    "delete",
-    "exists",
-    "ttl",
-    "expire",
-    "persist",
-    "set_add",
-    "set_remove",
-    "set_contains",
-    "set_members",
-    "set_len",
-    "scan_prefix",
-];
 
 #[derive(Default)]
 struct OpStats {
@@ -68,13 +47,13 @@ struct OpStats {
 /// relaxed atomic additions.
 #[derive(Default)]
 pub struct Metrics {
-    ops: [OpStats; OPS.len()],
+    ops: [OpStats; Command::NAMES.len()],
 }
 
 /// What [`Metrics::snapshot`] reports for one operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpSnapshot {
-    /// The [`Backend`] method: `"get"`, `"set"`, `"increment"`, `"scan_prefix"`, ...
+    /// The command ([`Command::name`]): `"get"`, `"set"`, `"increment"`, `"scan_prefix"`, ...
     pub op: &'static str,
     /// How many calls completed.
     pub calls: u64,
@@ -140,7 +119,8 @@ impl Metrics {
 
     /// The counters of every operation called at least once.
     pub fn snapshot(&self) -> Vec<OpSnapshot> {
-        OPS.iter()
+        Command::NAMES
+            .iter()
             .zip(&self.ops)
             .filter(|(_, s)| s.calls.load(Ordering::Relaxed) > 0)
             .map(|(op, s)| OpSnapshot {
@@ -215,113 +195,16 @@ impl<B: Backend> Backend for Instrumented<B> {
         self.inner.limits()
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.timed(0, self.inner.get(key)).await
-    }
-
-    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
-        self.timed(1, self.inner.set(key, value, options)).await
-    }
-
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.timed(2, self.inner.get_many(keys)).await
-    }
-
-    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<()> {
-        self.timed(3, self.inner.set_many(entries, ttl)).await
-    }
-
-    async fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-        ttl_if_created: Option<Duration>,
-    ) -> Result<bool> {
-        let call = self
-            .inner
-            .compare_and_swap(key, expected, new, ttl_if_created);
-        self.timed(4, call).await
-    }
-
-    async fn compare_and_swap_or_get(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-        ttl_if_created: Option<Duration>,
-    ) -> Result<Swap> {
-        let call = self
-            .inner
-            .compare_and_swap_or_get(key, expected, new, ttl_if_created);
-        self.timed(5, call).await
-    }
-
-    async fn increment(
-        &self,
-        key: &str,
-        delta: i64,
-        ttl_if_created: Option<Duration>,
-    ) -> Result<i64> {
-        self.timed(6, self.inner.increment(key, delta, ttl_if_created))
+    async fn execute(&self, command: Command<'_>) -> Result<Reply> {
+        self.timed(command.index(), self.inner.execute(command))
             .await
-    }
-
-    async fn delete(&self, keys: &[String]) -> Result<usize> {
-        self.timed(7, self.inner.delete(keys)).await
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.timed(8, self.inner.exists(key)).await
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.timed(9, self.inner.ttl(key)).await
-    }
-
-    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        self.timed(10, self.inner.expire(key, ttl)).await
-    }
-
-    async fn persist(&self, key: &str) -> Result<bool> {
-        self.timed(11, self.inner.persist(key)).await
-    }
-
-    async fn set_add(
-        &self,
-        key: &str,
-        member: &[u8],
-        ttl_if_created: Option<Duration>,
-    ) -> Result<bool> {
-        self.timed(12, self.inner.set_add(key, member, ttl_if_created))
-            .await
-    }
-
-    async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
-        self.timed(13, self.inner.set_remove(key, member)).await
-    }
-
-    async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
-        self.timed(14, self.inner.set_contains(key, member)).await
-    }
-
-    async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
-        self.timed(15, self.inner.set_members(key)).await
-    }
-
-    async fn set_len(&self, key: &str) -> Result<usize> {
-        self.timed(16, self.inner.set_len(key)).await
-    }
-
-    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        self.timed(17, self.inner.scan_prefix(prefix)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryBackend;
+    use crate::{BackendExt, MemoryBackend, SetOptions};
 
     #[test]
     fn counts_calls_errors_and_latency() {

@@ -2396,8 +2396,8 @@ mod tests {
             assert!(Plan::new(&schema).is_trivial(), "{schema}");
         }
         // Every type the codec calls structural is trivial here too.
-        assert!(crate::codec::codec::<PlainInner>().is_structural());
-        assert!(Plan::new(crate::codec::codec::<PlainInner>().schema()).is_trivial());
+        assert!(crate::value::codec::codec::<PlainInner>().is_structural());
+        assert!(Plan::new(crate::value::codec::codec::<PlainInner>().schema()).is_trivial());
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! the wrong shape. Such *structural* types (a [`Plan`] that is trivial) are encoded and decoded
 //! by serde directly, skipping validation. A type with any constraint (`format`, `pattern`,
 //! `minLength`, a range, ...) is always validated on write and on read — through its projection:
-//! only the constrained parts of the value are serialized and checked (see [`crate::project`]).
+//! only the constrained parts of the value are serialized and checked (see [`crate::value::projection`]).
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -23,9 +23,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::depth;
 use crate::error::{Error, InvalidKeyReason, Issue, Result};
-use crate::project::{project, Plan};
+use crate::value::depth_limit;
+use crate::value::projection::{project, Plan};
 
 /// A type that can be stored in an [`Item`](crate::Item) or a [`SetOf`](crate::SetOf): it is
 /// serialized with serde and validated against the JSON Schema schemars generates for it.
@@ -47,7 +47,7 @@ pub struct Codec {
     validator: std::result::Result<jsonschema::Validator, String>,
     structural: bool,
     /// For constrained types: where the constraints are, and a validator of the residual schema
-    /// that checks only those parts (see [`crate::project`]).
+    /// that checks only those parts (see [`crate::value::projection`]).
     projection: Option<(Plan, jsonschema::Validator)>,
 }
 
@@ -152,17 +152,17 @@ impl Codec {
             key: key.to_owned(),
             message: e.to_string(),
         };
-        // `depth::to_vec` first: it refuses a value nested deeper than can be read back (before
+        // `depth_limit::to_vec` first: it refuses a value nested deeper than can be read back (before
         // recursing that deep), so that nothing after it can overflow the stack.
         let bytes = if self.structural {
-            depth::to_vec(value).map_err(encode_err)?
+            depth_limit::to_vec(value).map_err(encode_err)?
         } else if self.projection.is_some() {
-            let bytes = depth::to_vec(value).map_err(encode_err)?;
+            let bytes = depth_limit::to_vec(value).map_err(encode_err)?;
             self.check_typed(key, value)
                 .map_err(|e| e.or_else(encode_err))?;
             bytes
         } else {
-            let json = depth::to_value(value).map_err(encode_err)?;
+            let json = depth_limit::to_value(value).map_err(encode_err)?;
             self.check(key, &json)?;
             serde_json::to_vec(&json).map_err(encode_err)?
         };

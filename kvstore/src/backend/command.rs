@@ -1,0 +1,416 @@
+//! The typed command set: what handles ask a backend to do, and what it answers.
+//!
+//! One [`Command`] per primitive, each with the semantics of the Redis command it is named after
+//! (documented on each variant). Handles build commands with borrowed keys and values (no copy
+//! on the way in), a backend answers with one [`Reply`]. Adding a primitive is adding a variant
+//! here, one arm in the engine (memory and every embedded storage) and one in the Redis mapping;
+//! the enum is `#[non_exhaustive]`, so a backend written outside this crate keeps compiling and
+//! answers a command it does not know with [`Command::unsupported`].
+
+use std::time::Duration;
+
+use crate::error::{BackendErrorKind, Error, Result};
+
+/// The remaining time to live of a key, as Redis's `PTTL` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTtl {
+    /// The key does not exist (or has expired).
+    Missing,
+    /// The key exists and never expires.
+    Persistent,
+    /// The key exists and expires after this long (millisecond precision).
+    Expires(Duration),
+}
+
+/// The outcome of [`Command::CompareAndSwap`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swap {
+    /// The value was replaced (or deleted, or created).
+    Done,
+    /// The stored value was not the expected one: this is what is stored now (`None`: nothing).
+    Current(Option<Vec<u8>>),
+}
+
+/// How [`Command::Set`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetOptions {
+    /// Expire the key after this long. `None` removes any previous TTL (Redis `SET` semantics).
+    pub ttl: Option<Duration>,
+    /// Write only if the key does not exist (Redis `SET NX`).
+    pub only_if_absent: bool,
+}
+
+/// One operation on a backend.
+///
+/// Keys are full, encoded keys (built and checked by the handles). A key holds either a *string*
+/// (items, blobs, counters) or a *set*; using it as the other kind is [`Error::WrongType`] naming
+/// the key. Expired keys are invisible to every command. A command that fails writes nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Command<'a> {
+    /// The string at `key` (`GET`). Reply: [`Reply::Value`].
+    Get {
+        /// The key.
+        key: &'a str,
+    },
+    /// Writes a string (`SET key value [PX ttl] [NX]`), replacing any value of any kind and its
+    /// TTL unless `only_if_absent`. Reply: [`Reply::Bool`], whether it wrote (always `true`
+    /// without NX).
+    Set {
+        /// The key.
+        key: &'a str,
+        /// The bytes to store.
+        value: &'a [u8],
+        /// TTL and NX.
+        options: SetOptions,
+    },
+    /// The strings at `keys`, in order (`MGET`); a missing key and a key of another kind read
+    /// as `None`. Reply: [`Reply::Values`].
+    GetMany {
+        /// The keys.
+        keys: &'a [String],
+    },
+    /// Writes every entry as one atomic step, each with `ttl` or none (`MSET`, or a transaction
+    /// with a TTL): no reader sees some written and not others. A backend that cannot write all
+    /// keys atomically (a cluster, across slots) says which keys were written in its error.
+    /// Reply: [`Reply::Unit`].
+    SetMany {
+        /// The keys and their values.
+        entries: &'a [(String, Vec<u8>)],
+        /// The TTL of every key (`None`: no TTL).
+        ttl: Option<Duration>,
+    },
+    /// Atomic compare-and-swap: if the string at `key` is exactly `expected` (`None`: absent),
+    /// store `new` (`None`: delete the key); a replaced value keeps its remaining TTL (`SET
+    /// KEEPTTL`), a created key gets `ttl_if_created`. Reply: [`Reply::Swap`] — on a mismatch,
+    /// with what is stored now, so a retrying read-modify-write needs no extra read.
+    CompareAndSwap {
+        /// The key.
+        key: &'a str,
+        /// The bytes the caller read (`None`: the key was absent).
+        expected: Option<&'a [u8]>,
+        /// The bytes to store (`None`: delete).
+        new: Option<&'a [u8]>,
+        /// The TTL of a key created by this swap.
+        ttl_if_created: Option<Duration>,
+    },
+    /// Atomically adds `delta` to the decimal integer at `key` (missing counts as 0) (`INCRBY`);
+    /// a created key gets `ttl_if_created`, an existing one keeps its TTL. Not a decimal `i64`:
+    /// [`Error::Decode`]; overflow: [`Error::Overflow`]; both change nothing. Reply:
+    /// [`Reply::Int`], the new value.
+    Increment {
+        /// The key.
+        key: &'a str,
+        /// What to add.
+        delta: i64,
+        /// The TTL of a counter created by this increment.
+        ttl_if_created: Option<Duration>,
+    },
+    /// Deletes the keys, of any kind (`UNLINK`). Reply: [`Reply::Len`], how many existed.
+    Delete {
+        /// The keys.
+        keys: &'a [String],
+    },
+    /// Whether `key` exists, of any kind (`EXISTS`). Reply: [`Reply::Bool`].
+    Exists {
+        /// The key.
+        key: &'a str,
+    },
+    /// The remaining TTL (`PTTL`). Reply: [`Reply::Ttl`].
+    Ttl {
+        /// The key.
+        key: &'a str,
+    },
+    /// Sets the TTL of an existing key (`PEXPIRE`); zero deletes it. Reply: [`Reply::Bool`],
+    /// whether the key existed.
+    Expire {
+        /// The key.
+        key: &'a str,
+        /// The new TTL (rounded up to whole milliseconds).
+        ttl: Duration,
+    },
+    /// Removes the TTL (`PERSIST`). Reply: [`Reply::Bool`], `true` only if the key existed and
+    /// had one.
+    Persist {
+        /// The key.
+        key: &'a str,
+    },
+    /// Adds a member to the set at `key` (`SADD`); a set created here gets `ttl_if_created`.
+    /// Reply: [`Reply::Bool`], whether it was new.
+    SetAdd {
+        /// The key.
+        key: &'a str,
+        /// The member.
+        member: &'a [u8],
+        /// The TTL of a set created by this call.
+        ttl_if_created: Option<Duration>,
+    },
+    /// Removes a member (`SREM`); an emptied set disappears. Reply: [`Reply::Bool`], whether it
+    /// was there.
+    SetRemove {
+        /// The key.
+        key: &'a str,
+        /// The member.
+        member: &'a [u8],
+    },
+    /// Whether `member` is in the set (`SISMEMBER`). Reply: [`Reply::Bool`].
+    SetContains {
+        /// The key.
+        key: &'a str,
+        /// The member.
+        member: &'a [u8],
+    },
+    /// Every member, in no particular order (`SMEMBERS`). Reply: [`Reply::Members`].
+    SetMembers {
+        /// The key.
+        key: &'a str,
+    },
+    /// The number of members (`SCARD`). Reply: [`Reply::Len`].
+    SetLen {
+        /// The key.
+        key: &'a str,
+    },
+    /// Every live key starting with the literal `prefix`, each once, in no particular order
+    /// (`SCAN MATCH <escaped prefix>*`; never `KEYS`). Reply: [`Reply::Keys`].
+    ScanPrefix {
+        /// The literal prefix (not a glob).
+        prefix: &'a str,
+    },
+    /// Several commands in one round trip, in order; with `atomic`, as one step that no reader
+    /// sees half done (a backend that cannot answers [`BackendErrorKind::Unsupported`] and runs
+    /// nothing). Batches do not nest. Reply: [`Reply::Batch`], one reply per command.
+    Batch {
+        /// The commands.
+        commands: &'a [Command<'a>],
+        /// Whether they must apply as one atomic step.
+        atomic: bool,
+    },
+}
+
+/// A backend's answer to one [`Command`] (each variant's docs say which).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Reply {
+    /// Done, nothing to report.
+    Unit,
+    /// A yes/no answer.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A count.
+    Len(usize),
+    /// One string, or nothing.
+    Value(Option<Vec<u8>>),
+    /// Strings of several keys, in order.
+    Values(Vec<Option<Vec<u8>>>),
+    /// Set members.
+    Members(Vec<Vec<u8>>),
+    /// Keys.
+    Keys(Vec<String>),
+    /// A TTL.
+    Ttl(KeyTtl),
+    /// The outcome of a compare-and-swap.
+    Swap(Swap),
+    /// The replies of a batch, in order.
+    Batch(Vec<Reply>),
+}
+
+impl Command<'_> {
+    /// The command's name in metrics and traces: `"get"`, `"set"`, `"compare_and_swap"`, ...
+    pub fn name(&self) -> &'static str {
+        Command::NAMES[self.index()]
+    }
+
+    /// The position of [`Command::name`] in [`Command::NAMES`].
+    pub fn index(&self) -> usize {
+        match self {
+            Command::Get { .. } => 0,
+            Command::Set { .. } => 1,
+            Command::GetMany { .. } => 2,
+            Command::SetMany { .. } => 3,
+            Command::CompareAndSwap { .. } => 4,
+            Command::Increment { .. } => 5,
+            Command::Delete { .. } => 6,
+            Command::Exists { .. } => 7,
+            Command::Ttl { .. } => 8,
+            Command::Expire { .. } => 9,
+            Command::Persist { .. } => 10,
+            Command::SetAdd { .. } => 11,
+            Command::SetRemove { .. } => 12,
+            Command::SetContains { .. } => 13,
+            Command::SetMembers { .. } => 14,
+            Command::SetLen { .. } => 15,
+            Command::ScanPrefix { .. } => 16,
+            Command::Batch { .. } => 17,
+        }
+    }
+
+    /// Every command name, in a fixed order (what [`Command::name`] returns).
+    pub const NAMES: [&'static str; 18] = [
+        "get",
+        "set",
+        "get_many",
+        "set_many",
+        "compare_and_swap",
+        "increment",
+        "delete",
+        "exists",
+        "ttl",
+        "expire",
+        "persist",
+        "set_add",
+        "set_remove",
+        "set_contains",
+        "set_members",
+        "set_len",
+        "scan_prefix",
+        "batch",
+    ];
+
+    /// The key errors and traces name: the key, the first key of a multi-key command, the prefix
+    /// of a scan, the first command's key of a batch (`""` when there is none).
+    pub fn key(&self) -> &str {
+        match self {
+            Command::Get { key }
+            | Command::Set { key, .. }
+            | Command::CompareAndSwap { key, .. }
+            | Command::Increment { key, .. }
+            | Command::Exists { key }
+            | Command::Ttl { key }
+            | Command::Expire { key, .. }
+            | Command::Persist { key }
+            | Command::SetAdd { key, .. }
+            | Command::SetRemove { key, .. }
+            | Command::SetContains { key, .. }
+            | Command::SetMembers { key }
+            | Command::SetLen { key } => key,
+            Command::GetMany { keys } | Command::Delete { keys } => {
+                keys.first().map_or("", String::as_str)
+            }
+            Command::SetMany { entries, .. } => entries.first().map_or("", |(key, _)| key),
+            Command::ScanPrefix { prefix } => prefix,
+            Command::Batch { commands, .. } => commands.first().map_or("", |c| c.key()),
+        }
+    }
+
+    /// Whether the command may change what is stored.
+    pub fn is_write(&self) -> bool {
+        match self {
+            Command::Set { .. }
+            | Command::SetMany { .. }
+            | Command::CompareAndSwap { .. }
+            | Command::Increment { .. }
+            | Command::Delete { .. }
+            | Command::Expire { .. }
+            | Command::Persist { .. }
+            | Command::SetAdd { .. }
+            | Command::SetRemove { .. } => true,
+            Command::Batch { commands, .. } => commands.iter().any(Command::is_write),
+            Command::Get { .. }
+            | Command::GetMany { .. }
+            | Command::Exists { .. }
+            | Command::Ttl { .. }
+            | Command::SetContains { .. }
+            | Command::SetMembers { .. }
+            | Command::SetLen { .. }
+            | Command::ScanPrefix { .. } => false,
+        }
+    }
+
+    /// The error a backend returns for a command it does not implement.
+    pub fn unsupported(&self, backend: &str) -> Error {
+        let key = self.key();
+        Error::backend(
+            BackendErrorKind::Unsupported,
+            (!key.is_empty()).then_some(key),
+            format!(
+                "the `{backend}` backend does not implement `{}`",
+                self.name()
+            ),
+        )
+    }
+
+    /// The error for a reply of the wrong kind (a backend bug).
+    pub(crate) fn unexpected(&self, reply: &Reply) -> Error {
+        let key = self.key();
+        Error::backend(
+            BackendErrorKind::Other,
+            (!key.is_empty()).then_some(key),
+            format!(
+                "the backend answered `{}` with an unexpected reply: {reply:?}",
+                self.name()
+            ),
+        )
+    }
+}
+
+/// Conversions of a [`Reply`] to what a command promises, failing on a reply of another kind.
+macro_rules! reply_as {
+    ($($fn:ident($variant:ident) -> $t:ty;)*) => {
+        impl Reply {
+            $(
+                /// The reply's payload, or an error naming `command` if it is of another kind.
+                pub fn $fn(self, command: &Command<'_>) -> Result<$t> {
+                    match self {
+                        Reply::$variant(v) => Ok(v),
+                        other => Err(command.unexpected(&other)),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+reply_as! {
+    into_bool(Bool) -> bool;
+    into_int(Int) -> i64;
+    into_len(Len) -> usize;
+    into_value(Value) -> Option<Vec<u8>>;
+    into_values(Values) -> Vec<Option<Vec<u8>>>;
+    into_members(Members) -> Vec<Vec<u8>>;
+    into_keys(Keys) -> Vec<String>;
+    into_ttl(Ttl) -> KeyTtl;
+    into_swap(Swap) -> Swap;
+    into_batch(Batch) -> Vec<Reply>;
+}
+
+impl Reply {
+    /// `()`, or an error naming `command` if the reply is of another kind.
+    pub fn into_unit(self, command: &Command<'_>) -> Result<()> {
+        match self {
+            Reply::Unit => Ok(()),
+            other => Err(command.unexpected(&other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_listed_once() {
+        let mut names = Command::NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Command::NAMES.len());
+        let get = Command::Get { key: "k" };
+        assert_eq!(get.name(), "get");
+        assert_eq!(Command::Ttl { key: "k" }.name(), "ttl");
+        let batch = [get];
+        let batch = Command::Batch {
+            commands: &batch,
+            atomic: false,
+        };
+        assert_eq!((batch.name(), batch.key()), ("batch", "k"));
+        assert!(!batch.is_write());
+    }
+
+    #[test]
+    fn replies_of_the_wrong_kind_are_errors() {
+        let cmd = Command::Exists { key: "k" };
+        assert!(Reply::Bool(true).into_bool(&cmd).unwrap());
+        let err = Reply::Int(1).into_bool(&cmd).unwrap_err();
+        assert_eq!(err.key(), Some("k"));
+    }
+}

@@ -1,0 +1,404 @@
+//! Redis's semantics, written once, over any [`Storage`].
+//!
+//! The [`Engine`] executes every [`Command`] inside one storage transaction: TTLs (millisecond
+//! deadlines on a [`Clock`], expired keys invisible at once and reclaimed incrementally),
+//! `WRONGTYPE`, `SET NX`, `KEEPTTL` on compare-and-swap, strict `INCRBY` parsing and overflow,
+//! sets that vanish when emptied, and batches (atomic ones undone on error). A backend that
+//! stores elsewhere implements [`Storage`] and wraps an `Engine`; it never re-implements a rule.
+
+mod storage;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use storage::{Access, Entry, Storage, StorageTxn, Stored};
+
+use super::command::{Command, KeyTtl, Reply, Swap};
+use super::memory::Clock;
+use super::{async_trait, ttl_ms, write_ttl, Backend, Limits};
+use crate::error::{Error, Result};
+use crate::value::{Decimal, LeafCodec};
+
+/// Expired keys, at most, reclaimed by one write's incremental sweep.
+pub(crate) const SWEEP_PER_WRITE: usize = 32;
+
+/// A backend with Redis's semantics over a [`Storage`]. Cheap to clone: clones share the storage.
+pub struct Engine<S> {
+    shared: Arc<Shared<S>>,
+}
+
+struct Shared<S> {
+    storage: S,
+    clock: Box<dyn Clock>,
+    /// The clock's reading when the engine started, and the Unix time (ms) it stands for.
+    epoch: (Instant, u64),
+    limits: Limits,
+}
+
+impl<S> Clone for Engine<S> {
+    fn clone(&self) -> Self {
+        Engine {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: Storage> Engine<S> {
+    /// An engine over `storage`, with TTLs on `clock` and these limits.
+    pub fn new(storage: S, clock: impl Clock, limits: Limits) -> Engine<S> {
+        let unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let epoch = (clock.now(), unix_ms);
+        Engine {
+            shared: Arc::new(Shared {
+                storage,
+                clock: Box::new(clock),
+                epoch,
+                limits,
+            }),
+        }
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &S {
+        &self.shared.storage
+    }
+
+    /// The limits values and keys are checked against.
+    pub fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
+    /// The current time, in milliseconds since the Unix epoch, on the engine's clock.
+    pub fn now_ms(&self) -> u64 {
+        let (at, unix_ms) = self.shared.epoch;
+        let elapsed = self.shared.clock.now().saturating_duration_since(at);
+        unix_ms.saturating_add(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Removes every expired key now; returns how many.
+    pub fn purge_expired(&self) -> Result<usize> {
+        let now = self.now_ms();
+        self.shared
+            .storage
+            .transaction(Access::Write, |txn| txn.purge_expired(now, usize::MAX))
+    }
+
+    /// Runs one command (see [`Backend::execute`]).
+    pub fn run(&self, command: Command<'_>) -> Result<Reply> {
+        let access = if command.is_write() {
+            Access::Write
+        } else {
+            Access::Read
+        };
+        let now = self.now_ms();
+        let limits = self.shared.limits;
+        let name = self.shared.storage.name();
+        self.shared.storage.transaction(access, |txn| {
+            let mut op = Op {
+                txn,
+                now,
+                limits,
+                name,
+            };
+            if access == Access::Write {
+                op.txn.purge_expired(now, SWEEP_PER_WRITE)?;
+            }
+            op.apply(command)
+        })
+    }
+}
+
+#[async_trait]
+impl<S: Storage> Backend for Engine<S> {
+    fn name(&self) -> &'static str {
+        self.shared.storage.name()
+    }
+
+    fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
+    async fn execute(&self, command: Command<'_>) -> Result<Reply> {
+        self.run(command)
+    }
+}
+
+/// One command inside a transaction.
+struct Op<'t, T> {
+    txn: &'t mut T,
+    now: u64,
+    limits: Limits,
+    name: &'static str,
+}
+
+fn wrong_type(key: &str) -> Error {
+    Error::WrongType {
+        key: key.to_owned(),
+    }
+}
+
+impl<T: StorageTxn> Op<'_, T> {
+    fn deadline(&self, ttl: Option<Duration>) -> Option<u64> {
+        ttl.map(|ttl| self.now.saturating_add(ttl_ms(ttl)))
+    }
+
+    /// The live value at `key` (an expired entry is removed first) and its deadline.
+    fn live(&mut self, key: &str) -> Result<Option<(&mut Stored, Option<u64>)>> {
+        let expired = match self.txn.get(key)? {
+            None => return Ok(None),
+            Some((_, deadline)) => deadline.is_some_and(|at| at <= self.now),
+        };
+        if expired {
+            self.txn.remove(key)?;
+            return Ok(None);
+        }
+        self.txn.get(key)
+    }
+
+    fn exists(&mut self, key: &str) -> Result<bool> {
+        Ok(self.live(key)?.is_some())
+    }
+
+    fn string(&mut self, key: &str) -> Result<Option<&mut Vec<u8>>> {
+        match self.live(key)? {
+            None => Ok(None),
+            Some((Stored::Str(bytes), _)) => Ok(Some(bytes)),
+            Some(_) => Err(wrong_type(key)),
+        }
+    }
+
+    fn set(&mut self, key: &str) -> Result<Option<&mut HashSet<Vec<u8>>>> {
+        match self.live(key)? {
+            None => Ok(None),
+            Some((Stored::Set(set), _)) => Ok(Some(set)),
+            Some(_) => Err(wrong_type(key)),
+        }
+    }
+
+    fn put(&mut self, key: &str, value: Stored, ttl: Option<Duration>) -> Result<()> {
+        let expires_at = self.deadline(ttl);
+        self.txn.put(key, Entry { value, expires_at })
+    }
+
+    fn apply(&mut self, command: Command<'_>) -> Result<Reply> {
+        Ok(match command {
+            Command::Get { key } => Reply::Value(self.string(key)?.map(|v| v.clone())),
+            Command::Set {
+                key,
+                value,
+                options,
+            } => {
+                self.limits.check_value(key, value.len())?;
+                let ttl = write_ttl(key, options.ttl)?;
+                if options.only_if_absent && self.exists(key)? {
+                    return Ok(Reply::Bool(false));
+                }
+                self.put(key, Stored::Str(value.to_vec()), ttl)?;
+                Reply::Bool(true)
+            }
+            Command::GetMany { keys } => {
+                let mut values = Vec::with_capacity(keys.len());
+                for key in keys {
+                    // MGET: a key of another kind reads as nil.
+                    values.push(self.string(key).ok().flatten().map(|v| v.clone()));
+                }
+                Reply::Values(values)
+            }
+            Command::SetMany { entries, ttl } => {
+                let ttl = match entries.first() {
+                    Some((first, _)) => write_ttl(first, ttl)?,
+                    None => None,
+                };
+                for (key, value) in entries {
+                    self.limits.check_value(key, value.len())?;
+                }
+                for (key, value) in entries {
+                    self.put(key, Stored::Str(value.clone()), ttl)?;
+                }
+                Reply::Unit
+            }
+            Command::CompareAndSwap {
+                key,
+                expected,
+                new,
+                ttl_if_created,
+            } => {
+                if let Some(new) = new {
+                    self.limits.check_value(key, new.len())?;
+                }
+                let ttl = write_ttl(key, ttl_if_created)?;
+                let current = self.string(key)?;
+                if current.as_deref().map(Vec::as_slice) != expected {
+                    return Ok(Reply::Swap(Swap::Current(current.cloned())));
+                }
+                match (current, new) {
+                    // Replaced in place: the TTL is kept.
+                    (Some(bytes), Some(new)) => new.clone_into(bytes),
+                    (Some(_), None) => {
+                        self.txn.remove(key)?;
+                    }
+                    (None, Some(new)) => self.put(key, Stored::Str(new.to_vec()), ttl)?,
+                    (None, None) => {}
+                }
+                Reply::Swap(Swap::Done)
+            }
+            Command::Increment {
+                key,
+                delta,
+                ttl_if_created,
+            } => {
+                let ttl = write_ttl(key, ttl_if_created)?;
+                match self.string(key)? {
+                    Some(bytes) => {
+                        let current = Decimal.decode(key, bytes).map_err(|_| Error::Decode {
+                            key: key.to_owned(),
+                            message: "value is not an integer or out of range".into(),
+                        })?;
+                        let next = current.checked_add(delta).ok_or_else(|| Error::Overflow {
+                            key: key.to_owned(),
+                        })?;
+                        *bytes = next.to_string().into_bytes();
+                        Reply::Int(next)
+                    }
+                    None => {
+                        self.put(key, Stored::Str(delta.to_string().into_bytes()), ttl)?;
+                        Reply::Int(delta)
+                    }
+                }
+            }
+            Command::Delete { keys } => {
+                let mut removed = 0;
+                for key in keys {
+                    if self.exists(key)? {
+                        self.txn.remove(key)?;
+                        removed += 1;
+                    }
+                }
+                Reply::Len(removed)
+            }
+            Command::Exists { key } => Reply::Bool(self.exists(key)?),
+            Command::Ttl { key } => Reply::Ttl(match self.live(key)? {
+                None => KeyTtl::Missing,
+                Some((_, None)) => KeyTtl::Persistent,
+                Some((_, Some(at))) => {
+                    KeyTtl::Expires(Duration::from_millis(at.saturating_sub(self.now)))
+                }
+            }),
+            Command::Expire { key, ttl } => {
+                if !self.exists(key)? {
+                    return Ok(Reply::Bool(false));
+                }
+                if ttl.is_zero() {
+                    self.txn.remove(key)?;
+                } else {
+                    let at = self.deadline(Some(ttl));
+                    self.txn.set_expiry(key, at)?;
+                }
+                Reply::Bool(true)
+            }
+            Command::Persist { key } => match self.live(key)? {
+                Some((_, Some(_))) => {
+                    self.txn.set_expiry(key, None)?;
+                    Reply::Bool(true)
+                }
+                _ => Reply::Bool(false),
+            },
+            Command::SetAdd {
+                key,
+                member,
+                ttl_if_created,
+            } => {
+                self.limits.check_value(key, member.len())?;
+                let ttl = write_ttl(key, ttl_if_created)?;
+                match self.set(key)? {
+                    Some(set) => Reply::Bool(set.insert(member.to_vec())),
+                    None => {
+                        let set = HashSet::from([member.to_vec()]);
+                        self.put(key, Stored::Set(set), ttl)?;
+                        Reply::Bool(true)
+                    }
+                }
+            }
+            Command::SetRemove { key, member } => {
+                let Some(set) = self.set(key)? else {
+                    return Ok(Reply::Bool(false));
+                };
+                let removed = set.remove(member);
+                if set.is_empty() {
+                    self.txn.remove(key)?;
+                }
+                Reply::Bool(removed)
+            }
+            Command::SetContains { key, member } => {
+                Reply::Bool(self.set(key)?.is_some_and(|set| set.contains(member)))
+            }
+            Command::SetMembers { key } => Reply::Members(
+                self.set(key)?
+                    .map(|set| set.iter().cloned().collect())
+                    .unwrap_or_default(),
+            ),
+            Command::SetLen { key } => Reply::Len(self.set(key)?.map_or(0, |set| set.len())),
+            Command::ScanPrefix { prefix } => {
+                let now = self.now;
+                let mut keys = Vec::new();
+                self.txn.scan_prefix(prefix, &mut |key, entry| {
+                    if entry.expires_at.is_none_or(|at| at > now) {
+                        keys.push(key.to_owned());
+                    }
+                })?;
+                Reply::Keys(keys)
+            }
+            Command::Batch { commands, atomic } => self.batch(commands, atomic)?,
+        })
+    }
+
+    /// A batch in one transaction; an atomic one is undone when a command fails.
+    fn batch(&mut self, commands: &[Command<'_>], atomic: bool) -> Result<Reply> {
+        if let Some(nested) = commands.iter().find(|c| matches!(c, Command::Batch { .. })) {
+            return Err(nested.unsupported(self.name));
+        }
+        let mut undo = Vec::new();
+        if atomic {
+            for key in commands.iter().flat_map(written_keys) {
+                if !undo.iter().any(|(k, _): &(String, _)| k == key) {
+                    let entry = self.txn.get(key)?.map(|(value, expires_at)| Entry {
+                        value: value.clone(),
+                        expires_at,
+                    });
+                    undo.push((key.to_owned(), entry));
+                }
+            }
+        }
+        let mut replies = Vec::with_capacity(commands.len());
+        for command in commands {
+            match self.apply(*command) {
+                Ok(reply) => replies.push(reply),
+                Err(e) => {
+                    for (key, entry) in undo {
+                        match entry {
+                            Some(entry) => self.txn.put(&key, entry)?,
+                            None => drop(self.txn.remove(&key)?),
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Reply::Batch(replies))
+    }
+}
+
+/// The keys a command may change.
+fn written_keys<'c>(command: &'c Command<'c>) -> Vec<&'c str> {
+    if !command.is_write() {
+        return Vec::new();
+    }
+    match command {
+        Command::SetMany { entries, .. } => entries.iter().map(|(k, _)| k.as_str()).collect(),
+        Command::Delete { keys } => keys.iter().map(String::as_str).collect(),
+        other => vec![other.key()],
+    }
+}

@@ -1,0 +1,173 @@
+//! [`BackendExt`]: one typed method per [`Command`], on every backend.
+
+use std::time::Duration;
+
+use super::command::{Command, KeyTtl, Reply, SetOptions, Swap};
+use super::{async_trait, dispatch, Backend};
+use crate::error::Result;
+
+/// Typed shortcuts over [`Backend::execute`]: `backend.get(key)` instead of
+/// `backend.execute(Command::Get { key })` and a match on the [`Reply`]. Implemented for every
+/// backend (and `dyn Backend`); each method's semantics are its [`Command`]'s.
+///
+/// ```
+/// use kvstore::{BackendExt, MemoryBackend};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let backend = MemoryBackend::new();
+/// backend.set("k", b"v", Default::default()).await?;
+/// assert_eq!(backend.get("k").await?.as_deref(), Some(&b"v"[..]));
+/// assert_eq!(backend.increment("n", 5, None).await?, 5);
+/// # Ok::<(), kvstore::Error>(()) }).unwrap();
+/// ```
+#[async_trait]
+pub trait BackendExt: Backend {
+    /// [`Command::Get`].
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        run(self, Command::Get { key }, Reply::into_value).await
+    }
+
+    /// [`Command::Set`].
+    async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
+        let command = Command::Set {
+            key,
+            value,
+            options,
+        };
+        run(self, command, Reply::into_bool).await
+    }
+
+    /// [`Command::GetMany`].
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        run(self, Command::GetMany { keys }, Reply::into_values).await
+    }
+
+    /// [`Command::SetMany`].
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<()> {
+        run(self, Command::SetMany { entries, ttl }, Reply::into_unit).await
+    }
+
+    /// [`Command::CompareAndSwap`], reduced to whether it swapped.
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        let swap = self.compare_and_swap_or_get(key, expected, new, ttl_if_created);
+        Ok(swap.await? == Swap::Done)
+    }
+
+    /// [`Command::CompareAndSwap`]: on a mismatch, the value stored now.
+    async fn compare_and_swap_or_get(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<Swap> {
+        let command = Command::CompareAndSwap {
+            key,
+            expected,
+            new,
+            ttl_if_created,
+        };
+        run(self, command, Reply::into_swap).await
+    }
+
+    /// [`Command::Increment`].
+    async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_if_created: Option<Duration>,
+    ) -> Result<i64> {
+        let command = Command::Increment {
+            key,
+            delta,
+            ttl_if_created,
+        };
+        run(self, command, Reply::into_int).await
+    }
+
+    /// [`Command::Delete`].
+    async fn delete(&self, keys: &[String]) -> Result<usize> {
+        run(self, Command::Delete { keys }, Reply::into_len).await
+    }
+
+    /// [`Command::Exists`].
+    async fn exists(&self, key: &str) -> Result<bool> {
+        run(self, Command::Exists { key }, Reply::into_bool).await
+    }
+
+    /// [`Command::Ttl`].
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        run(self, Command::Ttl { key }, Reply::into_ttl).await
+    }
+
+    /// [`Command::Expire`].
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
+        run(self, Command::Expire { key, ttl }, Reply::into_bool).await
+    }
+
+    /// [`Command::Persist`].
+    async fn persist(&self, key: &str) -> Result<bool> {
+        run(self, Command::Persist { key }, Reply::into_bool).await
+    }
+
+    /// [`Command::SetAdd`].
+    async fn set_add(
+        &self,
+        key: &str,
+        member: &[u8],
+        ttl_if_created: Option<Duration>,
+    ) -> Result<bool> {
+        let command = Command::SetAdd {
+            key,
+            member,
+            ttl_if_created,
+        };
+        run(self, command, Reply::into_bool).await
+    }
+
+    /// [`Command::SetRemove`].
+    async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
+        run(self, Command::SetRemove { key, member }, Reply::into_bool).await
+    }
+
+    /// [`Command::SetContains`].
+    async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
+        run(self, Command::SetContains { key, member }, Reply::into_bool).await
+    }
+
+    /// [`Command::SetMembers`].
+    async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
+        run(self, Command::SetMembers { key }, Reply::into_members).await
+    }
+
+    /// [`Command::SetLen`].
+    async fn set_len(&self, key: &str) -> Result<usize> {
+        run(self, Command::SetLen { key }, Reply::into_len).await
+    }
+
+    /// [`Command::ScanPrefix`].
+    async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        run(self, Command::ScanPrefix { prefix }, Reply::into_keys).await
+    }
+}
+
+impl<B: Backend + ?Sized> BackendExt for B {}
+
+/// Sends `command` and converts its reply with `into`.
+async fn run<B, T>(
+    backend: &B,
+    command: Command<'_>,
+    into: fn(Reply, &Command<'_>) -> Result<T>,
+) -> Result<T>
+where
+    B: Backend + ?Sized,
+{
+    let reply = dispatch(backend, command).await?;
+    into(reply, &command)
+}

@@ -1,0 +1,63 @@
+//! The Redis backends: [`RedisBackend`] (one server) and [`RedisClusterBackend`] (a Redis
+//! Cluster), two [`Topology`](shared::Topology) types over one mapping of the command set
+//! (`shared::execute`).
+//!
+//! Both keep the [`Command`](crate::Command) semantics with native commands:
+//!
+//! | operation | Redis |
+//! | --- | --- |
+//! | `get` / `set` | `GET` / `SET key value [PX ms] [NX]` (TTLs rounded up to whole ms) |
+//! | `get_many` | `MGET` (cluster: one per hash slot, in parallel, results in order) |
+//! | `set_many` | `MSET`; with a TTL `MULTI` + `SET .. PX` + `EXEC` (cluster: per slot, with a TTL a Lua script of `SET .. PX`; see [`PartialWriteError`]) |
+//! | `compare_and_swap` | a Lua script: compare, then `SET KEEPTTL`, `SET PX`, or `DEL` (or return the stored value) |
+//! | `increment` | `INCRBY`; with a TTL for a new counter, a Lua script (`EXISTS`, `INCRBY`, `PEXPIRE`) |
+//! | `delete` | `UNLINK` (cluster: per slot) |
+//! | `exists` / `ttl` / `expire` / `persist` | `EXISTS` / `PTTL` / `PEXPIRE` (0 deletes) / `PERSIST` |
+//! | sets | `SADD` (with a TTL for a new set: Lua), `SREM`, `SISMEMBER`, `SMEMBERS`, `SCARD` |
+//! | `scan_prefix` | `SCAN 0 MATCH <escaped prefix>* COUNT 1000` to the end (cluster: on every primary), deduplicated |
+//!
+//! Errors: `WRONGTYPE` → [`Error::WrongType`]; an `INCRBY` on a non-integer →
+//! [`Error::Decode`], an overflow → [`Error::Overflow`]; everything else is
+//! [`Error::Backend`] of kind `Auth` (`NOAUTH`, `WRONGPASS`), `Permission` (`NOPERM`),
+//! `Unavailable` (`LOADING`, `BUSY`, `CLUSTERDOWN`, `TRYAGAIN`, `READONLY`, `MASTERDOWN`),
+//! `Connection` (I/O), `Timeout` (no reply within the response timeout) or `Other`. Every
+//! error names the key of the operation (the first key for multi-key operations, the prefix for
+//! scans).
+
+mod cluster;
+mod errors;
+mod scripts;
+mod shared;
+mod standalone;
+
+pub use cluster::{RedisClusterBackend, RedisClusterBackendBuilder};
+pub use errors::PartialWriteError;
+pub use standalone::{RedisBackend, RedisBackendBuilder};
+
+#[cfg(test)]
+mod tests {
+    use super::shared::write_ttl_ms;
+
+    #[test]
+    fn ttls_round_up_to_whole_milliseconds() {
+        use std::time::Duration;
+        assert!(write_ttl_ms("k", Some(Duration::ZERO)).is_err());
+        assert_eq!(
+            write_ttl_ms("k", Some(Duration::from_nanos(1))).unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            write_ttl_ms("k", Some(Duration::from_micros(1500))).unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            write_ttl_ms("k", Some(Duration::from_millis(1500))).unwrap(),
+            Some(1500)
+        );
+        assert_eq!(
+            write_ttl_ms("k", Some(Duration::MAX)).unwrap(),
+            Some(u64::MAX)
+        );
+        assert_eq!(write_ttl_ms("k", None).unwrap(), None);
+    }
+}

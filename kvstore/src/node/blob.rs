@@ -1,0 +1,64 @@
+//! [`Blob`]: raw bytes at one key.
+
+use std::time::Duration;
+
+use super::{key_methods, leaf_node, Leaf};
+use crate::backend::command::{Command, SetOptions};
+use crate::backend::write_ttl;
+use crate::error::Result;
+use crate::value::{LeafCodec, Raw};
+
+/// Raw bytes at one key: stored as they are (no JSON, no base64, no validation).
+#[derive(Clone, Debug)]
+pub struct Blob {
+    leaf: Leaf,
+}
+
+impl Blob {
+    /// The bytes, or `None` when absent.
+    pub async fn get(&self) -> Result<Option<Vec<u8>>> {
+        let command = Command::Get {
+            key: self.leaf.key()?,
+        };
+        self.leaf.ctx.execute(command).await?.into_value(&command)
+    }
+
+    /// Writes the bytes with the field's default TTL (or none).
+    pub async fn set(&self, bytes: &[u8]) -> Result<()> {
+        self.write(bytes, self.leaf.ttl).await
+    }
+
+    /// Writes the bytes with their own TTL (zero is [`Error::InvalidTtl`](crate::Error::InvalidTtl)).
+    pub async fn set_with_ttl(&self, bytes: &[u8], ttl: Duration) -> Result<()> {
+        let ttl = write_ttl(&self.leaf.key, Some(ttl))?;
+        self.write(bytes, ttl).await
+    }
+
+    async fn write(&self, bytes: &[u8], ttl: Option<Duration>) -> Result<()> {
+        let key = self.leaf.key()?;
+        let value = Raw.encode(key, bytes, self.leaf.max_value_size())?;
+        let command = Command::Set {
+            key,
+            value: &value,
+            options: SetOptions {
+                ttl,
+                only_if_absent: false,
+            },
+        };
+        self.leaf
+            .ctx
+            .execute(command)
+            .await?
+            .into_bool(&command)
+            .map(drop)
+    }
+
+    /// Removes the bytes; returns whether there were any.
+    pub async fn remove(&self) -> Result<bool> {
+        self.leaf.remove().await
+    }
+
+    key_methods!();
+}
+
+leaf_node!(Blob, "blob", None, {});

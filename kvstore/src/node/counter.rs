@@ -1,0 +1,53 @@
+//! [`Counter`]: an atomic 64-bit integer at one key.
+
+use super::{key_methods, leaf_node, Leaf};
+use crate::backend::command::Command;
+use crate::error::{Error, Result};
+use crate::value::{Decimal, LeafCodec};
+
+/// An atomic 64-bit integer, stored as decimal text so that Redis `INCRBY` works on it.
+#[derive(Clone, Debug)]
+pub struct Counter {
+    leaf: Leaf,
+}
+
+impl Counter {
+    /// The current value; 0 when absent.
+    pub async fn get(&self) -> Result<i64> {
+        let key = self.leaf.key()?;
+        let command = Command::Get { key };
+        match self.leaf.ctx.execute(command).await?.into_value(&command)? {
+            None => Ok(0),
+            Some(bytes) => Decimal.decode(key, &bytes),
+        }
+    }
+
+    /// Atomically adds `by` and returns the new value. A counter created here gets the field's
+    /// default TTL (a fixed window); an existing one keeps its TTL. Overflow is
+    /// [`Error::Overflow`] and changes nothing.
+    pub async fn increment(&self, by: i64) -> Result<i64> {
+        let command = Command::Increment {
+            key: self.leaf.key()?,
+            delta: by,
+            ttl_if_created: self.leaf.ttl,
+        };
+        self.leaf.ctx.execute(command).await?.into_int(&command)
+    }
+
+    /// Atomically subtracts `by` and returns the new value (see [`Counter::increment`]).
+    pub async fn decrement(&self, by: i64) -> Result<i64> {
+        let delta = by.checked_neg().ok_or_else(|| Error::Overflow {
+            key: self.leaf.key.clone(),
+        })?;
+        self.increment(delta).await
+    }
+
+    /// Removes the counter (it reads as 0 again); returns whether it existed.
+    pub async fn remove(&self) -> Result<bool> {
+        self.leaf.remove().await
+    }
+
+    key_methods!();
+}
+
+leaf_node!(Counter, "counter", None, {});

@@ -1,0 +1,374 @@
+//! [`Dynamic<N, K>`]: a keyspace of ids, each holding a node `N`.
+
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::item::ItemAt;
+use super::{Context, Item, Node};
+use crate::backend::command::Command;
+use crate::backend::round_up_to_millis;
+use crate::error::{Error, InvalidKeyReason, Result};
+use crate::key::{split_id_segment, Id, IntoId, KeyPath};
+use crate::value::{codec, Codec, Json, LeafCodec, Storable};
+
+/// A keyspace of ids of type `K` (`String` by default), each holding a node `N`: `Dynamic<Item<User>>`
+/// is a map from ids to users, `Dynamic<Tenant>` a nested store per id,
+/// `Dynamic<Dynamic<Counter, u64>>` a two-level map of counters.
+pub struct Dynamic<N, K = String> {
+    inner: Arc<DynamicState>,
+    _node: PhantomData<fn() -> (N, K)>,
+}
+
+struct DynamicState {
+    ctx: Context,
+    path: KeyPath,
+    /// The path's problem as a key prefix (a bad name, an empty id above, too long).
+    error: Option<InvalidKeyReason>,
+    /// `path` and the separator: every key of this keyspace starts with it.
+    id_prefix: String,
+    /// What to scan for: `id_prefix`, and the opening hash-tag brace when colocated.
+    scan_prefix: String,
+    ttl: Option<Duration>,
+    item: Option<&'static Codec>,
+}
+
+impl<N, K> Clone for Dynamic<N, K> {
+    fn clone(&self) -> Self {
+        Dynamic {
+            inner: self.inner.clone(),
+            _node: PhantomData,
+        }
+    }
+}
+
+impl<N, K> fmt::Debug for Dynamic<N, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Dynamic")
+            .field(&self.inner.path.as_str())
+            .finish()
+    }
+}
+
+impl<N: Node, K: Id> Dynamic<N, K> {
+    /// The node at `id`. Never fails: an invalid id (empty, or making the key too long) is
+    /// reported as [`Error::InvalidKey`] by every operation on the returned handle.
+    pub fn at<I: IntoId<K>>(&self, id: I) -> N {
+        N::__build(&self.inner.ctx, self.id_path(&id), self.inner.ttl)
+    }
+
+    fn id_path<I: IntoId<K> + ?Sized>(&self, id: &I) -> KeyPath {
+        self.inner.path.with_id(id)
+    }
+
+    fn path_error(&self) -> Result<()> {
+        match &self.inner.error {
+            None => Ok(()),
+            Some(reason) => Err(Error::InvalidKey {
+                key: self.inner.path.as_str().to_owned(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// The encoded id of a stored key of this keyspace, if the key belongs to its layout (the
+    /// id segment tagged exactly when this keyspace is colocated, and the rest owned by `N`).
+    fn id_segment<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let tail = key.strip_prefix(self.inner.id_prefix.as_str())?;
+        let segment = split_id_segment(tail)?;
+        (segment.tagged == self.inner.path.is_colocated() && N::__owns(segment.rest))
+            .then_some(segment.encoded)
+    }
+
+    /// Every stored key under this keyspace's prefix (not yet filtered by layout).
+    async fn scan(&self) -> Result<Vec<String>> {
+        self.path_error()?;
+        let command = Command::ScanPrefix {
+            prefix: &self.inner.scan_prefix,
+        };
+        self.inner.ctx.execute(command).await?.into_keys(&command)
+    }
+
+    /// Every stored key of this keyspace (and only those), each once.
+    async fn stored_keys(&self) -> Result<Vec<String>> {
+        let mut keys = self.scan().await?;
+        keys.retain(|key| self.id_segment(key).is_some_and(|s| K::decode(s).is_some()));
+        Ok(keys)
+    }
+
+    /// The ids that hold something, decoded, each once, in no particular order. Keys under this
+    /// keyspace's prefix that do not fit its layout are ignored.
+    pub async fn keys(&self) -> Result<Vec<K>> {
+        let keys = self.scan().await?;
+        let ids = keys.iter().filter_map(|key| self.id_segment(key));
+        // Backends list each key once: below a leaf node, one key is one id; below a nested
+        // node, several keys share an id.
+        if N::__owns(None) {
+            Ok(ids.filter_map(K::decode).collect())
+        } else {
+            let mut seen = HashSet::with_capacity(keys.len());
+            Ok(ids
+                .filter(|segment| seen.insert(*segment))
+                .filter_map(K::decode)
+                .collect())
+        }
+    }
+
+    /// The number of ids that hold something.
+    pub async fn count(&self) -> Result<usize> {
+        Ok(self.keys().await?.len())
+    }
+
+    /// Removes everything stored under this keyspace (and nothing else); returns how many keys
+    /// were removed.
+    pub async fn clear(&self) -> Result<usize> {
+        let keys = self.stored_keys().await?;
+        let mut removed = 0;
+        for batch in keys.chunks(1000) {
+            let command = Command::Delete { keys: batch };
+            removed += self.inner.ctx.execute(command).await?.into_len(&command)?;
+        }
+        Ok(removed)
+    }
+}
+
+impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
+    fn json(&self) -> Json<T> {
+        Json::with(self.inner.item.unwrap_or_else(codec::<T>))
+    }
+
+    fn item_key<I: IntoId<K> + ?Sized>(&self, id: &I) -> Result<String> {
+        let (key, error) = self
+            .id_path(id)
+            .into_key(self.inner.ctx.limits().max_key_len);
+        match error {
+            None => Ok(key),
+            Some(reason) => Err(Error::InvalidKey { key, reason }),
+        }
+    }
+
+    fn item_at<'a>(&'a self, key: &'a str) -> ItemAt<'a, T> {
+        ItemAt {
+            ctx: &self.inner.ctx,
+            key,
+            json: self.json(),
+            ttl: self.inner.ttl,
+        }
+    }
+
+    /// The value at `id` (see [`Item::get`]).
+    pub async fn get<I: IntoId<K>>(&self, id: I) -> Result<Option<T>> {
+        let key = self.item_key(&id)?;
+        self.item_at(&key).get().await
+    }
+
+    /// Validates and writes the value at `id` (see [`Item::set`]).
+    pub async fn set<I: IntoId<K>>(&self, id: I, value: &T) -> Result<()> {
+        let key = self.item_key(&id)?;
+        self.item_at(&key)
+            .write(value, self.inner.ttl, false)
+            .await
+            .map(drop)
+    }
+
+    /// Removes the value at `id`; returns whether there was one.
+    pub async fn remove<I: IntoId<K>>(&self, id: I) -> Result<bool> {
+        let key = self.item_key(&id)?;
+        self.item_at(&key).remove().await
+    }
+
+    /// The values at `ids`, in the same order (`None` for a missing one), in one round trip.
+    pub async fn get_many<I, It>(&self, ids: It) -> Result<Vec<Option<T>>>
+    where
+        It: IntoIterator<Item = I>,
+        I: IntoId<K>,
+    {
+        let keys = ids
+            .into_iter()
+            .map(|id| self.item_key(&id))
+            .collect::<Result<Vec<_>>>()?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values = self.fetch(&keys).await?;
+        self.decode_all(&keys, values)
+    }
+
+    async fn fetch(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let command = Command::GetMany { keys };
+        self.inner.ctx.execute(command).await?.into_values(&command)
+    }
+
+    fn decode_all(&self, keys: &[String], values: Vec<Option<Vec<u8>>>) -> Result<Vec<Option<T>>> {
+        let json = self.json();
+        keys.iter()
+            .zip(values)
+            .map(|(key, bytes)| bytes.map(|b| json.decode(key, &b)).transpose())
+            .collect()
+    }
+
+    /// Validates every value, then writes them all as one atomic step (nothing is written if any
+    /// value is invalid). Accepts any iterator of `(id, value)` pairs, values owned or borrowed.
+    pub async fn set_many<I, V, It>(&self, entries: It) -> Result<()>
+    where
+        It: IntoIterator<Item = (I, V)>,
+        I: IntoId<K>,
+        V: Borrow<T>,
+    {
+        let json = self.json();
+        let max = self.inner.ctx.limits().max_value_size;
+        let encoded = entries
+            .into_iter()
+            .map(|(id, value)| {
+                let key = self.item_key(&id)?;
+                let bytes = json.encode(&key, value.borrow(), max)?;
+                Ok((key, bytes))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if encoded.is_empty() {
+            return Ok(());
+        }
+        let command = Command::SetMany {
+            entries: &encoded,
+            ttl: self.inner.ttl,
+        };
+        self.inner.ctx.execute(command).await?.into_unit(&command)
+    }
+
+    /// Every `(id, value)` pair, in no particular order.
+    pub async fn entries(&self) -> Result<Vec<(K, T)>> {
+        let keys = self.stored_keys().await?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values = self.fetch(&keys).await?;
+        let values = self.decode_all(&keys, values)?;
+        Ok(keys
+            .iter()
+            .zip(values)
+            .filter_map(|(key, value)| {
+                let id = K::decode(self.id_segment(key)?)?;
+                Some((id, value?))
+            })
+            .collect())
+    }
+}
+
+impl<N: Node, K: Id> Node for Dynamic<N, K> {
+    fn __build(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Self {
+        Dynamic {
+            inner: Arc::new(DynamicState {
+                ctx: ctx.clone(),
+                error: path.checked_error(ctx.limits().max_key_len),
+                id_prefix: path.id_prefix(),
+                scan_prefix: path.scan_prefix(),
+                path,
+                ttl: ttl.map(round_up_to_millis),
+                item: N::__item_codec(),
+            }),
+            _node: PhantomData,
+        }
+    }
+
+    fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>) {
+        // A store may nest itself (`children: Dynamic<Self>`): its layout is then infinite. The
+        // manifest describes each recursive level once, and marks where it repeats.
+        thread_local! {
+            static EXPANDING: std::cell::RefCell<Vec<(std::any::TypeId, String)>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let id = std::any::TypeId::of::<Self>();
+        let path = path.with_id_pattern();
+        let repeats = EXPANDING.with_borrow(|stack| {
+            stack
+                .iter()
+                .find(|(t, _)| *t == id)
+                .map(|(_, pattern)| pattern.clone())
+        });
+        if let Some(same_as) = repeats {
+            let mut entry = Map::new();
+            entry.insert("kind".into(), Value::from("recursive"));
+            entry.insert("same_as".into(), Value::from(same_as));
+            out.insert(format!("{}:...", path.as_str()), Value::Object(entry));
+            return;
+        }
+        EXPANDING.with_borrow_mut(|stack| stack.push((id, path.as_str().to_owned())));
+        N::__manifest(path, ttl, out);
+        EXPANDING.with_borrow_mut(|stack| stack.pop());
+    }
+
+    fn __owns(tail: Option<&str>) -> bool {
+        let Some(tail) = tail else {
+            return false;
+        };
+        split_id_segment(tail)
+            .is_some_and(|segment| K::decode(segment.encoded).is_some() && N::__owns(segment.rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Item;
+    use super::*;
+
+    /// A store that nests itself, written by hand as the derive would generate it.
+    #[derive(Clone)]
+    struct Tree {
+        name: Item<String>,
+        children: Dynamic<Tree>,
+    }
+
+    impl Node for Tree {
+        fn __build(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Self {
+            Tree {
+                name: Node::__build(ctx, path.child("name"), ttl),
+                children: Node::__build(ctx, path.child("children"), ttl),
+            }
+        }
+        fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>) {
+            <Item<String>>::__manifest(path.child("name"), ttl, out);
+            <Dynamic<Tree>>::__manifest(path.child("children"), ttl, out);
+        }
+        fn __owns(tail: Option<&str>) -> bool {
+            match tail.map(crate::key::split_static_segment) {
+                Some(("name", rest)) => <Item<String>>::__owns(rest),
+                Some(("children", rest)) => <Dynamic<Tree>>::__owns(rest),
+                _ => false,
+            }
+        }
+    }
+
+    #[test]
+    fn recursive_manifest_is_finite() {
+        let manifest = crate::__private::manifest_root::<Tree>("t");
+        let keys: Vec<&String> = manifest.as_object().unwrap().keys().collect();
+        assert!(keys.contains(&&"t:name".to_owned()), "{manifest}");
+        assert!(
+            keys.contains(&&"t:children:*:name".to_owned()),
+            "{manifest}"
+        );
+        let repeat = &manifest["t:children:*:children:*:..."];
+        assert_eq!(repeat["kind"], "recursive", "{manifest}");
+        assert_eq!(repeat["same_as"], "t:children:*", "{manifest}");
+    }
+
+    #[test]
+    fn recursive_store_works() {
+        let tree: Tree = crate::__private::open_root(crate::MemoryBackend::new(), "t");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let leaf = tree.children.at("a").children.at("b");
+            leaf.name.set(&"deep".to_owned()).await.unwrap();
+            assert_eq!(leaf.name.key(), "t:children:a:children:b:name");
+            assert_eq!(tree.children.keys().await.unwrap(), vec!["a".to_owned()]);
+            assert_eq!(tree.children.count().await.unwrap(), 1);
+        });
+    }
+}

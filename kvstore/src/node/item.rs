@@ -1,0 +1,222 @@
+//! [`Item<T>`]: one JSON value at one key — and the one read/write path that `Item` and the
+//! `Dynamic<Item<T>>` shortcuts share ([`ItemAt`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{key_methods, manifest_entry, remove_key, Context, KeyPath, Leaf, Node};
+use crate::backend::command::{Command, SetOptions, Swap};
+use crate::backend::write_ttl;
+use crate::error::{Error, Result};
+use crate::value::{codec, Codec, Json, LeafCodec, Storable};
+
+/// Most compare-and-set rounds a `modify` tries before [`Error::Conflict`].
+const MODIFY_ATTEMPTS: u32 = 1_000;
+
+/// Longest a `modify` keeps retrying before [`Error::Conflict`].
+const MODIFY_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Waits a little before compare-and-set round `attempt` (jittered, capped exponential backoff).
+async fn backoff(attempt: u32) {
+    if attempt < 4 {
+        tokio::task::yield_now().await;
+        return;
+    }
+    // Full jitter over a window that doubles per lost round up to 50 ms: the more callers
+    // contend, the further apart they spread, so that none starves.
+    let cap_micros = (100u64 << (attempt - 4).min(9)).min(50_000);
+    let micros = rand::random_range(0..=cap_micros);
+    tokio::time::sleep(Duration::from_micros(micros)).await;
+}
+
+/// An item's value at one checked key: the read and write path of every item operation.
+pub(crate) struct ItemAt<'a, T> {
+    pub(crate) ctx: &'a Context,
+    pub(crate) key: &'a str,
+    pub(crate) json: Json<T>,
+    /// The default TTL of writes (already rounded).
+    pub(crate) ttl: Option<Duration>,
+}
+
+impl<T: Storable> ItemAt<'_, T> {
+    pub(crate) async fn get(&self) -> Result<Option<T>> {
+        let command = Command::Get { key: self.key };
+        match self.ctx.execute(command).await?.into_value(&command)? {
+            Some(bytes) => Ok(Some(self.json.decode(self.key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Encodes, validates and writes `value` (`SET`, with `ttl`, NX when `only_if_absent`).
+    pub(crate) async fn write(
+        &self,
+        value: &T,
+        ttl: Option<Duration>,
+        only_if_absent: bool,
+    ) -> Result<bool> {
+        let bytes = self
+            .json
+            .encode(self.key, value, self.ctx.limits().max_value_size)?;
+        let command = Command::Set {
+            key: self.key,
+            value: &bytes,
+            options: SetOptions {
+                ttl,
+                only_if_absent,
+            },
+        };
+        self.ctx.execute(command).await?.into_bool(&command)
+    }
+
+    pub(crate) async fn remove(&self) -> Result<bool> {
+        remove_key(self.ctx, self.key).await
+    }
+
+    pub(crate) async fn modify<F>(&self, mut f: F) -> Result<Option<T>>
+    where
+        F: FnMut(Option<T>) -> Option<T>,
+    {
+        let key = self.key;
+        let get = Command::Get { key };
+        let mut current = self.ctx.execute(get).await?.into_value(&get)?;
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        while attempt < MODIFY_ATTEMPTS && started.elapsed() < MODIFY_DEADLINE {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            attempt += 1;
+            let value = match &current {
+                Some(bytes) => Some(self.json.decode(key, bytes)?),
+                None => None,
+            };
+            let next = f(value);
+            let encoded = match &next {
+                Some(v) => Some(self.json.encode(key, v, self.ctx.limits().max_value_size)?),
+                None if current.is_none() => return Ok(None),
+                None => None,
+            };
+            let swap = Command::CompareAndSwap {
+                key,
+                expected: current.as_deref(),
+                new: encoded.as_deref(),
+                ttl_if_created: self.ttl,
+            };
+            match self.ctx.execute(swap).await?.into_swap(&swap)? {
+                Swap::Done => return Ok(next),
+                // Lost the race: try again on what is stored now.
+                Swap::Current(now) => current = now,
+            }
+        }
+        Err(Error::Conflict {
+            key: key.to_owned(),
+            attempts: attempt,
+        })
+    }
+}
+
+/// One JSON value of type `T` at one key, validated against `T`'s JSON Schema on write and read.
+pub struct Item<T> {
+    leaf: Leaf,
+    json: Json<T>,
+}
+
+impl<T> Clone for Item<T> {
+    fn clone(&self) -> Self {
+        Item {
+            leaf: self.leaf.clone(),
+            json: self.json,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Item<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Item").field(&self.leaf).finish()
+    }
+}
+
+impl<T: Storable> Item<T> {
+    fn at(&self) -> Result<ItemAt<'_, T>> {
+        Ok(ItemAt {
+            ctx: &self.leaf.ctx,
+            key: self.leaf.key()?,
+            json: self.json,
+            ttl: self.leaf.ttl,
+        })
+    }
+
+    /// Reads the value: `None` when absent (or expired). A stored value that is not valid JSON of
+    /// `T`'s schema is [`Error::Decode`] or [`Error::Validation`].
+    pub async fn get(&self) -> Result<Option<T>> {
+        self.at()?.get().await
+    }
+
+    /// Validates and writes the value, replacing any previous one; its TTL becomes the field's
+    /// default TTL, or none (Redis `SET` semantics).
+    pub async fn set(&self, value: &T) -> Result<()> {
+        self.at()?
+            .write(value, self.leaf.ttl, false)
+            .await
+            .map(drop)
+    }
+
+    /// Validates and writes the value with its own TTL (rounded up to whole milliseconds; zero is
+    /// [`Error::InvalidTtl`]).
+    pub async fn set_with_ttl(&self, value: &T, ttl: Duration) -> Result<()> {
+        let ttl = write_ttl(&self.leaf.key, Some(ttl))?;
+        self.at()?.write(value, ttl, false).await.map(drop)
+    }
+
+    /// Writes the value only if the key does not exist (`SET NX`), with the default TTL. Returns
+    /// whether it was written. Atomic: of concurrent callers exactly one wins.
+    pub async fn set_if_absent(&self, value: &T) -> Result<bool> {
+        self.at()?.write(value, self.leaf.ttl, true).await
+    }
+
+    /// Atomic read-modify-write: calls `f` with the current value (`None` when absent) and stores
+    /// what it returns (`None` removes the key). Returns the value now stored.
+    ///
+    /// Optimistic: the write only happens if the stored bytes are still the ones `f` saw;
+    /// otherwise `f` runs again on the new value (so it may run several times: keep it free of
+    /// side effects). An existing value keeps its remaining TTL; a value created here gets the
+    /// default TTL. Lost races are retried with jittered exponential backoff (up to 50 ms between
+    /// rounds); after 1,000 lost rounds or 15 s, [`Error::Conflict`] (nothing written).
+    pub async fn modify<F>(&self, f: F) -> Result<Option<T>>
+    where
+        F: FnMut(Option<T>) -> Option<T>,
+    {
+        self.at()?.modify(f).await
+    }
+
+    /// Removes the value; returns whether there was one.
+    pub async fn remove(&self) -> Result<bool> {
+        self.leaf.remove().await
+    }
+
+    key_methods!();
+}
+
+impl<T: Storable> Node for Item<T> {
+    fn __build(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Self {
+        Item {
+            leaf: Leaf::new(ctx, path, ttl),
+            json: Json::new(),
+        }
+    }
+
+    fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>) {
+        let schema = codec::<T>().schema().clone();
+        manifest_entry(out, &path, "item", Some(schema), ttl);
+    }
+
+    fn __owns(tail: Option<&str>) -> bool {
+        tail.is_none()
+    }
+
+    fn __item_codec() -> Option<&'static Codec> {
+        Some(codec::<T>())
+    }
+}

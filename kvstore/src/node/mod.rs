@@ -1,0 +1,288 @@
+//! The node types: typed handles over one key ([`Item`], [`Counter`], [`SetOf`], [`Blob`]) or a
+//! keyspace of ids ([`Dynamic`]), and the [`Node`] trait the derive builds stores from.
+//!
+//! One file per node type. Every single-key handle holds a [`Leaf`] (its context, key, default
+//! TTL) and stores its values through one [`LeafCodec`](crate::value::LeafCodec) (JSON, decimal
+//! or raw); every operation is one [`Command`] sent through [`Context::execute`].
+
+mod blob;
+mod counter;
+mod dynamic;
+mod item;
+mod set;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+pub use blob::Blob;
+pub use counter::Counter;
+pub use dynamic::Dynamic;
+pub use item::Item;
+pub use set::SetOf;
+
+use crate::backend::command::{Command, KeyTtl, Reply};
+use crate::backend::{dispatch, round_up_to_millis, DynBackend, IntoBackend, Limits};
+use crate::error::{Error, InvalidKeyReason, Result};
+
+/// The shared state every handle of one opened store holds: the backend and its limits.
+///
+/// Cloning is one reference-count increment.
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<ContextInner>,
+}
+
+struct ContextInner {
+    backend: DynBackend,
+    limits: Limits,
+}
+
+impl Context {
+    /// A context over `backend`.
+    pub fn new(backend: impl IntoBackend) -> Context {
+        let backend = backend.into_backend();
+        let limits = backend.limits();
+        Context {
+            inner: Arc::new(ContextInner { backend, limits }),
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &DynBackend {
+        &self.inner.backend
+    }
+
+    /// The backend's limits (read once, when the store was opened).
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Sends one command to the backend (the one call path of every handle).
+    pub(crate) async fn execute(&self, command: Command<'_>) -> Result<Reply> {
+        dispatch(&*self.inner.backend, command).await
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("backend", &self.inner.backend.name())
+            .field("limits", &self.inner.limits)
+            .finish()
+    }
+}
+
+/// A node of a keyspace: what a field of a `#[derive(Store)]` struct, or the `N` of a
+/// [`Dynamic`](crate::Dynamic), can be.
+///
+/// Implemented by [`Item`], [`Counter`], [`SetOf`], [`Blob`], [`Dynamic`] and every
+/// `#[derive(Store)]` struct. The
+/// methods are the derive's plumbing, not API.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a kvstore node",
+    label = "not a node: a store field must be `Item<T>`, `Counter`, `SetOf<T>`, `Blob`, `Dynamic<N, K>` or a `#[derive(Store)]` struct",
+    note = "to store a value of type `{Self}`, wrap it in `Item<...>` (for example `Item<{Self}>`)"
+)]
+pub trait Node: Clone + Send + Sync + Sized + 'static {
+    /// Builds the handle at `path`; `ttl` is the default TTL inherited from above.
+    #[doc(hidden)]
+    fn __build(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Self;
+
+    /// Adds this node's key patterns to a schema manifest.
+    #[doc(hidden)]
+    fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>);
+
+    /// Whether `tail` — the part of a stored key after this node's path and its `:` (`None`:
+    /// nothing after the path) — is a key of this node's layout.
+    #[doc(hidden)]
+    fn __owns(tail: Option<&str>) -> bool;
+
+    /// The codec of `T` when this node is an `Item<T>` (lets `Dynamic<Item<T>>` skip a lookup).
+    #[doc(hidden)]
+    fn __item_codec() -> Option<&'static crate::value::Codec> {
+        None
+    }
+}
+
+pub use crate::key::KeyPath;
+
+/// The manifest entry of a leaf node.
+pub(crate) fn manifest_entry(
+    out: &mut Map<String, Value>,
+    path: &KeyPath,
+    kind: &str,
+    schema: Option<Value>,
+    ttl: Option<Duration>,
+) {
+    let mut entry = Map::new();
+    entry.insert("kind".into(), Value::from(kind));
+    if let Some(schema) = schema {
+        entry.insert("schema".into(), schema);
+    }
+    if let Some(ttl) = ttl {
+        let value = if ttl.subsec_nanos() == 0 {
+            Value::from(ttl.as_secs())
+        } else {
+            Value::from(ttl.as_secs_f64())
+        };
+        entry.insert("ttl_secs".into(), value);
+    }
+    out.insert(path.as_str().to_owned(), Value::Object(entry));
+}
+
+/// The state every single-key handle has: where it is, over what, and its default TTL. Shared,
+/// so that cloning a handle is one reference-count increment.
+#[derive(Clone)]
+pub(crate) struct Leaf(Arc<LeafState>);
+
+pub(crate) struct LeafState {
+    pub(crate) ctx: Context,
+    pub(crate) key: String,
+    error: Option<InvalidKeyReason>,
+    pub(crate) ttl: Option<Duration>,
+}
+
+impl std::ops::Deref for Leaf {
+    type Target = LeafState;
+    fn deref(&self) -> &LeafState {
+        &self.0
+    }
+}
+
+impl Leaf {
+    pub(crate) fn new(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Leaf {
+        let (key, error) = path.into_key(ctx.limits().max_key_len);
+        Leaf(Arc::new(LeafState {
+            ctx: ctx.clone(),
+            key,
+            error,
+            ttl: ttl.map(round_up_to_millis),
+        }))
+    }
+
+    /// The key, or the reason it cannot be used.
+    pub(crate) fn key(&self) -> Result<&str> {
+        match &self.error {
+            None => Ok(&self.key),
+            Some(reason) => Err(Error::InvalidKey {
+                key: self.key.clone(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    pub(crate) fn max_value_size(&self) -> usize {
+        self.ctx.limits().max_value_size
+    }
+
+    pub(crate) async fn remove(&self) -> Result<bool> {
+        remove_key(&self.ctx, self.key()?).await
+    }
+
+    pub(crate) async fn exists(&self) -> Result<bool> {
+        let command = Command::Exists { key: self.key()? };
+        self.ctx.execute(command).await?.into_bool(&command)
+    }
+
+    pub(crate) async fn ttl(&self) -> Result<Option<Duration>> {
+        let command = Command::Ttl { key: self.key()? };
+        Ok(match self.ctx.execute(command).await?.into_ttl(&command)? {
+            KeyTtl::Expires(left) => Some(left),
+            KeyTtl::Missing | KeyTtl::Persistent => None,
+        })
+    }
+
+    pub(crate) async fn expire(&self, ttl: Duration) -> Result<bool> {
+        let command = Command::Expire {
+            key: self.key()?,
+            ttl: round_up_to_millis(ttl),
+        };
+        self.ctx.execute(command).await?.into_bool(&command)
+    }
+
+    pub(crate) async fn persist(&self) -> Result<bool> {
+        let command = Command::Persist { key: self.key()? };
+        self.ctx.execute(command).await?.into_bool(&command)
+    }
+}
+
+/// Deletes one key; whether it existed.
+pub(crate) async fn remove_key(ctx: &Context, key: &str) -> Result<bool> {
+    let keys = [key.to_owned()];
+    let command = Command::Delete { keys: &keys };
+    Ok(ctx.execute(command).await?.into_len(&command)? > 0)
+}
+
+impl fmt::Debug for Leaf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
+/// The key-level methods every single-key handle shares.
+macro_rules! key_methods {
+    () => {
+        /// The full key of this handle (ids percent-encoded), even when it is invalid.
+        pub fn key(&self) -> &str {
+            &self.leaf.key
+        }
+
+        /// Whether the key exists (and has not expired).
+        pub async fn exists(&self) -> $crate::Result<bool> {
+            self.leaf.exists().await
+        }
+
+        /// The remaining time to live, millisecond precision; `None` when the key does not exist
+        /// or never expires.
+        pub async fn ttl(&self) -> $crate::Result<Option<std::time::Duration>> {
+            self.leaf.ttl().await
+        }
+
+        /// Makes the key expire after `ttl` (`PEXPIRE`; rounded up to whole milliseconds; zero
+        /// removes the key now). Returns `false` when the key does not exist.
+        pub async fn expire(&self, ttl: std::time::Duration) -> $crate::Result<bool> {
+            self.leaf.expire(ttl).await
+        }
+
+        /// Removes the TTL (`PERSIST`). Returns `true` only if the key existed and had one.
+        pub async fn persist(&self) -> $crate::Result<bool> {
+            self.leaf.persist().await
+        }
+    };
+}
+pub(crate) use key_methods;
+
+/// The `Node` impl of a single-key handle: built over a [`Leaf`] (plus `$extra` fields), listed
+/// in manifests as `$kind` with the schema `$schema`, owning exactly its own key.
+macro_rules! leaf_node {
+    ($handle:ident $(<$t:ident>)?, $kind:literal, $schema:expr, { $($extra:ident: $init:expr),* }) => {
+        impl$(<$t: $crate::Storable>)? $crate::node::Node for $handle$(<$t>)? {
+            fn __build(
+                ctx: &$crate::node::Context,
+                path: $crate::key::KeyPath,
+                ttl: Option<std::time::Duration>,
+            ) -> Self {
+                $handle {
+                    leaf: $crate::node::Leaf::new(ctx, path, ttl),
+                    $($extra: $init,)*
+                }
+            }
+
+            fn __manifest(
+                path: $crate::key::KeyPath,
+                ttl: Option<std::time::Duration>,
+                out: &mut serde_json::Map<String, serde_json::Value>,
+            ) {
+                $crate::node::manifest_entry(out, &path, $kind, $schema, ttl);
+            }
+
+            fn __owns(tail: Option<&str>) -> bool {
+                tail.is_none()
+            }
+        }
+    };
+}
+pub(crate) use leaf_node;

@@ -1,0 +1,103 @@
+//! [`SetOf<T>`]: a native set of JSON values at one key.
+
+use std::fmt;
+
+use super::{key_methods, leaf_node, Leaf};
+use crate::backend::command::Command;
+use crate::error::Result;
+use crate::value::{codec, Json, LeafCodec, Storable};
+
+/// A set of JSON values of type `T` (a native Redis SET; each member is `T`'s JSON text).
+///
+/// Membership compares the JSON text, so `T` must serialize deterministically: use `BTreeMap`,
+/// not `HashMap`, inside set members.
+pub struct SetOf<T> {
+    leaf: Leaf,
+    json: Json<T>,
+}
+
+impl<T> Clone for SetOf<T> {
+    fn clone(&self) -> Self {
+        SetOf {
+            leaf: self.leaf.clone(),
+            json: self.json,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SetOf<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SetOf").field(&self.leaf).finish()
+    }
+}
+
+impl<T: Storable> SetOf<T> {
+    fn member(&self, key: &str, value: &T) -> Result<Vec<u8>> {
+        self.json.encode(key, value, self.leaf.max_value_size())
+    }
+
+    /// Validates and adds a member; returns whether it was new. A set created here gets the
+    /// field's default TTL.
+    pub async fn add(&self, value: &T) -> Result<bool> {
+        let key = self.leaf.key()?;
+        let member = self.member(key, value)?;
+        let command = Command::SetAdd {
+            key,
+            member: &member,
+            ttl_if_created: self.leaf.ttl,
+        };
+        self.leaf.ctx.execute(command).await?.into_bool(&command)
+    }
+
+    /// Removes a member; returns whether it was there. Removing the last member removes the key.
+    pub async fn remove(&self, value: &T) -> Result<bool> {
+        let key = self.leaf.key()?;
+        let member = self.member(key, value)?;
+        let command = Command::SetRemove {
+            key,
+            member: &member,
+        };
+        self.leaf.ctx.execute(command).await?.into_bool(&command)
+    }
+
+    /// Whether `value` is a member.
+    pub async fn contains(&self, value: &T) -> Result<bool> {
+        let key = self.leaf.key()?;
+        let member = self.member(key, value)?;
+        let command = Command::SetContains {
+            key,
+            member: &member,
+        };
+        self.leaf.ctx.execute(command).await?.into_bool(&command)
+    }
+
+    /// Every member, decoded and validated, in no particular order.
+    pub async fn members(&self) -> Result<Vec<T>> {
+        let key = self.leaf.key()?;
+        let command = Command::SetMembers { key };
+        let raw = self
+            .leaf
+            .ctx
+            .execute(command)
+            .await?
+            .into_members(&command)?;
+        raw.iter().map(|m| self.json.decode(key, m)).collect()
+    }
+
+    /// The number of members.
+    pub async fn len(&self) -> Result<usize> {
+        let command = Command::SetLen {
+            key: self.leaf.key()?,
+        };
+        self.leaf.ctx.execute(command).await?.into_len(&command)
+    }
+
+    /// Removes the whole set; returns whether it existed.
+    pub async fn clear(&self) -> Result<bool> {
+        self.leaf.remove().await
+    }
+
+    key_methods!();
+}
+
+leaf_node!(SetOf<T>, "set", Some(codec::<T>().schema().clone()), { json: Json::new() });

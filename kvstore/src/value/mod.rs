@@ -1,0 +1,21 @@
+//! Values: how a typed value becomes the bytes stored at a key, and back.
+//!
+//! - [`codec`]: one [`Codec`] per value type per process — its JSON Schema (schemars) and a
+//!   compiled validator (jsonschema, formats checked, no external `$ref`s); encode = serialize +
+//!   validate + size check, decode = deserialize + validate.
+//! - [`projection`]: validation of only the constrained parts of a value (what makes validation
+//!   cheap for types with a few constraints).
+//! - [`depth_limit`]: serialization that refuses values nested deeper than serde_json can read
+//!   back, before recursing that deep.
+//! - [`leaf`]: the three encodings a node can store — JSON text ([`Json`]), decimal integer text
+//!   ([`Decimal`]), raw bytes ([`Raw`]) — behind one [`LeafCodec`] trait that every node type
+//!   uses, so a new node type picks an encoding instead of writing one.
+
+pub(crate) mod codec;
+pub(crate) mod depth_limit;
+pub(crate) mod leaf;
+pub(crate) mod projection;
+
+pub use codec::Storable;
+pub(crate) use codec::{codec, Codec};
+pub(crate) use leaf::{Decimal, Json, LeafCodec, Raw};
