@@ -11,14 +11,13 @@
 //!
 //! Cases: 2,000 per codec property, 500 per store property; `KVSTORE_FUZZ_CASES=N` for more.
 
+use kvstore::BackendExt as _;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use kvstore::key::{decode_id, encode_id};
-use kvstore::{
-    Backend, Dynamic, Error, InvalidKeyReason, Item, MemoryBackend, SetOf, Storable, Store,
-};
+use kvstore::{Dynamic, Error, InvalidKeyReason, Item, MemoryBackend, SetOf, Storable, Store};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use schemars::JsonSchema;

@@ -7,6 +7,7 @@
 
 mod support;
 
+use kvstore::BackendExt as _;
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};

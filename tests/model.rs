@@ -20,6 +20,7 @@
 
 mod support;
 
+use kvstore::BackendExt as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

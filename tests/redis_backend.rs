@@ -4,6 +4,7 @@
 
 mod support;
 
+use kvstore::BackendExt as _;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 

@@ -9,6 +9,7 @@
 //! server (or cluster) per test binary.
 #![allow(dead_code)]
 
+use kvstore::BackendExt as _;
 use std::any::Any;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
