@@ -1,4 +1,6 @@
-//! Rules for static key segments and root prefixes (mirrors `kvstore::key::is_valid_name`).
+//! Rules for static key segments and root prefixes, checked at compile time. The runtime keeps
+//! the same rules in `kvstore/src/key/names.rs`; the test below includes that file and proves
+//! both agree.
 
 /// Why a static name is not a valid key segment.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,6 +34,12 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
 }
 
+/// The runtime's rules, compiled into the tests from the runtime crate's own file.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../kvstore/src/key/names.rs"]
+mod runtime;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +68,39 @@ mod tests {
         assert_eq!(check_prefix("a:"), Err(NameError::Empty));
         assert_eq!(check_prefix("a b"), Err(NameError::BadChar(' ')));
         assert_eq!(check_prefix("a:*"), Err(NameError::BadChar('*')));
+    }
+
+    use super::runtime;
+
+    #[test]
+    fn the_runtime_agrees() {
+        let mut samples: Vec<String> = ["", ":", "::", "a::b", ":a", "a:", "app:v1", "a.b-c_d"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        // Every ASCII character and a few others, alone, inside a name, and around a `:`.
+        let chars = (0u8..=127)
+            .map(char::from)
+            .chain(['é', 'ü', '✓', '\u{2028}', '\u{ff1a}']);
+        for c in chars {
+            samples.push(c.to_string());
+            samples.push(format!("a{c}b"));
+            samples.push(format!("a:{c}"));
+        }
+        for s in &samples {
+            assert_eq!(
+                check_name(s).is_ok(),
+                runtime::is_valid_name(s),
+                "name {s:?}"
+            );
+            // An empty prefix means "no prefix" at run time; the derive refuses `prefix = ""`.
+            if !s.is_empty() {
+                assert_eq!(
+                    check_prefix(s).is_ok(),
+                    runtime::is_valid_prefix(s),
+                    "prefix {s:?}"
+                );
+            }
+        }
     }
 }
