@@ -81,7 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         age: 200,
     };
     match shop.users().set("bob", &bad).await {
-        Err(Error::Validation { key, issues }) => {
+        Err(Error::Validation { key, issues, .. }) => {
             println!("rejected {key}:");
             for issue in issues {
                 println!("  {} -> {}", issue.path, issue.message);

@@ -629,7 +629,7 @@ fn norm(e: &Error) -> String {
         );
     }
     match e {
-        Error::Validation { key, issues } => {
+        Error::Validation { key, issues, .. } => {
             assert!(!issues.is_empty());
             format!("Validation@{key}")
         }

@@ -30,7 +30,7 @@ fn plain() -> SetOptions {
 fn with_ttl(ttl: Duration) -> SetOptions {
     SetOptions {
         ttl: Some(ttl),
-        only_if_absent: false,
+        ..SetOptions::default()
     }
 }
 
@@ -38,6 +38,7 @@ fn nx() -> SetOptions {
     SetOptions {
         ttl: None,
         only_if_absent: true,
+        ..SetOptions::default()
     }
 }
 
@@ -74,6 +75,7 @@ async fn strings(b: &dyn Backend, ns: &str) -> R {
     let nx_ttl = SetOptions {
         ttl: Some(Duration::from_secs(60)),
         only_if_absent: true,
+        ..SetOptions::default()
     };
     let fresh2 = format!("{ns}nx2");
     assert!(b.set(&fresh2, b"x", nx_ttl).await?);

@@ -4,7 +4,7 @@
 //! checked in `valid.rs`, which can then say "put it on the struct" rather than "unknown".
 
 use syn::punctuated::Punctuated;
-use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
+use syn::{Attribute, Expr, ExprLit, Lit, LitBool, LitStr, Meta, Path, Token, Type};
 
 use crate::errors::Errors;
 
@@ -38,10 +38,14 @@ pub struct Attrs {
     pub ttl: Option<Attr<LitStr>>,
     /// `colocate` (field-level).
     pub colocate: Option<Attr<()>>,
+    /// `migrate_from(Older, Oldest, ...)` (field-level).
+    pub migrate_from: Option<Attr<Vec<Type>>>,
+    /// `write_back = false` (field-level, with `migrate_from`).
+    pub write_back: Option<Attr<LitBool>>,
 }
 
 const STRUCT_KEYS: &str = "`prefix = \"...\"` and `crate = \"...\"`";
-const FIELD_KEYS: &str = "`rename = \"...\"`, `ttl = \"...\"` and `colocate`";
+const FIELD_KEYS: &str = "`rename = \"...\"`, `ttl = \"...\"`, `colocate`, `migrate_from(OlderType, ...)` and `write_back = false`";
 
 impl Attrs {
     /// Parses every `#[store(...)]` among `attrs`; other attributes are ignored.
@@ -78,6 +82,8 @@ impl Attrs {
             Some("rename") => set(&mut self.rename, string_value(meta, errors), errors),
             Some("ttl") => set(&mut self.ttl, string_value(meta, errors), errors),
             Some("colocate") => set(&mut self.colocate, flag(meta, errors), errors),
+            Some("migrate_from") => set(&mut self.migrate_from, type_list(meta, errors), errors),
+            Some("write_back") => set(&mut self.write_back, bool_value(meta, errors), errors),
             _ => {
                 let valid = match target {
                     Target::Struct => STRUCT_KEYS,
@@ -153,6 +159,56 @@ fn flag(meta: Meta, errors: &mut Errors) -> Option<Attr<()>> {
                 other,
                 format!("`{name}` takes no value: write `#[store({name})]`"),
             );
+            None
+        }
+    }
+}
+
+/// The types of `key(A, B, ...)`.
+fn type_list(meta: Meta, errors: &mut Errors) -> Option<Attr<Vec<Type>>> {
+    const EXPECTED: &str =
+        "expected the older versions of the value type, newest first: `migrate_from(ProfileV2, ProfileV1)`";
+    let path = meta.path().clone();
+    let list = match meta {
+        Meta::List(list) => list,
+        other => {
+            errors.spanned(other, EXPECTED);
+            return None;
+        }
+    };
+    match list.parse_args_with(Punctuated::<Type, Token![,]>::parse_terminated) {
+        Ok(types) if !types.is_empty() => Some(Attr {
+            path,
+            value: types.into_iter().collect(),
+        }),
+        Ok(_) => {
+            errors.spanned(list, EXPECTED);
+            None
+        }
+        Err(e) => {
+            errors.push(syn::Error::new(e.span(), format!("{e}; {EXPECTED}")));
+            None
+        }
+    }
+}
+
+/// The boolean literal of `key = true|false`.
+fn bool_value(meta: Meta, errors: &mut Errors) -> Option<Attr<LitBool>> {
+    let path = meta.path().clone();
+    let message = "expected `write_back = false` (or `true`, the default)";
+    match meta {
+        Meta::NameValue(nv) => match nv.value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Bool(value),
+                ..
+            }) => Some(Attr { path, value }),
+            other => {
+                errors.spanned(other, message);
+                None
+            }
+        },
+        other => {
+            errors.spanned(other, message);
             None
         }
     }

@@ -51,12 +51,19 @@ pub fn expand(model: &Model) -> TokenStream {
             }
         })
         .collect();
-    let ttls: Vec<_> = model
+    let specs: Vec<_> = model
         .fields
         .iter()
-        .map(|f| match &f.ttl {
-            Some((millis, _)) => quote!(#p::Some(#p::Duration::from_millis(#millis))),
-            None => quote!(__ttl),
+        .map(|f| {
+            let ttl = match &f.ttl {
+                Some((millis, _)) => quote!(#p::Some(#p::Duration::from_millis(#millis))),
+                None => quote!(__spec.ttl),
+            };
+            let migrations = match &f.migrate_from {
+                Some((path, older)) => migrations(&p, f.ty, path, older, f.write_back),
+                None => quote!(#p::None),
+            };
+            quote!(&#p::Spec { ttl: #ttl, migrations: #migrations })
         })
         .collect();
 
@@ -75,19 +82,19 @@ pub fn expand(model: &Model) -> TokenStream {
             fn __build(
                 __ctx: &#p::Context,
                 __path: #p::KeyPath,
-                __ttl: #p::Option<#p::Duration>,
+                __spec: &#p::Spec,
             ) -> Self {
                 #ident {
-                    #( #idents: <#tys as #p::Node>::__build(__ctx, #paths, #ttls), )*
+                    #( #idents: <#tys as #p::Node>::__build(__ctx, #paths, #specs), )*
                 }
             }
 
             fn __manifest(
                 __path: #p::KeyPath,
-                __ttl: #p::Option<#p::Duration>,
+                __spec: &#p::Spec,
                 __out: &mut #p::Map<::std::string::String, #p::Value>,
             ) {
-                #( <#tys as #p::Node>::__manifest(#paths, #ttls, __out); )*
+                #( <#tys as #p::Node>::__manifest(#paths, #specs, __out); )*
             }
 
             fn __owns(__tail: #p::Option<&::core::primitive::str>) -> ::core::primitive::bool {
@@ -141,6 +148,47 @@ pub fn expand(model: &Model) -> TokenStream {
             #(#accessors)*
         }
     }
+}
+
+/// The `Migrations` of a `migrate_from(A, B, ...)` field of type `ty`: `B -> A -> T` through the
+/// `From` impls, each conversion spanned on its type in the attribute (a missing `From`, or a type
+/// that cannot be stored, is reported there).
+fn migrations(
+    p: &TokenStream,
+    ty: &Type,
+    path: &syn::Path,
+    older: &[Type],
+    write_back: bool,
+) -> TokenStream {
+    let value = quote_spanned!(path_span(path)=> <#ty as #p::ItemLeaf>::Value);
+    let steps = older.iter().enumerate().map(|(i, version)| {
+        // `version` into the one before it, ..., into the current type.
+        let mut expr = quote!(__v);
+        let mut from = version;
+        for newer in older[..i].iter().rev() {
+            expr = quote_spanned!(from_span(from)=> <#newer as ::core::convert::From<#from>>::from(#expr));
+            from = newer;
+        }
+        let expr = quote_spanned!(from_span(from)=> <#value as ::core::convert::From<#from>>::from(#expr));
+        quote_spanned! {from_span(version)=>
+            .version::<#version>(|__v: #version| -> #value { #expr })
+        }
+    });
+    quote! {
+        #p::Some(#p::Arc::new(
+            #p::Migrations::<#value>::new()
+                #(#steps)*
+                .write_back(#write_back)
+        ) as #p::Arc<dyn #p::Any + ::core::marker::Send + ::core::marker::Sync>)
+    }
+}
+
+fn path_span(path: &syn::Path) -> proc_macro2::Span {
+    syn::spanned::Spanned::span(path)
+}
+
+fn from_span(ty: &Type) -> proc_macro2::Span {
+    syn::spanned::Spanned::span(ty)
 }
 
 fn store_docs(model: &Model) -> (String, String, String) {

@@ -50,12 +50,12 @@ fn expands_a_full_store() {
     let expect = [
         // Node impl
         "impl::kvstore::__private::NodeforShop",
-        "settings:<Item<Settings>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"settings\"),__ttl)",
-        "users:<Dynamic<Item<User>>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"u\"),__ttl)",
-        "__path.child(\"sessions\"),::kvstore::__private::Some(::kvstore::__private::Duration::from_millis(1800000u64))",
-        "__path.child(\"tenants\").colocate(),__ttl",
-        "r#type:<Item<String>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"type\"),__ttl)",
-        "<Stats as::kvstore::__private::Node>::__manifest(__path.child(\"stats\"),__ttl,__out);",
+        "settings:<Item<Settings>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"settings\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None})",
+        "users:<Dynamic<Item<User>>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"u\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None})",
+        "__path.child(\"sessions\"),&::kvstore::__private::Spec{ttl:::kvstore::__private::Some(::kvstore::__private::Duration::from_millis(1800000u64))",
+        "__path.child(\"tenants\").colocate(),&::kvstore::__private::Spec{ttl:__spec.ttl",
+        "r#type:<Item<String>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"type\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None})",
+        "<Stats as::kvstore::__private::Node>::__manifest(__path.child(\"stats\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None},__out);",
         "\"u\"=><Dynamic<Item<User>>as::kvstore::__private::Node>::__owns(__rest),",
         "_=>false",
         // Clone, inherent impl
@@ -131,7 +131,7 @@ fn attribute_syntax() {
     let e = one_error(r#"struct S { #[store(renam = "x")] a: Item<u8> }"#);
     assert!(
         e.contains("unknown store attribute `renam`")
-            && e.contains("`rename = \"...\"`, `ttl = \"...\"` and `colocate`"),
+            && e.contains("`rename = \"...\"`, `ttl = \"...\"`, `colocate`"),
         "{e}"
     );
     let e = one_error(r#"#[store(prefx = "x")] struct S { a: Item<u8> }"#);
@@ -211,7 +211,35 @@ fn ttls() {
     let (out, errors) = run(r#"struct S { #[store(ttl = "500ms")] a: Item<u8>, b: Item<u8> }"#);
     assert!(errors.is_empty());
     assert!(out.contains("from_millis(500u64)"), "{out}");
-    assert!(out.contains("__path.child(\"b\"),__ttl"), "{out}");
+    assert!(
+        out.contains("__path.child(\"b\"),&::kvstore::__private::Spec{ttl:__spec.ttl"),
+        "{out}"
+    );
+}
+
+#[test]
+fn migrate_from() {
+    let (out, errors) = run("struct S { #[store(migrate_from(V2, V1))] a: Dynamic<Item<V3>> }");
+    assert!(errors.is_empty(), "{errors:?}");
+    // Each older version converts through the newer ones, into the current type.
+    assert!(out.contains(".version::<V2>"), "{out}");
+    assert!(
+        out.contains("<V2as::core::convert::From<V1>>::from(__v)"),
+        "{out}"
+    );
+    assert!(out.contains(".write_back(true)"), "{out}");
+    let (out, _) = run("struct S { #[store(migrate_from(V1), write_back = false)] a: Item<V2> }");
+    assert!(out.contains(".write_back(false)"), "{out}");
+    let e = one_error("struct S { #[store(write_back = false)] a: Item<V2> }");
+    assert!(e.contains("only applies with `migrate_from"), "{e}");
+    let e = one_error("struct S { #[store(migrate_from())] a: Item<V2> }");
+    assert!(e.contains("newest first"), "{e}");
+    let e = one_error("struct S { #[store(migrate_from = \"V1\")] a: Item<V2> }");
+    assert!(e.contains("newest first"), "{e}");
+    let e = one_error("#[store(migrate_from(V1))] struct S { a: Item<V2> }");
+    assert!(e.contains("is a field attribute"), "{e}");
+    let e = one_error("struct S { migrate: Item<V2> }");
+    assert!(e.contains("would clash"), "{e}");
 }
 
 #[test]

@@ -41,13 +41,25 @@ pub struct FieldModel<'a> {
     pub colocate: bool,
     /// The field's doc comments.
     pub docs: Vec<&'a Attribute>,
+    /// `migrate_from(...)`: the older versions, newest first, and the attribute's path (span).
+    pub migrate_from: Option<(Path, Vec<Type>)>,
+    /// Whether values read in an older shape are written back (`write_back = false` turns it
+    /// off).
+    pub write_back: bool,
     /// Whether to generate the field's accessor (not when its name clashes with a generated
     /// method: that is an error already, and a second definition would only add noise).
     pub accessor: bool,
 }
 
 /// Names that would clash with (or shadow) a generated method if used as a field name.
-const RESERVED: &[&str] = &["open", "open_with_prefix", "schema", "clone"];
+const RESERVED: &[&str] = &[
+    "open",
+    "open_with_prefix",
+    "schema",
+    "clone",
+    "migrate",
+    "audit",
+];
 
 const SEGMENT_RULE: &str = "a key segment is one or more of `A-Z a-z 0-9 _ . -`";
 
@@ -80,6 +92,18 @@ pub fn check<'a>(input: &Container<'a>, errors: &mut Errors) -> Option<Model<'a>
         errors.spanned(
             &attr.path,
             "`colocate` is a field attribute: put `#[store(colocate)]` on a `Dynamic` field, not on the struct",
+        );
+    }
+    for path in attrs
+        .migrate_from
+        .iter()
+        .map(|a| &a.path)
+        .chain(attrs.write_back.iter().map(|a| &a.path))
+    {
+        let name = path.to_token_stream();
+        errors.spanned(
+            path,
+            format!("`{name}` is a field attribute: put it on an `Item<T>` field, or a `Dynamic` field with `Item<T>` leaves, not on the struct"),
         );
     }
 
@@ -233,12 +257,29 @@ fn check_field<'a>(
         None => false,
     };
 
+    let migrate_from = attrs
+        .migrate_from
+        .as_ref()
+        .map(|attr| (attr.path.clone(), attr.value.clone()));
+    if let (Some(attr), None) = (&attrs.write_back, &migrate_from) {
+        errors.spanned(
+            &attr.path,
+            "`write_back` only applies with `migrate_from(...)`: it says whether values read in an older shape are written back; remove it",
+        );
+    }
+    let write_back = attrs
+        .write_back
+        .as_ref()
+        .is_none_or(|attr| attr.value.value);
+
     FieldModel {
         ident: field.ident,
         ty: field.ty,
         segment,
         ttl,
         colocate,
+        migrate_from,
+        write_back,
         docs: field.docs.clone(),
         accessor: !reserved,
     }

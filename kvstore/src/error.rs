@@ -13,14 +13,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The value does not match the JSON Schema of its type: on write nothing was written; on
-    /// read, the stored value was written by someone who did not respect the schema.
-    #[error("invalid value at key `{key}`: {}", Issues(.issues))]
+    /// The value does not match the JSON Schema of its type: on write (`stored: false`) nothing
+    /// was written — the caller passed an invalid value; on read (`stored: true`) the stored
+    /// value was written by someone who did not respect the schema (see
+    /// [`Error::is_stored_data`]).
+    #[error(
+        "invalid value {} key `{key}`: {}",
+        if *.stored { "stored at" } else { "for" },
+        Issues(.issues)
+    )]
     Validation {
         /// The full key of the value.
         key: String,
         /// Every schema violation found, at least one.
         issues: Vec<Issue>,
+        /// Whether the invalid value was read from the store (`false`: it was about to be
+        /// written).
+        stored: bool,
     },
 
     /// The stored bytes are not JSON of the expected shape (or, for a counter, not a decimal
@@ -106,6 +115,20 @@ impl Error {
             | Error::Overflow { key }
             | Error::InvalidTtl { key, .. } => Some(key),
             Error::Backend(e) => e.key(),
+        }
+    }
+
+    /// Whether the error is about data already stored — [`Error::Decode`], [`Error::WrongType`],
+    /// or [`Error::Validation`] of a value read — rather than about what the caller passed
+    /// ([`Error::Validation`] of a value to write, [`Error::InvalidKey`], ...) or the backend.
+    ///
+    /// A service maps the first to "500: our data is bad" and the second to "422: your input is
+    /// bad".
+    pub fn is_stored_data(&self) -> bool {
+        match self {
+            Error::Decode { .. } | Error::WrongType { .. } => true,
+            Error::Validation { stored, .. } => *stored,
+            _ => false,
         }
     }
 
@@ -307,9 +330,11 @@ mod tests {
                 path: "/email".into(),
                 message: "\"x\" is not a \"email\"".into(),
             }],
+            stored: false,
         };
         let s = e.to_string();
         assert!(s.contains("shop:u:alice") && s.contains("/email"), "{s}");
+        assert!(!e.is_stored_data());
         let e = Error::backend(BackendErrorKind::Timeout, Some("k:1"), "slow");
         assert_eq!(e.key(), Some("k:1"));
         assert!(e.to_string().contains("k:1"));

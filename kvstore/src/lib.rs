@@ -71,7 +71,7 @@ pub use backend::{
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use key::{Id, IntoId};
 pub use node::{Blob, Context, Counter, Dynamic, Item, Node, SetOf};
-pub use value::Storable;
+pub use value::{Migrations, Storable};
 
 #[cfg(feature = "derive")]
 pub use kvstore_derive::Store;
@@ -81,21 +81,24 @@ pub use kvstore_derive::Store;
 pub mod __private {
     pub use crate::backend::IntoBackend;
     pub use crate::key::{split_static_segment as split_segment, KeyPath};
-    pub use crate::node::{Context, Node};
+    pub use crate::node::{Context, ItemLeaf, Node, Spec};
+    pub use crate::value::Migrations;
     pub use core::option::Option::{self, None, Some};
     pub use core::time::Duration;
     pub use serde_json::{Map, Value};
+    pub use std::any::Any;
+    pub use std::sync::Arc;
 
     /// Opens the store `S` at the root `prefix` over `backend`.
     pub fn open_root<S: Node>(backend: impl IntoBackend, prefix: &str) -> S {
         let ctx = Context::new(backend);
-        S::__build(&ctx, KeyPath::root(prefix), None)
+        S::__build(&ctx, KeyPath::root(prefix), &Spec::default())
     }
 
     /// The schema manifest of the store `S` at the root `prefix`.
     pub fn manifest_root<S: Node>(prefix: &str) -> Value {
         let mut out = Map::new();
-        S::__manifest(KeyPath::root(prefix), None, &mut out);
+        S::__manifest(KeyPath::root(prefix), &Spec::default(), &mut out);
         Value::Object(out)
     }
 

@@ -38,6 +38,9 @@ pub struct SetOptions {
     pub ttl: Option<Duration>,
     /// Write only if the key does not exist (Redis `SET NX`).
     pub only_if_absent: bool,
+    /// Keep the key's remaining TTL (Redis `SET KEEPTTL`; a key created by the write gets
+    /// none); `ttl` is then ignored.
+    pub keep_ttl: bool,
 }
 
 /// One operation on a backend.

@@ -284,7 +284,7 @@ mod tests {
             let b = MemoryBackend::with_clock(clock.clone());
             let ttl = SetOptions {
                 ttl: Some(Duration::from_secs(1)),
-                only_if_absent: false,
+                ..SetOptions::default()
             };
             for i in 0..100 {
                 b.set(&format!("k{i}"), b"v", ttl).await.unwrap();
@@ -314,7 +314,7 @@ mod tests {
             let b = MemoryBackend::with_clock(clock.clone());
             let short = SetOptions {
                 ttl: Some(Duration::from_secs(1)),
-                only_if_absent: false,
+                ..SetOptions::default()
             };
             b.set("k", b"1", short).await.unwrap();
             b.set("k", b"2", SetOptions::default()).await.unwrap();

@@ -42,7 +42,7 @@ impl Blob {
             value: &value,
             options: SetOptions {
                 ttl,
-                only_if_absent: false,
+                ..SetOptions::default()
             },
         };
         self.leaf

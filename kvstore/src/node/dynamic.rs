@@ -5,17 +5,16 @@ use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::item::ItemAt;
-use super::{Context, Item, Node};
-use crate::backend::command::Command;
+use super::{Context, Item, ItemLeaf, Node, Spec};
+use crate::backend::command::{Command, SetOptions};
 use crate::backend::round_up_to_millis;
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::key::{split_id_segment, Id, IntoId, KeyPath};
-use crate::value::{codec, Codec, Json, LeafCodec, Storable};
+use crate::value::{codec, Codec, Json, LeafCodec, Migrations, Storable};
 
 /// A keyspace of ids of type `K` (`String` by default), each holding a node `N`: `Dynamic<Item<User>>`
 /// is a map from ids to users, `Dynamic<Tenant>` a nested store per id,
@@ -34,7 +33,8 @@ struct DynamicState {
     id_prefix: String,
     /// What to scan for: `id_prefix`, and the opening hash-tag brace when colocated.
     scan_prefix: String,
-    ttl: Option<Duration>,
+    /// The field's spec, for the nodes at each id (its TTL rounded).
+    spec: Spec,
     item: Option<&'static Codec>,
 }
 
@@ -59,7 +59,7 @@ impl<N: Node, K: Id> Dynamic<N, K> {
     /// The node at `id`. Never fails: an invalid id (empty, or making the key too long) is
     /// reported as [`Error::InvalidKey`] by every operation on the returned handle.
     pub fn at<I: IntoId<K>>(&self, id: I) -> N {
-        N::__build(&self.inner.ctx, self.id_path(&id), self.inner.ttl)
+        N::__build(&self.inner.ctx, self.id_path(&id), &self.inner.spec)
     }
 
     fn id_path<I: IntoId<K> + ?Sized>(&self, id: &I) -> KeyPath {
@@ -157,8 +157,13 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
             ctx: &self.inner.ctx,
             key,
             json: self.json(),
-            ttl: self.inner.ttl,
+            ttl: self.inner.spec.ttl,
+            migrations: self.migrations(),
         }
+    }
+
+    fn migrations(&self) -> Option<&Migrations<T>> {
+        self.inner.spec.migrations.as_ref()?.downcast_ref()
     }
 
     /// The value at `id` (see [`Item::get`]).
@@ -170,10 +175,11 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
     /// Validates and writes the value at `id` (see [`Item::set`]).
     pub async fn set<I: IntoId<K>>(&self, id: I, value: &T) -> Result<()> {
         let key = self.item_key(&id)?;
-        self.item_at(&key)
-            .write(value, self.inner.ttl, false)
-            .await
-            .map(drop)
+        let options = SetOptions {
+            ttl: self.inner.spec.ttl,
+            ..SetOptions::default()
+        };
+        self.item_at(&key).write(value, options).await.map(drop)
     }
 
     /// Removes the value at `id`; returns whether there was one.
@@ -235,7 +241,7 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         }
         let command = Command::SetMany {
             entries: &encoded,
-            ttl: self.inner.ttl,
+            ttl: self.inner.spec.ttl,
         };
         self.inner.ctx.execute(command).await?.into_unit(&command)
     }
@@ -260,7 +266,7 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
 }
 
 impl<N: Node, K: Id> Node for Dynamic<N, K> {
-    fn __build(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Self {
+    fn __build(ctx: &Context, path: KeyPath, spec: &Spec) -> Self {
         Dynamic {
             inner: Arc::new(DynamicState {
                 ctx: ctx.clone(),
@@ -268,14 +274,17 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
                 id_prefix: path.id_prefix(),
                 scan_prefix: path.scan_prefix(),
                 path,
-                ttl: ttl.map(round_up_to_millis),
+                spec: Spec {
+                    ttl: spec.ttl.map(round_up_to_millis),
+                    migrations: spec.migrations.clone(),
+                },
                 item: N::__item_codec(),
             }),
             _node: PhantomData,
         }
     }
 
-    fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>) {
+    fn __manifest(path: KeyPath, spec: &Spec, out: &mut Map<String, Value>) {
         // A store may nest itself (`children: Dynamic<Self>`): its layout is then infinite. The
         // manifest describes each recursive level once, and marks where it repeats.
         thread_local! {
@@ -298,7 +307,7 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
             return;
         }
         EXPANDING.with_borrow_mut(|stack| stack.push((id, path.as_str().to_owned())));
-        N::__manifest(path, ttl, out);
+        N::__manifest(path, spec, out);
         EXPANDING.with_borrow_mut(|stack| stack.pop());
     }
 
@@ -324,15 +333,15 @@ mod tests {
     }
 
     impl Node for Tree {
-        fn __build(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Self {
+        fn __build(ctx: &Context, path: KeyPath, spec: &Spec) -> Self {
             Tree {
-                name: Node::__build(ctx, path.child("name"), ttl),
-                children: Node::__build(ctx, path.child("children"), ttl),
+                name: Node::__build(ctx, path.child("name"), spec),
+                children: Node::__build(ctx, path.child("children"), spec),
             }
         }
-        fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>) {
-            <Item<String>>::__manifest(path.child("name"), ttl, out);
-            <Dynamic<Tree>>::__manifest(path.child("children"), ttl, out);
+        fn __manifest(path: KeyPath, spec: &Spec, out: &mut Map<String, Value>) {
+            <Item<String>>::__manifest(path.child("name"), spec, out);
+            <Dynamic<Tree>>::__manifest(path.child("children"), spec, out);
         }
         fn __owns(tail: Option<&str>) -> bool {
             match tail.map(crate::key::split_static_segment) {
@@ -371,4 +380,8 @@ mod tests {
             assert_eq!(tree.children.count().await.unwrap(), 1);
         });
     }
+}
+
+impl<N: ItemLeaf, K> ItemLeaf for Dynamic<N, K> {
+    type Value = N::Value;
 }

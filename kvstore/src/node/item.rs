@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{key_methods, manifest_entry, remove_key, Context, KeyPath, Leaf, Node};
+use std::sync::Arc;
+
+use super::{
+    key_methods, manifest_entry, remove_key, Context, ItemLeaf, KeyPath, Leaf, Node, Spec,
+};
 use crate::backend::command::{Command, SetOptions, Swap};
 use crate::backend::write_ttl;
 use crate::error::{Error, Result};
-use crate::value::{codec, Codec, Json, LeafCodec, Storable};
+use crate::value::{codec, Codec, Json, LeafCodec, Migrations, Read, Storable};
 
 /// Most compare-and-set rounds a `modify` tries before [`Error::Conflict`].
 const MODIFY_ATTEMPTS: u32 = 1_000;
@@ -38,34 +42,73 @@ pub(crate) struct ItemAt<'a, T> {
     pub(crate) json: Json<T>,
     /// The default TTL of writes (already rounded).
     pub(crate) ttl: Option<Duration>,
+    /// The older versions of `T`, when the field lists some.
+    pub(crate) migrations: Option<&'a Migrations<T>>,
 }
 
 impl<T: Storable> ItemAt<'_, T> {
     pub(crate) async fn get(&self) -> Result<Option<T>> {
         let command = Command::Get { key: self.key };
         match self.ctx.execute(command).await?.into_value(&command)? {
-            Some(bytes) => Ok(Some(self.json.decode(self.key, &bytes)?)),
+            Some(bytes) => Ok(Some(self.read(&bytes).await?)),
             None => Ok(None),
         }
     }
 
-    /// Encodes, validates and writes `value` (`SET`, with `ttl`, NX when `only_if_absent`).
-    pub(crate) async fn write(
-        &self,
-        value: &T,
-        ttl: Option<Duration>,
-        only_if_absent: bool,
-    ) -> Result<bool> {
+    /// Decodes stored `bytes`: as `T`, or through an older version (then written back in the
+    /// current shape, unless the field turned that off).
+    pub(crate) async fn read(&self, bytes: &[u8]) -> Result<T> {
+        match self.classify(bytes)? {
+            Read::Current(value) => Ok(value),
+            Read::Older { value, encoded, .. } => {
+                if self.migrations.is_some_and(Migrations::writes_back) {
+                    self.write_back(bytes, &encoded).await;
+                }
+                Ok(value)
+            }
+        }
+    }
+
+    /// How `bytes` read: current, or an older version (no write).
+    pub(crate) fn classify(&self, bytes: &[u8]) -> Result<Read<T>> {
+        match self.migrations {
+            // The fast path: no older versions, one decode.
+            None => Ok(Read::Current(self.json.decode(self.key, bytes)?)),
+            Some(migrations) => migrations.read(self.json.codec(), self.key, bytes),
+        }
+    }
+
+    /// Replaces `old` (the exact bytes read) with `new`, keeping the TTL; a lost swap (someone
+    /// wrote since) is fine, and so is a failed one: the read has its value either way, and the
+    /// next read or `migrate()` tries again. Returns whether it swapped.
+    pub(crate) async fn write_back(&self, old: &[u8], new: &[u8]) -> bool {
+        let swap = Command::CompareAndSwap {
+            key: self.key,
+            expected: Some(old),
+            new: Some(new),
+            ttl_if_created: None,
+        };
+        let result = self
+            .ctx
+            .execute(swap)
+            .await
+            .and_then(|r| r.into_swap(&swap));
+        #[cfg(feature = "tracing")]
+        if let Err(error) = &result {
+            tracing::debug!(key = self.key, %error, "kvstore: migration write-back failed");
+        }
+        matches!(result, Ok(Swap::Done))
+    }
+
+    /// Encodes, validates and writes `value` (`SET` with `options`).
+    pub(crate) async fn write(&self, value: &T, options: SetOptions) -> Result<bool> {
         let bytes = self
             .json
             .encode(self.key, value, self.ctx.limits().max_value_size)?;
         let command = Command::Set {
             key: self.key,
             value: &bytes,
-            options: SetOptions {
-                ttl,
-                only_if_absent,
-            },
+            options,
         };
         self.ctx.execute(command).await?.into_bool(&command)
     }
@@ -88,8 +131,9 @@ impl<T: Storable> ItemAt<'_, T> {
                 backoff(attempt).await;
             }
             attempt += 1;
+            // An older version is read (and converted) here, then written as the current one.
             let value = match &current {
-                Some(bytes) => Some(self.json.decode(key, bytes)?),
+                Some(bytes) => Some(self.classify(bytes)?.into_value()),
                 None => None,
             };
             let next = f(value);
@@ -121,6 +165,7 @@ impl<T: Storable> ItemAt<'_, T> {
 pub struct Item<T> {
     leaf: Leaf,
     json: Json<T>,
+    migrations: Option<Arc<Migrations<T>>>,
 }
 
 impl<T> Clone for Item<T> {
@@ -128,6 +173,7 @@ impl<T> Clone for Item<T> {
         Item {
             leaf: self.leaf.clone(),
             json: self.json,
+            migrations: self.migrations.clone(),
         }
     }
 }
@@ -145,6 +191,7 @@ impl<T: Storable> Item<T> {
             key: self.leaf.key()?,
             json: self.json,
             ttl: self.leaf.ttl,
+            migrations: self.migrations.as_deref(),
         })
     }
 
@@ -157,23 +204,43 @@ impl<T: Storable> Item<T> {
     /// Validates and writes the value, replacing any previous one; its TTL becomes the field's
     /// default TTL, or none (Redis `SET` semantics).
     pub async fn set(&self, value: &T) -> Result<()> {
-        self.at()?
-            .write(value, self.leaf.ttl, false)
-            .await
-            .map(drop)
+        let options = SetOptions {
+            ttl: self.leaf.ttl,
+            ..SetOptions::default()
+        };
+        self.at()?.write(value, options).await.map(drop)
     }
 
     /// Validates and writes the value with its own TTL (rounded up to whole milliseconds; zero is
     /// [`Error::InvalidTtl`]).
     pub async fn set_with_ttl(&self, value: &T, ttl: Duration) -> Result<()> {
-        let ttl = write_ttl(&self.leaf.key, Some(ttl))?;
-        self.at()?.write(value, ttl, false).await.map(drop)
+        let options = SetOptions {
+            ttl: write_ttl(&self.leaf.key, Some(ttl))?,
+            ..SetOptions::default()
+        };
+        self.at()?.write(value, options).await.map(drop)
+    }
+
+    /// Validates and writes the value, keeping the key's remaining TTL (Redis `SET ... KEEPTTL`;
+    /// a value written where there was none gets no TTL). For repairs and migrations that must
+    /// not extend or drop an expiry (a session's, say).
+    pub async fn set_keep_ttl(&self, value: &T) -> Result<()> {
+        let options = SetOptions {
+            keep_ttl: true,
+            ..SetOptions::default()
+        };
+        self.at()?.write(value, options).await.map(drop)
     }
 
     /// Writes the value only if the key does not exist (`SET NX`), with the default TTL. Returns
     /// whether it was written. Atomic: of concurrent callers exactly one wins.
     pub async fn set_if_absent(&self, value: &T) -> Result<bool> {
-        self.at()?.write(value, self.leaf.ttl, true).await
+        let options = SetOptions {
+            ttl: self.leaf.ttl,
+            only_if_absent: true,
+            ..SetOptions::default()
+        };
+        self.at()?.write(value, options).await
     }
 
     /// Atomic read-modify-write: calls `f` with the current value (`None` when absent) and stores
@@ -200,16 +267,22 @@ impl<T: Storable> Item<T> {
 }
 
 impl<T: Storable> Node for Item<T> {
-    fn __build(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Self {
+    fn __build(ctx: &Context, path: KeyPath, spec: &Spec) -> Self {
         Item {
-            leaf: Leaf::new(ctx, path, ttl),
+            leaf: Leaf::new(ctx, path, spec),
             json: Json::new(),
+            migrations: spec.migrations(),
         }
     }
 
-    fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>) {
+    fn __manifest(path: KeyPath, spec: &Spec, out: &mut Map<String, Value>) {
         let schema = codec::<T>().schema().clone();
-        manifest_entry(out, &path, "item", Some(schema), ttl);
+        manifest_entry(out, &path, "item", Some(schema), spec.ttl);
+        if let Some(migrations) = spec.migrations::<T>() {
+            if let Some(Value::Object(entry)) = out.get_mut(path.as_str()) {
+                entry.insert("previous".into(), Value::Array(migrations.schemas()));
+            }
+        }
     }
 
     fn __owns(tail: Option<&str>) -> bool {
@@ -219,4 +292,8 @@ impl<T: Storable> Node for Item<T> {
     fn __item_codec() -> Option<&'static Codec> {
         Some(codec::<T>())
     }
+}
+
+impl<T: Storable> ItemLeaf for Item<T> {
+    type Value = T;
 }

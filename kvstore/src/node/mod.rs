@@ -11,6 +11,7 @@ mod dynamic;
 mod item;
 mod set;
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,13 +88,14 @@ impl std::fmt::Debug for Context {
     note = "to store a value of type `{Self}`, wrap it in `Item<...>` (for example `Item<{Self}>`)"
 )]
 pub trait Node: Clone + Send + Sync + Sized + 'static {
-    /// Builds the handle at `path`; `ttl` is the default TTL inherited from above.
+    /// Builds the handle at `path`, with the field's [`Spec`] (its default TTL, inherited from
+    /// above unless the field sets one, and the older versions of its values).
     #[doc(hidden)]
-    fn __build(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Self;
+    fn __build(ctx: &Context, path: KeyPath, spec: &Spec) -> Self;
 
     /// Adds this node's key patterns to a schema manifest.
     #[doc(hidden)]
-    fn __manifest(path: KeyPath, ttl: Option<Duration>, out: &mut Map<String, Value>);
+    fn __manifest(path: KeyPath, spec: &Spec, out: &mut Map<String, Value>);
 
     /// Whether `tail` — the part of a stored key after this node's path and its `:` (`None`:
     /// nothing after the path) — is a key of this node's layout.
@@ -108,6 +110,53 @@ pub trait Node: Clone + Send + Sync + Sized + 'static {
 }
 
 pub use crate::key::KeyPath;
+
+/// What a field's attributes say about the nodes below it (built by the derive).
+#[doc(hidden)]
+#[derive(Clone, Default)]
+pub struct Spec {
+    /// The default TTL of writes.
+    pub ttl: Option<Duration>,
+    /// The older versions of the `Item` values below (`Migrations<T>`, type-erased so that it
+    /// passes through `Dynamic` levels).
+    pub migrations: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Spec {
+    /// A spec with only a TTL.
+    pub fn ttl(ttl: Option<Duration>) -> Spec {
+        Spec {
+            ttl,
+            migrations: None,
+        }
+    }
+
+    /// The migrations, if they are for values of type `T`.
+    pub(crate) fn migrations<T: 'static>(&self) -> Option<Arc<crate::value::Migrations<T>>> {
+        Arc::clone(self.migrations.as_ref()?).downcast().ok()
+    }
+}
+
+impl fmt::Debug for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spec")
+            .field("ttl", &self.ttl)
+            .field("migrations", &self.migrations.is_some())
+            .finish()
+    }
+}
+
+/// A node whose values are `Item<T>`s (directly, or as the leaves of `Dynamic`s): what
+/// `#[store(migrate_from(...))]` may be put on.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`migrate_from` needs a field of type `Item<T>` or a `Dynamic` whose leaves are `Item<T>`; `{Self}` is not",
+    label = "a field with `migrate_from` must hold `Item` values"
+)]
+pub trait ItemLeaf {
+    /// The `T` of the `Item<T>` leaves.
+    type Value: crate::value::Storable;
+}
 
 /// The manifest entry of a leaf node.
 pub(crate) fn manifest_entry(
@@ -153,7 +202,8 @@ impl std::ops::Deref for Leaf {
 }
 
 impl Leaf {
-    pub(crate) fn new(ctx: &Context, path: KeyPath, ttl: Option<Duration>) -> Leaf {
+    pub(crate) fn new(ctx: &Context, path: KeyPath, spec: &Spec) -> Leaf {
+        let ttl = spec.ttl;
         let (key, error) = path.into_key(ctx.limits().max_key_len);
         Leaf(Arc::new(LeafState {
             ctx: ctx.clone(),
@@ -263,20 +313,20 @@ macro_rules! leaf_node {
             fn __build(
                 ctx: &$crate::node::Context,
                 path: $crate::key::KeyPath,
-                ttl: Option<std::time::Duration>,
+                spec: &$crate::node::Spec,
             ) -> Self {
                 $handle {
-                    leaf: $crate::node::Leaf::new(ctx, path, ttl),
+                    leaf: $crate::node::Leaf::new(ctx, path, spec),
                     $($extra: $init,)*
                 }
             }
 
             fn __manifest(
                 path: $crate::key::KeyPath,
-                ttl: Option<std::time::Duration>,
+                spec: &$crate::node::Spec,
                 out: &mut serde_json::Map<String, serde_json::Value>,
             ) {
-                $crate::node::manifest_entry(out, &path, $kind, $schema, ttl);
+                $crate::node::manifest_entry(out, &path, $kind, $schema, spec.ttl);
             }
 
             fn __owns(tail: Option<&str>) -> bool {

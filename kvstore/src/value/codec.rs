@@ -112,8 +112,9 @@ impl Codec {
         })
     }
 
-    /// Validates `value` (already a JSON value) against the schema.
-    pub fn check(&self, key: &str, value: &Value) -> Result<()> {
+    /// Validates `value` (already a JSON value) against the schema; `stored`: the value was read
+    /// from the store (see [`Error::is_stored_data`]).
+    pub fn check(&self, key: &str, value: &Value, stored: bool) -> Result<()> {
         let validator = self.validator(key)?;
         if validator.is_valid(value) {
             return Ok(());
@@ -122,19 +123,20 @@ impl Codec {
             .iter_errors(value)
             .map(|e| Issue {
                 path: e.instance_path().as_str().to_owned(),
-                message: e.to_string(),
+                message: plain_message(e.to_string()),
             })
             .collect();
         Err(Error::Validation {
             key: key.to_owned(),
             issues,
+            stored,
         })
     }
 
     /// Validates a typed value through its projection: only the constrained parts are
     /// serialized and checked. On a rejection, the whole value is checked against the original
     /// schema, so the issues are reported exactly as a full validation reports them.
-    fn check_typed<T: Storable>(&self, key: &str, value: &T) -> Result<(), Checked> {
+    fn check_typed<T: Storable>(&self, key: &str, value: &T, stored: bool) -> Result<(), Checked> {
         let Some((plan, residual)) = &self.projection else {
             return Ok(());
         };
@@ -143,7 +145,7 @@ impl Codec {
             return Ok(());
         }
         let json = serde_json::to_value(value).map_err(Checked::Serde)?;
-        self.check(key, &json).map_err(Checked::Invalid)
+        self.check(key, &json, stored).map_err(Checked::Invalid)
     }
 
     /// Serializes and validates `value` for `key`; refuses values over `max_size` bytes.
@@ -158,12 +160,12 @@ impl Codec {
             depth_limit::to_vec(value).map_err(encode_err)?
         } else if self.projection.is_some() {
             let bytes = depth_limit::to_vec(value).map_err(encode_err)?;
-            self.check_typed(key, value)
+            self.check_typed(key, value, false)
                 .map_err(|e| e.or_else(encode_err))?;
             bytes
         } else {
             let json = depth_limit::to_value(value).map_err(encode_err)?;
-            self.check(key, &json)?;
+            self.check(key, &json, false)?;
             serde_json::to_vec(&json).map_err(encode_err)?
         };
         check_size(key, bytes.len(), max_size)?;
@@ -172,10 +174,7 @@ impl Codec {
 
     /// Decodes and validates the bytes stored at `key`.
     pub fn decode<T: Storable>(&self, key: &str, bytes: &[u8]) -> Result<T> {
-        let decode_err = |e: serde_json::Error| Error::Decode {
-            key: key.to_owned(),
-            message: e.to_string(),
-        };
+        let decode_err = |e: serde_json::Error| decode_error(key, e);
         if self.structural {
             return serde_json::from_slice(bytes).map_err(decode_err);
         }
@@ -183,14 +182,77 @@ impl Codec {
             // What the program gets is what serde decoded: validate that, and only the parts
             // that carry constraints. Bytes of the wrong shape are refused by serde already.
             let value: T = serde_json::from_slice(bytes).map_err(decode_err)?;
-            self.check_typed(key, &value)
+            self.check_typed(key, &value, true)
                 .map_err(|e| e.or_else(decode_err))?;
             return Ok(value);
         }
         let json: Value = serde_json::from_slice(bytes).map_err(decode_err)?;
-        self.check(key, &json)?;
+        self.check(key, &json, true)?;
         serde_json::from_value(json).map_err(decode_err)
     }
+
+    /// [`Codec::decode`], shape first: bytes that serde cannot decode as `T` are always
+    /// [`Error::Decode`] (never `Validation`), so that a caller can tell "another shape" (maybe
+    /// an older version of the type) from "this shape, but breaking a constraint".
+    pub fn decode_shape_first<T: Storable>(&self, key: &str, bytes: &[u8]) -> Result<T> {
+        if self.structural || self.projection.is_some() {
+            return self.decode(key, bytes);
+        }
+        let value: T = serde_json::from_slice(bytes).map_err(|e| decode_error(key, e))?;
+        let json = serde_json::to_value(&value).map_err(|e| decode_error(key, e))?;
+        self.check(key, &json, true)?;
+        Ok(value)
+    }
+}
+
+/// A decode error for `key`; when serde reports a missing or unknown field (the type changed
+/// since the value was written), the message says what to do about it.
+fn decode_error(key: &str, e: serde_json::Error) -> Error {
+    let message = e.to_string();
+    let changed = ["missing field", "unknown field", "unknown variant"]
+        .iter()
+        .any(|m| message.contains(m));
+    let message = if changed {
+        format!(
+            "{message}; the type may have changed since this value was written: give a new \
+             field `#[serde(default)]`, keep a renamed field readable with \
+             `#[serde(alias = \"old_name\")]`, or list the old type in \
+             `#[store(migrate_from(OldType))]` to convert stored values"
+        )
+    } else {
+        message
+    };
+    Error::Decode {
+        key: key.to_owned(),
+        message,
+    }
+}
+
+/// jsonschema's messages, in plain English where they are terse (`"x" is not a "email"`).
+fn plain_message(message: String) -> String {
+    let Some(start) = message.rfind(" is not a \"") else {
+        return message;
+    };
+    let format = &message[start + " is not a \"".len()..];
+    let Some(format) = format.strip_suffix('"') else {
+        return message;
+    };
+    let what = match format {
+        "email" | "idn-email" => "an email address",
+        "uri" | "iri" => "an absolute URI",
+        "uri-reference" | "iri-reference" => "a URI reference",
+        "date-time" => "an RFC 3339 date-time (`2024-05-01T12:00:00Z`)",
+        "date" => "an RFC 3339 date (`2024-05-01`)",
+        "time" => "an RFC 3339 time (`12:00:00Z`)",
+        "ipv4" => "an IPv4 address",
+        "ipv6" => "an IPv6 address",
+        "hostname" | "idn-hostname" => "a host name",
+        "uuid" => "a UUID",
+        "duration" => "an ISO 8601 duration",
+        "regex" => "a regular expression",
+        _ => return format!("{} is not a valid `{format}`", &message[..start]),
+    };
+    format!("{} is not {what}", &message[..start])
 }
 
 /// A validator with format checking on. `offline()`: a `$ref` to anything outside the schema
@@ -285,7 +347,11 @@ mod tests {
             age: 200,
         };
         match c.encode("k", &bad, 1 << 20) {
-            Err(Error::Validation { key, issues }) => {
+            Err(Error::Validation {
+                key,
+                issues,
+                stored: false,
+            }) => {
                 assert_eq!(key, "k");
                 let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();
                 assert!(
@@ -317,6 +383,24 @@ mod tests {
             c.decode::<Plain>("k", br#"{"name":"a","n":-1,"tags":[],"maybe":null}"#),
             Err(Error::Decode { .. })
         ));
+    }
+
+    #[test]
+    fn messages_read_as_english() {
+        assert_eq!(
+            plain_message("\"nope\" is not a \"email\"".into()),
+            "\"nope\" is not an email address"
+        );
+        assert_eq!(
+            plain_message("\"x\" is not a \"custom\"".into()),
+            "\"x\" is not a valid `custom`"
+        );
+        assert_eq!(plain_message("3 is less than 5".into()), "3 is less than 5");
+        let err = codec::<Constrained>()
+            .decode::<Constrained>("k", br#"{"age":3}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("migrate_from"), "{err}");
+        assert!(err.is_stored_data());
     }
 
     #[test]

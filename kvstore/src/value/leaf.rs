@@ -43,6 +43,11 @@ impl<T: Storable> Json<T> {
         Json::with(codec::<T>())
     }
 
+    /// The compiled schema of `T`.
+    pub(crate) fn codec(&self) -> &'static Codec {
+        self.codec
+    }
+
     /// The JSON codec over an already looked-up [`Codec`] of `T`.
     pub(crate) fn with(codec: &'static Codec) -> Json<T> {
         Json {

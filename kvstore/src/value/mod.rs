@@ -10,12 +10,17 @@
 //! - [`leaf`]: the three encodings a node can store — JSON text ([`Json`]), decimal integer text
 //!   ([`Decimal`]), raw bytes ([`Raw`]) — behind one [`LeafCodec`] trait that every node type
 //!   uses, so a new node type picks an encoding instead of writing one.
+//! - [`versions`]: the older versions of a type (`#[store(migrate_from(...))]`) and the read
+//!   path that falls back to them.
 
 pub(crate) mod codec;
 pub(crate) mod depth_limit;
 pub(crate) mod leaf;
 pub(crate) mod projection;
+pub(crate) mod versions;
 
 pub use codec::Storable;
 pub(crate) use codec::{codec, Codec};
 pub(crate) use leaf::{Decimal, Json, LeafCodec, Raw};
+pub use versions::Migrations;
+pub(crate) use versions::Read;

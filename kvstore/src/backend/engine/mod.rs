@@ -193,10 +193,17 @@ impl<T: StorageTxn> Op<'_, T> {
             } => {
                 self.limits.check_value(key, value.len())?;
                 let ttl = write_ttl(key, options.ttl)?;
-                if options.only_if_absent && self.exists(key)? {
+                let current = self.live(key)?.map(|(_, deadline)| deadline);
+                if options.only_if_absent && current.is_some() {
                     return Ok(Reply::Bool(false));
                 }
-                self.put(key, Stored::Str(value.to_vec()), ttl)?;
+                let expires_at = match current {
+                    Some(deadline) if options.keep_ttl => deadline,
+                    _ if options.keep_ttl => None,
+                    _ => self.deadline(ttl),
+                };
+                let value = Stored::Str(value.to_vec());
+                self.txn.put(key, Entry { value, expires_at })?;
                 Reply::Bool(true)
             }
             Command::GetMany { keys } => {

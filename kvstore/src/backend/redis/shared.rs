@@ -226,7 +226,9 @@ where
         let ttl = write_ttl_ms(key, options.ttl)?;
         let mut c = cmd("SET");
         c.arg(key).arg(value);
-        if let Some(ms) = ttl {
+        if options.keep_ttl {
+            c.arg("KEEPTTL");
+        } else if let Some(ms) = ttl {
             c.arg("PX").arg(ms);
         }
         if options.only_if_absent {

@@ -1,0 +1,160 @@
+//! Older versions of a value type, and how stored values of those versions are read.
+//!
+//! `#[store(migrate_from(V2, V1))]` on a field of `Item<T>` (or a `Dynamic` with `Item<T>`
+//! leaves) builds a [`Migrations<T>`]: the older types, newest first, each with its conversion
+//! into `T` (through the chain of `From` impls, `V1 -> V2 -> T`). Reading decodes as `T` first;
+//! only bytes that do not *decode* as `T` are tried as each older version (decoded and validated
+//! against that version's own schema), and the first that fits is converted forward and must
+//! validate as `T`.
+
+use std::any::type_name;
+
+use serde_json::Value;
+
+use super::codec::{codec, Codec, Storable};
+use crate::error::{Error, Result};
+
+type ReadOlder<T> = Box<dyn Fn(&str, &[u8]) -> Option<T> + Send + Sync>;
+
+/// One older version of `T`.
+struct Version<T> {
+    name: &'static str,
+    codec: fn() -> &'static Codec,
+    read: ReadOlder<T>,
+}
+
+/// The older versions of the value type `T`, newest first (built by the derive from
+/// `#[store(migrate_from(...))]`).
+pub struct Migrations<T> {
+    versions: Vec<Version<T>>,
+    write_back: bool,
+}
+
+impl<T> std::fmt::Debug for Migrations<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migrations")
+            .field(
+                "versions",
+                &self.versions.iter().map(|v| v.name).collect::<Vec<_>>(),
+            )
+            .field("write_back", &self.write_back)
+            .finish()
+    }
+}
+
+impl<T: Storable> Default for Migrations<T> {
+    fn default() -> Self {
+        Migrations::new()
+    }
+}
+
+/// How a stored value was read.
+pub(crate) enum Read<T> {
+    /// It is of the current type.
+    Current(T),
+    /// It is of an older version (`version`: its index in the chain, 0 = newest older one),
+    /// converted to `T`; `encoded` is `T`'s encoding, to write back.
+    Older {
+        value: T,
+        version: usize,
+        encoded: Vec<u8>,
+    },
+}
+
+impl<T> Read<T> {
+    /// The value, however it was read.
+    pub(crate) fn into_value(self) -> T {
+        match self {
+            Read::Current(value) | Read::Older { value, .. } => value,
+        }
+    }
+}
+
+impl<T: Storable> Migrations<T> {
+    /// No older versions yet; values read are written back in the current shape.
+    pub fn new() -> Self {
+        Migrations {
+            versions: Vec::new(),
+            write_back: true,
+        }
+    }
+
+    /// Adds the next older version `B` (older than every version added before), with its
+    /// conversion into `T`.
+    pub fn version<B: Storable>(mut self, convert: fn(B) -> T) -> Self {
+        self.versions.push(Version {
+            name: type_name::<B>(),
+            codec: codec::<B>,
+            read: Box::new(move |key, bytes| {
+                codec::<B>().decode::<B>(key, bytes).ok().map(convert)
+            }),
+        });
+        self
+    }
+
+    /// Whether a value read in an older shape is written back in the current one (default
+    /// `true`).
+    pub fn write_back(mut self, on: bool) -> Self {
+        self.write_back = on;
+        self
+    }
+
+    /// Whether values read in an older shape are written back.
+    pub fn writes_back(&self) -> bool {
+        self.write_back
+    }
+
+    /// The JSON Schemas of the older versions, newest first (the manifest's `"previous"`).
+    pub fn schemas(&self) -> Vec<Value> {
+        self.versions
+            .iter()
+            .map(|v| (v.codec)().schema().clone())
+            .collect()
+    }
+
+    /// The older versions' type names, newest first.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.versions.iter().map(|v| v.name).collect()
+    }
+
+    /// Reads `bytes` stored at `key`: as `T`, or — only when they do not decode as `T` — as the
+    /// first older version they fit, converted to `T` and validated as `T`.
+    pub(crate) fn read(&self, current: &Codec, key: &str, bytes: &[u8]) -> Result<Read<T>> {
+        let shape_error = match current.decode_shape_first::<T>(key, bytes) {
+            Ok(value) => return Ok(Read::Current(value)),
+            // Decodes as `T` but breaks a constraint: never re-read as an older version (an
+            // older type that is a structural subset would swallow it and drop data).
+            Err(Error::Decode { message, .. }) => message,
+            Err(other) => return Err(other),
+        };
+        for (version, older) in self.versions.iter().enumerate() {
+            let Some(value) = (older.read)(key, bytes) else {
+                continue;
+            };
+            // The converted value must be a valid `T`, and its encoding is what is written back.
+            let encoded = match current.encode(key, &value, usize::MAX) {
+                Ok(encoded) => encoded,
+                Err(Error::Validation { key, issues, .. }) => {
+                    return Err(Error::Validation {
+                        key,
+                        issues,
+                        stored: true,
+                    })
+                }
+                Err(other) => return Err(other),
+            };
+            return Ok(Read::Older {
+                value,
+                version,
+                encoded,
+            });
+        }
+        Err(Error::Decode {
+            key: key.to_owned(),
+            message: format!(
+                "{shape_error}; no older version listed in `migrate_from` ({}) matched either",
+                self.names().join(", ")
+            ),
+        })
+    }
+}
