@@ -75,6 +75,13 @@ pub fn expand(model: &Model) -> TokenStream {
         .map(|f| accessor(f, vis));
 
     let (open_doc, open_with_prefix_doc, schema_doc) = store_docs(model);
+    let location = match model.fields.first() {
+        Some(first) => {
+            let (ident, ty, segment) = (first.ident, first.ty, first.segment.as_str());
+            quote!(#p::parent_location(<#ty as #p::Node>::__location(&self.#ident), #segment))
+        }
+        None => quote!(#p::None),
+    };
 
     quote! {
         #[automatically_derived]
@@ -95,6 +102,25 @@ pub fn expand(model: &Model) -> TokenStream {
                 __out: &mut #p::Map<::std::string::String, #p::Value>,
             ) {
                 #( <#tys as #p::Node>::__manifest(#paths, #specs, __out); )*
+            }
+
+            fn __audit<'__a>(
+                &'__a self,
+                __run: &'__a mut #p::Run<'_>,
+            ) -> #p::BoxFuture<'__a, #p::Result<()>> {
+                ::std::boxed::Box::pin(async move {
+                    #(
+                        __run.push(#segments);
+                        let __result = <#tys as #p::Node>::__audit(&self.#idents, __run).await;
+                        __run.pop();
+                        __result?;
+                    )*
+                    #p::Result::Ok(())
+                })
+            }
+
+            fn __location(&self) -> #p::Option<(#p::Context, ::std::string::String)> {
+                #location
             }
 
             fn __owns(__tail: #p::Option<&::core::primitive::str>) -> ::core::primitive::bool {
@@ -143,6 +169,38 @@ pub fn expand(model: &Model) -> TokenStream {
             #[must_use]
             #vis fn schema() -> #p::Value {
                 #p::manifest_root::<Self>(#prefix)
+            }
+
+            /// Reads every value stored under this store and reports, per key pattern, which
+            /// are valid, outdated (an older version listed in `migrate_from`), invalid or of
+            /// another kind, and which keys under the store's prefix fit no pattern. Never
+            /// stops at a bad value; reads in batches, so memory stays bounded.
+            #vis async fn audit(&self) -> #p::Result<#p::AuditReport> {
+                #p::audit(self, true, &mut |_: &#p::Progress| {}).await
+            }
+
+            /// `audit()`, calling `progress` after each batch (for a progress bar).
+            #vis async fn audit_with_progress(
+                &self,
+                mut progress: impl ::core::ops::FnMut(&#p::Progress) + ::core::marker::Send,
+            ) -> #p::Result<#p::AuditReport> {
+                #p::audit(self, true, &mut progress).await
+            }
+
+            /// Rewrites every value stored in an older version (fields with `migrate_from`,
+            /// nested ones included) in the current shape — a compare-and-swap per key against
+            /// the bytes read, keeping its TTL, so it is safe while the service writes — and
+            /// reports what it did. Running it again migrates nothing.
+            #vis async fn migrate(&self) -> #p::Result<#p::MigrationReport> {
+                #p::migrate(self, true, &mut |_: &#p::Progress| {}).await
+            }
+
+            /// `migrate()`, calling `progress` after each batch.
+            #vis async fn migrate_with_progress(
+                &self,
+                mut progress: impl ::core::ops::FnMut(&#p::Progress) + ::core::marker::Send,
+            ) -> #p::Result<#p::MigrationReport> {
+                #p::migrate(self, true, &mut progress).await
             }
 
             #(#accessors)*

@@ -70,7 +70,10 @@ pub use backend::{
 };
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use key::{Id, IntoId};
-pub use node::{Blob, Context, Counter, Dynamic, Item, Node, SetOf};
+pub use node::{
+    AuditReport, Blob, Context, Counter, Dynamic, Item, MigrationReport, Node, PatternReport,
+    Problem, ProblemKind, Progress, SetOf, MAX_PROBLEMS,
+};
 pub use value::{Migrations, Storable};
 
 #[cfg(feature = "derive")]
@@ -80,8 +83,12 @@ pub use kvstore_derive::Store;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::backend::IntoBackend;
+    pub use crate::error::Result;
     pub use crate::key::{split_static_segment as split_segment, KeyPath};
-    pub use crate::node::{Context, ItemLeaf, Node, Spec};
+    pub use crate::node::{
+        audit_entry as audit, migrate_entry as migrate, AuditReport, BoxFuture, Context, ItemLeaf,
+        MigrationReport, Node, Progress, Run, Spec,
+    };
     pub use crate::value::Migrations;
     pub use core::option::Option::{self, None, Some};
     pub use core::time::Duration;
@@ -100,6 +107,20 @@ pub mod __private {
         let mut out = Map::new();
         S::__manifest(KeyPath::root(prefix), &Spec::default(), &mut out);
         Value::Object(out)
+    }
+
+    /// The location of a store from the location of its field at `segment`: the store's root.
+    pub fn parent_location(
+        field: Option<(Context, String)>,
+        segment: &str,
+    ) -> Option<(Context, String)> {
+        let (ctx, location) = field?;
+        let root = match location.strip_suffix(segment) {
+            Some("") => "",
+            Some(root) => root.strip_suffix(crate::key::SEPARATOR).unwrap_or(root),
+            None => &location,
+        };
+        Some((ctx, root.to_owned()))
     }
 
     /// Compile-time check that a field type is a node (spanned on the field by the derive).

@@ -179,6 +179,19 @@ pub enum Command<'a> {
         /// The literal prefix (not a glob).
         prefix: &'a str,
     },
+    /// One page of the live keys starting with the literal `prefix` (`SCAN cursor MATCH
+    /// <escaped prefix>* COUNT count`): start with the cursor `""`, continue with the reply's
+    /// `next` until it is `None`. A key may appear on two pages (as with Redis's `SCAN`); one that
+    /// lives from the first page to the last appears at least once. `count` is a hint. Reply:
+    /// [`Reply::Page`].
+    Scan {
+        /// The literal prefix (not a glob).
+        prefix: &'a str,
+        /// Where to continue (`""`: from the start).
+        cursor: &'a str,
+        /// About how many keys to look at.
+        count: usize,
+    },
     /// Several commands in one round trip, in order; with `atomic`, as one step that no reader
     /// sees half done (a backend that cannot answers [`BackendErrorKind::Unsupported`] and runs
     /// nothing). Batches do not nest. Reply: [`Reply::Batch`], one reply per command.
@@ -216,6 +229,17 @@ pub enum Reply {
     Swap(Swap),
     /// The replies of a batch, in order.
     Batch(Vec<Reply>),
+    /// One page of a scan.
+    Page(ScanPage),
+}
+
+/// One page of [`Command::Scan`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScanPage {
+    /// The keys of this page.
+    pub keys: Vec<String>,
+    /// The cursor of the next page; `None` when the scan is complete.
+    pub next: Option<String>,
 }
 
 impl Command<'_> {
@@ -245,11 +269,12 @@ impl Command<'_> {
             Command::SetLen { .. } => 15,
             Command::ScanPrefix { .. } => 16,
             Command::Batch { .. } => 17,
+            Command::Scan { .. } => 18,
         }
     }
 
     /// Every command name, in a fixed order (what [`Command::name`] returns).
-    pub const NAMES: [&'static str; 18] = [
+    pub const NAMES: [&'static str; 19] = [
         "get",
         "set",
         "get_many",
@@ -268,6 +293,7 @@ impl Command<'_> {
         "set_len",
         "scan_prefix",
         "batch",
+        "scan",
     ];
 
     /// The key errors and traces name: the key, the first key of a multi-key command, the prefix
@@ -291,7 +317,7 @@ impl Command<'_> {
                 keys.first().map_or("", String::as_str)
             }
             Command::SetMany { entries, .. } => entries.first().map_or("", |(key, _)| key),
-            Command::ScanPrefix { prefix } => prefix,
+            Command::ScanPrefix { prefix } | Command::Scan { prefix, .. } => prefix,
             Command::Batch { commands, .. } => commands.first().map_or("", |c| c.key()),
         }
     }
@@ -316,7 +342,8 @@ impl Command<'_> {
             | Command::SetContains { .. }
             | Command::SetMembers { .. }
             | Command::SetLen { .. }
-            | Command::ScanPrefix { .. } => false,
+            | Command::ScanPrefix { .. }
+            | Command::Scan { .. } => false,
         }
     }
 
@@ -375,6 +402,7 @@ reply_as! {
     into_ttl(Ttl) -> KeyTtl;
     into_swap(Swap) -> Swap;
     into_batch(Batch) -> Vec<Reply>;
+    into_page(Page) -> ScanPage;
 }
 
 impl Reply {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::command::{Command, KeyTtl, Reply, SetOptions, Swap};
+use super::command::{Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
 use super::{async_trait, dispatch, Backend};
 use crate::error::Result;
 
@@ -149,6 +149,16 @@ pub trait BackendExt: Backend {
     /// [`Command::SetLen`].
     async fn set_len(&self, key: &str) -> Result<usize> {
         run(self, Command::SetLen { key }, Reply::into_len).await
+    }
+
+    /// [`Command::Scan`]: one page of keys.
+    async fn scan(&self, prefix: &str, cursor: &str, count: usize) -> Result<ScanPage> {
+        let command = Command::Scan {
+            prefix,
+            cursor,
+            count,
+        };
+        run(self, command, Reply::into_page).await
     }
 
     /// [`Command::ScanPrefix`].

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use async_trait::async_trait;
-pub use command::{Command, KeyTtl, Reply, SetOptions, Swap};
+pub use command::{Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
 pub use connect::{connect, SCHEMES};
 pub use engine::{Engine, Entry, Storage, StorageTxn, Stored};
 pub use ext::BackendExt;

@@ -73,7 +73,7 @@ pub fn decode_id(segment: &str) -> Option<String> {
 
 /// A type that can be the id of a [`Dynamic`](crate::Dynamic): `String`, `u64`, `i64`, `u32`,
 /// `u128` (and `uuid::Uuid` with the `uuid` feature).
-pub trait Id: Sized + Send + Sync + 'static {
+pub trait Id: IntoId<Self> + Sized + Send + Sync + 'static {
     /// Appends the encoded id to `out`; an error for an id that cannot be a key segment.
     fn encode_into(&self, out: &mut String) -> Result<(), InvalidKeyReason>;
     /// Decodes a key segment written by [`Id::encode_into`]; `None` if it is not one.

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use super::{key_methods, leaf_node, Leaf};
+use super::audit::{Run, Verdict};
+use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{Command, SetOptions};
 use crate::backend::write_ttl;
 use crate::error::Result;
@@ -59,6 +60,18 @@ impl Blob {
     }
 
     key_methods!();
+}
+
+impl Blob {
+    /// Any bytes are a valid blob; only a key of another kind is a problem.
+    async fn audit_keys(
+        ctx: &Context,
+        keys: &[String],
+        _spec: &Spec,
+        run: &mut Run<'_>,
+    ) -> Result<()> {
+        run.check_strings(ctx, keys, |_, _| Verdict::Valid).await
+    }
 }
 
 leaf_node!(Blob, "blob", None, {});

@@ -1,6 +1,7 @@
 //! [`Counter`]: an atomic 64-bit integer at one key.
 
-use super::{key_methods, leaf_node, Leaf};
+use super::audit::{Run, Verdict};
+use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::Command;
 use crate::error::{Error, Result};
 use crate::value::{Decimal, LeafCodec};
@@ -48,6 +49,21 @@ impl Counter {
     }
 
     key_methods!();
+}
+
+impl Counter {
+    async fn audit_keys(
+        ctx: &Context,
+        keys: &[String],
+        _spec: &Spec,
+        run: &mut Run<'_>,
+    ) -> Result<()> {
+        run.check_strings(ctx, keys, |key, bytes| match Decimal.decode(key, bytes) {
+            Ok(_) => Verdict::Valid,
+            Err(e) => Verdict::Invalid(e),
+        })
+        .await
+    }
 }
 
 leaf_node!(Counter, "counter", None, {});

@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::item::ItemAt;
+use futures_core::Stream;
+
+use super::audit::{BoxFuture, Run, PAGE};
+use super::item::{audit_methods, ItemAt};
 use super::{Context, Item, ItemLeaf, Node, Spec};
-use crate::backend::command::{Command, SetOptions};
+use crate::backend::command::{Command, ScanPage, SetOptions};
 use crate::backend::round_up_to_millis;
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::key::{split_id_segment, Id, IntoId, KeyPath};
@@ -137,6 +140,72 @@ impl<N: Node, K: Id> Dynamic<N, K> {
     }
 }
 
+impl<N: Node, K: Id> Dynamic<N, K> {
+    audit_methods!();
+
+    /// One page of this keyspace's stored keys, from `cursor` (`""`: the start).
+    async fn page(&self, cursor: &str) -> Result<ScanPage> {
+        let command = Command::Scan {
+            prefix: &self.inner.scan_prefix,
+            cursor,
+            count: PAGE,
+        };
+        self.inner.ctx.execute(command).await?.into_page(&command)
+    }
+
+    /// The audit walk: page by page; leaf values checked a page at a time, nested nodes one id
+    /// at a time. At the entry point, keys that fit no pattern are reported as unknown.
+    async fn audit_walk(&self, run: &mut Run<'_>) -> Result<()> {
+        if self.path_error().is_err() {
+            return Ok(()); // nothing can be stored under an invalid path
+        }
+        let entry = run.at_entry();
+        run.push(if self.inner.path.is_colocated() {
+            "{*}"
+        } else {
+            "*"
+        });
+        let result = self.audit_pages(run, entry).await;
+        run.pop();
+        result
+    }
+
+    async fn audit_pages(&self, run: &mut Run<'_>, entry: bool) -> Result<()> {
+        let leaf = N::__owns(None);
+        let mut seen = HashSet::new();
+        let mut cursor = String::new();
+        loop {
+            let page = self.page(&cursor).await?;
+            let mut leaves = Vec::new();
+            let mut ids = Vec::new();
+            for key in &page.keys {
+                match self.id_segment(key).and_then(|s| Some((s, K::decode(s)?))) {
+                    Some(_) if leaf => leaves.push(key.clone()),
+                    Some((segment, id)) => {
+                        if seen.insert(segment.to_owned()) {
+                            ids.push(id);
+                        }
+                    }
+                    None if entry => run.unknown(key),
+                    None => {}
+                }
+            }
+            if leaf {
+                N::__audit_leaves(&self.inner.ctx, &leaves, &self.inner.spec, run).await?;
+            } else {
+                run.scanned(page.keys.len());
+                for id in ids {
+                    self.at(id).__audit(run).await?;
+                }
+            }
+            match page.next {
+                Some(next) => cursor = next,
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
 impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
     fn json(&self) -> Json<T> {
         Json::with(self.inner.item.unwrap_or_else(codec::<T>))
@@ -202,7 +271,7 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
             return Ok(Vec::new());
         }
         let values = self.fetch(&keys).await?;
-        self.decode_all(&keys, values)
+        self.decode_all(&keys, values).await
     }
 
     async fn fetch(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
@@ -210,12 +279,29 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         self.inner.ctx.execute(command).await?.into_values(&command)
     }
 
-    fn decode_all(&self, keys: &[String], values: Vec<Option<Vec<u8>>>) -> Result<Vec<Option<T>>> {
+    /// Decodes fetched values, failing on the first bad one. Without older versions this is
+    /// one decode per value; with them, older values are converted (and written back).
+    async fn decode_all(
+        &self,
+        keys: &[String],
+        values: Vec<Option<Vec<u8>>>,
+    ) -> Result<Vec<Option<T>>> {
         let json = self.json();
-        keys.iter()
-            .zip(values)
-            .map(|(key, bytes)| bytes.map(|b| json.decode(key, &b)).transpose())
-            .collect()
+        if self.migrations().is_none() {
+            return keys
+                .iter()
+                .zip(values)
+                .map(|(key, bytes)| bytes.map(|b| json.decode(key, &b)).transpose())
+                .collect();
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, bytes) in keys.iter().zip(values) {
+            out.push(match bytes {
+                Some(bytes) => Some(self.item_at(key).read(&bytes).await?),
+                None => None,
+            });
+        }
+        Ok(out)
     }
 
     /// Validates every value, then writes them all as one atomic step (nothing is written if any
@@ -246,6 +332,107 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         self.inner.ctx.execute(command).await?.into_unit(&command)
     }
 
+    /// The values at `ids`, in the same order, each with its own result: a bad stored value is
+    /// an `Err` naming its key, and the others are still returned (one round trip). An invalid
+    /// id is an `Err` in its place too. Only a backend failure fails the whole call.
+    pub async fn get_each<I, It>(&self, ids: It) -> Result<Vec<Result<Option<T>>>>
+    where
+        It: IntoIterator<Item = I>,
+        I: IntoId<K>,
+    {
+        let keys: Vec<Result<String>> = ids.into_iter().map(|id| self.item_key(&id)).collect();
+        let valid: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.as_ref().ok().cloned())
+            .collect();
+        let mut values = if valid.is_empty() {
+            Vec::new()
+        } else {
+            self.fetch(&valid).await?
+        }
+        .into_iter();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let key = match key {
+                Ok(key) => key,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            out.push(match values.next().flatten() {
+                Some(bytes) => self.item_at(&key).read(&bytes).await.map(Some),
+                None => Ok(None),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every `(id, value)` pair, read in batches (a SCAN page and one `MGET` at a time), as a
+    /// stream: a key whose stored value is bad yields an `Err` naming it and the stream goes on;
+    /// a backend failure yields its `Err` and ends the stream. Memory stays bounded by a batch,
+    /// whatever the size of the keyspace. A value written in an older version is converted
+    /// (and written back) as by [`get`](Self::get).
+    ///
+    /// As with Redis's `SCAN`, an id present for the whole walk is yielded at least once, and
+    /// may be yielded twice if the keyspace is resized meanwhile.
+    pub fn stream(&self) -> impl Stream<Item = Result<(K, T)>> + Send + 'static {
+        struct State<T, K> {
+            dynamic: Dynamic<Item<T>, K>,
+            cursor: Option<String>,
+            ready: std::collections::VecDeque<Result<(K, T)>>,
+        }
+        let state = State {
+            dynamic: self.clone(),
+            cursor: Some(String::new()),
+            ready: std::collections::VecDeque::new(),
+        };
+        futures_util::stream::unfold(state, |mut state| async move {
+            loop {
+                if let Some(next) = state.ready.pop_front() {
+                    return Some((next, state));
+                }
+                let cursor = state.cursor.take()?;
+                match state.dynamic.stream_batch(&cursor).await {
+                    Ok((items, next)) => {
+                        state.ready.extend(items);
+                        state.cursor = next;
+                    }
+                    // A backend failure ends the stream (the cursor is gone).
+                    Err(e) => return Some((Err(e), state)),
+                }
+            }
+        })
+    }
+
+    /// One page of [`stream`](Self::stream): its items and the next cursor.
+    async fn stream_batch(&self, cursor: &str) -> Result<(Vec<Result<(K, T)>>, Option<String>)> {
+        let page = self.page(cursor).await?;
+        let keys: Vec<String> = page
+            .keys
+            .into_iter()
+            .filter(|key| self.id_segment(key).is_some_and(|s| K::decode(s).is_some()))
+            .collect();
+        let mut items = Vec::with_capacity(keys.len());
+        if !keys.is_empty() {
+            let values = self.fetch(&keys).await?;
+            for (key, value) in keys.iter().zip(values) {
+                // Gone since the scan: not an item any more.
+                let Some(bytes) = value else { continue };
+                let Some(id) = self.id_segment(key).and_then(K::decode) else {
+                    continue;
+                };
+                items.push(
+                    self.item_at(key)
+                        .read(&bytes)
+                        .await
+                        .map(|value| (id, value)),
+                );
+            }
+        }
+        Ok((items, page.next))
+    }
+
     /// Every `(id, value)` pair, in no particular order.
     pub async fn entries(&self) -> Result<Vec<(K, T)>> {
         let keys = self.stored_keys().await?;
@@ -253,7 +440,7 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
             return Ok(Vec::new());
         }
         let values = self.fetch(&keys).await?;
-        let values = self.decode_all(&keys, values)?;
+        let values = self.decode_all(&keys, values).await?;
         Ok(keys
             .iter()
             .zip(values)
@@ -311,6 +498,14 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
         EXPANDING.with_borrow_mut(|stack| stack.pop());
     }
 
+    fn __audit<'a>(&'a self, run: &'a mut Run<'_>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.audit_walk(run))
+    }
+
+    fn __location(&self) -> Option<(Context, String)> {
+        Some((self.inner.ctx.clone(), self.inner.path.as_str().to_owned()))
+    }
+
     fn __owns(tail: Option<&str>) -> bool {
         let Some(tail) = tail else {
             return false;
@@ -342,6 +537,20 @@ mod tests {
         fn __manifest(path: KeyPath, spec: &Spec, out: &mut Map<String, Value>) {
             <Item<String>>::__manifest(path.child("name"), spec, out);
             <Dynamic<Tree>>::__manifest(path.child("children"), spec, out);
+        }
+        fn __audit<'a>(&'a self, run: &'a mut Run<'_>) -> BoxFuture<'a, Result<()>> {
+            Box::pin(async move {
+                run.push("name");
+                self.name.__audit(run).await?;
+                run.pop();
+                run.push("children");
+                self.children.__audit(run).await?;
+                run.pop();
+                Ok(())
+            })
+        }
+        fn __location(&self) -> Option<(Context, String)> {
+            crate::__private::parent_location(self.name.__location(), "name")
         }
         fn __owns(tail: Option<&str>) -> bool {
             match tail.map(crate::key::split_static_segment) {
@@ -378,6 +587,12 @@ mod tests {
             assert_eq!(leaf.name.key(), "t:children:a:children:b:name");
             assert_eq!(tree.children.keys().await.unwrap(), vec!["a".to_owned()]);
             assert_eq!(tree.children.count().await.unwrap(), 1);
+            // The audit walks the recursion as deep as it is stored.
+            let report = crate::__private::audit(&tree, true, &mut |_| {})
+                .await
+                .unwrap();
+            assert_eq!((report.checked, report.valid, report.unknown), (1, 1, 0));
+            assert_eq!(report.patterns[0].pattern, "t:children:*:children:*:name");
         });
     }
 }

@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 
 use std::sync::Arc;
 
+use super::audit::{BoxFuture, Run, Verdict};
+
 use super::{
     key_methods, manifest_entry, remove_key, Context, ItemLeaf, KeyPath, Leaf, Node, Spec,
 };
@@ -71,11 +73,7 @@ impl<T: Storable> ItemAt<'_, T> {
 
     /// How `bytes` read: current, or an older version (no write).
     pub(crate) fn classify(&self, bytes: &[u8]) -> Result<Read<T>> {
-        match self.migrations {
-            // The fast path: no older versions, one decode.
-            None => Ok(Read::Current(self.json.decode(self.key, bytes)?)),
-            Some(migrations) => migrations.read(self.json.codec(), self.key, bytes),
-        }
+        classify(self.json, self.migrations, self.key, bytes)
     }
 
     /// Replaces `old` (the exact bytes read) with `new`, keeping the TTL; a lost swap (someone
@@ -160,6 +158,73 @@ impl<T: Storable> ItemAt<'_, T> {
         })
     }
 }
+
+/// How `bytes` stored at `key` read: as `T` (the fast path, one decode, when there are no older
+/// versions), or through an older version.
+fn classify<T: Storable>(
+    json: Json<T>,
+    migrations: Option<&Migrations<T>>,
+    key: &str,
+    bytes: &[u8],
+) -> Result<Read<T>> {
+    match migrations {
+        None => Ok(Read::Current(json.decode(key, bytes)?)),
+        Some(migrations) => migrations.read(json.codec(), key, bytes),
+    }
+}
+
+/// The audit's verdict on an item value.
+fn verdict<T: Storable>(
+    json: Json<T>,
+    migrations: Option<&Migrations<T>>,
+    key: &str,
+    bytes: &[u8],
+) -> Verdict {
+    match classify(json, migrations, key, bytes) {
+        Ok(Read::Current(_)) => Verdict::Valid,
+        Ok(Read::Older { encoded, .. }) => Verdict::Outdated { encoded },
+        Err(e) => Verdict::Invalid(e),
+    }
+}
+
+/// Defines `audit`, `audit_with_progress`, `migrate` and `migrate_with_progress` on a handle
+/// whose `Node::__location` is its root.
+macro_rules! audit_methods {
+    () => {
+        /// Reads every value stored under this handle and reports which are valid, outdated (an
+        /// older version listed in `migrate_from`), invalid or of another kind, and which keys
+        /// under it fit no pattern of the layout. Never stops at a bad value; reads in batches
+        /// (SCAN pages and one `MGET` each), so memory stays bounded.
+        pub async fn audit(&self) -> $crate::Result<$crate::AuditReport> {
+            self.audit_with_progress(|_| {}).await
+        }
+
+        /// [`audit`](Self::audit), calling `progress` after each batch.
+        pub async fn audit_with_progress(
+            &self,
+            mut progress: impl FnMut(&$crate::Progress) + Send,
+        ) -> $crate::Result<$crate::AuditReport> {
+            $crate::node::audit_entry(self, false, &mut progress).await
+        }
+
+        /// Rewrites every value stored in an older version (listed in `migrate_from`) in the
+        /// current shape — each with a compare-and-swap against the bytes read, keeping its
+        /// TTL, so it is safe while the service writes — and reports what it did. Running it
+        /// again migrates nothing. Reads in batches; memory stays bounded.
+        pub async fn migrate(&self) -> $crate::Result<$crate::MigrationReport> {
+            self.migrate_with_progress(|_| {}).await
+        }
+
+        /// [`migrate`](Self::migrate), calling `progress` after each batch.
+        pub async fn migrate_with_progress(
+            &self,
+            mut progress: impl FnMut(&$crate::Progress) + Send,
+        ) -> $crate::Result<$crate::MigrationReport> {
+            $crate::node::migrate_entry(self, false, &mut progress).await
+        }
+    };
+}
+pub(crate) use audit_methods;
 
 /// One JSON value of type `T` at one key, validated against `T`'s JSON Schema on write and read.
 pub struct Item<T> {
@@ -264,6 +329,23 @@ impl<T: Storable> Item<T> {
     }
 
     key_methods!();
+    audit_methods!();
+}
+
+impl<T: Storable> Item<T> {
+    async fn audit_keys(
+        ctx: &Context,
+        keys: &[String],
+        spec: &Spec,
+        run: &mut Run<'_>,
+    ) -> Result<()> {
+        let json = Json::<T>::new();
+        let migrations = spec.migrations::<T>();
+        run.check_strings(ctx, keys, |key, bytes| {
+            verdict(json, migrations.as_deref(), key, bytes)
+        })
+        .await
+    }
 }
 
 impl<T: Storable> Node for Item<T> {
@@ -291,6 +373,34 @@ impl<T: Storable> Node for Item<T> {
 
     fn __item_codec() -> Option<&'static Codec> {
         Some(codec::<T>())
+    }
+
+    fn __audit<'a>(&'a self, run: &'a mut Run<'_>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let Ok(key) = self.leaf.key() else {
+                return Ok(());
+            };
+            let keys = [key.to_owned()];
+            let json = self.json;
+            let migrations = self.migrations.as_deref();
+            run.check_strings(&self.leaf.ctx, &keys, |key, bytes| {
+                verdict(json, migrations, key, bytes)
+            })
+            .await
+        })
+    }
+
+    fn __audit_leaves<'a>(
+        ctx: &'a Context,
+        keys: &'a [String],
+        spec: &'a Spec,
+        run: &'a mut Run<'_>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Self::audit_keys(ctx, keys, spec, run))
+    }
+
+    fn __location(&self) -> Option<(Context, String)> {
+        Some((self.leaf.ctx.clone(), self.leaf.key.clone()))
     }
 }
 

@@ -5,6 +5,7 @@
 //! TTL) and stores its values through one [`LeafCodec`](crate::value::LeafCodec) (JSON, decimal
 //! or raw); every operation is one [`Command`] sent through [`Context::execute`].
 
+mod audit;
 mod blob;
 mod counter;
 mod dynamic;
@@ -18,6 +19,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+pub use audit::{audit as audit_entry, migrate as migrate_entry};
+pub use audit::{
+    AuditReport, BoxFuture, MigrationReport, PatternReport, Problem, ProblemKind, Progress, Run,
+    MAX_PROBLEMS,
+};
 pub use blob::Blob;
 pub use counter::Counter;
 pub use dynamic::Dynamic;
@@ -101,6 +107,27 @@ pub trait Node: Clone + Send + Sync + Sized + 'static {
     /// nothing after the path) — is a key of this node's layout.
     #[doc(hidden)]
     fn __owns(tail: Option<&str>) -> bool;
+
+    /// Checks (and, when the run migrates, rewrites) every value stored under this handle.
+    #[doc(hidden)]
+    fn __audit<'a>(&'a self, run: &'a mut Run<'_>) -> BoxFuture<'a, Result<()>>;
+
+    /// Checks the values at `keys`, all keys of nodes of this type (a page of a `Dynamic`'s
+    /// leaves, with its `spec`). Only leaf nodes (whose `__owns(None)` is true) implement it.
+    #[doc(hidden)]
+    fn __audit_leaves<'a>(
+        ctx: &'a Context,
+        keys: &'a [String],
+        spec: &'a Spec,
+        run: &'a mut Run<'_>,
+    ) -> BoxFuture<'a, Result<()>> {
+        let _ = (ctx, keys, spec, run);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The context and the key (or path) of this handle; `None` for a store without fields.
+    #[doc(hidden)]
+    fn __location(&self) -> Option<(Context, String)>;
 
     /// The codec of `T` when this node is an `Item<T>` (lets `Dynamic<Item<T>>` skip a lookup).
     #[doc(hidden)]
@@ -331,6 +358,34 @@ macro_rules! leaf_node {
 
             fn __owns(tail: Option<&str>) -> bool {
                 tail.is_none()
+            }
+
+            fn __audit<'a>(
+                &'a self,
+                run: &'a mut $crate::node::Run<'_>,
+            ) -> $crate::node::BoxFuture<'a, $crate::Result<()>> {
+                Box::pin(async move {
+                    let Ok(key) = self.leaf.key() else {
+                        return Ok(());
+                    };
+                    let keys = [key.to_owned()];
+                    let spec = $crate::node::Spec::ttl(self.leaf.ttl);
+                    <Self as $crate::node::Node>::__audit_leaves(&self.leaf.ctx, &keys, &spec, run)
+                        .await
+                })
+            }
+
+            fn __audit_leaves<'a>(
+                ctx: &'a $crate::node::Context,
+                keys: &'a [String],
+                spec: &'a $crate::node::Spec,
+                run: &'a mut $crate::node::Run<'_>,
+            ) -> $crate::node::BoxFuture<'a, $crate::Result<()>> {
+                Box::pin(Self::audit_keys(ctx, keys, spec, run))
+            }
+
+            fn __location(&self) -> Option<($crate::node::Context, String)> {
+                Some((self.leaf.ctx.clone(), self.leaf.key.clone()))
             }
         }
     };

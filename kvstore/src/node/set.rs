@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-use super::{key_methods, leaf_node, Leaf};
+use super::audit::{Run, Verdict};
+use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::Command;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::value::{codec, Json, LeafCodec, Storable};
 
 /// A set of JSON values of type `T` (a native Redis SET; each member is `T`'s JSON text).
@@ -98,6 +99,39 @@ impl<T: Storable> SetOf<T> {
     }
 
     key_methods!();
+}
+
+impl<T: Storable> SetOf<T> {
+    /// Each set's members, checked (a set is valid when every member is).
+    async fn audit_keys(
+        ctx: &Context,
+        keys: &[String],
+        _spec: &Spec,
+        run: &mut Run<'_>,
+    ) -> Result<()> {
+        let json = Json::<T>::new();
+        for key in keys {
+            let command = Command::SetMembers { key };
+            let members = match ctx.execute(command).await {
+                Ok(reply) => reply.into_members(&command)?,
+                Err(Error::WrongType { .. }) => {
+                    run.wrong_type(key);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if members.is_empty() {
+                continue; // expired (or removed) since the scan
+            }
+            let verdict = members
+                .iter()
+                .find_map(|m| json.decode(key, m).err())
+                .map_or(Verdict::Valid, Verdict::Invalid);
+            run.verdict(ctx, key, &[], verdict).await?;
+        }
+        run.scanned(keys.len());
+        Ok(())
+    }
 }
 
 leaf_node!(SetOf<T>, "set", Some(codec::<T>().schema().clone()), { json: Json::new() });

@@ -52,13 +52,9 @@ impl<T: Storable> Default for Migrations<T> {
 pub(crate) enum Read<T> {
     /// It is of the current type.
     Current(T),
-    /// It is of an older version (`version`: its index in the chain, 0 = newest older one),
-    /// converted to `T`; `encoded` is `T`'s encoding, to write back.
-    Older {
-        value: T,
-        version: usize,
-        encoded: Vec<u8>,
-    },
+    /// It is of an older version, converted to `T`; `encoded` is `T`'s encoding, to write
+    /// back.
+    Older { value: T, encoded: Vec<u8> },
 }
 
 impl<T> Read<T> {
@@ -127,7 +123,7 @@ impl<T: Storable> Migrations<T> {
             Err(Error::Decode { message, .. }) => message,
             Err(other) => return Err(other),
         };
-        for (version, older) in self.versions.iter().enumerate() {
+        for older in &self.versions {
             let Some(value) = (older.read)(key, bytes) else {
                 continue;
             };
@@ -143,11 +139,7 @@ impl<T: Storable> Migrations<T> {
                 }
                 Err(other) => return Err(other),
             };
-            return Ok(Read::Older {
-                value,
-                version,
-                encoded,
-            });
+            return Ok(Read::Older { value, encoded });
         }
         Err(Error::Decode {
             key: key.to_owned(),

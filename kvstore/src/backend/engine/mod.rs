@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use storage::{Access, Entry, Storage, StorageTxn, Stored};
 
-use super::command::{Command, KeyTtl, Reply, Swap};
+use super::command::{Command, KeyTtl, Reply, ScanPage, Swap};
 use super::memory::Clock;
 use super::{async_trait, ttl_ms, write_ttl, Backend, Limits};
 use crate::error::{Error, Result};
@@ -357,6 +357,15 @@ impl<T: StorageTxn> Op<'_, T> {
                     }
                 })?;
                 Reply::Keys(keys)
+            }
+            // Everything is at hand: one page (the keys are already in memory, or a storage
+            // lists them in order).
+            Command::Scan { prefix, .. } => {
+                let keys = self.apply(Command::ScanPrefix { prefix })?;
+                Reply::Page(ScanPage {
+                    keys: keys.into_keys(&command)?,
+                    next: None,
+                })
             }
             Command::Batch { commands, atomic } => self.batch(commands, atomic)?,
         })

@@ -21,9 +21,9 @@ use futures_util::future::{join_all, try_join_all};
 use super::errors::{self, classify, map, PartialWriteError};
 use super::scripts;
 use super::shared::{builder_options, redis_backend, Core, Options, Topology};
-use super::standalone::connection_info;
+use super::standalone::{connection_info, parse_cursor};
 use crate::backend::connect::redact_url;
-use crate::backend::{async_trait, Limits};
+use crate::backend::{async_trait, Limits, ScanPage};
 use crate::error::{BackendErrorKind, Error, Result};
 
 /// The cluster connection, replaced by a fresh one when it stops answering.
@@ -359,6 +359,32 @@ fn primaries(reply: Value) -> RedisResult<Vec<u16>> {
 
 redis_backend!(RedisClusterBackend, "redis-cluster");
 
+impl RedisClusterBackend {
+    /// One slot of each primary (`CLUSTER SLOTS`); errors name `prefix`.
+    async fn primary_slots(&self, prefix: &str) -> Result<Vec<u16>> {
+        self.core
+            .call_raw(|c| async move {
+                let reply = c
+                    .route_command(
+                        cmd("CLUSTER").arg("SLOTS").to_owned(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                    )
+                    .await?;
+                primaries(reply.extract_error()?)
+            })
+            .await
+            .map_err(|e| map(e, Some(prefix)))
+    }
+}
+
+fn bad_cursor(prefix: &str, cursor: &str) -> Error {
+    Error::backend(
+        BackendErrorKind::Other,
+        Some(prefix),
+        format!("`{cursor}` is not a scan cursor of this backend"),
+    )
+}
+
 #[async_trait]
 impl Topology for RedisClusterBackend {
     type Conn = HealingConnection;
@@ -439,21 +465,51 @@ impl Topology for RedisClusterBackend {
             .sum())
     }
 
+    /// One primary at a time, in the order of their slots: the cursor is `<slot>:<cursor>`,
+    /// a slot of the primary being scanned and its `SCAN` cursor.
+    async fn scan_page(&self, prefix: &str, cursor: &str, count: usize) -> Result<ScanPage> {
+        let mut slots = self.primary_slots(prefix).await?;
+        slots.sort_unstable();
+        let (slot, node_cursor) = match cursor.split_once(':') {
+            None if cursor.is_empty() => (slots.first().copied(), 0),
+            Some((slot, node_cursor)) => {
+                let slot: u16 = slot.parse().map_err(|_| bad_cursor(prefix, cursor))?;
+                let node_cursor = parse_cursor(prefix, node_cursor)?;
+                // The primary that serves `slot` now (it may have changed since the last page).
+                let at = slots.iter().rposition(|&s| s <= slot).unwrap_or(0);
+                (slots.get(at).copied(), node_cursor)
+            }
+            None => return Err(bad_cursor(prefix, cursor)),
+        };
+        let Some(slot) = slot else {
+            return Ok(ScanPage::default());
+        };
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+            slot,
+            SlotAddr::Master,
+        )));
+        let route = &route;
+        let (next, keys) = self
+            .core
+            .scan_once(prefix, node_cursor, count, |c, scan| async move {
+                let reply = c.route_command(scan, route.clone()).await?;
+                Ok(from_redis_value(reply.extract_error()?)?)
+            })
+            .await?;
+        let next = if next != 0 {
+            Some(format!("{slot}:{next}"))
+        } else {
+            slots
+                .iter()
+                .find(|&&s| s > slot)
+                .map(|next_slot| format!("{next_slot}:0"))
+        };
+        Ok(ScanPage { keys, next })
+    }
+
     /// `SCAN` on every primary (found with `CLUSTER SLOTS`), in parallel, deduplicated.
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        let slots = self
-            .core
-            .call_raw(|c| async move {
-                let reply = c
-                    .route_command(
-                        cmd("CLUSTER").arg("SLOTS").to_owned(),
-                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
-                    )
-                    .await?;
-                primaries(reply.extract_error()?)
-            })
-            .await
-            .map_err(|e| map(e, Some(prefix)))?;
+        let slots = self.primary_slots(prefix).await?;
         let scans = slots.into_iter().map(|slot| async move {
             let mut keys = HashSet::new();
             let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(

@@ -14,7 +14,7 @@ use ::redis::{
 
 use super::errors::{self, map, map_increment};
 use super::scripts;
-use crate::backend::command::{Command, KeyTtl, Reply, SetOptions, Swap};
+use crate::backend::command::{Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
 use crate::backend::{async_trait, run_batch_in_order, ttl_ms, write_ttl, Backend, Limits};
 use crate::error::{Error, Result};
 use crate::key::scan_pattern;
@@ -383,6 +383,38 @@ where
         self.query(Some(key), cmd("SCARD").arg(key)).await
     }
 
+    /// One `SCAN cursor MATCH <escaped prefix>* COUNT count` round trip through `page`: the next
+    /// cursor (0 at the end) and the UTF-8 keys (others were not written by this crate).
+    pub(crate) async fn scan_once<F, Fut>(
+        &self,
+        prefix: &str,
+        cursor: u64,
+        count: usize,
+        page: F,
+    ) -> Result<(u64, Vec<String>)>
+    where
+        F: Fn(C, Cmd) -> Fut,
+        Fut: Future<Output = RedisResult<(u64, Vec<Vec<u8>>)>>,
+    {
+        let mut c = cmd("SCAN");
+        c.arg(cursor)
+            .arg("MATCH")
+            .arg(scan_pattern(prefix))
+            .arg("COUNT")
+            .arg(count.max(1));
+        let c = &c;
+        let page = &page;
+        let (next, keys) = self
+            .call_raw(|conn| page(conn, c.clone()))
+            .await
+            .map_err(|e| map(e, Some(prefix)))?;
+        let keys = keys
+            .into_iter()
+            .filter_map(|k| String::from_utf8(k).ok())
+            .collect();
+        Ok((next, keys))
+    }
+
     /// `SCAN 0 MATCH <escaped prefix>* COUNT 1000` to the end, through `page` (one `SCAN` round trip to
     /// one node), adding every UTF-8 key to `out`. Keys that are not UTF-8 were not written by
     /// this crate and are skipped.
@@ -396,22 +428,10 @@ where
         F: Fn(C, Cmd) -> Fut,
         Fut: Future<Output = RedisResult<(u64, Vec<Vec<u8>>)>>,
     {
-        let pattern = scan_pattern(prefix);
         let mut cursor = 0u64;
         loop {
-            let mut c = cmd("SCAN");
-            c.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000);
-            let c = &c;
-            let page = &page;
-            let (next, keys) = self
-                .call_raw(|conn| page(conn, c.clone()))
-                .await
-                .map_err(|e| map(e, Some(prefix)))?;
-            out.extend(keys.into_iter().filter_map(|k| String::from_utf8(k).ok()));
+            let (next, keys) = self.scan_once(prefix, cursor, 1000, &page).await?;
+            out.extend(keys);
             if next == 0 {
                 return Ok(());
             }
@@ -441,6 +461,9 @@ pub(crate) trait Topology: Backend {
 
     /// [`Command::ScanPrefix`].
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>>;
+
+    /// [`Command::Scan`].
+    async fn scan_page(&self, prefix: &str, cursor: &str, count: usize) -> Result<ScanPage>;
 }
 
 /// Runs `command` on a Redis topology: the one mapping of the command set onto Redis.
@@ -492,6 +515,11 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
         Command::SetMembers { key } => Reply::Members(core.set_members(key).await?),
         Command::SetLen { key } => Reply::Len(core.set_len(key).await?),
         Command::ScanPrefix { prefix } => Reply::Keys(topology.scan_prefix(prefix).await?),
+        Command::Scan {
+            prefix,
+            cursor,
+            count,
+        } => Reply::Page(topology.scan_page(prefix, cursor, count).await?),
         Command::Batch { .. } => run_batch_in_order(topology, command).await?,
     })
 }

@@ -12,7 +12,7 @@ use ::redis::{
 use super::errors::{self, map};
 use super::shared::{builder_options, redis_backend, Core, Options, Topology};
 use crate::backend::connect::redact_url;
-use crate::backend::{async_trait, Limits};
+use crate::backend::{async_trait, Limits, ScanPage};
 use crate::error::{BackendErrorKind, Error, Result};
 
 /// A backend over one Redis server (or a primary with replicas behind one address).
@@ -267,6 +267,20 @@ impl Topology for RedisBackend {
             .map_err(|e| map(e, keys.first().copied()))
     }
 
+    async fn scan_page(&self, prefix: &str, cursor: &str, count: usize) -> Result<ScanPage> {
+        let cursor = parse_cursor(prefix, cursor)?;
+        let (next, keys) = self
+            .core
+            .scan_once(prefix, cursor, count, |mut c, scan| async move {
+                scan.query_async(&mut c).await
+            })
+            .await?;
+        Ok(ScanPage {
+            keys,
+            next: (next != 0).then(|| next.to_string()),
+        })
+    }
+
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         let mut keys = HashSet::new();
         self.core
@@ -276,4 +290,18 @@ impl Topology for RedisBackend {
             .await?;
         Ok(keys.into_iter().collect())
     }
+}
+
+/// A `SCAN` cursor given back by a previous page (`""`: the start).
+pub(crate) fn parse_cursor(prefix: &str, cursor: &str) -> Result<u64> {
+    if cursor.is_empty() {
+        return Ok(0);
+    }
+    cursor.parse().map_err(|_| {
+        Error::backend(
+            BackendErrorKind::Other,
+            Some(prefix),
+            format!("`{cursor}` is not a scan cursor of this backend"),
+        )
+    })
 }

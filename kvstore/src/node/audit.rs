@@ -1,0 +1,482 @@
+//! `audit()` and `migrate()`: every stored value under a handle or a store, checked (and, for
+//! `migrate`, rewritten in the current shape), in batches, never stopping at a bad key.
+//!
+//! One walk serves both: each node checks the keys of its own layout (a `Dynamic` scans its
+//! keyspace page by page and checks a page of leaf keys with one `MGET`), and records each key's
+//! verdict in a [`Run`]. The entry point (the handle or store `audit()` was called on) also
+//! reports the keys under it that fit no pattern of its layout.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use super::{Context, Node};
+use crate::backend::command::{Command, Swap};
+use crate::error::{Error, Result};
+use crate::key::SEPARATOR;
+
+/// A boxed future, as the walk's recursive methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How many keys one page of a scan looks at (and one `MGET` reads).
+pub(crate) const PAGE: usize = 500;
+
+/// Most problems a report lists one by one (the counts are always complete).
+pub const MAX_PROBLEMS: usize = 100;
+
+/// What [`audit`](crate::Dynamic::audit) found under a store or a handle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditReport {
+    /// Values read and checked (`valid + outdated + invalid + wrong_type`).
+    pub checked: u64,
+    /// Values of the current type.
+    pub valid: u64,
+    /// Values of an older version listed in `migrate_from`: `migrate()` would rewrite them.
+    pub outdated: u64,
+    /// Values that fit no version (or break a constraint of the current type).
+    pub invalid: u64,
+    /// Keys holding another kind of value (a set where an item belongs, ...).
+    pub wrong_type: u64,
+    /// Keys under the audited prefix that match no pattern of the layout.
+    pub unknown: u64,
+    /// The counts per key pattern (`app:profiles:*`), in pattern order.
+    pub patterns: Vec<PatternReport>,
+    /// The offending keys with what is wrong, at most [`MAX_PROBLEMS`].
+    pub problems: Vec<Problem>,
+}
+
+/// The counts of one key pattern in an [`AuditReport`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PatternReport {
+    /// The key pattern, as in the manifest (`*` for each id).
+    pub pattern: String,
+    /// Values checked.
+    pub checked: u64,
+    /// Values of the current type.
+    pub valid: u64,
+    /// Values of an older version.
+    pub outdated: u64,
+    /// Values that fit no version.
+    pub invalid: u64,
+    /// Keys holding another kind of value.
+    pub wrong_type: u64,
+}
+
+/// One offending key in a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Problem {
+    /// The full key.
+    pub key: String,
+    /// What kind of problem.
+    pub kind: ProblemKind,
+    /// What is wrong, in words (the error's message).
+    pub message: String,
+}
+
+/// The kinds of [`Problem`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The value fits no version of its type.
+    Invalid,
+    /// The key holds another kind of value.
+    WrongType,
+    /// The key matches no pattern of the layout.
+    Unknown,
+    /// `migrate` could not write the value back.
+    WriteFailed,
+}
+
+/// What [`migrate`](crate::Dynamic::migrate) did under a store or a handle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MigrationReport {
+    /// Values read.
+    pub scanned: u64,
+    /// Values of an older version rewritten in the current shape.
+    pub migrated: u64,
+    /// Values of an older version that changed while being migrated (someone wrote a newer
+    /// value): left as they are now.
+    pub skipped: u64,
+    /// Values that could not be migrated: they fit no version, the key holds another kind of
+    /// value, or the write failed (see `problems`).
+    pub failed: u64,
+    /// What failed, at most [`MAX_PROBLEMS`].
+    pub problems: Vec<Problem>,
+}
+
+/// Where an audit or a migration is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Keys looked at so far.
+    pub scanned: u64,
+}
+
+/// The verdict on one stored value.
+pub(crate) enum Verdict {
+    /// Of the current type.
+    Valid,
+    /// Of an older version; `encoded`: the value in the current shape, to write back.
+    Outdated { encoded: Vec<u8> },
+    /// Fits no version (the error says why).
+    Invalid(Error),
+}
+
+/// One audit or migration in progress.
+pub struct Run<'p> {
+    migrate: bool,
+    segments: Vec<String>,
+    depth: usize,
+    audit: AuditReport,
+    patterns: BTreeMap<String, PatternReport>,
+    migration: MigrationReport,
+    scanned: u64,
+    progress: &'p mut (dyn FnMut(&Progress) + Send),
+}
+
+impl fmt::Debug for Run<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("migrate", &self.migrate)
+            .field("pattern", &self.pattern())
+            .field("scanned", &self.scanned)
+            .finish()
+    }
+}
+
+impl<'p> Run<'p> {
+    /// A run rooted at the key or path `root`.
+    pub(crate) fn new(
+        root: &str,
+        migrate: bool,
+        progress: &'p mut (dyn FnMut(&Progress) + Send),
+    ) -> Run<'p> {
+        Run {
+            migrate,
+            segments: (!root.is_empty())
+                .then(|| root.to_owned())
+                .into_iter()
+                .collect(),
+            depth: 0,
+            audit: AuditReport::default(),
+            patterns: BTreeMap::new(),
+            migration: MigrationReport::default(),
+            scanned: 0,
+            progress,
+        }
+    }
+
+    /// Enters a static segment (a field) or an id pattern (`*`, `{*}`).
+    pub fn push(&mut self, segment: &str) {
+        self.segments.push(segment.to_owned());
+        self.depth += 1;
+    }
+
+    /// Leaves what [`Run::push`] entered.
+    pub fn pop(&mut self) {
+        self.segments.pop();
+        self.depth -= 1;
+    }
+
+    /// Whether the node walking now is the one the audit was called on.
+    pub(crate) fn at_entry(&self) -> bool {
+        self.depth == 0
+    }
+
+    fn pattern(&self) -> String {
+        self.segments.join(":")
+    }
+
+    fn problem(list: &mut Vec<Problem>, key: &str, kind: ProblemKind, message: String) {
+        if list.len() < MAX_PROBLEMS {
+            list.push(Problem {
+                key: key.to_owned(),
+                kind,
+                message,
+            });
+        }
+    }
+
+    /// Counts keys looked at and reports progress.
+    pub(crate) fn scanned(&mut self, keys: usize) {
+        self.scanned += keys as u64;
+        (self.progress)(&Progress {
+            scanned: self.scanned,
+        });
+    }
+
+    /// Records a key under the audited prefix that fits no pattern.
+    pub(crate) fn unknown(&mut self, key: &str) {
+        self.audit.unknown += 1;
+        Self::problem(
+            &mut self.audit.problems,
+            key,
+            ProblemKind::Unknown,
+            "matches no key pattern of this layout".to_owned(),
+        );
+    }
+
+    fn counts(&mut self) -> &mut PatternReport {
+        let pattern = self.pattern();
+        self.patterns
+            .entry(pattern.clone())
+            .or_insert_with(|| PatternReport {
+                pattern,
+                ..PatternReport::default()
+            })
+    }
+
+    /// Records a key of another kind.
+    pub(crate) fn wrong_type(&mut self, key: &str) {
+        self.audit.checked += 1;
+        self.audit.wrong_type += 1;
+        self.migration.scanned += 1;
+        self.migration.failed += 1;
+        let counts = self.counts();
+        counts.checked += 1;
+        counts.wrong_type += 1;
+        let message = Error::WrongType {
+            key: key.to_owned(),
+        }
+        .to_string();
+        Self::problem(
+            &mut self.audit.problems,
+            key,
+            ProblemKind::WrongType,
+            message.clone(),
+        );
+        Self::problem(
+            &mut self.migration.problems,
+            key,
+            ProblemKind::WrongType,
+            message,
+        );
+    }
+
+    /// Records the verdict on the value `bytes` at `key`; when migrating, writes an outdated
+    /// value back (compare-and-swap against `bytes`, keeping the TTL).
+    pub(crate) async fn verdict(
+        &mut self,
+        ctx: &Context,
+        key: &str,
+        bytes: &[u8],
+        verdict: Verdict,
+    ) -> Result<()> {
+        self.audit.checked += 1;
+        self.migration.scanned += 1;
+        self.counts().checked += 1;
+        match verdict {
+            Verdict::Valid => {
+                self.audit.valid += 1;
+                self.counts().valid += 1;
+            }
+            Verdict::Invalid(error) => {
+                self.audit.invalid += 1;
+                self.migration.failed += 1;
+                self.counts().invalid += 1;
+                let message = error.to_string();
+                Self::problem(
+                    &mut self.audit.problems,
+                    key,
+                    ProblemKind::Invalid,
+                    message.clone(),
+                );
+                Self::problem(
+                    &mut self.migration.problems,
+                    key,
+                    ProblemKind::Invalid,
+                    message,
+                );
+            }
+            Verdict::Outdated { encoded } => {
+                self.audit.outdated += 1;
+                self.counts().outdated += 1;
+                if self.migrate {
+                    let swap = Command::CompareAndSwap {
+                        key,
+                        expected: Some(bytes),
+                        new: Some(&encoded),
+                        ttl_if_created: None,
+                    };
+                    match ctx.execute(swap).await.and_then(|r| r.into_swap(&swap)) {
+                        Ok(Swap::Done) => self.migration.migrated += 1,
+                        Ok(Swap::Current(_)) => self.migration.skipped += 1,
+                        // The backend is down: stop (a later run picks up where this one was).
+                        Err(Error::Backend(e)) if e.is_transient() => {
+                            return Err(Error::Backend(e))
+                        }
+                        Err(e) => {
+                            self.migration.failed += 1;
+                            Self::problem(
+                                &mut self.migration.problems,
+                                key,
+                                ProblemKind::WriteFailed,
+                                e.to_string(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the string values at `keys` (one `MGET`): a missing value that still exists is
+    /// of another kind; `check` gives the verdict on the others.
+    pub(crate) async fn check_strings(
+        &mut self,
+        ctx: &Context,
+        keys: &[String],
+        check: impl Fn(&str, &[u8]) -> Verdict,
+    ) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let command = Command::GetMany { keys };
+        let values = ctx.execute(command).await?.into_values(&command)?;
+        for (key, value) in keys.iter().zip(values) {
+            match value {
+                Some(bytes) => {
+                    let verdict = check(key, &bytes);
+                    self.verdict(ctx, key, &bytes, verdict).await?;
+                }
+                None => {
+                    // `MGET` reads a key of another kind as nil; an expired key is just gone.
+                    let exists = Command::Exists { key };
+                    if ctx.execute(exists).await?.into_bool(&exists)? {
+                        self.wrong_type(key);
+                    }
+                }
+            }
+        }
+        self.scanned(keys.len());
+        Ok(())
+    }
+
+    /// The audit report.
+    pub(crate) fn into_audit(mut self) -> AuditReport {
+        self.audit.patterns = std::mem::take(&mut self.patterns).into_values().collect();
+        self.audit
+    }
+
+    /// The migration report.
+    pub(crate) fn into_migration(self) -> MigrationReport {
+        self.migration
+    }
+}
+
+/// Walks `node` (the entry point) in `run`. For a store, first reports the keys under its root
+/// that fit no pattern of its layout (a `Dynamic` does that itself, as it walks).
+async fn walk<S: Node>(node: &S, run: &mut Run<'_>, store: bool) -> Result<()> {
+    let Some((ctx, root)) = node.__location() else {
+        return Ok(());
+    };
+    if store {
+        let prefix = if root.is_empty() {
+            String::new()
+        } else {
+            format!("{root}{SEPARATOR}")
+        };
+        let mut cursor = String::new();
+        loop {
+            let command = Command::Scan {
+                prefix: &prefix,
+                cursor: &cursor,
+                count: PAGE,
+            };
+            let page = ctx.execute(command).await?.into_page(&command)?;
+            for key in &page.keys {
+                if !S::__owns(Some(&key[prefix.len()..])) {
+                    run.unknown(key);
+                }
+            }
+            run.scanned(page.keys.len());
+            match page.next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+    }
+    node.__audit(run).await
+}
+
+/// The root key or path of `node`, where its report's patterns start.
+fn root<S: Node>(node: &S) -> String {
+    node.__location().map(|(_, root)| root).unwrap_or_default()
+}
+
+/// `audit()` on `node` (`store`: a `#[derive(Store)]` struct).
+pub async fn audit<S: Node>(
+    node: &S,
+    store: bool,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<AuditReport> {
+    let mut run = Run::new(&root(node), false, progress);
+    walk(node, &mut run, store).await?;
+    Ok(run.into_audit())
+}
+
+/// `migrate()` on `node` (`store`: a `#[derive(Store)]` struct).
+pub async fn migrate<S: Node>(
+    node: &S,
+    store: bool,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<MigrationReport> {
+    let mut run = Run::new(&root(node), true, progress);
+    walk(node, &mut run, store).await?;
+    Ok(run.into_migration())
+}
+
+impl fmt::Display for AuditReport {
+    /// A per-pattern table, then the totals and the problems.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self
+            .patterns
+            .iter()
+            .map(|p| p.pattern.len())
+            .chain(["pattern".len(), "(unknown keys)".len()])
+            .max()
+            .unwrap_or(7);
+        writeln!(
+            f,
+            "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}  {:>10}",
+            "pattern", "checked", "valid", "outdated", "invalid", "wrong type"
+        )?;
+        for p in &self.patterns {
+            writeln!(
+                f,
+                "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}  {:>10}",
+                p.pattern, p.checked, p.valid, p.outdated, p.invalid, p.wrong_type
+            )?;
+        }
+        writeln!(f, "{:<width$}  {:>8}", "(unknown keys)", self.unknown)?;
+        writeln!(
+            f,
+            "total: {} checked, {} valid, {} outdated, {} invalid, {} wrong type, {} unknown",
+            self.checked, self.valid, self.outdated, self.invalid, self.wrong_type, self.unknown
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {:?} {}: {}", p.kind, p.key, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for MigrationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} scanned, {} migrated, {} skipped (changed meanwhile), {} failed",
+            self.scanned, self.migrated, self.skipped, self.failed
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  {:?} {}: {}", p.kind, p.key, p.message)?;
+        }
+        Ok(())
+    }
+}
