@@ -205,6 +205,9 @@ impl Codec {
     }
 }
 
+/// Where a decode error's hint about changed types starts.
+pub(crate) const CHANGED_TYPE_HINT: &str = "; the type may have changed since this value";
+
 /// A decode error for `key`; when serde reports a missing or unknown field (the type changed
 /// since the value was written), the message says what to do about it.
 fn decode_error(key: &str, e: serde_json::Error) -> Error {
@@ -214,7 +217,7 @@ fn decode_error(key: &str, e: serde_json::Error) -> Error {
         .any(|m| message.contains(m));
     let message = if changed {
         format!(
-            "{message}; the type may have changed since this value was written: give a new \
+            "{message}{CHANGED_TYPE_HINT} was written: give a new \
              field `#[serde(default)]`, keep a renamed field readable with \
              `#[serde(alias = \"old_name\")]`, or list the old type in \
              `#[store(migrate_from(OldType))]` to convert stored values"

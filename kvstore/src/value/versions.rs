@@ -11,7 +11,7 @@ use std::any::type_name;
 
 use serde_json::Value;
 
-use super::codec::{codec, Codec, Storable};
+use super::codec::{codec, Codec, Storable, CHANGED_TYPE_HINT};
 use crate::error::{Error, Result};
 
 type ReadOlder<T> = Box<dyn Fn(&str, &[u8]) -> Option<T> + Send + Sync>;
@@ -79,7 +79,7 @@ impl<T: Storable> Migrations<T> {
     /// conversion into `T`.
     pub fn version<B: Storable>(mut self, convert: fn(B) -> T) -> Self {
         self.versions.push(Version {
-            name: type_name::<B>(),
+            name: short_name(type_name::<B>()),
             codec: codec::<B>,
             read: Box::new(move |key, bytes| {
                 codec::<B>().decode::<B>(key, bytes).ok().map(convert)
@@ -120,7 +120,11 @@ impl<T: Storable> Migrations<T> {
             Ok(value) => return Ok(Read::Current(value)),
             // Decodes as `T` but breaks a constraint: never re-read as an older version (an
             // older type that is a structural subset would swallow it and drop data).
-            Err(Error::Decode { message, .. }) => message,
+            // (Without the hint to list older versions: this field does.)
+            Err(Error::Decode { message, .. }) => match message.split_once(CHANGED_TYPE_HINT) {
+                Some((serde, _)) => serde.to_owned(),
+                None => message,
+            },
             Err(other) => return Err(other),
         };
         for older in &self.versions {
@@ -148,5 +152,14 @@ impl<T: Storable> Migrations<T> {
                 self.names().join(", ")
             ),
         })
+    }
+}
+
+/// `app::model::ProfileV1` as `ProfileV1` (paths inside generics are kept).
+fn short_name(name: &'static str) -> &'static str {
+    let end = name.find('<').unwrap_or(name.len());
+    match name[..end].rfind("::") {
+        Some(at) => &name[at + 2..],
+        None => name,
     }
 }
