@@ -17,6 +17,10 @@ pub struct Container<'a> {
     pub attrs: Attrs,
     /// The fields, in order.
     pub fields: Vec<Field<'a>>,
+    /// `Clone` in a `#[derive(...)]` written after `#[derive(Store)]` (the derive already
+    /// implements `Clone`). A `Clone` in the same `#[derive(Store, Clone)]` is not visible here:
+    /// the compiler's own conflict error reports that one.
+    pub derives_clone: Option<&'a syn::Path>,
 }
 
 /// A named field.
@@ -88,12 +92,29 @@ impl<'a> Container<'a> {
                 })
             })
             .collect();
+        let derives_clone = input
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("derive"))
+            .find_map(|a| {
+                let Ok(list) = a.meta.require_list() else {
+                    return None;
+                };
+                list.parse_args_with(
+                    syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+                )
+                .ok()?
+                .into_iter()
+                .find(|p| p.segments.last().is_some_and(|s| s.ident == "Clone"))
+                .map(|_| a.path())
+            });
         Some(Container {
             ident,
             vis: &input.vis,
             generics: &input.generics,
             attrs,
             fields,
+            derives_clone,
         })
     }
 }

@@ -75,6 +75,19 @@ pub fn expand(model: &Model) -> TokenStream {
         .map(|f| accessor(f, vis));
 
     let (open_doc, open_with_prefix_doc, schema_doc) = store_docs(model);
+    let clone_impl = model.clone.then(|| {
+        quote! {
+            #[automatically_derived]
+            impl ::core::clone::Clone for #ident {
+                #[inline]
+                fn clone(&self) -> Self {
+                    #ident {
+                        #( #idents: ::core::clone::Clone::clone(&self.#idents), )*
+                    }
+                }
+            }
+        }
+    });
     let location = match model.fields.first() {
         Some(first) => {
             let (ident, ty, segment) = (first.ident, first.ty, first.segment.as_str());
@@ -136,15 +149,7 @@ pub fn expand(model: &Model) -> TokenStream {
             }
         }
 
-        #[automatically_derived]
-        impl ::core::clone::Clone for #ident {
-            #[inline]
-            fn clone(&self) -> Self {
-                #ident {
-                    #( #idents: ::core::clone::Clone::clone(&self.#idents), )*
-                }
-            }
-        }
+        #clone_impl
 
         // Everything here has the struct's visibility: it is as reachable as the struct itself
         // (no `unreachable_pub`), and an unused method is not the user's dead code.

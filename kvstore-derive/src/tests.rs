@@ -218,6 +218,14 @@ fn ttls() {
 }
 
 #[test]
+fn a_second_clone_is_explained() {
+    let e = one_error("#[derive(Clone)] struct S { a: Item<u8> }");
+    assert!(e.contains("already implements `Clone`"), "{e}");
+    let (out, _) = run("#[derive(Debug, Clone)] struct S { a: Item<u8> }");
+    assert!(!out.contains("impl::core::clone::CloneforS"), "{out}");
+}
+
+#[test]
 fn migrate_from() {
     let (out, errors) = run("struct S { #[store(migrate_from(V2, V1))] a: Dynamic<Item<V3>> }");
     assert!(errors.is_empty(), "{errors:?}");

@@ -25,6 +25,9 @@ pub struct Model<'a> {
     pub prefix: String,
     /// The fields, in order.
     pub fields: Vec<FieldModel<'a>>,
+    /// Whether to generate `impl Clone` (not when the user derives it too: that is an error
+    /// already, and a second impl would only add the compiler's conflict error).
+    pub clone: bool,
 }
 
 /// A checked field.
@@ -77,6 +80,13 @@ pub fn check<'a>(input: &Container<'a>, errors: &mut Errors) -> Option<Model<'a>
             "`#[derive(Store)]` does not support generic structs (type, lifetime or const \
              parameters): a store's layout must be fixed at compile time; write one struct per \
              layout, or use a type alias for the value types",
+        );
+    }
+
+    if let Some(derive) = input.derives_clone {
+        errors.spanned(
+            derive,
+            "`#[derive(Store)]` already implements `Clone` (a store handle is cheap to clone: it shares one backend); remove `Clone` from this `#[derive(...)]`",
         );
     }
 
@@ -178,6 +188,7 @@ pub fn check<'a>(input: &Container<'a>, errors: &mut Errors) -> Option<Model<'a>
         krate,
         prefix,
         fields,
+        clone: input.derives_clone.is_none(),
     })
 }
 

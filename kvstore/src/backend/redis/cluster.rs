@@ -265,8 +265,11 @@ impl RedisClusterBackendBuilder {
         let deadline = connect_deadline(&opts);
         let conn = match tokio::time::timeout(deadline, client.get_async_connection()).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(map(e, None)),
-            Err(_) => return Err(map(errors::timeout_error(deadline), None)),
+            Ok(Err(e)) => return Err(errors::connecting(&self.urls.join(","), map(e, None))),
+            Err(_) => {
+                let e = map(errors::timeout_error(deadline), None);
+                return Err(errors::connecting(&self.urls.join(","), e));
+            }
         };
         Ok(RedisClusterBackend {
             core: Core {

@@ -207,3 +207,30 @@ impl std::error::Error for PartialWriteError {
         Some(&self.source)
     }
 }
+
+/// `error`, from connecting to `url`, with the address in its message ("Connection refused"
+/// alone does not say where). Passwords are redacted.
+pub(crate) fn connecting(url: &str, error: Error) -> Error {
+    match error {
+        Error::Backend(e) => {
+            let kind = e.kind();
+            let hint = match kind {
+                BackendErrorKind::Connection | BackendErrorKind::Timeout => {
+                    "; is the server running and reachable from here?"
+                }
+                BackendErrorKind::Auth => "; check the user and password in the URL",
+                _ => "",
+            };
+            Error::backend(
+                kind,
+                None,
+                format!(
+                    "connecting to {}: {}{hint}",
+                    crate::backend::connect::redact_url(url),
+                    std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string())
+                ),
+            )
+        }
+        other => other,
+    }
+}

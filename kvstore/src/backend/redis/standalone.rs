@@ -130,8 +130,11 @@ impl RedisBackendBuilder {
         };
         match tokio::time::timeout(deadline, probe).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(map(e, None)),
-            Err(_) => return Err(map(errors::timeout_error(deadline), None)),
+            Ok(Err(e)) => return Err(errors::connecting(&self.url, map(e, None))),
+            Err(_) => {
+                let e = map(errors::timeout_error(deadline), None);
+                return Err(errors::connecting(&self.url, e));
+            }
         }
 
         let config = ConnectionManagerConfig::new()
@@ -147,8 +150,11 @@ impl RedisBackendBuilder {
         .await
         {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(map(e, None)),
-            Err(_) => return Err(map(errors::timeout_error(deadline), None)),
+            Ok(Err(e)) => return Err(errors::connecting(&self.url, map(e, None))),
+            Err(_) => {
+                let e = map(errors::timeout_error(deadline), None);
+                return Err(errors::connecting(&self.url, e));
+            }
         };
         Ok(RedisBackend {
             core: Core {
