@@ -1,16 +1,12 @@
-//! A tour of kvstore on the in-memory backend: no server needed.
-//!
-//! Run with `cargo run --example quickstart`.
+//! The README's tour, on the in-memory backend: no server needed. Run with
+//! `cargo run --example quickstart`. (This file is the tour, character for character after this
+//! header: `tests/readme.rs` checks it.)
 
-use kvstore::{Counter, Dynamic, Error, Item, MemoryBackend, SetOf, Store};
+use std::time::Duration;
+
+use kvstore::{Blob, Counter, Dynamic, Error, Item, MemoryBackend, SetOf, Store};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
-struct Settings {
-    currency: String,
-    open: bool,
-}
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 struct User {
@@ -22,105 +18,96 @@ struct User {
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
-struct TenantConfig {
-    plan: String,
-    seats: u32,
+struct Settings {
+    currency: String,
 }
 
-/// A nested store: one per tenant id.
-#[derive(Store)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+struct Session {
+    user: String,
+}
+
+#[derive(Store)]                      // a nested store: no prefix of its own
 struct Tenant {
-    config: Item<TenantConfig>,
+    config: Item<Settings>,
     orders: Counter,
 }
 
-#[derive(Store)]
-#[store(prefix = "example:quickstart")]
+#[derive(Store)]                      // generates open, open_with_prefix, schema, accessors, Clone
+#[store(prefix = "shop")]             // optional root key prefix
 struct Shop {
-    settings: Item<Settings>,
+    settings: Item<Settings>,         // shop:settings
     #[store(rename = "u")]
-    users: Dynamic<Item<User>>,
-    visits: Counter,
-    tags: SetOf<String>,
-    tenants: Dynamic<Tenant>,
+    users: Dynamic<Item<User>>,       // shop:u:<id>
+    #[store(ttl = "30m")]             // default TTL of every value written under this field
+    sessions: Dynamic<Item<Session>>, // shop:sessions:<id>
+    visits: Counter,                  // shop:visits
+    views: Dynamic<Counter, u64>,     // shop:views:<u64>
+    tags: SetOf<String>,              // shop:tags (a Redis SET)
+    logo: Blob,                       // shop:logo (raw bytes)
+    tenants: Dynamic<Tenant>,         // shop:tenants:<id>:config, shop:tenants:<id>:orders
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Any backend, by value: MemoryBackend, RedisBackend, RedisClusterBackend, or
+    // `kvstore::connect(url).await?`. `open` is not async and sends nothing.
     let shop = Shop::open(MemoryBackend::new());
 
-    // A single typed value.
-    let settings = Settings {
-        currency: "EUR".into(),
-        open: true,
-    };
-    shop.settings().set(&settings).await?;
-    println!(
-        "{} = {:?}",
-        shop.settings().key(),
-        shop.settings().get().await?
-    );
+    let alice = User { name: "Alice".into(), email: "alice@example.com".into(), age: 36 };
+    shop.users().set("alice", &alice).await?;                    // validated, then written
+    assert_eq!(shop.users().get("alice").await?, Some(alice.clone()));
+    assert_eq!(shop.users().at("alice").key(), "shop:u:alice");
 
-    // A map from ids to users: validated on write, and again on read.
-    let alice = User {
-        name: "Alice".into(),
-        email: "alice@example.com".into(),
-        age: 36,
-    };
-    shop.users().set("alice", &alice).await?;
-    println!(
-        "{} = {:?}",
-        shop.users().at("alice").key(),
-        shop.users().get("alice").await?
-    );
-
-    // An invalid value is refused before anything is written.
-    let bad = User {
-        name: "Bob".into(),
-        email: "not-an-email".into(),
-        age: 200,
-    };
+    // An invalid value is refused, and nothing is written.
+    let bad = User { name: "Bob".into(), email: "nope".into(), age: 200 };
     match shop.users().set("bob", &bad).await {
         Err(Error::Validation { key, issues, .. }) => {
-            println!("rejected {key}:");
-            for issue in issues {
-                println!("  {} -> {}", issue.path, issue.message);
+            assert_eq!(key, "shop:u:bob");
+            for issue in &issues {
+                println!("{}: {}", issue.path, issue.message); // "/age: 200 is greater than ..."
             }
         }
-        other => return Err(format!("expected a validation error, got {other:?}").into()),
+        other => panic!("{other:?}"),
     }
-    assert_eq!(shop.users().get("bob").await?, None);
-    println!("users: {:?}", shop.users().keys().await?);
 
-    // An atomic counter and a set.
-    shop.visits().increment(1).await?;
-    let visits = shop.visits().increment(2).await?;
-    println!("{} = {visits}", shop.visits().key());
-    shop.tags().add(&"rust".to_string()).await?;
-    shop.tags().add(&"redis".to_string()).await?;
-    let new = shop.tags().add(&"rust".to_string()).await?;
-    println!(
-        "{} has {} members (adding `rust` again was new: {new})",
-        shop.tags().key(),
-        shop.tags().len().await?
-    );
+    // Batches: validated first, then written in one atomic step; reads in one round trip.
+    let carol = User { name: "Carol".into(), email: "carol@example.com".into(), age: 41 };
+    shop.users().set_many([("carol", &carol), ("alice", &alice)]).await?;
+    let found = shop.users().get_many(["alice", "nobody"]).await?;
+    assert_eq!(found, vec![Some(alice.clone()), None]);
+    assert_eq!(shop.users().count().await?, 2);
 
-    // A nested store per tenant.
-    let acme = shop.tenants().at("acme");
-    acme.config()
-        .set(&TenantConfig {
-            plan: "pro".into(),
-            seats: 25,
-        })
+    // Atomic read-modify-write; returning None would remove the value.
+    shop.users()
+        .at("carol")
+        .modify(|u| u.map(|u| User { age: u.age + 1, ..u }))
         .await?;
-    acme.orders().increment(1).await?;
-    println!("{} = {:?}", acme.config().key(), acme.config().get().await?);
-    println!("tenants: {:?}", shop.tenants().keys().await?);
 
-    // The manifest of every key pattern, with the JSON Schema of each value.
-    println!(
-        "schema:\n{}",
-        serde_json::to_string_pretty(&Shop::schema())?
-    );
+    // TTLs: the field default, or one per write.
+    shop.sessions().set("s1", &Session { user: "alice".into() }).await?;
+    assert!(shop.sessions().at("s1").ttl().await?.unwrap() <= Duration::from_secs(1800));
+    let pending = shop.sessions().at("s2");
+    assert!(pending.set_if_absent(&Session { user: "carol".into() }).await?);
+    pending.expire(Duration::from_secs(60)).await?;
+
+    // Counters, sets, blobs.
+    assert_eq!(shop.visits().increment(1).await?, 1);
+    shop.views().at(42).increment(5).await?;
+    shop.tags().add(&"rust".to_string()).await?;
+    assert!(shop.tags().contains(&"rust".to_string()).await?);
+    shop.logo().set(b"\x89PNG...").await?;
+
+    // Nested keyspaces.
+    let acme = shop.tenants().at("acme");
+    acme.config().set(&Settings { currency: "EUR".into() }).await?;
+    acme.orders().increment(1).await?;
+    assert_eq!(acme.config().key(), "shop:tenants:acme:config");
+    assert_eq!(shop.tenants().keys().await?, vec!["acme".to_string()]);
+
+    // The manifest of every key pattern, with each value's JSON Schema and default TTL.
+    let schema = Shop::schema();
+    assert_eq!(schema["shop:sessions:*"]["ttl_secs"], 1800);
+    assert_eq!(schema["shop:tenants:*:orders"]["kind"], "counter");
     Ok(())
 }
