@@ -27,25 +27,25 @@ struct Session {
     user: String,
 }
 
-#[derive(Store)]                      // a nested store: no prefix of its own
+#[derive(Store)] // a nested store: no prefix of its own
 struct Tenant {
     config: Item<Settings>,
     orders: Counter,
 }
 
-#[derive(Store)]                      // generates open, open_with_prefix, schema, accessors, Clone
-#[store(prefix = "shop")]             // optional root key prefix
+#[derive(Store)] // generates open, open_with_prefix, schema, accessors, Clone
+#[store(prefix = "shop")] // optional root key prefix
 struct Shop {
-    settings: Item<Settings>,         // shop:settings
+    settings: Item<Settings>, // shop:settings
     #[store(rename = "u")]
-    users: Dynamic<Item<User>>,       // shop:u:<id>
-    #[store(ttl = "30m")]             // default TTL of every value written under this field
+    users: Dynamic<Item<User>>, // shop:u:<id>
+    #[store(ttl = "30m")] // default TTL of every value written under this field
     sessions: Dynamic<Item<Session>>, // shop:sessions:<id>
-    visits: Counter,                  // shop:visits
-    views: Dynamic<Counter, u64>,     // shop:views:<u64>
-    tags: SetOf<String>,              // shop:tags (a Redis SET)
-    logo: Blob,                       // shop:logo (raw bytes)
-    tenants: Dynamic<Tenant>,         // shop:tenants:<id>:config, shop:tenants:<id>:orders
+    visits: Counter,          // shop:visits
+    views: Dynamic<Counter, u64>, // shop:views:<u64>
+    tags: SetOf<String>,      // shop:tags (a Redis SET)
+    logo: Blob,               // shop:logo (raw bytes)
+    tenants: Dynamic<Tenant>, // shop:tenants:<id>:config, shop:tenants:<id>:orders
 }
 
 #[tokio::main]
@@ -54,13 +54,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `kvstore::connect(url).await?`. `open` is not async and sends nothing.
     let shop = Shop::open(MemoryBackend::new());
 
-    let alice = User { name: "Alice".into(), email: "alice@example.com".into(), age: 36 };
-    shop.users().set("alice", &alice).await?;                    // validated, then written
+    let alice = User {
+        name: "Alice".into(),
+        email: "alice@example.com".into(),
+        age: 36,
+    };
+    shop.users().set("alice", &alice).await?; // validated, then written
     assert_eq!(shop.users().get("alice").await?, Some(alice.clone()));
     assert_eq!(shop.users().at("alice").key(), "shop:u:alice");
 
     // An invalid value is refused, and nothing is written.
-    let bad = User { name: "Bob".into(), email: "nope".into(), age: 200 };
+    let bad = User {
+        name: "Bob".into(),
+        email: "nope".into(),
+        age: 200,
+    };
     match shop.users().set("bob", &bad).await {
         Err(Error::Validation { key, issues, .. }) => {
             assert_eq!(key, "shop:u:bob");
@@ -72,8 +80,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Batches: validated first, then written in one atomic step; reads in one round trip.
-    let carol = User { name: "Carol".into(), email: "carol@example.com".into(), age: 41 };
-    shop.users().set_many([("carol", &carol), ("alice", &alice)]).await?;
+    let carol = User {
+        name: "Carol".into(),
+        email: "carol@example.com".into(),
+        age: 41,
+    };
+    shop.users()
+        .set_many([("carol", &carol), ("alice", &alice)])
+        .await?;
     let found = shop.users().get_many(["alice", "nobody"]).await?;
     assert_eq!(found, vec![Some(alice.clone()), None]);
     assert_eq!(shop.users().count().await?, 2);
@@ -81,14 +95,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Atomic read-modify-write; returning None would remove the value.
     shop.users()
         .at("carol")
-        .modify(|u| u.map(|u| User { age: u.age + 1, ..u }))
+        .modify(|u| {
+            u.map(|u| User {
+                age: u.age + 1,
+                ..u
+            })
+        })
         .await?;
 
     // TTLs: the field default, or one per write.
-    shop.sessions().set("s1", &Session { user: "alice".into() }).await?;
+    shop.sessions()
+        .set(
+            "s1",
+            &Session {
+                user: "alice".into(),
+            },
+        )
+        .await?;
     assert!(shop.sessions().at("s1").ttl().await?.unwrap() <= Duration::from_secs(1800));
     let pending = shop.sessions().at("s2");
-    assert!(pending.set_if_absent(&Session { user: "carol".into() }).await?);
+    assert!(
+        pending
+            .set_if_absent(&Session {
+                user: "carol".into()
+            })
+            .await?
+    );
     pending.expire(Duration::from_secs(60)).await?;
 
     // Counters, sets, blobs.
@@ -100,7 +132,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Nested keyspaces.
     let acme = shop.tenants().at("acme");
-    acme.config().set(&Settings { currency: "EUR".into() }).await?;
+    acme.config()
+        .set(&Settings {
+            currency: "EUR".into(),
+        })
+        .await?;
     acme.orders().increment(1).await?;
     assert_eq!(acme.config().key(), "shop:tenants:acme:config");
     assert_eq!(shop.tenants().keys().await?, vec!["acme".to_string()]);

@@ -27,6 +27,7 @@ mod atomic;
 mod blob;
 mod counter;
 mod dynamic;
+mod evolution;
 mod item;
 mod keys;
 mod schema;
@@ -39,6 +40,7 @@ pub use atomic::*;
 pub use blob::*;
 pub use counter::*;
 pub use dynamic::*;
+pub use evolution::*;
 pub use item::*;
 pub use keys::*;
 pub use schema::*;
@@ -645,6 +647,18 @@ macro_rules! conformance_tests {
             atomic_set_if_absent_one_winner,
             atomic_set_many_visibility,
             atomic_set_add_no_lost_update,
+            // schema evolution
+            evolution_reads_older_versions,
+            evolution_write_back_can_be_off,
+            evolution_constraint_break_is_validation,
+            evolution_no_version_fits,
+            evolution_write_back_loses_to_a_newer_write,
+            evolution_modify_and_set_keep_ttl,
+            evolution_lenient_listing,
+            evolution_stream_reads_in_batches,
+            evolution_audit_counts_a_planted_mix,
+            evolution_migrate_is_exact_idempotent_and_safe,
+            evolution_manifest_lists_previous_schemas,
             // schema
             schema_manifest,
             schema_manifest_with_root_prefix,

@@ -181,11 +181,8 @@ impl<N: Node, K: Id> Dynamic<N, K> {
             for key in &page.keys {
                 match self.id_segment(key).and_then(|s| Some((s, K::decode(s)?))) {
                     Some(_) if leaf => leaves.push(key.clone()),
-                    Some((segment, id)) => {
-                        if seen.insert(segment.to_owned()) {
-                            ids.push(id);
-                        }
-                    }
+                    Some((segment, id)) if seen.insert(segment.to_owned()) => ids.push(id),
+                    Some(_) => {}
                     None if entry => run.unknown(key),
                     None => {}
                 }
@@ -515,6 +512,10 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
     }
 }
 
+impl<N: ItemLeaf, K> ItemLeaf for Dynamic<N, K> {
+    type Value = N::Value;
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Item;
@@ -595,8 +596,4 @@ mod tests {
             assert_eq!(report.patterns[0].pattern, "t:children:*:children:*:name");
         });
     }
-}
-
-impl<N: ItemLeaf, K> ItemLeaf for Dynamic<N, K> {
-    type Value = N::Value;
 }

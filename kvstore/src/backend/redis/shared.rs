@@ -476,7 +476,7 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
             value,
             options,
         } => Reply::Bool(core.set(key, value, options).await?),
-        Command::GetMany { keys } if keys.is_empty() => Reply::Values(Vec::new()),
+        Command::GetMany { keys: [] } => Reply::Values(Vec::new()),
         Command::GetMany { keys } => Reply::Values(topology.get_many(keys).await?),
         Command::SetMany { entries, ttl } => {
             let ttl_ms = core.check_entries(entries, ttl)?;
@@ -499,7 +499,7 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
             delta,
             ttl_if_created,
         } => Reply::Int(core.increment(key, delta, ttl_if_created).await?),
-        Command::Delete { keys } if keys.is_empty() => Reply::Len(0),
+        Command::Delete { keys: [] } => Reply::Len(0),
         Command::Delete { keys } => Reply::Len(topology.delete(keys).await?),
         Command::Exists { key } => Reply::Bool(core.exists(key).await?),
         Command::Ttl { key } => Reply::Ttl(core.ttl(key).await?),
