@@ -1,26 +1,30 @@
 //! The conformance suite over a real Redis Cluster (3 primaries, one cluster per test binary,
-//! shared by the tests that run at the same time, each under its own key prefix).
+//! shared by every rule, each under its own key prefix).
 
-#[macro_use]
-mod conformance;
 mod support;
 
-use std::sync::{Mutex, Weak};
+use std::sync::Arc;
 
-static CLUSTER: Mutex<Weak<support::RedisCluster>> = Mutex::new(Weak::new());
+use kvstore_conformance::Env;
 
-async fn env(test_name: &'static str) -> conformance::Env {
-    let cluster = conformance::shared(&CLUSTER, || support::RedisCluster::start(3, 0));
+fn main() {
+    let cluster = Arc::new(support::RedisCluster::start(3, 0));
     let hosts: Vec<String> = cluster
         .urls()
         .iter()
         .map(|u| u.replace("redis://", ""))
         .collect();
     let url = format!("redis+cluster://{}", hosts.join(","));
-    let backend = kvstore::connect(&url)
-        .await
-        .expect("connect to the cluster");
-    conformance::Env::new(backend, test_name).keep_alive(cluster)
+    let trials = kvstore_conformance::trials(move |test_name| {
+        let url = url.clone();
+        async move {
+            let backend = kvstore::connect(&url)
+                .await
+                .expect("connect to the cluster");
+            Env::new(backend, test_name)
+        }
+    });
+    let conclusion = kvstore_conformance::run(trials);
+    drop(cluster); // the servers are killed before the process exits
+    conclusion.exit();
 }
-
-conformance_tests!(env);

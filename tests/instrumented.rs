@@ -1,20 +1,24 @@
 //! The conformance suite over `Instrumented<MemoryBackend>`: the metrics hook is transparent.
-//! After every test, the hook must have counted calls.
-
-#[macro_use]
-mod conformance;
+//! And the hook counts what a store does.
 
 use kvstore::{Instrumented, ManualClock, MemoryBackend};
+use kvstore_conformance::{Env, Trial};
 
-async fn env(test_name: &'static str) -> conformance::Env {
-    let clock = ManualClock::new();
-    let backend = Instrumented::new(MemoryBackend::with_clock(clock.clone()));
-    conformance::Env::with_manual_clock(backend, clock, test_name)
+fn main() {
+    let mut trials = kvstore_conformance::trials(|test_name| async move {
+        let clock = ManualClock::new();
+        let backend = Instrumented::new(MemoryBackend::with_clock(clock.clone()));
+        Env::with_manual_clock(backend, clock, test_name)
+    });
+    trials.push(Trial::test("the_hook_counts_what_the_store_does", || {
+        tokio::runtime::Runtime::new()
+            .expect("tokio runtime")
+            .block_on(the_hook_counts_what_the_store_does());
+        Ok(())
+    }));
+    kvstore_conformance::run(trials).exit();
 }
 
-conformance_tests!(env);
-
-#[tokio::test]
 async fn the_hook_counts_what_the_store_does() {
     use kvstore::{Counter, Dynamic, Item, Store};
 

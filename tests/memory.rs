@@ -1,10 +1,8 @@
 //! The conformance suite over `MemoryBackend`, on a manual clock (TTLs without sleeping).
 
-#[macro_use]
-mod conformance;
+use kvstore_conformance::Env;
 
-async fn env(test_name: &'static str) -> conformance::Env {
-    conformance::Env::memory(test_name)
+fn main() {
+    let trials = kvstore_conformance::trials(|test_name| async move { Env::memory(test_name) });
+    kvstore_conformance::run(trials).exit();
 }
-
-conformance_tests!(env);

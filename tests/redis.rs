@@ -1,20 +1,23 @@
 //! The conformance suite over a real standalone `redis-server` (one per test binary, shared by
-//! the tests that run at the same time, each under its own key prefix).
+//! every rule, each under its own key prefix).
 
-#[macro_use]
-mod conformance;
 mod support;
 
-use std::sync::{Mutex, Weak};
+use std::sync::Arc;
 
-static SERVER: Mutex<Weak<support::RedisServer>> = Mutex::new(Weak::new());
+use kvstore_conformance::Env;
 
-async fn env(test_name: &'static str) -> conformance::Env {
-    let server = conformance::shared(&SERVER, support::RedisServer::start);
-    let backend = kvstore::connect(&server.url())
-        .await
-        .expect("connect to redis");
-    conformance::Env::new(backend, test_name).keep_alive(server)
+fn main() {
+    let server = Arc::new(support::RedisServer::start());
+    let url = server.url();
+    let trials = kvstore_conformance::trials(move |test_name| {
+        let url = url.clone();
+        async move {
+            let backend = kvstore::connect(&url).await.expect("connect to redis");
+            Env::new(backend, test_name)
+        }
+    });
+    let conclusion = kvstore_conformance::run(trials);
+    drop(server); // the server is killed before the process exits
+    conclusion.exit();
 }
-
-conformance_tests!(env);

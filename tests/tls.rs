@@ -2,195 +2,74 @@
 //! CA and a server certificate generated for the test (by the `openssl` command line tool), and
 //! a client that must verify the server against that CA.
 
-#[allow(unused_imports)]
-#[macro_use]
-mod conformance;
+mod support;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvstore::{BackendErrorKind, Error, RedisBackend};
+use kvstore_conformance::{Env, Trial};
+use support::tls::{certs, TlsServer};
 
-/// A CA and a server certificate for 127.0.0.1, made once per test binary.
-struct Certs {
-    dir: tempfile::TempDir,
+/// The rules run over TLS: one of each kind of operation.
+const SMOKE: &[&str] = &[
+    "item_get_set_remove_exists",
+    "item_modify",
+    "item_ttl_expire_persist",
+    "counter_basics",
+    "set_basics",
+    "key_layout",
+    "dynamic_get_many",
+    "dynamic_set_many",
+    "dynamic_entries",
+    "validation_on_read",
+];
+
+fn main() {
+    let server = Arc::new(TlsServer::start());
+    let url = server.url();
+    let mut trials: Vec<Trial> = kvstore_conformance::trials(move |test_name| {
+        let url = url.clone();
+        async move {
+            let ca = std::fs::read(certs().path("ca.crt")).unwrap();
+            let backend = RedisBackend::builder(&url)
+                .tls_root_cert(ca)
+                .build()
+                .await
+                .expect("connect over TLS");
+            Env::new(backend, test_name)
+        }
+    })
+    .into_iter()
+    .filter(|trial| SMOKE.contains(&trial.name()))
+    .collect();
+    assert_eq!(trials.len(), SMOKE.len(), "every smoke rule exists");
+    trials.push(trial(
+        "an_untrusted_server_is_refused",
+        an_untrusted_server_is_refused(server.clone()),
+    ));
+    trials.push(trial(
+        "plain_text_to_a_tls_port_fails_fast",
+        plain_text_to_a_tls_port_fails_fast(server.clone()),
+    ));
+    let conclusion = kvstore_conformance::run(trials);
+    drop(server);
+    conclusion.exit();
 }
 
-impl Certs {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the `openssl` command (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn certs() -> &'static Certs {
-    static CERTS: OnceLock<Certs> = OnceLock::new();
-    CERTS.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let d = dir.path();
-        let days = ["-days", "2"];
-        openssl(d, &["genrsa", "-out", "ca.key", "2048"]);
-        let mut ca = vec!["req", "-x509", "-new", "-key", "ca.key", "-out", "ca.crt"];
-        ca.extend(days);
-        ca.extend(["-subj", "/CN=kvstore test CA"]);
-        openssl(d, &ca);
-        openssl(d, &["genrsa", "-out", "server.key", "2048"]);
-        openssl(
-            d,
-            &[
-                "req",
-                "-new",
-                "-key",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-        );
-        std::fs::write(
-            d.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        let mut sign = vec![
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-extfile",
-            "ext.cnf",
-        ];
-        sign.extend(days);
-        openssl(d, &sign);
-        Certs { dir }
+/// A trial running `test` on its own runtime.
+fn trial(name: &'static str, test: impl Future<Output = ()> + Send + 'static) -> Trial {
+    Trial::test(name, move || {
+        tokio::runtime::Runtime::new()
+            .expect("tokio runtime")
+            .block_on(test);
+        Ok(())
     })
 }
 
-/// A `redis-server` that speaks only TLS, on a free loopback port; killed on drop (its log is
-/// printed if the test is failing).
-struct TlsServer {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl TlsServer {
-    fn start() -> TlsServer {
-        let certs = certs();
-        for _ in 0..20 {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let mut child = Command::new("redis-server")
-                .args(["--port", "0", "--tls-port", &port.to_string()])
-                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .arg("--tls-cert-file")
-                .arg(certs.path("server.crt"))
-                .arg("--tls-key-file")
-                .arg(certs.path("server.key"))
-                .arg("--tls-ca-cert-file")
-                .arg(certs.path("ca.crt"))
-                .args(["--tls-auth-clients", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .args(["--logfile", "redis.log"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server on PATH (Debian package redis-server)");
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return TlsServer { child, port, dir };
-                }
-                if child.try_wait().ok().flatten().is_some() {
-                    break; // the port was taken in between: try another
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("could not start a TLS redis-server");
-    }
-
-    fn url(&self) -> String {
-        format!("rediss://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log =
-                std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
-            eprintln!("--- TLS redis-server log (port {}) ---\n{log}", self.port);
-        }
-    }
-}
-
-static SERVER: Mutex<Weak<TlsServer>> = Mutex::new(Weak::new());
-
-fn server() -> Arc<TlsServer> {
-    conformance::shared(&SERVER, TlsServer::start)
-}
-
-async fn env(test_name: &'static str) -> conformance::Env {
-    let server = server();
-    let ca = std::fs::read(certs().path("ca.crt")).unwrap();
-    let backend = RedisBackend::builder(&server.url())
-        .tls_root_cert(ca)
-        .build()
-        .await
-        .expect("connect over TLS");
-    conformance::Env::new(backend, test_name).keep_alive(server)
-}
-
-conformance_tests!(@rules env;
-    item_get_set_remove_exists,
-    item_modify,
-    item_ttl_expire_persist,
-    counter_basics,
-    set_basics,
-    key_layout,
-    dynamic_get_many,
-    dynamic_set_many,
-    dynamic_entries,
-    validation_on_read,
-);
-
 /// Without the test CA, the server's certificate is refused: a typed error, no connection.
-#[tokio::test]
-async fn an_untrusted_server_is_refused() {
-    let server = server();
+async fn an_untrusted_server_is_refused(server: Arc<TlsServer>) {
     let started = Instant::now();
     let err = RedisBackend::builder(&server.url())
         .connect_timeout(Duration::from_secs(2))
@@ -205,9 +84,7 @@ async fn an_untrusted_server_is_refused() {
 }
 
 /// A plain `redis://` client cannot talk to the TLS port.
-#[tokio::test]
-async fn plain_text_to_a_tls_port_fails_fast() {
-    let server = server();
+async fn plain_text_to_a_tls_port_fails_fast(server: Arc<TlsServer>) {
     let started = Instant::now();
     let url = format!("redis://127.0.0.1:{}/", server.port);
     let result = RedisBackend::builder(&url)

@@ -16,6 +16,8 @@
 //! Needs `redis-server` and `redis-cli` on `PATH` (Debian: `redis-server` and `redis-tools`).
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Write};

@@ -165,6 +165,7 @@ pub(crate) async fn dispatch<B: Backend + ?Sized>(
 }
 
 /// Runs a batch one command after the other, for backends without a native batch (not atomic).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) async fn run_batch_in_order(backend: &dyn Backend, batch: Command<'_>) -> Result<Reply> {
     let Command::Batch { commands, atomic } = batch else {
         return Err(batch.unexpected(&Reply::Unit));

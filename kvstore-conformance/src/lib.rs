@@ -1,17 +1,43 @@
-//! The conformance suite: every rule of DESIGN.md ("Rules every backend keeps") and every row of
-//! the public API table, written once against the public API and run against every backend.
+//! The conformance suite of kvstore: every rule a backend must keep (the README's key layout,
+//! values, validation, TTL, atomicity, listing, bad input, schema evolution) and every row of the
+//! node API, written once against the public API and run against every backend — the memory
+//! backend, Redis, Redis Cluster, and yours.
 //!
-//! A harness (`tests/memory.rs`, `tests/redis.rs`, `tests/cluster.rs`) declares
-//! `#[macro_use] mod conformance;`, defines an `async fn env(test_name: &'static str) -> Env`,
-//! and calls `conformance_tests!(env);`, which expands to one `#[tokio::test]` per rule.
+//! Run it from a test target with `harness = false`; every rule becomes one test, named after
+//! it, filtered and reported like any `cargo test` test:
 //!
-//! Every rule only touches keys under its own `env.prefix`, so the Redis harnesses can share one
-//! server (or cluster) per test binary.
-#![allow(dead_code)]
+//! ```toml
+//! [[test]]
+//! name = "conformance"
+//! harness = false
+//! ```
+//!
+//! ```no_run
+//! // tests/conformance.rs
+//! use kvstore::MemoryBackend; // or your own `kvstore::Backend`
+//! use kvstore_conformance::Env;
+//!
+//! fn main() {
+//!     let trials = kvstore_conformance::trials(|test_name| async move {
+//!         // A fresh (or shared) backend; each rule stays under its own key prefix.
+//!         Env::new(MemoryBackend::new(), test_name)
+//!     });
+//!     kvstore_conformance::run(trials).exit();
+//! }
+//! ```
+//!
+//! A backend on a clock you control can use [`Env::with_manual_clock`], so that TTL rules run
+//! without sleeping. Every rule only touches keys under its own [`Env::prefix`], so one server
+//! can serve every rule of a run.
+//!
+//! Rules are registered where they are written (the `rules!` blocks of each module): a rule
+//! cannot be written and forgotten.
 
 use kvstore::BackendExt as _;
 use std::any::Any;
 use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -22,6 +48,19 @@ use kvstore::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+/// Defines a module's rules and registers them: every `pub async fn rule(env: Env)` inside is
+/// also listed in the module's `RULES`.
+macro_rules! rules {
+    ($( $(#[$meta:meta])* pub async fn $name:ident($env:ident: Env) $body:block )*) => {
+        $( $(#[$meta])* pub async fn $name($env: Env) $body )*
+
+        /// This module's rules, in order.
+        pub(crate) const RULES: &[crate::Rule] = &[
+            $( crate::Rule { name: stringify!($name), run: |env| Box::pin($name(env)) }, )*
+        ];
+    };
+}
 
 mod atomic;
 mod blob;
@@ -36,24 +75,97 @@ mod ttl;
 mod validation;
 mod values;
 
-pub use atomic::*;
-pub use blob::*;
-pub use counter::*;
-pub use dynamic::*;
-pub use evolution::*;
-pub use item::*;
-pub use keys::*;
-pub use schema::*;
-pub use set::*;
-pub use ttl::*;
-pub use validation::*;
-pub use values::*;
+pub use libtest_mimic::{Arguments, Conclusion, Trial};
+
+/// A boxed rule future.
+pub type RuleFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One rule of the suite: a name and a test that panics when the backend breaks the rule.
+#[derive(Clone, Copy)]
+pub struct Rule {
+    /// The rule's name (`item_modify`, `ttl_set_replaces`, ...).
+    pub name: &'static str,
+    /// Runs the rule on an environment.
+    pub run: fn(Env) -> RuleFuture,
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Rule").field(&self.name).finish()
+    }
+}
+
+/// Every rule of the suite, in a stable order.
+pub fn rules() -> Vec<Rule> {
+    [
+        item::RULES,
+        counter::RULES,
+        set::RULES,
+        blob::RULES,
+        dynamic::RULES,
+        keys::RULES,
+        values::RULES,
+        validation::RULES,
+        ttl::RULES,
+        atomic::RULES,
+        evolution::RULES,
+        schema::RULES,
+    ]
+    .concat()
+}
+
+/// One test per rule (named after it), each on its own multi-threaded tokio runtime (2
+/// workers), with the environment that `env` makes for the test's name.
+pub fn trials<F, Fut>(env: F) -> Vec<Trial>
+where
+    F: Fn(&'static str) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Env> + Send,
+{
+    rules()
+        .into_iter()
+        .map(|rule| {
+            let env = env.clone();
+            Trial::test(rule.name, move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("tokio runtime: {e}"))?;
+                runtime.block_on(async move {
+                    let env = env(rule.name).await;
+                    (rule.run)(env).await;
+                });
+                Ok(())
+            })
+        })
+        .collect()
+}
+
+/// Runs `trials` with the command line's arguments (filters, `--list`, `--test-threads`, ...)
+/// and returns the outcome; call [`Conclusion::exit`] on it last (after dropping whatever the
+/// tests needed, such as a server process).
+pub fn run(trials: Vec<Trial>) -> Conclusion {
+    libtest_mimic::run(&Arguments::from_args(), trials)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_rule_once() {
+        let rules = super::rules();
+        let mut names: Vec<&str> = rules.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), rules.len(), "rule names are unique");
+        assert!(rules.len() >= 66, "{} rules", rules.len());
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Value types
 // ---------------------------------------------------------------------------------------------
 
-/// A user, with the constraints of DESIGN.md.
+/// A user, with the constraints of the README's tour.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct User {
     pub name: String,
@@ -573,104 +685,3 @@ pub fn strings(v: &[&str]) -> Vec<String> {
 
 pub const SECOND: Duration = Duration::from_secs(1);
 pub const MINUTE: Duration = Duration::from_secs(60);
-
-// ---------------------------------------------------------------------------------------------
-// The test list
-// ---------------------------------------------------------------------------------------------
-
-/// Expands to one `#[tokio::test]` per rule. `$env` is a function (or closure) taking the test's
-/// name (`&'static str`) and returning a future of an [`Env`].
-#[macro_export]
-macro_rules! conformance_tests {
-    ($env:expr) => {
-        $crate::conformance_tests!(@rules $env;
-            // item
-            item_get_set_remove_exists,
-            item_set_if_absent,
-            item_modify,
-            item_modify_none_removes,
-            item_ttl_expire_persist,
-            item_set_with_zero_ttl_is_invalid,
-            // counter
-            counter_basics,
-            counter_ttl_expire_persist,
-            counter_overflow,
-            counter_decode_errors,
-            // set
-            set_basics,
-            set_ttl_expire_persist,
-            set_validation,
-            // blob
-            blob_basics,
-            blob_ttl_expire_persist,
-            // dynamic
-            dynamic_item_ops,
-            dynamic_at_matches_shortcuts,
-            dynamic_get_many,
-            dynamic_set_many,
-            dynamic_set_many_validates_all_first,
-            dynamic_entries,
-            dynamic_integer_ids,
-            dynamic_counters_and_blobs,
-            dynamic_nested_dynamic,
-            dynamic_nested_store,
-            dynamic_colocated_store,
-            nested_static_store,
-            handles_are_cheap_and_shareable,
-            // keys
-            key_layout,
-            key_id_encoding,
-            key_empty_id_is_invalid,
-            key_too_long_is_invalid,
-            key_hostile_ids_stay_in_their_keyspace,
-            key_listing_never_leaves_its_keyspace,
-            key_listing_ignores_foreign_keys,
-            // values
-            values_are_json_on_the_wire,
-            values_over_the_limit_are_rejected,
-            // validation
-            validation_on_write,
-            validation_formats_are_checked,
-            validation_on_read,
-            validation_on_read_in_bulk,
-            wrong_type_is_reported,
-            errors_name_the_key,
-            // ttl
-            ttl_field_default_applies_to_every_write,
-            ttl_set_replaces,
-            ttl_modify_and_increment_keep,
-            ttl_counter_fixed_window,
-            ttl_expired_values_are_never_returned,
-            // atomicity
-            atomic_modify_no_lost_update,
-            atomic_counter_no_lost_update,
-            atomic_set_if_absent_one_winner,
-            atomic_set_many_visibility,
-            atomic_set_add_no_lost_update,
-            // schema evolution
-            evolution_reads_older_versions,
-            evolution_write_back_can_be_off,
-            evolution_constraint_break_is_validation,
-            evolution_no_version_fits,
-            evolution_write_back_loses_to_a_newer_write,
-            evolution_modify_and_set_keep_ttl,
-            evolution_lenient_listing,
-            evolution_stream_reads_in_batches,
-            evolution_audit_counts_a_planted_mix,
-            evolution_migrate_is_exact_idempotent_and_safe,
-            evolution_manifest_lists_previous_schemas,
-            // schema
-            schema_manifest,
-            schema_manifest_with_root_prefix,
-        );
-    };
-    (@rules $env:expr; $($rule:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $rule() {
-                let env = ($env)(concat!(module_path!(), "::", stringify!($rule))).await;
-                $crate::conformance::$rule(env).await;
-            }
-        )*
-    };
-}
