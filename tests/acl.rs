@@ -1,4 +1,4 @@
-//! Tenant isolation under Redis ACLs (issue 6).
+//! Tenant isolation under Redis ACLs.
 //!
 //! A Redis user restricted to one tenant's key pattern (`~acl:tenants:acme:*`) can use every
 //! operation of that tenant's handle, and gets `Error::Backend` of kind `Permission` — never

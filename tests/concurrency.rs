@@ -1,4 +1,4 @@
-//! Concurrency (issue 6): no lost update with 32 concurrent callers, and listing while writers
+//! Concurrency: no lost update with 32 concurrent callers, and listing while writers
 //! run, on the memory backend, a real `redis-server` and a 3-primary Redis Cluster.
 //!
 //! - 32 tasks × R `modify` increments of one value end at exactly 32 × R, and the values the
@@ -13,15 +13,14 @@
 
 mod support;
 
+use support::backends::{self, Kind, Options};
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kvstore::{
-    Counter, DynBackend, Dynamic, Error, Item, MemoryBackend, RedisBackend, RedisClusterBackend,
-    Store,
-};
+use kvstore::{Counter, DynBackend, Dynamic, Error, Item, Store};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -276,59 +275,41 @@ async fn listing_under_writes(backend: &DynBackend, stable: usize) {
     );
 }
 
+/// The races on one backend of the shared list.
+async fn races(kind: Kind) {
+    let running = backends::start(kind, Options::default()).await;
+    let backend = &running.backend;
+    // Every `modify` must succeed: its backoff spreads contending callers so none starves.
+    let rounds = match kind {
+        Kind::Memory => ROUNDS,
+        Kind::Redis | Kind::Cluster => redis_modify_rounds(),
+    };
+    modify_race(backend, rounds, GiveUp::Never).await;
+    counter_race(backend, ROUNDS).await;
+    listing_under_writes(backend, 3000).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_no_lost_updates_and_consistent_listing() {
-    let backend: DynBackend = Arc::new(MemoryBackend::new());
-    modify_race(&backend, ROUNDS, GiveUp::Never).await;
-    counter_race(&backend, ROUNDS).await;
-    listing_under_writes(&backend, 3000).await;
+    races(Kind::Memory).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_no_lost_updates_and_consistent_listing() {
-    let server = support::RedisServer::start();
-    let backend: DynBackend = Arc::new(
-        RedisBackend::builder(&server.url())
-            .response_timeout(Duration::from_secs(10))
-            .build()
-            .await
-            .expect("connect"),
-    );
-    // Every `modify` must succeed: its backoff spreads contending callers so none starves.
-    modify_race(&backend, redis_modify_rounds(), GiveUp::Never).await;
-    counter_race(&backend, ROUNDS).await;
-    listing_under_writes(&backend, 3000).await;
+    races(Kind::Redis).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cluster_no_lost_updates_and_consistent_listing() {
-    let cluster = support::RedisCluster::start(3, 0);
-    let backend: DynBackend = Arc::new(
-        RedisClusterBackend::builder(cluster.urls())
-            .response_timeout(Duration::from_secs(10))
-            .build()
-            .await
-            .expect("connect"),
-    );
-    // Every `modify` must succeed: its backoff spreads contending callers so none starves.
-    modify_race(&backend, redis_modify_rounds(), GiveUp::Never).await;
-    counter_race(&backend, ROUNDS).await;
-    listing_under_writes(&backend, 3000).await;
+    races(Kind::Cluster).await;
 }
 
-/// DESIGN.md / issue 6: 32 tasks x 1,000 `modify` increments end at exactly 32,000 on every
-/// backend, the cluster included (CI runs 32 x `redis_modify_rounds()` above; this full size
-/// takes minutes on a 2-core machine).
+/// 32 tasks x 1,000 `modify` increments end at exactly 32,000 on every backend, the cluster
+/// included (CI runs 32 x `redis_modify_rounds()` above; this full size takes minutes on a
+/// 2-core machine).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "slow (minutes): run with `cargo test --test concurrency -- --ignored`"]
 async fn cluster_modify_32_x_1000_never_gives_up() {
-    let cluster = support::RedisCluster::start(3, 0);
-    let backend: DynBackend = Arc::new(
-        RedisClusterBackend::builder(cluster.urls())
-            .response_timeout(Duration::from_secs(10))
-            .build()
-            .await
-            .expect("connect"),
-    );
-    modify_race(&backend, 1000, GiveUp::Never).await;
+    let running = backends::start(Kind::Cluster, Options::default()).await;
+    modify_race(&running.backend, 1000, GiveUp::Never).await;
 }

@@ -1,4 +1,4 @@
-//! Faults against real `redis-server` processes (issue 6).
+//! Faults against real `redis-server` processes.
 //!
 //! - SIGKILL at random points of a 10,000-operation load, restart on the same port
 //!   (`appendonly yes`, `appendfsync always`): every call ends in `Ok` or a typed transient

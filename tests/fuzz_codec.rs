@@ -1,4 +1,4 @@
-//! The fuzz targets of `fuzz/` (cargo-fuzz), as bounded proptests that run in CI (issue 6).
+//! The fuzz targets of `fuzz/` (cargo-fuzz), as bounded proptests that run in CI.
 //!
 //! - The id codec: `encode_id` output never holds a separator, glob metacharacter, hash-tag
 //!   brace or control character, `decode_id` inverts it exactly, and `decode_id` of any string

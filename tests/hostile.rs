@@ -1,4 +1,4 @@
-//! Hostile input (issue 6): ids, values and stored bytes chosen to break things.
+//! Hostile input: ids, values and stored bytes chosen to break things.
 //!
 //! Every check runs on the memory backend and on a real `redis-server` (one per test binary),
 //! and compares a raw snapshot of the *whole* backend (`Backend::scan_prefix("")`) before and
@@ -6,6 +6,8 @@
 //! or tenant. Backend-independent checks (stack depth, `$ref`, ReDoS) run on memory.
 
 mod support;
+
+use support::backends::{self, Kind, Options};
 
 use kvstore::BackendExt as _;
 use std::collections::BTreeMap;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use kvstore::{
     Backend, Blob, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item, MemoryBackend,
-    RedisBackend, SetOf, Store,
+    SetOf, Store,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -73,7 +75,7 @@ fn note(text: &str) -> Note {
     }
 }
 
-/// Ids with every character DESIGN.md escapes, controls, non-ASCII, and look-alikes of other
+/// Ids with every character the key layout escapes, controls, non-ASCII, and look-alikes of other
 /// keyspaces and tenants.
 fn hostile_ids() -> Vec<String> {
     let mut ids: Vec<String> = [
@@ -525,14 +527,20 @@ async fn hostile_checks(backend: DynBackend, prefix: &str) {
 
 #[tokio::test]
 async fn hostile_input_memory() {
-    hostile_checks(Arc::new(MemoryBackend::new()), "hm").await;
+    let running = backends::start(Kind::Memory, Options::default()).await;
+    hostile_checks(running.backend.clone(), "hm").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_redis() {
-    let server = support::RedisServer::start();
-    let backend = RedisBackend::connect(&server.url()).await.expect("connect");
-    hostile_checks(Arc::new(backend), "hr").await;
+    let running = backends::start(Kind::Redis, Options::default()).await;
+    hostile_checks(running.backend.clone(), "hr").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_cluster() {
+    let running = backends::start(Kind::Cluster, Options::default()).await;
+    hostile_checks(running.backend.clone(), "hc").await;
 }
 
 /// An invalid root prefix: every operation is `InvalidKey` (`BadName`), nothing is written.
@@ -587,7 +595,7 @@ async fn nested_values_round_trip_below_the_limit() {
     assert_eq!(store.tree().get().await.unwrap().as_ref(), Some(&t));
 }
 
-/// DESIGN.md: "an encoded key over 1024 bytes is `InvalidKey`" — also when the id itself fits
+/// The key layout: "an encoded key over 1024 bytes is `InvalidKey`" — also when the id itself fits
 /// and the static segments after it push the key over the limit.
 #[tokio::test]
 async fn nested_key_over_the_limit_is_invalid_key() {

@@ -1,4 +1,4 @@
-//! Model-based differential testing (issue 6).
+//! Model-based differential testing.
 //!
 //! Random sequences of every handle operation — items (get/set/set_with_ttl/set_if_absent/
 //! modify/remove/exists/ttl/expire/persist), counters, sets, dynamic keyspaces (get/set/remove/
@@ -7,7 +7,7 @@
 //! written behind the store's back — run against a plain `BTreeMap` model and against a real
 //! backend. Every result must equal the model's exactly, and after every operation the raw keys
 //! under the case's prefix must be exactly the model's keys, encoded by an independent encoder
-//! written here from DESIGN.md (so the key layout is checked too).
+//! written here from the README's key layout (so the layout is checked too).
 //!
 //! Backends: the memory backend on a `ManualClock` (time advances by `Sleep` operations, so TTL
 //! expiry is checked exactly), a real `redis-server` (one per test, a fresh prefix per case; no
@@ -20,6 +20,8 @@
 
 mod support;
 
+use support::backends::{self, Kind, Options};
+
 use kvstore::BackendExt as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use kvstore::{
     Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item, Limits, ManualClock,
-    MemoryBackend, RedisBackend, RedisClusterBackend, SetOf, Store,
+    MemoryBackend, SetOf, Store,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -248,7 +250,7 @@ fn docs_base_len() -> usize {
     PREFIX_LEN + ":docs:".len()
 }
 
-/// Ids: a few plain ones (so operations collide), every character DESIGN.md escapes, control
+/// Ids: a few plain ones (so operations collide), every character the key layout escapes, control
 /// characters, non-ASCII, the empty id, and ids whose key is exactly at, or one byte over, the
 /// 1024-byte key limit (as `docs` ids; deeper they are simply too long), and a 10 kB id.
 fn id_pool() -> Vec<Id> {
@@ -452,7 +454,7 @@ fn ops(redis: bool, max: usize) -> impl Strategy<Value = Vec<Op>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Keys, built independently from DESIGN.md
+// Keys, built independently from the README's key layout
 // ---------------------------------------------------------------------------------------------
 
 fn encode(id: &str) -> String {
@@ -508,7 +510,7 @@ impl Kp {
         k
     }
 
-    /// DESIGN.md: an encoded key over 1024 bytes is `InvalidKey`.
+    /// The key layout: an encoded key over 1024 bytes is `InvalidKey`.
     fn check_len(&mut self) {
         if self.key.len() > MAX_KEY && self.err.is_none() {
             self.err = Some("KeyTooLong");
@@ -694,7 +696,7 @@ struct Model {
 fn read_rec(key: &str, slot: &Slot) -> Result<Rec, Out> {
     match slot {
         Slot::Rec(r) => Ok(r.clone()),
-        // Not JSON, or JSON of another shape: a decode error (DESIGN.md: "stored bytes are not
+        // Not JSON, or JSON of another shape: a decode error (the README: "stored bytes are not
         // JSON of the expected shape"). JSON of the right shape that breaks a constraint: a
         // validation error.
         Slot::Raw(Raw::NotJson | Raw::Number) => Err(Out::E(format!("Decode@{key}"))),
@@ -1286,7 +1288,7 @@ async fn run_case(target: &Target, ops: &[Op]) -> Result<usize, String> {
                 "op #{i} {op:?}\n  expected {expected:?}\n  actual   {actual:?}"
             ));
         }
-        // The raw keys are exactly the model's, encoded per DESIGN.md.
+        // The raw keys are exactly the model's, encoded per the README's key layout.
         model.purge();
         let mut raw = backend
             .scan_prefix(&scan_prefix)
@@ -1363,40 +1365,29 @@ fn model_memory() {
     check(&rt, Target::Memory, false, cases(64, 1), 60);
 }
 
-async fn redis_backend(url: &str) -> DynBackend {
-    let b = RedisBackend::builder(url)
-        .max_value_size(MAX_VALUE)
-        .response_timeout(Duration::from_secs(10))
-        .build()
-        .await
-        .expect("connect");
-    std::sync::Arc::new(b)
+/// A Redis backend of the shared list, with the model's value limit.
+fn start(rt: &tokio::runtime::Runtime, kind: Kind) -> backends::Running {
+    let options = Options {
+        max_value_size: MAX_VALUE,
+        ..Options::default()
+    };
+    rt.block_on(backends::start(kind, options))
 }
 
 #[test]
 fn model_redis() {
-    let server = support::RedisServer::start();
     let rt = runtime();
-    let backend = rt.block_on(redis_backend(&server.url()));
-    let target = Target::Redis(backend);
+    let running = start(&rt, Kind::Redis);
+    let target = Target::Redis(running.backend.clone());
     rt.block_on(run_case(&target, &tour())).unwrap();
     check(&rt, target, true, cases(16, 1), 50);
 }
 
 #[test]
 fn model_redis_cluster() {
-    let cluster = support::RedisCluster::start(3, 0);
     let rt = runtime();
-    let backend = rt.block_on(async {
-        let b = RedisClusterBackend::builder(cluster.urls())
-            .max_value_size(MAX_VALUE)
-            .response_timeout(Duration::from_secs(10))
-            .build()
-            .await
-            .expect("connect to the cluster");
-        std::sync::Arc::new(b) as DynBackend
-    });
-    let target = Target::Redis(backend);
+    let running = start(&rt, Kind::Cluster);
+    let target = Target::Redis(running.backend.clone());
     rt.block_on(run_case(&target, &tour())).unwrap();
     check(&rt, target, true, cases(8, 8), 40);
 }

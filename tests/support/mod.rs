@@ -16,6 +16,7 @@
 //! Needs `redis-server` and `redis-cli` on `PATH` (Debian: `redis-server` and `redis-tools`).
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod tls;
 
 use std::collections::HashSet;
