@@ -55,11 +55,27 @@ impl fmt::Debug for Rec {
     }
 }
 
+/// An older version of `Rec`: `docs` reads it (converted, and written back).
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct RecV1 {
+    v1: u32,
+}
+
+impl From<RecV1> for Rec {
+    fn from(old: RecV1) -> Rec {
+        Rec {
+            n: old.v1,
+            s: "v1".into(),
+        }
+    }
+}
+
 #[derive(Store)]
 struct M {
     item: Item<Rec>,
     ctr: Counter,
     tags: SetOf<String>,
+    #[store(migrate_from(RecV1))]
     docs: Dynamic<Item<Rec>>,
     #[store(ttl = "2m")]
     sess: Dynamic<Item<Rec>>,
@@ -196,6 +212,9 @@ enum Raw {
     OutOfRange,
     /// `42`: valid JSON of the wrong shape (a valid counter).
     Number,
+    /// `{"v1":7}`: an older version of `Rec` (read as `Rec(7, "v1")` under `docs`, which lists
+    /// it in `migrate_from`; a decode error everywhere else).
+    OldVersion,
 }
 
 impl Raw {
@@ -204,6 +223,7 @@ impl Raw {
             Raw::NotJson => b"not json",
             Raw::OutOfRange => br#"{"n":5000,"s":""}"#,
             Raw::Number => b"42",
+            Raw::OldVersion => br#"{"v1":7}"#,
         }
     }
 }
@@ -438,7 +458,7 @@ fn op(redis: bool) -> impl Strategy<Value = Op> {
         2 => any_dyn().prop_map(Op::Keys),
         1 => any_dyn().prop_map(Op::Count),
         1 => any_dyn().prop_map(Op::Clear),
-        1 => (addr(), prop::sample::select(vec![Raw::NotJson, Raw::OutOfRange, Raw::Number]))
+        1 => (addr(), prop::sample::select(vec![Raw::NotJson, Raw::OutOfRange, Raw::Number, Raw::OldVersion]))
             .prop_map(|(a, r)| Op::RawWrite(a, r)),
     ];
     if redis {
@@ -701,6 +721,13 @@ fn read_rec(key: &str, slot: &Slot) -> Result<Rec, Out> {
         // validation error.
         Slot::Raw(Raw::NotJson | Raw::Number) => Err(Out::E(format!("Decode@{key}"))),
         Slot::Raw(Raw::OutOfRange) => Err(Out::E(format!("Validation@{key}"))),
+        // An older version: converted where the field lists it (`docs`), the same value however
+        // often it is read (the write-back changes the bytes, not the value).
+        Slot::Raw(Raw::OldVersion) if key[PREFIX_LEN..].starts_with(":docs:") => Ok(Rec {
+            n: 7,
+            s: "v1".into(),
+        }),
+        Slot::Raw(Raw::OldVersion) => Err(Out::E(format!("Decode@{key}"))),
         Slot::Int(_) | Slot::Set(_) => unreachable!("a Rec address holds a Rec"),
     }
 }
