@@ -258,8 +258,36 @@ enum Op {
     Count(Dyn),
     Clear(Dyn),
     RawWrite(Addr, Raw),
+    /// An atomic step inside one colocated tenant (one hash slot on a cluster): checks, then
+    /// writes.
+    Step(Id, Vec<(StepRec, Option<Rec>)>, Vec<StepWrite>),
     /// Advance the manual clock (memory only).
     Sleep(u64),
+}
+
+/// An item of the colocated tenant of a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum StepRec {
+    Item,
+    Doc(Id),
+}
+
+impl StepRec {
+    fn addr(&self, tenant: &Id) -> RecAddr {
+        match self {
+            StepRec::Item => RecAddr::TItem(true, tenant.clone()),
+            StepRec::Doc(i) => RecAddr::TDoc(true, tenant.clone(), i.clone()),
+        }
+    }
+}
+
+/// A write of a step.
+#[derive(Clone, Debug)]
+enum StepWrite {
+    Set(StepRec, Rec),
+    Remove(StepRec),
+    /// On the tenant's counter.
+    Incr(i64),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,6 +356,25 @@ fn tenant_id() -> impl Strategy<Value = Id> {
             Id("z".repeat(1100)),
         ]),
     ]
+}
+
+fn step() -> impl Strategy<Value = Op> {
+    let target = prop_oneof![
+        Just(StepRec::Item),
+        prop::sample::select(vec![id("a"), id("b")]).prop_map(StepRec::Doc),
+    ];
+    let check = (target.clone(), prop::option::of(rec()));
+    let write = prop_oneof![
+        3 => (target.clone(), rec()).prop_map(|(t, v)| StepWrite::Set(t, v)),
+        1 => target.prop_map(StepWrite::Remove),
+        2 => prop::sample::select(vec![1i64, -1, 5, i64::MAX]).prop_map(StepWrite::Incr),
+    ];
+    (
+        tenant_id(),
+        prop::collection::vec(check, 0..3),
+        prop::collection::vec(write, 0..4),
+    )
+        .prop_map(|(t, checks, writes)| Op::Step(t, checks, writes))
 }
 
 fn rec() -> impl Strategy<Value = Rec> {
@@ -460,6 +507,7 @@ fn op(redis: bool) -> impl Strategy<Value = Op> {
         1 => any_dyn().prop_map(Op::Clear),
         1 => (addr(), prop::sample::select(vec![Raw::NotJson, Raw::OutOfRange, Raw::Number, Raw::OldVersion]))
             .prop_map(|(a, r)| Op::RawWrite(a, r)),
+        2 => step(),
     ];
     if redis {
         prop_oneof![5 => common, 3 => dynamic].boxed()
@@ -804,6 +852,80 @@ impl Model {
         keys
     }
 
+    /// An atomic step: every key and value checked first (the first problem is the error),
+    /// then the checks (any failing: `false`, nothing written), then the writes on a copy that
+    /// replaces the map only when all of them succeed.
+    fn step(&mut self, t: &Id, checks: &[(StepRec, Option<Rec>)], writes: &[StepWrite]) -> Out {
+        let root = self.root.clone();
+        for (target, expected) in checks {
+            let key = tri!(rec_key(&root, &target.addr(t)).result());
+            if let Some(v) = expected {
+                tri!(encode_rec(&key, v));
+            }
+        }
+        let counter = CtrAddr::TCtr(true, t.clone());
+        for write in writes {
+            match write {
+                StepWrite::Set(target, v) => {
+                    let key = tri!(rec_key(&root, &target.addr(t)).result());
+                    tri!(encode_rec(&key, v));
+                }
+                StepWrite::Remove(target) => {
+                    tri!(rec_key(&root, &target.addr(t)).result());
+                }
+                StepWrite::Incr(_) => {
+                    tri!(ctr_key(&root, &counter).result());
+                }
+            }
+        }
+        if writes.is_empty() && checks.is_empty() {
+            return Out::B(true);
+        }
+        for (target, expected) in checks {
+            let holds = match (self.map.get(&Addr::Rec(target.addr(t))), expected) {
+                (None, None) => true,
+                (Some((Slot::Rec(r), _)), Some(v)) => r == v,
+                _ => false,
+            };
+            if !holds {
+                return Out::B(false);
+            }
+        }
+        let mut next = self.map.clone();
+        for write in writes {
+            match write {
+                StepWrite::Set(target, v) => {
+                    let a = Addr::Rec(target.addr(t));
+                    let deadline = default_ttl(&a).map(|ttl| self.now + ttl);
+                    next.insert(a, (Slot::Rec(v.clone()), deadline));
+                }
+                StepWrite::Remove(target) => {
+                    next.remove(&Addr::Rec(target.addr(t)));
+                }
+                StepWrite::Incr(by) => {
+                    let a = Addr::Ctr(counter.clone());
+                    let key = ctr_key(&root, &counter).key;
+                    let value = match next.get(&a) {
+                        None => Some(*by),
+                        Some((slot, _)) => tri!(read_int(&key, slot)).checked_add(*by),
+                    };
+                    let Some(value) = value else {
+                        return err_at("Overflow", &key);
+                    };
+                    match next.get_mut(&a) {
+                        Some(entry) => entry.0 = Slot::Int(value),
+                        None => {
+                            let deadline = default_ttl(&a).map(|ttl| self.now + ttl);
+                            next.insert(a, (Slot::Int(value), deadline));
+                        }
+                    }
+                }
+            }
+        }
+        self.map = next;
+        Out::B(true)
+    }
+
     fn put(&mut self, a: &Addr, slot: Slot, ttl: Option<u64>) {
         let deadline = ttl.map(|t| self.now + t);
         self.map.insert(a.clone(), (slot, deadline));
@@ -961,6 +1083,7 @@ impl Model {
                 Some((Slot::Set(s), _)) => Out::U(s.len()),
                 _ => Out::U(0),
             },
+            Op::Step(t, checks, writes) => self.step(t, checks, writes),
             Op::DGet(d, i) => self.apply(&Op::Get(dyn_item(d, i))),
             Op::DSet(d, i, v) => self.apply(&Op::Set(dyn_item(d, i), v.clone())),
             Op::DRemove(d, i) => self.apply(&Op::Remove(Addr::Rec(dyn_item(d, i)))),
@@ -1158,6 +1281,22 @@ async fn exec(m: &M, backend: &DynBackend, root: &Kp, clock: Option<&ManualClock
             |()| Out::Unit,
         ),
         Op::SetIfAbsent(a, v) => out(rec_item(m, a).set_if_absent(v).await, Out::B),
+        Op::Step(t, checks, writes) => {
+            let mut step = kvstore::Atomic::new();
+            for (target, expected) in checks {
+                step = step.check(&rec_item(m, &target.addr(t)), expected.as_ref());
+            }
+            for write in writes {
+                step = match write {
+                    StepWrite::Set(target, v) => step.set(&rec_item(m, &target.addr(t)), v),
+                    StepWrite::Remove(target) => step.remove(&rec_item(m, &target.addr(t))),
+                    StepWrite::Incr(by) => {
+                        step.increment(&counter(m, &CtrAddr::TCtr(true, t.clone())), *by)
+                    }
+                };
+            }
+            out(step.commit().await, Out::B)
+        }
         Op::Modify(a, f) => out(rec_item(m, a).modify(|cur| f.apply(cur)).await, Out::R),
         Op::Remove(a) => match a {
             Addr::Tags => out(m.tags().clear().await, Out::B),

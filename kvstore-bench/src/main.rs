@@ -476,6 +476,48 @@ async fn memory_rows(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
     }
     rows.push(versioned);
 
+    // What `MemoryBackend::interleaved()` (a scheduler round per operation) costs.
+    let mut interleaved = Row {
+        workload: "memory get, interleaved backend".into(),
+        note: "raw column: the same get on a plain MemoryBackend".into(),
+        ..Row::default()
+    };
+    for _ in 0..cfg.rounds {
+        let plain = MemoryBackend::new();
+        let store = Bench::open(plain.clone());
+        let yielding = Bench::open(plain.interleaved());
+        let entries: Vec<(u64, Profile)> = (0..ops).map(|i| (i, profile(i))).collect();
+        for chunk in entries.chunks(1000) {
+            store
+                .profiles()
+                .set_many(chunk.iter().map(|(i, p)| (*i, p)))
+                .await?;
+        }
+        let s = yielding.clone();
+        interleaved.typed.push(
+            timed(ops, true, |i| {
+                let s = s.clone();
+                async move {
+                    assert!(s.profiles().get(i).await?.is_some());
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        let s = store.clone();
+        interleaved.raw.push(
+            timed(ops, true, |i| {
+                let s = s.clone();
+                async move {
+                    assert!(s.profiles().get(i).await?.is_some());
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+    }
+    rows.push(interleaved);
+
     // TTL sweep of expired keys.
     for n in [1_000u64, if cfg.quick { 20_000 } else { 100_000 }] {
         let mut row = Row {

@@ -71,6 +71,7 @@ mod item;
 mod keys;
 mod schema;
 mod set;
+mod steps;
 mod ttl;
 mod validation;
 mod values;
@@ -108,6 +109,7 @@ pub fn rules() -> Vec<Rule> {
         validation::RULES,
         ttl::RULES,
         atomic::RULES,
+        steps::RULES,
         evolution::RULES,
         schema::RULES,
     ]
@@ -157,7 +159,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), rules.len(), "rule names are unique");
-        assert!(rules.len() >= 66, "{} rules", rules.len());
+        assert!(rules.len() >= 73, "{} rules", rules.len());
     }
 }
 
@@ -409,7 +411,11 @@ impl Env {
     /// A fresh in-memory backend on a manual clock.
     pub fn memory(test_name: &str) -> Env {
         let clock = ManualClock::new();
-        Env::with_manual_clock(MemoryBackend::with_clock(clock.clone()), clock, test_name)
+        Env::with_manual_clock(
+            MemoryBackend::with_clock(clock.clone()).interleaved(),
+            clock,
+            test_name,
+        )
     }
 
     /// Lets `d` pass: advances the manual clock, or really sleeps.

@@ -96,6 +96,25 @@ pub enum Error {
         ttl: Duration,
     },
 
+    /// An atomic step on a Redis Cluster touches keys of different hash slots, which no single
+    /// node can change together; nothing was sent. Put the keys under one colocated id
+    /// (`#[store(colocate)]` on the `Dynamic` above them) so that they share a hash tag.
+    #[error(
+        "an atomic step on a Redis Cluster must keep its keys in one hash slot, but {} are in different slots: put them under one `#[store(colocate)]` id (a shared hash tag)",
+        Keys(.keys)
+    )]
+    CrossSlot {
+        /// Every key of the step.
+        keys: Vec<String>,
+    },
+
+    /// Handles of different backends were mixed in one atomic step; nothing was sent.
+    #[error("an atomic step mixes handles of different backends (first at key `{key}`): every handle of one step must come from stores opened over the same backend")]
+    MixedBackends {
+        /// The first key of another backend.
+        key: String,
+    },
+
     /// The backend failed: connection refused or lost, timeout, authentication, permission, or
     /// another server error.
     #[error(transparent)]
@@ -113,7 +132,9 @@ impl Error {
             | Error::WrongType { key }
             | Error::Conflict { key, .. }
             | Error::Overflow { key }
-            | Error::InvalidTtl { key, .. } => Some(key),
+            | Error::InvalidTtl { key, .. }
+            | Error::MixedBackends { key } => Some(key),
+            Error::CrossSlot { keys } => keys.first().map(String::as_str),
             Error::Backend(e) => e.key(),
         }
     }
@@ -139,6 +160,20 @@ impl Error {
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
         Error::Backend(BackendError::new(kind, key, source))
+    }
+}
+
+struct Keys<'a>(&'a [String]);
+
+impl fmt::Display for Keys<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, key) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{key}`")?;
+        }
+        Ok(())
     }
 }
 

@@ -64,15 +64,15 @@ pub use backend::redis::{
     RedisClusterBackendBuilder,
 };
 pub use backend::{
-    async_trait, connect, Backend, BackendExt, Clock, Command, DynBackend, Engine, Entry,
+    async_trait, connect, Backend, BackendExt, Check, Clock, Command, DynBackend, Engine, Entry,
     Instrumented, IntoBackend, KeyTtl, Limits, ManualClock, MemoryBackend, Metrics, OpSnapshot,
     Reply, SetOptions, Storage, StorageTxn, Stored, Swap, SystemClock,
 };
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use key::{Id, IntoId};
 pub use node::{
-    AuditReport, Blob, Context, Counter, Dynamic, Item, MigrationReport, Node, PatternReport,
-    Problem, ProblemKind, Progress, SetOf, MAX_PROBLEMS,
+    Atomic, AtomicKey, AuditReport, Blob, Context, Counter, Dynamic, Item, MigrationReport, Node,
+    PatternReport, Problem, ProblemKind, Progress, SetOf, MAX_PROBLEMS,
 };
 pub use value::{Migrations, Storable};
 
@@ -99,7 +99,8 @@ pub mod __private {
     /// Opens the store `S` at the root `prefix` over `backend`.
     pub fn open_root<S: Node>(backend: impl IntoBackend, prefix: &str) -> S {
         let ctx = Context::new(backend);
-        S::__build(&ctx, KeyPath::root(prefix), &Spec::default())
+        let root = KeyPath::root(prefix).with_limit(ctx.limits().max_key_len);
+        S::__build(&ctx, root, &Spec::default())
     }
 
     /// The schema manifest of the store `S` at the root `prefix`.

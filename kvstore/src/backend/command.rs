@@ -192,6 +192,19 @@ pub enum Command<'a> {
         /// About how many keys to look at.
         count: usize,
     },
+    /// An atomic step across keys: if every check holds (each key's string is exactly its
+    /// `expected` bytes; `None`: the key is absent), run every write, in order, as one step that
+    /// no reader sees half done, and answer `true`; otherwise write nothing and answer `false`.
+    /// A write that fails (`WRONGTYPE`, a counter overflow) undoes the step and is the error.
+    /// Writes may be [`Command::Set`], [`Command::Delete`], [`Command::Increment`],
+    /// [`Command::SetAdd`] and [`Command::SetRemove`]. A cluster needs every key in one hash
+    /// slot. Reply: [`Reply::Bool`].
+    Atomic {
+        /// What must hold.
+        checks: &'a [Check<'a>],
+        /// What to write when it does.
+        writes: &'a [Command<'a>],
+    },
     /// Several commands in one round trip, in order; with `atomic`, as one step that no reader
     /// sees half done (a backend that cannot answers [`BackendErrorKind::Unsupported`] and runs
     /// nothing). Batches do not nest. Reply: [`Reply::Batch`], one reply per command.
@@ -201,6 +214,16 @@ pub enum Command<'a> {
         /// Whether they must apply as one atomic step.
         atomic: bool,
     },
+}
+
+/// A condition of [`Command::Atomic`]: the string at `key` is exactly `expected` (`None`: the
+/// key does not exist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Check<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The bytes it must hold (`None`: absent).
+    pub expected: Option<&'a [u8]>,
 }
 
 /// A backend's answer to one [`Command`] (each variant's docs say which).
@@ -270,11 +293,12 @@ impl Command<'_> {
             Command::ScanPrefix { .. } => 16,
             Command::Batch { .. } => 17,
             Command::Scan { .. } => 18,
+            Command::Atomic { .. } => 19,
         }
     }
 
     /// Every command name, in a fixed order (what [`Command::name`] returns).
-    pub const NAMES: [&'static str; 19] = [
+    pub const NAMES: [&'static str; 20] = [
         "get",
         "set",
         "get_many",
@@ -294,6 +318,7 @@ impl Command<'_> {
         "scan_prefix",
         "batch",
         "scan",
+        "atomic",
     ];
 
     /// The key errors and traces name: the key, the first key of a multi-key command, the prefix
@@ -319,6 +344,11 @@ impl Command<'_> {
             Command::SetMany { entries, .. } => entries.first().map_or("", |(key, _)| key),
             Command::ScanPrefix { prefix } | Command::Scan { prefix, .. } => prefix,
             Command::Batch { commands, .. } => commands.first().map_or("", |c| c.key()),
+            Command::Atomic { checks, writes } => checks
+                .first()
+                .map(|c| c.key)
+                .or_else(|| writes.first().map(|w| w.key()))
+                .unwrap_or(""),
         }
     }
 
@@ -335,6 +365,7 @@ impl Command<'_> {
             | Command::SetAdd { .. }
             | Command::SetRemove { .. } => true,
             Command::Batch { commands, .. } => commands.iter().any(Command::is_write),
+            Command::Atomic { writes, .. } => !writes.is_empty(),
             Command::Get { .. }
             | Command::GetMany { .. }
             | Command::Exists { .. }
@@ -344,6 +375,24 @@ impl Command<'_> {
             | Command::SetLen { .. }
             | Command::ScanPrefix { .. }
             | Command::Scan { .. } => false,
+        }
+    }
+
+    /// Every key the command touches (the keys of its checks and writes, for an atomic step).
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Command::GetMany { keys } | Command::Delete { keys } => {
+                keys.iter().map(String::as_str).collect()
+            }
+            Command::SetMany { entries, .. } => entries.iter().map(|(k, _)| k.as_str()).collect(),
+            Command::Batch { commands, .. } => commands.iter().flat_map(Command::keys).collect(),
+            Command::Atomic { checks, writes } => checks
+                .iter()
+                .map(|c| c.key)
+                .chain(writes.iter().flat_map(Command::keys))
+                .collect(),
+            Command::ScanPrefix { .. } | Command::Scan { .. } => Vec::new(),
+            other => vec![other.key()],
         }
     }
 

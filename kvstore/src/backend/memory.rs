@@ -92,9 +92,17 @@ impl Clock for ManualClock {
 /// keys therefore shrink by up to 32 per write: a store with steady writes never holds more dead
 /// keys than it gained since writes began to outpace expiries, and an idle one can be purged
 /// explicitly (for example from a timer).
+///
+/// **Races, as a server shows them.** A network backend lets other tasks run between any two
+/// operations of one task (each is a round trip); an in-process map answers at once, so a
+/// read-then-write that races on Redis (`get_many` then `set_many`, say) may never race here.
+/// [`MemoryBackend::interleaved`] makes every operation yield to the scheduler first, so that
+/// concurrent tasks interleave at every operation as they would over a network, and such races
+/// show up in tests that run on memory (this repository's own tests use it).
 #[derive(Clone)]
 pub struct MemoryBackend {
     engine: Engine<MapStorage>,
+    interleave: bool,
 }
 
 impl Default for MemoryBackend {
@@ -128,7 +136,16 @@ impl MemoryBackend {
     pub fn with_options(clock: impl Clock, limits: Limits) -> MemoryBackend {
         MemoryBackend {
             engine: Engine::new(MapStorage::default(), clock, limits),
+            interleave: false,
         }
+    }
+
+    /// This backend (sharing its data), yielding to the scheduler before every operation, as a
+    /// round trip to a server would: concurrent tasks interleave at every operation, so the
+    /// races of a read-then-write show up in tests (see the type's docs).
+    pub fn interleaved(mut self) -> MemoryBackend {
+        self.interleave = true;
+        self
     }
 
     /// Removes every expired key now and returns how many were removed.
@@ -153,7 +170,14 @@ impl Backend for MemoryBackend {
     }
 
     async fn execute(&self, command: Command<'_>) -> Result<Reply> {
+        if self.interleave {
+            tokio::task::yield_now().await;
+        }
         self.engine.run(command)
+    }
+
+    fn instance(&self) -> usize {
+        self.engine.instance()
     }
 }
 

@@ -199,6 +199,10 @@ impl<B: Backend> Backend for Instrumented<B> {
         self.timed(command.index(), self.inner.execute(command))
             .await
     }
+
+    fn instance(&self) -> usize {
+        self.inner.instance()
+    }
 }
 
 #[cfg(test)]

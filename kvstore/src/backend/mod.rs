@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use async_trait::async_trait;
-pub use command::{Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
+pub use command::{Check, Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
 pub use connect::{connect, SCHEMES};
 pub use engine::{Engine, Entry, Storage, StorageTxn, Stored};
 pub use ext::BackendExt;
@@ -63,6 +63,14 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Runs one command.
     async fn execute(&self, command: Command<'_>) -> Result<Reply>;
+
+    /// An identity shared by every clone of this backend that reaches the same data: an atomic
+    /// step refuses handles of different instances. The default, the address of this value,
+    /// is right for a backend that is not cloned; a backend whose clones share data returns
+    /// the address of what they share.
+    fn instance(&self) -> usize {
+        self as *const Self as *const () as usize
+    }
 }
 
 /// Limits a backend enforces; handles check them before anything is sent.

@@ -50,6 +50,16 @@ pub struct KeyPath {
     colocate: bool,
     tagged: bool,
     error: Option<InvalidKeyReason>,
+    /// The longest key the backend takes (see [`KeyPath::with_limit`]).
+    limit: usize,
+}
+
+/// The one key-length rule: an encoded key over `limit` bytes is `InvalidKey` (`KeyTooLong`).
+fn too_long(key: &str, limit: usize) -> Option<InvalidKeyReason> {
+    (key.len() > limit).then_some(InvalidKeyReason::KeyTooLong {
+        len: key.len(),
+        limit,
+    })
 }
 
 impl KeyPath {
@@ -61,7 +71,15 @@ impl KeyPath {
             tagged: false,
             error: (!prefix.is_empty() && !is_valid_prefix(prefix))
                 .then(|| InvalidKeyReason::BadName(prefix.to_owned())),
+            limit: crate::backend::Limits::DEFAULT_MAX_KEY_LEN,
         }
+    }
+
+    /// This path with the backend's key-length limit, checked after every id (so that the
+    /// first problem along the path is the one reported) and on the finished key.
+    pub fn with_limit(mut self, max_key_len: usize) -> KeyPath {
+        self.limit = max_key_len;
+        self
     }
 
     /// The path of a static child segment (a field name).
@@ -81,6 +99,7 @@ impl KeyPath {
             colocate: false,
             tagged: self.tagged,
             error,
+            limit: self.limit,
         }
     }
 
@@ -113,11 +132,15 @@ impl KeyPath {
         if self.colocate {
             key.push('}');
         }
+        if error.is_none() {
+            error = too_long(&key, self.limit);
+        }
         KeyPath {
             key,
             colocate: false,
             tagged: self.tagged || self.colocate,
             error,
+            limit: self.limit,
         }
     }
 
@@ -133,6 +156,7 @@ impl KeyPath {
             colocate: false,
             tagged: self.tagged || self.colocate,
             error: None,
+            limit: self.limit,
         }
     }
 
@@ -178,11 +202,7 @@ impl KeyPath {
     pub fn checked_error(&self, max_key_len: usize) -> Option<InvalidKeyReason> {
         match &self.error {
             Some(reason) => Some(reason.clone()),
-            None if self.key.len() > max_key_len => Some(InvalidKeyReason::KeyTooLong {
-                len: self.key.len(),
-                limit: max_key_len,
-            }),
-            None => None,
+            None => too_long(&self.key, max_key_len),
         }
     }
 }

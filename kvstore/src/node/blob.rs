@@ -12,7 +12,7 @@ use crate::value::{LeafCodec, Raw};
 /// Raw bytes at one key: stored as they are (no JSON, no base64, no validation).
 #[derive(Clone, Debug)]
 pub struct Blob {
-    leaf: Leaf,
+    pub(crate) leaf: Leaf,
 }
 
 impl Blob {

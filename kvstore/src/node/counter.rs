@@ -9,7 +9,7 @@ use crate::value::{Decimal, LeafCodec};
 /// An atomic 64-bit integer, stored as decimal text so that Redis `INCRBY` works on it.
 #[derive(Clone, Debug)]
 pub struct Counter {
-    leaf: Leaf,
+    pub(crate) leaf: Leaf,
 }
 
 impl Counter {

@@ -25,7 +25,7 @@ const MODIFY_ATTEMPTS: u32 = 1_000;
 const MODIFY_DEADLINE: Duration = Duration::from_secs(15);
 
 /// Waits a little before compare-and-set round `attempt` (jittered, capped exponential backoff).
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     if attempt < 4 {
         tokio::task::yield_now().await;
         return;
@@ -228,8 +228,8 @@ pub(crate) use audit_methods;
 
 /// One JSON value of type `T` at one key, validated against `T`'s JSON Schema on write and read.
 pub struct Item<T> {
-    leaf: Leaf,
-    json: Json<T>,
+    pub(crate) leaf: Leaf,
+    pub(crate) json: Json<T>,
     migrations: Option<Arc<Migrations<T>>>,
 }
 

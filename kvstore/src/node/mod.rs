@@ -5,6 +5,7 @@
 //! TTL) and stores its values through one [`LeafCodec`](crate::value::LeafCodec) (JSON, decimal
 //! or raw); every operation is one [`Command`] sent through [`Context::execute`].
 
+mod atomic;
 mod audit;
 mod blob;
 mod counter;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+pub use atomic::{Atomic, AtomicKey};
 pub use audit::{audit as audit_entry, migrate as migrate_entry};
 pub use audit::{
     AuditReport, BoxFuture, MigrationReport, PatternReport, Problem, ProblemKind, Progress, Run,

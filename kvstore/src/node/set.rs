@@ -13,8 +13,8 @@ use crate::value::{codec, Json, LeafCodec, Storable};
 /// Membership compares the JSON text, so `T` must serialize deterministically: use `BTreeMap`,
 /// not `HashMap`, inside set members.
 pub struct SetOf<T> {
-    leaf: Leaf,
-    json: Json<T>,
+    pub(crate) leaf: Leaf,
+    pub(crate) json: Json<T>,
 }
 
 impl<T> Clone for SetOf<T> {

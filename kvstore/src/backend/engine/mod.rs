@@ -61,6 +61,11 @@ impl<S: Storage> Engine<S> {
         }
     }
 
+    /// An identity shared by the clones of this engine (see [`Backend::instance`]).
+    pub fn instance(&self) -> usize {
+        Arc::as_ptr(&self.shared) as *const () as usize
+    }
+
     /// The storage.
     pub fn storage(&self) -> &S {
         &self.shared.storage
@@ -123,6 +128,10 @@ impl<S: Storage> Backend for Engine<S> {
 
     async fn execute(&self, command: Command<'_>) -> Result<Reply> {
         self.run(command)
+    }
+
+    fn instance(&self) -> usize {
+        Engine::instance(self)
     }
 }
 
@@ -368,6 +377,19 @@ impl<T: StorageTxn> Op<'_, T> {
                 })
             }
             Command::Batch { commands, atomic } => self.batch(commands, atomic)?,
+            Command::Atomic { checks, writes } => {
+                for check in checks {
+                    let current = self.string(check.key)?;
+                    if current.as_deref().map(Vec::as_slice) != check.expected {
+                        return Ok(Reply::Bool(false));
+                    }
+                }
+                if let Some(other) = writes.iter().find(|w| !is_atomic_write(w)) {
+                    return Err(other.unsupported(self.name));
+                }
+                self.batch(writes, true)?;
+                Reply::Bool(true)
+            }
         })
     }
 
@@ -409,12 +431,21 @@ impl<T: StorageTxn> Op<'_, T> {
 
 /// The keys a command may change.
 fn written_keys<'c>(command: &'c Command<'c>) -> Vec<&'c str> {
-    if !command.is_write() {
-        return Vec::new();
+    if command.is_write() {
+        command.keys()
+    } else {
+        Vec::new()
     }
-    match command {
-        Command::SetMany { entries, .. } => entries.iter().map(|(k, _)| k.as_str()).collect(),
-        Command::Delete { keys } => keys.iter().map(String::as_str).collect(),
-        other => vec![other.key()],
-    }
+}
+
+/// The writes an atomic step may hold.
+pub(crate) fn is_atomic_write(command: &Command<'_>) -> bool {
+    matches!(
+        command,
+        Command::Set { .. }
+            | Command::Delete { .. }
+            | Command::Increment { .. }
+            | Command::SetAdd { .. }
+            | Command::SetRemove { .. }
+    )
 }

@@ -279,6 +279,7 @@ impl RedisClusterBackendBuilder {
                     max_value_size: opts.max_value_size,
                     ..Limits::default()
                 },
+                instance: Default::default(),
             },
             urls: self.urls.iter().map(|u| redact_url(u)).collect(),
         })
@@ -466,6 +467,21 @@ impl Topology for RedisClusterBackend {
         Ok(combine("delete", &keys, &groups, results)?
             .into_iter()
             .sum())
+    }
+
+    /// Every key of an atomic step must hash to one slot: a script runs on one node.
+    fn check_one_slot(&self, command: &crate::backend::Command<'_>) -> Result<()> {
+        let keys = command.keys();
+        let Some(first) = keys.first() else {
+            return Ok(());
+        };
+        let slot = Slot::for_key(first);
+        if keys.iter().all(|k| Slot::for_key(k) == slot) {
+            return Ok(());
+        }
+        let mut keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        keys.dedup();
+        Err(Error::CrossSlot { keys })
     }
 
     /// One primary at a time, in the order of their slots: the cursor is `<slot>:<cursor>`,

@@ -115,3 +115,104 @@ return 1
 "#,
     )
 });
+
+/// An atomic step across keys (all of one slot): checks, then writes, undone if one fails.
+///
+/// ARGV: the number of checks, then per check the index of its key in `KEYS`, `1` if a value is
+/// expected (`0`: the key must be missing) and the expected value; then the number of writes,
+/// then per write an op and its arguments:
+/// `S idx value px flags` (`SET`; `px` empty for no TTL; flags: `K` keep the TTL, `N` only if
+/// absent, `-` none), `D n idx...` (`DEL`), `I idx delta px` (`INCRBY`, `px` for a created
+/// counter), `A idx member px` (`SADD`, `px` for a created set), `R idx member` (`SREM`).
+/// Returns 0 when a check fails (nothing written), 1 when every write was applied; a write that
+/// fails restores every key of the step (`DUMP`/`RESTORE` snapshots taken after the checks)
+/// and returns its error, with ` [key <key>]` appended.
+pub(crate) static ATOMIC: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        r#"
+local i = 1
+local function arg() local v = ARGV[i]; i = i + 1; return v end
+local checks = tonumber(arg())
+for _ = 1, checks do
+  local k = KEYS[tonumber(arg())]
+  local present = arg()
+  local expected = arg()
+  local cur = redis.pcall('GET', k)
+  if type(cur) == 'table' and cur.err then
+    return redis.error_reply(cur.err .. ' [key ' .. k .. ']')
+  end
+  if present == '1' then
+    if cur ~= expected then return 0 end
+  elseif cur then
+    return 0
+  end
+end
+local snap = {}
+for n = 1, #KEYS do
+  snap[n] = {redis.call('DUMP', KEYS[n]), redis.call('PTTL', KEYS[n])}
+end
+local function undo()
+  for n = 1, #KEYS do
+    local dump, ttl = snap[n][1], snap[n][2]
+    if dump then
+      if ttl < 0 then ttl = 0 end
+      redis.call('RESTORE', KEYS[n], ttl, dump, 'REPLACE')
+    else
+      redis.call('DEL', KEYS[n])
+    end
+  end
+end
+local function created(k, px, existed)
+  if existed == 0 and px ~= '' then redis.call('PEXPIRE', k, px) end
+end
+local writes = tonumber(arg())
+for _ = 1, writes do
+  local op = arg()
+  local k, r
+  if op == 'S' then
+    k = KEYS[tonumber(arg())]
+    local value, px, flags = arg(), arg(), arg()
+    local cmd = {'SET', k, value}
+    if string.find(flags, 'K', 1, true) then
+      table.insert(cmd, 'KEEPTTL')
+    elseif px ~= '' then
+      table.insert(cmd, 'PX'); table.insert(cmd, px)
+    end
+    if string.find(flags, 'N', 1, true) then table.insert(cmd, 'NX') end
+    r = redis.pcall(unpack(cmd))
+  elseif op == 'D' then
+    local n = tonumber(arg())
+    local cmd = {'DEL'}
+    for _ = 1, n do
+      k = KEYS[tonumber(arg())]
+      table.insert(cmd, k)
+    end
+    r = redis.pcall(unpack(cmd))
+  elseif op == 'I' then
+    k = KEYS[tonumber(arg())]
+    local delta, px = arg(), arg()
+    local existed = redis.call('EXISTS', k)
+    r = redis.pcall('INCRBY', k, delta)
+    if not (type(r) == 'table' and r.err) then created(k, px, existed) end
+  elseif op == 'A' then
+    k = KEYS[tonumber(arg())]
+    local member, px = arg(), arg()
+    local existed = redis.call('EXISTS', k)
+    r = redis.pcall('SADD', k, member)
+    if not (type(r) == 'table' and r.err) then created(k, px, existed) end
+  elseif op == 'R' then
+    k = KEYS[tonumber(arg())]
+    r = redis.pcall('SREM', k, arg())
+  else
+    undo()
+    return redis.error_reply('ERR unknown atomic op ' .. tostring(op))
+  end
+  if type(r) == 'table' and r.err then
+    undo()
+    return redis.error_reply(r.err .. ' [key ' .. k .. ']')
+  end
+end
+return 1
+"#,
+    )
+});

@@ -14,7 +14,7 @@ use ::redis::{
 
 use super::errors::{self, map, map_increment};
 use super::scripts;
-use crate::backend::command::{Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
+use crate::backend::command::{Check, Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
 use crate::backend::{async_trait, run_batch_in_order, ttl_ms, write_ttl, Backend, Limits};
 use crate::error::{Error, Result};
 use crate::key::scan_pattern;
@@ -113,6 +113,8 @@ pub(crate) struct Core<C> {
     pub(crate) conn: C,
     pub(crate) response_timeout: Duration,
     pub(crate) limits: Limits,
+    /// Shared by the clones of one backend: its [`Backend::instance`].
+    pub(crate) instance: std::sync::Arc<()>,
 }
 
 impl<C> Core<C>
@@ -383,6 +385,114 @@ where
         self.query(Some(key), cmd("SCARD").arg(key)).await
     }
 
+    /// [`Command::Atomic`]: one script (see `scripts::ATOMIC`).
+    pub(crate) async fn atomic<'a>(
+        &self,
+        checks: &'a [Check<'a>],
+        writes: &'a [Command<'a>],
+    ) -> Result<bool> {
+        let index = |key: &'a str, keys: &mut Vec<&'a str>| -> String {
+            let at = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+                keys.push(key);
+                keys.len() - 1
+            });
+            (at + 1).to_string()
+        };
+        let mut args: Vec<Vec<u8>> = vec![checks.len().to_string().into_bytes()];
+        let mut keys: Vec<&'a str> = Vec::new();
+        for check in checks {
+            args.push(index(check.key, &mut keys).into_bytes());
+            args.push(if check.expected.is_some() {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            });
+            args.push(check.expected.unwrap_or(b"").to_vec());
+        }
+        args.push(writes.len().to_string().into_bytes());
+        for write in writes {
+            match *write {
+                Command::Set {
+                    key,
+                    value,
+                    options,
+                } => {
+                    self.check_value(key, value)?;
+                    let px = write_ttl_ms(key, options.ttl)?;
+                    let mut flags = String::from("-");
+                    if options.keep_ttl {
+                        flags.push('K');
+                    }
+                    if options.only_if_absent {
+                        flags.push('N');
+                    }
+                    args.push(b"S".to_vec());
+                    args.push(index(key, &mut keys).into_bytes());
+                    args.push(value.to_vec());
+                    args.push(px.map(|ms| ms.to_string()).unwrap_or_default().into_bytes());
+                    args.push(flags.into_bytes());
+                }
+                Command::Delete { keys: deleted } => {
+                    args.push(b"D".to_vec());
+                    args.push(deleted.len().to_string().into_bytes());
+                    for key in deleted {
+                        args.push(index(key, &mut keys).into_bytes());
+                    }
+                }
+                Command::Increment {
+                    key,
+                    delta,
+                    ttl_if_created,
+                } => {
+                    let px = write_ttl_ms(key, ttl_if_created)?;
+                    args.push(b"I".to_vec());
+                    args.push(index(key, &mut keys).into_bytes());
+                    args.push(delta.to_string().into_bytes());
+                    args.push(px.map(|ms| ms.to_string()).unwrap_or_default().into_bytes());
+                }
+                Command::SetAdd {
+                    key,
+                    member,
+                    ttl_if_created,
+                } => {
+                    self.check_value(key, member)?;
+                    let px = write_ttl_ms(key, ttl_if_created)?;
+                    args.push(b"A".to_vec());
+                    args.push(index(key, &mut keys).into_bytes());
+                    args.push(member.to_vec());
+                    args.push(px.map(|ms| ms.to_string()).unwrap_or_default().into_bytes());
+                }
+                Command::SetRemove { key, member } => {
+                    args.push(b"R".to_vec());
+                    args.push(index(key, &mut keys).into_bytes());
+                    args.push(member.to_vec());
+                }
+                other => return Err(other.unsupported("redis")),
+            }
+        }
+        let Some(first) = keys.first().copied() else {
+            return Ok(true); // nothing to check, nothing to write
+        };
+        let script = scripts::ATOMIC.commands(&keys, |c| {
+            for arg in &args {
+                c.arg(arg.as_slice());
+            }
+        });
+        match self.script_raw::<i64>(&script).await {
+            Ok(n) => Ok(n == 1),
+            Err(e) => {
+                // The script names the key whose write (or check) failed.
+                let detail = e.detail().unwrap_or_default().to_owned();
+                let key = detail
+                    .rsplit_once(" [key ")
+                    .and_then(|(_, k)| k.strip_suffix(']'))
+                    .unwrap_or(first)
+                    .to_owned();
+                Err(map_increment(e, &key))
+            }
+        }
+    }
+
     /// One `SCAN cursor MATCH <escaped prefix>* COUNT count` round trip through `page`: the next
     /// cursor (0 at the end) and the UTF-8 keys (others were not written by this crate).
     pub(crate) async fn scan_once<F, Fut>(
@@ -464,6 +574,12 @@ pub(crate) trait Topology: Backend {
 
     /// [`Command::Scan`].
     async fn scan_page(&self, prefix: &str, cursor: &str, count: usize) -> Result<ScanPage>;
+
+    /// Refuses a command whose keys must share a hash slot but do not (a cluster).
+    fn check_one_slot(&self, command: &Command<'_>) -> Result<()> {
+        let _ = command;
+        Ok(())
+    }
 }
 
 /// Runs `command` on a Redis topology: the one mapping of the command set onto Redis.
@@ -521,6 +637,10 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
             count,
         } => Reply::Page(topology.scan_page(prefix, cursor, count).await?),
         Command::Batch { .. } => run_batch_in_order(topology, command).await?,
+        Command::Atomic { checks, writes } => {
+            topology.check_one_slot(&command)?;
+            Reply::Bool(core.atomic(checks, writes).await?)
+        }
     })
 }
 
@@ -542,6 +662,10 @@ macro_rules! redis_backend {
                 command: $crate::backend::Command<'_>,
             ) -> $crate::error::Result<$crate::backend::Reply> {
                 super::shared::execute(self, command).await
+            }
+
+            fn instance(&self) -> usize {
+                std::sync::Arc::as_ptr(&self.core.instance) as usize
             }
         }
     };

@@ -164,6 +164,7 @@ impl RedisBackendBuilder {
                     max_value_size: opts.max_value_size,
                     ..Limits::default()
                 },
+                instance: Default::default(),
             },
             url: redact_url(&self.url),
         })
