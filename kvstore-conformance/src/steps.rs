@@ -23,6 +23,7 @@ pub struct Branch {
     pub transfers: Counter,
     pub tags: SetOf<String>,
     pub note: Item<Note>,
+    pub settings: Item<Settings>,
 }
 
 fn bank(env: &Env) -> Bank {
@@ -103,21 +104,30 @@ rules! {
     pub async fn step_invalid_value_writes_nothing(env: Env) {
         let branch = bank(&env).branches().at("main");
         let a = branch.accounts().at("a");
-        let long = Note {
-            text: "x".repeat(10),
-        };
+        let mut bad = Settings::new("dark");
+        bad.motd = "far too long for its sixteen characters".into();
         let err = Atomic::new()
             .set(&a, &1)
             .set(&branch.accounts().at("b"), &2)
             .increment(&branch.transfers(), 1)
             .add(&branch.tags(), &"t".to_owned())
-            .set(&branch.note(), &long) // fine
-            .set_with_ttl(&branch.note(), &long, std::time::Duration::ZERO) // zero TTL
+            .set(&branch.settings(), &bad) // the fifth write breaks its schema
+            .set(&branch.note(), &note("fine"))
+            .commit()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Validation { stored: false, .. }), "{err:?}");
+        assert_names_key(&err, &env.key("branches:{main}:settings"));
+        assert!(env.raw_keys().await.is_empty(), "{:?}", env.raw_keys().await);
+        // A zero TTL likewise.
+        let err = Atomic::new()
+            .set(&a, &1)
+            .set_with_ttl(&branch.note(), &note("x"), std::time::Duration::ZERO)
             .commit()
             .await
             .unwrap_err();
         assert!(matches!(err, Error::InvalidTtl { .. }), "{err:?}");
-        assert!(env.raw_keys().await.is_empty(), "{:?}", env.raw_keys().await);
+        assert!(env.raw_keys().await.is_empty());
         // A value over the size limit, and an invalid id, likewise.
         let err = Atomic::new()
             .set(&a, &1)
