@@ -80,7 +80,12 @@ impl<S: Storage> Engine<S> {
     pub fn now_ms(&self) -> u64 {
         let (at, unix_ms) = self.shared.epoch;
         let elapsed = self.shared.clock.now().saturating_duration_since(at);
-        unix_ms.saturating_add(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        // Whole milliseconds without `as_millis`'s 128-bit division (this runs on every command).
+        let millis = elapsed
+            .as_secs()
+            .saturating_mul(1_000)
+            .saturating_add(u64::from(elapsed.subsec_millis()));
+        unix_ms.saturating_add(millis)
     }
 
     /// Removes every expired key now; returns how many.
@@ -202,7 +207,12 @@ impl<T: StorageTxn> Op<'_, T> {
             } => {
                 self.limits.check_value(key, value.len())?;
                 let ttl = write_ttl(key, options.ttl)?;
-                let current = self.live(key)?.map(|(_, deadline)| deadline);
+                // A plain SET (the common case) needs no lookup: it replaces whatever is there.
+                let current = if options.only_if_absent || options.keep_ttl {
+                    self.live(key)?.map(|(_, deadline)| deadline)
+                } else {
+                    None
+                };
                 if options.only_if_absent && current.is_some() {
                     return Ok(Reply::Bool(false));
                 }
