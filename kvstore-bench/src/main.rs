@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod external;
+
 use kvstore::{
     async_trait, Backend, BackendExt, DynBackend, Dynamic, Item, ManualClock, MemoryBackend,
     RedisBackend, Reply, Store, Swap,
@@ -436,87 +438,38 @@ async fn memory_rows(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
     rows.push(set);
     rows.push(get);
 
-    // The read path of a field with older versions, on current data, against the same read of a
-    // field without (the "raw" column here).
-    let mut versioned = Row {
-        workload: "memory get, migrate_from field".into(),
-        note: "raw column: the same get on a field without migrate_from".into(),
-        ..Row::default()
-    };
-    for _ in 0..cfg.rounds {
-        let store = Bench::open(MemoryBackend::new());
-        let entries: Vec<(u64, Profile)> = (0..ops).map(|i| (i, profile(i))).collect();
-        for chunk in entries.chunks(1000) {
-            let chunk = chunk.iter().map(|(i, p)| (*i, p));
-            store.profiles().set_many(chunk.clone()).await?;
-            store.versioned().set_many(chunk).await?;
-        }
-        let s = store.clone();
-        versioned.typed.push(
-            timed(ops, true, |i| {
-                let s = s.clone();
-                async move {
-                    assert!(s.versioned().get(i).await?.is_some());
-                    Ok(())
-                }
-            })
-            .await?,
-        );
-        let s = store.clone();
-        versioned.raw.push(
-            timed(ops, true, |i| {
-                let s = s.clone();
-                async move {
-                    assert!(s.profiles().get(i).await?.is_some());
-                    Ok(())
-                }
-            })
-            .await?,
-        );
-    }
-    rows.push(versioned);
-
-    // What `MemoryBackend::interleaved()` (a scheduler round per operation) costs.
-    let mut interleaved = Row {
-        workload: "memory get, interleaved backend".into(),
-        note: "raw column: the same get on a plain MemoryBackend".into(),
-        ..Row::default()
-    };
-    for _ in 0..cfg.rounds {
-        let plain = MemoryBackend::new();
-        let store = Bench::open(plain.clone());
-        let yielding = Bench::open(plain.interleaved());
-        let entries: Vec<(u64, Profile)> = (0..ops).map(|i| (i, profile(i))).collect();
-        for chunk in entries.chunks(1000) {
-            store
-                .profiles()
-                .set_many(chunk.iter().map(|(i, p)| (*i, p)))
-                .await?;
-        }
-        let s = yielding.clone();
-        interleaved.typed.push(
-            timed(ops, true, |i| {
-                let s = s.clone();
-                async move {
-                    assert!(s.profiles().get(i).await?.is_some());
-                    Ok(())
-                }
-            })
-            .await?,
-        );
-        let s = store.clone();
-        interleaved.raw.push(
-            timed(ops, true, |i| {
-                let s = s.clone();
-                async move {
-                    assert!(s.profiles().get(i).await?.is_some());
-                    Ok(())
-                }
-            })
-            .await?,
-        );
-    }
-    rows.push(interleaved);
+    // The typed layer against itself: the read path of a field with older versions, on current
+    // data, against the same read of a plain field; and an interleaved memory backend against a
+    // plain one.
+    let plain_get = |s: Bench, i: u64| async move { Ok(s.profiles().get(i).await?.is_some()) };
+    let versioned_get = |s: Bench, i: u64| async move { Ok(s.versioned().get(i).await?.is_some()) };
+    rows.push(
+        typed_vs_typed(
+            cfg,
+            "memory get, migrate_from field",
+            "raw column: the same get on a field without migrate_from",
+            |backend| (Bench::open(backend.clone()), Bench::open(backend)),
+            versioned_get,
+            plain_get,
+        )
+        .await?,
+    );
+    rows.push(
+        typed_vs_typed(
+            cfg,
+            "memory get, interleaved backend",
+            "raw column: the same get on a plain MemoryBackend",
+            |backend| {
+                (
+                    Bench::open(backend.clone().interleaved()),
+                    Bench::open(backend),
+                )
+            },
+            plain_get,
+            plain_get,
+        )
+        .await?,
+    );
 
     // TTL sweep of expired keys.
     for n in [1_000u64, if cfg.quick { 20_000 } else { 100_000 }] {
@@ -562,6 +515,57 @@ async fn memory_rows(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
         rows.push(row);
     }
     Ok(())
+}
+
+/// A row of two typed reads of the same stored values: `typed` on the first store `stores` opens
+/// over a fresh memory backend, `raw` on the second.
+async fn typed_vs_typed<G1, G2, F1, F2>(
+    cfg: &Config,
+    workload: &str,
+    note: &str,
+    stores: impl Fn(MemoryBackend) -> (Bench, Bench),
+    typed: G1,
+    raw: G2,
+) -> Res<Row>
+where
+    G1: Fn(Bench, u64) -> F1 + Copy,
+    G2: Fn(Bench, u64) -> F2 + Copy,
+    F1: std::future::Future<Output = Res<bool>>,
+    F2: std::future::Future<Output = Res<bool>>,
+{
+    let ops = cfg.single_ops * 5;
+    let mut row = Row {
+        workload: workload.into(),
+        note: note.into(),
+        ..Row::default()
+    };
+    for _ in 0..cfg.rounds {
+        let (first, second) = stores(MemoryBackend::new());
+        let entries: Vec<(u64, Profile)> = (0..ops).map(|i| (i, profile(i))).collect();
+        for chunk in entries.chunks(1000) {
+            let chunk = chunk.iter().map(|(i, p)| (*i, p));
+            first.profiles().set_many(chunk.clone()).await?;
+            first.versioned().set_many(chunk).await?;
+        }
+        let found = |found: bool| if found { Ok(()) } else { Err("missing".into()) };
+        let s = first.clone();
+        row.typed.push(
+            timed(ops, true, |i| {
+                let s = s.clone();
+                async move { found(typed(s, i).await?) }
+            })
+            .await?,
+        );
+        let s = second.clone();
+        row.raw.push(
+            timed(ops, true, |i| {
+                let s = s.clone();
+                async move { found(raw(s, i).await?) }
+            })
+            .await?,
+        );
+    }
+    Ok(row)
 }
 
 async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
@@ -940,7 +944,9 @@ async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
 
 fn main() -> Res<()> {
     let cfg = Config::from_args();
+    // Two workers, as the external benchmark (and this 2-core machine) has.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()?;
     let server = match &cfg.redis_url {
@@ -960,6 +966,8 @@ fn main() -> Res<()> {
     let started = Instant::now();
     let mut rows = Vec::new();
     runtime.block_on(async {
+        external::memory(&cfg, &mut rows).await?;
+        external::redis(&cfg, &url, &mut rows).await?;
         memory_rows(&cfg, &mut rows).await?;
         redis_rows(&cfg, &url, &mut rows).await
     })?;

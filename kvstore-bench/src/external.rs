@@ -1,0 +1,236 @@
+//! The workload of an independent benchmark, reproduced exactly, so that this bench predicts what
+//! users measure: its value type (`User`, String ids `k{i}`), its store, and its raw baselines —
+//! and, unlike the other rows, no per-operation timer on either side (a timer per call costs
+//! about as much as a raw `HashMap` insert, which flatters the typed side's ratio).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use kvstore::{Dynamic, Item, MemoryBackend, RedisBackend, Store};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{concurrent, Config, Res, Row, Sample};
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone)]
+pub struct User {
+    id: String,
+    name: String,
+    #[schemars(email)]
+    email: String,
+    #[schemars(range(max = 150))]
+    age: u32,
+    tags: Vec<String>,
+    created_at: i64,
+}
+
+fn user(i: u64) -> User {
+    User {
+        id: format!("user-{i}"),
+        name: format!("User Number {i}"),
+        email: format!("user{i}@example.com"),
+        age: (i % 100) as u32,
+        tags: vec!["alpha".into(), "beta".into(), format!("t{}", i % 10)],
+        created_at: 1_700_000_000 + i as i64,
+    }
+}
+
+#[derive(Store)]
+#[store(prefix = "bench")]
+struct Bench {
+    users: Dynamic<Item<User>>,
+}
+
+const N: u64 = 20_000;
+const TASKS: u64 = 64;
+const BATCH: u64 = 1_000;
+
+fn sample(ops: u64, started: Instant) -> Sample {
+    Sample {
+        ops_per_sec: ops as f64 / started.elapsed().as_secs_f64(),
+        latencies: Vec::new(),
+    }
+}
+
+fn row(name: &str) -> Row {
+    Row {
+        workload: format!("external: {name}"),
+        ..Row::default()
+    }
+}
+
+/// Memory: 20k `set` then 20k `get` from one task, typed vs `Mutex<HashMap>` + serde_json.
+pub async fn memory(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
+    let users: Vec<User> = (0..N).map(user).collect();
+    let (mut set, mut get) = (row("memory set"), row("memory get"));
+    for _ in 0..cfg.rounds {
+        let bench = Bench::open(MemoryBackend::new());
+        let t = Instant::now();
+        for (i, u) in users.iter().enumerate() {
+            bench.users().set(&format!("k{i}"), u).await?;
+        }
+        set.typed.push(sample(N, t));
+        let t = Instant::now();
+        for i in 0..N {
+            assert!(bench.users().get(&format!("k{i}")).await?.is_some());
+        }
+        get.typed.push(sample(N, t));
+
+        let raw: Mutex<HashMap<String, Vec<u8>>> = Mutex::new(HashMap::new());
+        let t = Instant::now();
+        for (i, u) in users.iter().enumerate() {
+            let bytes = serde_json::to_vec(u)?;
+            raw.lock()
+                .unwrap()
+                .insert(format!("bench:users:k{i}"), bytes);
+        }
+        set.raw.push(sample(N, t));
+        let t = Instant::now();
+        for i in 0..N {
+            let bytes = raw
+                .lock()
+                .unwrap()
+                .get(&format!("bench:users:k{i}"))
+                .cloned()
+                .ok_or("missing")?;
+            let _: User = serde_json::from_slice(&bytes)?;
+        }
+        get.raw.push(sample(N, t));
+    }
+    rows.push(set);
+    rows.push(get);
+    Ok(())
+}
+
+/// Redis: `set`/`get` of 20k values from 64 tasks, `set_many`/`get_many` of 1,000 (vs
+/// `MSET`/`MGET`), `keys()` of the 20k ids (vs a `SCAN MATCH .. COUNT 1000` loop, sorted and
+/// deduplicated).
+pub async fn redis(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
+    let bench = Bench::open(RedisBackend::connect(url).await?);
+    let conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let users: Arc<Vec<User>> = Arc::new((0..N).map(user).collect());
+    let (mut set, mut get) = (
+        row("redis set, 64 in flight"),
+        row("redis get, 64 in flight"),
+    );
+    let (mut set_many, mut get_many) = (row("redis set_many 1k"), row("redis get_many 1k"));
+    let mut keys = row("redis keys() 20k");
+    for _ in 0..cfg.rounds {
+        let (b, u) = (bench.clone(), users.clone());
+        set.typed.push(
+            concurrent(N, TASKS, move |i| {
+                let (b, u) = (b.clone(), u.clone());
+                async move { Ok(b.users().set(&format!("k{i}"), &u[i as usize]).await?) }
+            })
+            .await?,
+        );
+        let (c, u) = (conn.clone(), users.clone());
+        set.raw.push(
+            concurrent(N, TASKS, move |i| {
+                let (mut c, u) = (c.clone(), u.clone());
+                async move {
+                    let bytes = serde_json::to_vec(&u[i as usize])?;
+                    redis::cmd("SET")
+                        .arg(format!("bench:users:k{i}"))
+                        .arg(bytes)
+                        .query_async::<()>(&mut c)
+                        .await?;
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        let b = bench.clone();
+        get.typed.push(
+            concurrent(N, TASKS, move |i| {
+                let b = b.clone();
+                async move {
+                    assert!(b.users().get(&format!("k{i}")).await?.is_some());
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        let c = conn.clone();
+        get.raw.push(
+            concurrent(N, TASKS, move |i| {
+                let mut c = c.clone();
+                async move {
+                    let bytes: Vec<u8> = redis::cmd("GET")
+                        .arg(format!("bench:users:k{i}"))
+                        .query_async(&mut c)
+                        .await?;
+                    let _: User = serde_json::from_slice(&bytes)?;
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+
+        let t = Instant::now();
+        bench
+            .users()
+            .set_many((0..BATCH).map(|i| (format!("k{i}"), &users[i as usize])))
+            .await?;
+        set_many.typed.push(sample(BATCH, t));
+        let t = Instant::now();
+        let mut mset = redis::cmd("MSET");
+        for i in 0..BATCH {
+            mset.arg(format!("bench:users:k{i}"))
+                .arg(serde_json::to_vec(&users[i as usize])?);
+        }
+        mset.query_async::<()>(&mut conn.clone()).await?;
+        set_many.raw.push(sample(BATCH, t));
+
+        let t = Instant::now();
+        let got = bench
+            .users()
+            .get_many((0..BATCH).map(|i| format!("k{i}")))
+            .await?;
+        assert!(got.iter().all(Option::is_some));
+        get_many.typed.push(sample(BATCH, t));
+        let t = Instant::now();
+        let mut mget = redis::cmd("MGET");
+        for i in 0..BATCH {
+            mget.arg(format!("bench:users:k{i}"));
+        }
+        let got: Vec<Vec<u8>> = mget.query_async(&mut conn.clone()).await?;
+        for bytes in &got {
+            let _: User = serde_json::from_slice(bytes)?;
+        }
+        get_many.raw.push(sample(BATCH, t));
+
+        let t = Instant::now();
+        assert_eq!(bench.users().keys().await?.len() as u64, N);
+        keys.typed.push(sample(N, t));
+        let t = Instant::now();
+        let mut c = conn.clone();
+        let mut cursor = 0u64;
+        let mut found = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("bench:users:*")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await?;
+            found.extend(batch);
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        assert_eq!(found.len() as u64, N);
+        keys.raw.push(sample(N, t));
+    }
+    bench.users().clear().await?;
+    rows.extend([set, get, set_many, get_many, keys]);
+    Ok(())
+}
