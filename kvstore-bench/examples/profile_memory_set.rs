@@ -1,0 +1,52 @@
+//! A profiling target: typed `set` + `get` on the memory backend with the external benchmark's
+//! value and ids, in a loop (`perf record -g target/release/examples/profile_memory_set`).
+
+use kvstore::{Dynamic, Item, MemoryBackend, Store};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone)]
+struct User {
+    id: String,
+    name: String,
+    #[schemars(email)]
+    email: String,
+    #[schemars(range(max = 150))]
+    age: u32,
+    tags: Vec<String>,
+    created_at: i64,
+}
+
+#[derive(Store)]
+#[store(prefix = "bench")]
+struct Bench {
+    users: Dynamic<Item<User>>,
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let bench = Bench::open(MemoryBackend::new());
+        let users: Vec<User> = (0..20_000u64)
+            .map(|i| User {
+                id: format!("user-{i}"),
+                name: format!("User Number {i}"),
+                email: format!("user{i}@example.com"),
+                age: (i % 100) as u32,
+                tags: vec!["alpha".into(), "beta".into(), format!("t{}", i % 10)],
+                created_at: 1_700_000_000 + i as i64,
+            })
+            .collect();
+        for _ in 0..20 {
+            for (i, u) in users.iter().enumerate() {
+                bench.users().set(&format!("k{i}"), u).await.unwrap();
+            }
+            for i in 0..users.len() {
+                assert!(bench.users().get(&format!("k{i}")).await.unwrap().is_some());
+            }
+        }
+    });
+}
