@@ -15,13 +15,13 @@ fn main() {
         .map(|u| u.replace("redis://", ""))
         .collect();
     let url = format!("redis+cluster://{}", hosts.join(","));
-    let trials = kvstore_conformance::trials(move |test_name| {
+    let trials = kvstore_conformance::trials("cluster", move |test_name| {
         let url = url.clone();
         async move {
             let backend = kvstore::connect(&url)
                 .await
                 .expect("connect to the cluster");
-            Env::new(backend, test_name)
+            Env::new(backend, &test_name)
         }
     });
     let conclusion = kvstore_conformance::run(trials);

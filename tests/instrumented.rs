@@ -5,17 +5,20 @@ use kvstore::{Instrumented, ManualClock, MemoryBackend};
 use kvstore_conformance::{Env, Trial};
 
 fn main() {
-    let mut trials = kvstore_conformance::trials(|test_name| async move {
+    let mut trials = kvstore_conformance::trials("instrumented", |test_name| async move {
         let clock = ManualClock::new();
         let backend = Instrumented::new(MemoryBackend::with_clock(clock.clone()));
-        Env::with_manual_clock(backend, clock, test_name)
+        Env::with_manual_clock(backend, clock, &test_name)
     });
-    trials.push(Trial::test("the_hook_counts_what_the_store_does", || {
-        tokio::runtime::Runtime::new()
-            .expect("tokio runtime")
-            .block_on(the_hook_counts_what_the_store_does());
-        Ok(())
-    }));
+    trials.push(Trial::test(
+        "instrumented::the_hook_counts_what_the_store_does",
+        || {
+            tokio::runtime::Runtime::new()
+                .expect("tokio runtime")
+                .block_on(the_hook_counts_what_the_store_does());
+            Ok(())
+        },
+    ));
     kvstore_conformance::run(trials).exit();
 }
 

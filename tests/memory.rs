@@ -3,6 +3,5 @@
 use kvstore_conformance::Env;
 
 fn main() {
-    let trials = kvstore_conformance::trials(|test_name| async move { Env::memory(test_name) });
-    kvstore_conformance::run(trials).exit();
+    kvstore_conformance::main("memory", |test_name| async move { Env::memory(&test_name) });
 }

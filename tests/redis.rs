@@ -10,11 +10,11 @@ use kvstore_conformance::Env;
 fn main() {
     let server = Arc::new(support::RedisServer::start());
     let url = server.url();
-    let trials = kvstore_conformance::trials(move |test_name| {
+    let trials = kvstore_conformance::trials("redis", move |test_name| {
         let url = url.clone();
         async move {
             let backend = kvstore::connect(&url).await.expect("connect to redis");
-            Env::new(backend, test_name)
+            Env::new(backend, &test_name)
         }
     });
     let conclusion = kvstore_conformance::run(trials);

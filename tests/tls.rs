@@ -29,7 +29,10 @@ const SMOKE: &[&str] = &[
 fn main() {
     let server = Arc::new(TlsServer::start());
     let url = server.url();
-    let mut trials: Vec<Trial> = kvstore_conformance::trials(move |test_name| {
+    let smoke = kvstore_conformance::rules()
+        .into_iter()
+        .filter(|rule| SMOKE.contains(&rule.name));
+    let mut trials: Vec<Trial> = kvstore_conformance::trials_of(smoke, "tls", move |test_name| {
         let url = url.clone();
         async move {
             let ca = std::fs::read(certs().path("ca.crt")).unwrap();
@@ -38,19 +41,16 @@ fn main() {
                 .build()
                 .await
                 .expect("connect over TLS");
-            Env::new(backend, test_name)
+            Env::new(backend, &test_name)
         }
-    })
-    .into_iter()
-    .filter(|trial| SMOKE.contains(&trial.name()))
-    .collect();
+    });
     assert_eq!(trials.len(), SMOKE.len(), "every smoke rule exists");
     trials.push(trial(
-        "an_untrusted_server_is_refused",
+        "tls::an_untrusted_server_is_refused",
         an_untrusted_server_is_refused(server.clone()),
     ));
     trials.push(trial(
-        "plain_text_to_a_tls_port_fails_fast",
+        "tls::plain_text_to_a_tls_port_fails_fast",
         plain_text_to_a_tls_port_fails_fast(server.clone()),
     ));
     let conclusion = kvstore_conformance::run(trials);

@@ -3,28 +3,41 @@
 //! node API, written once against the public API and run against every backend — the memory
 //! backend, Redis, Redis Cluster, and yours.
 //!
-//! Run it from a test target with `harness = false`; every rule becomes one test, named after
-//! it, filtered and reported like any `cargo test` test:
+//! Run it from a test target with `harness = false`; every rule becomes one test, named
+//! `<label>::<rule>`, filtered and reported like any `cargo test` test
+//! (`cargo test --test conformance item_modify`):
 //!
 //! ```toml
+//! [dev-dependencies]
+//! kvstore-conformance = "=0.1.0"
+//!
 //! [[test]]
 //! name = "conformance"
+//! path = "tests/conformance.rs"
 //! harness = false
 //! ```
 //!
 //! ```no_run
 //! // tests/conformance.rs
-//! use kvstore::MemoryBackend; // or your own `kvstore::Backend`
 //! use kvstore_conformance::Env;
+//! # mod my_crate {
+//! #     // Stands in for your own `kvstore::Backend`.
+//! #     pub fn connect() -> kvstore::MemoryBackend { kvstore::MemoryBackend::new() }
+//! # }
 //!
 //! fn main() {
-//!     let trials = kvstore_conformance::trials(|test_name| async move {
-//!         // A fresh (or shared) backend; each rule stays under its own key prefix.
-//!         Env::new(MemoryBackend::new(), test_name)
+//!     // Each test gets an environment made for its name: a backend (fresh, or shared by
+//!     // every test: each rule stays under its own key prefix, derived from the name).
+//!     let trials = kvstore_conformance::trials("mine", |test_name| async move {
+//!         Env::new(my_crate::connect(), &test_name)
 //!     });
+//!     // Drop whatever the tests needed (a server process) before `exit`: it ends the process.
 //!     kvstore_conformance::run(trials).exit();
 //! }
 //! ```
+//!
+//! [`main`] does the same in one call. [`rules`] lists the rules, to run a subset
+//! ([`trials_of`]) or to run one on an [`Env`] yourself ([`Rule::run`]).
 //!
 //! A backend on a clock you control can use [`Env::with_manual_clock`], so that TTL rules run
 //! without sleeping. Every rule only touches keys under its own [`Env::prefix`], so one server
@@ -32,6 +45,7 @@
 //!
 //! Rules are registered where they are written (the `rules!` blocks of each module): a rule
 //! cannot be written and forgotten.
+#![warn(missing_docs)]
 
 use kvstore::BackendExt as _;
 use std::any::Any;
@@ -76,7 +90,7 @@ mod ttl;
 mod validation;
 mod values;
 
-pub use libtest_mimic::{Arguments, Conclusion, Trial};
+pub use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
 
 /// A boxed rule future.
 pub type RuleFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -86,13 +100,39 @@ pub type RuleFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Rule {
     /// The rule's name (`item_modify`, `ttl_set_replaces`, ...).
     pub name: &'static str,
-    /// Runs the rule on an environment.
+    /// Runs the rule on an environment: `(rule.run)(env).await` panics when the backend breaks
+    /// the rule.
     pub run: fn(Env) -> RuleFuture,
 }
 
 impl std::fmt::Debug for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Rule").field(&self.name).finish()
+    }
+}
+
+impl Rule {
+    /// The test `<label>::<name>`: runs the rule on its own multi-threaded tokio runtime (2
+    /// workers), on the environment that `env` makes for the test's name. A panic (a broken
+    /// rule) fails the test with its message.
+    pub fn trial<F, Fut>(self, label: &str, env: F) -> Trial
+    where
+        F: FnOnce(String) -> Fut + Send + 'static,
+        Fut: Future<Output = Env> + Send,
+    {
+        let name = format!("{label}::{}", self.name);
+        Trial::test(name.clone(), move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| format!("tokio runtime: {e}"))?;
+            runtime.block_on(async move {
+                let env = env(name).await;
+                (self.run)(env).await;
+            });
+            Ok(())
+        })
     }
 }
 
@@ -116,42 +156,53 @@ pub fn rules() -> Vec<Rule> {
     .concat()
 }
 
-/// One test per rule (named after it), each on its own multi-threaded tokio runtime (2
-/// workers), with the environment that `env` makes for the test's name.
-pub fn trials<F, Fut>(env: F) -> Vec<Trial>
+/// One test per rule of the suite, named `<label>::<rule>` (see [`Rule::trial`]), each on the
+/// environment that `env` makes for the test's name (pass the name to [`Env::new`]: it becomes
+/// the test's key prefix).
+pub fn trials<F, Fut>(label: &str, env: F) -> Vec<Trial>
 where
-    F: Fn(&'static str) -> Fut + Send + Sync + Clone + 'static,
+    F: Fn(String) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = Env> + Send,
 {
-    rules()
+    trials_of(rules(), label, env)
+}
+
+/// Like [`trials`], for some rules only (for example a subset of [`rules`] picked by name).
+pub fn trials_of<F, Fut>(rules: impl IntoIterator<Item = Rule>, label: &str, env: F) -> Vec<Trial>
+where
+    F: Fn(String) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Env> + Send,
+{
+    rules
         .into_iter()
-        .map(|rule| {
-            let env = env.clone();
-            Trial::test(rule.name, move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .map_err(|e| format!("tokio runtime: {e}"))?;
-                runtime.block_on(async move {
-                    let env = env(rule.name).await;
-                    (rule.run)(env).await;
-                });
-                Ok(())
-            })
-        })
+        .map(|rule| rule.trial(label, env.clone()))
         .collect()
 }
 
 /// Runs `trials` with the command line's arguments (filters, `--list`, `--test-threads`, ...)
 /// and returns the outcome; call [`Conclusion::exit`] on it last (after dropping whatever the
-/// tests needed, such as a server process).
+/// tests needed, such as a server process: `exit` ends the process without running
+/// destructors).
 pub fn run(trials: Vec<Trial>) -> Conclusion {
     libtest_mimic::run(&Arguments::from_args(), trials)
 }
 
+/// The whole `main` of a `harness = false` test: runs every rule as [`trials`]`(label, env)`
+/// with the command line's arguments, drops `env` (and whatever it holds, such as an `Arc` of a
+/// server), then exits the process (status 101 when a test failed).
+pub fn main<F, Fut>(label: &str, env: F) -> !
+where
+    F: Fn(String) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = Env> + Send,
+{
+    let conclusion = run(trials(label, env));
+    conclusion.exit()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn every_rule_once() {
         let rules = super::rules();
@@ -160,6 +211,57 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), rules.len(), "rule names are unique");
         assert!(rules.len() >= 73, "{} rules", rules.len());
+    }
+
+    #[test]
+    fn one_trial_per_rule_named_label_rule() {
+        let trials = trials("mine", |name| async move { Env::memory(&name) });
+        let rules = rules();
+        assert_eq!(trials.len(), rules.len());
+        for (trial, rule) in trials.iter().zip(&rules) {
+            assert_eq!(trial.name(), format!("mine::{}", rule.name));
+        }
+    }
+
+    /// A rule that panics is a failed test (with the panic's message), not an aborted run; the
+    /// environment is made for the test's name.
+    #[test]
+    fn a_broken_rule_fails_its_trial() {
+        fn broken(env: Env) -> RuleFuture {
+            Box::pin(async move {
+                assert!(
+                    env.prefix.starts_with("kvt:label.broken:"),
+                    "{}",
+                    env.prefix
+                );
+                env.shop().visits().increment(1).await.unwrap();
+                panic!("a broken rule (this failure is expected by the unit test)");
+            })
+        }
+        let rule = Rule {
+            name: "broken",
+            run: broken,
+        };
+        let args = Arguments {
+            quiet: true,
+            test_threads: Some(1),
+            ..Arguments::default()
+        };
+        let trial = rule.trial("label", |name| async move { Env::memory(&name) });
+        let conclusion = libtest_mimic::run(&args, vec![trial]);
+        assert_eq!((conclusion.num_passed, conclusion.num_failed), (0, 1));
+
+        let ok = Rule {
+            name: "item_modify",
+            run: rules()
+                .into_iter()
+                .find(|r| r.name == "item_modify")
+                .expect("item_modify is a rule")
+                .run,
+        };
+        let trial = ok.trial("label", |name| async move { Env::memory(&name) });
+        let conclusion = libtest_mimic::run(&args, vec![trial]);
+        assert_eq!((conclusion.num_passed, conclusion.num_failed), (1, 0));
     }
 }
 
@@ -170,14 +272,18 @@ mod tests {
 /// A user, with the constraints of the README's tour.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct User {
+    /// The name.
     pub name: String,
+    /// An email address (`format: email`).
     #[schemars(email)]
     pub email: String,
+    /// At most 150.
     #[schemars(range(max = 150))]
     pub age: u32,
 }
 
 impl User {
+    /// A valid user: `<name>@example.com`, of age `age`.
     pub fn new(name: &str, age: u32) -> User {
         User {
             name: name.to_owned(),
@@ -190,12 +296,15 @@ impl User {
 /// Settings, with a length constraint.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct Settings {
+    /// The theme.
     pub theme: String,
+    /// The message of the day, at most 16 characters.
     #[schemars(length(max = 16))]
     pub motd: String,
 }
 
 impl Settings {
+    /// Valid settings with the theme `theme`.
     pub fn new(theme: &str) -> Settings {
         Settings {
             theme: theme.to_owned(),
@@ -204,13 +313,17 @@ impl Settings {
     }
 }
 
+/// A session, stored under fields with default TTLs.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct Session {
+    /// Whose session.
     pub user: String,
+    /// A number that tells versions apart.
     pub n: u64,
 }
 
 impl Session {
+    /// The session `n` of `user`.
     pub fn new(user: &str, n: u64) -> Session {
         Session {
             user: user.to_owned(),
@@ -222,9 +335,11 @@ impl Session {
 /// A value without constraints.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct Note {
+    /// The text.
     pub text: String,
 }
 
+/// A note with the text `text`.
 pub fn note(text: impl Into<String>) -> Note {
     Note { text: text.into() }
 }
@@ -232,10 +347,12 @@ pub fn note(text: impl Into<String>) -> Note {
 /// A set member with a constraint.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct Label {
+    /// At most 8 characters.
     #[schemars(length(max = 8))]
     pub name: String,
 }
 
+/// The label `name`.
 pub fn label(name: &str) -> Label {
     Label {
         name: name.to_owned(),
@@ -245,6 +362,7 @@ pub fn label(name: &str) -> Label {
 /// A number to increment with `modify`.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct Tally {
+    /// The number.
     pub n: u64,
 }
 
@@ -255,50 +373,76 @@ pub struct Tally {
 /// The store every rule runs on, opened at `env.prefix`.
 #[derive(Store)]
 pub struct Shop {
+    /// A single item.
     pub settings: Item<Settings>,
+    /// Users by id, under the segment `u`.
     #[store(rename = "u")]
     pub users: Dynamic<Item<User>>,
     /// A sibling whose name starts with the name of `users` (`u`).
     pub u2: Dynamic<Item<User>>,
+    /// Sessions with a default TTL of 30 minutes.
     #[store(ttl = "30m")]
     pub sessions: Dynamic<Item<Session>>,
     /// A short default TTL, for expiry on a real clock.
     #[store(ttl = "300ms")]
     pub flash: Dynamic<Item<Session>>,
+    /// A single counter.
     pub visits: Counter,
+    /// Counters by a numeric id.
     pub views: Dynamic<Counter, u64>,
     /// A fixed-window rate limiter.
     #[store(ttl = "1s")]
     pub hits: Dynamic<Counter>,
+    /// A set of strings.
     pub tags: SetOf<String>,
+    /// A set of constrained members.
     pub labels: SetOf<Label>,
+    /// A set with a default TTL.
     #[store(ttl = "30m")]
     pub recent: SetOf<String>,
+    /// A single blob.
     pub logo: Blob,
+    /// Blobs by id, with a default TTL.
     #[store(ttl = "30m")]
     pub thumbs: Dynamic<Blob>,
+    /// Nested stores by id.
     pub tenants: Dynamic<Tenant>,
+    /// Nested stores by id, each in one cluster slot (`colocate`).
     #[store(colocate)]
     pub ctenants: Dynamic<Tenant>,
+    /// A nested static store.
     pub stats: Stats,
+    /// A nested static store with a default TTL for everything below it.
     #[store(ttl = "1h")]
     pub cache: Stats,
+    /// Two levels of ids.
     pub grid: Dynamic<Dynamic<Item<Note>>>,
+    /// Items by a signed id.
     pub ledger: Dynamic<Item<Note>, i64>,
+    /// Items by a `u32` id.
     pub small: Dynamic<Item<Note>, u32>,
+    /// Items by a `u128` id.
     pub big: Dynamic<Item<Note>, u128>,
+    /// An item to `modify` concurrently.
     pub tally: Item<Tally>,
+    /// Notes by id.
     pub notes: Dynamic<Item<Note>>,
 }
 
 /// A nested store, one per tenant id.
 #[derive(Store)]
 pub struct Tenant {
+    /// The tenant's settings.
     pub config: Item<Settings>,
+    /// The tenant's users by id.
     pub users: Dynamic<Item<User>>,
+    /// A set of strings.
     pub seen: SetOf<String>,
+    /// A counter.
     pub hits: Counter,
+    /// Notes by id.
     pub notes: Dynamic<Item<Note>>,
+    /// Notes by a numeric id, in the same cluster slot (`colocate`).
     #[store(colocate)]
     pub docs: Dynamic<Item<Note>, u64>,
 }
@@ -306,8 +450,11 @@ pub struct Tenant {
 /// A nested static store.
 #[derive(Store)]
 pub struct Stats {
+    /// A counter.
     pub hits: Counter,
+    /// An item.
     pub last: Item<Note>,
+    /// Counters by day.
     pub daily: Dynamic<Counter>,
 }
 
@@ -316,7 +463,9 @@ pub struct Stats {
 #[derive(Store)]
 #[store(prefix = "app:v1")]
 pub struct Prefixed {
+    /// An item.
     pub name: Item<Note>,
+    /// Counters by a numeric id.
     pub counts: Dynamic<Counter, u64>,
 }
 
@@ -689,5 +838,7 @@ pub fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
+/// One second.
 pub const SECOND: Duration = Duration::from_secs(1);
+/// One minute.
 pub const MINUTE: Duration = Duration::from_secs(60);
