@@ -14,7 +14,7 @@
 //!   only [`Backend::execute`].
 //! - [`connect`]: any backend from a URL.
 //!
-//! The trait is object safe (`Arc<dyn Backend>`); implement it with [`async_trait`] to plug in a
+//! The trait is object safe (`Arc<dyn Backend>`); implement it with [`async_trait`](macro@async_trait) to plug in a
 //! backend of your own — or implement [`Storage`] and get the Redis semantics for free — and run
 //! the `kvstore-conformance` suite against it. [`BackendExt`] adds one typed method per command
 //! (`get`, `set`, `increment`, ...) to every backend.
