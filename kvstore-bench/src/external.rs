@@ -11,7 +11,7 @@ use kvstore::{Dynamic, Item, MemoryBackend, RedisBackend, Store};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{concurrent, Config, Res, Row, Sample};
+use crate::{concurrent, raw_scan, Config, Res, Row, Sample};
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone)]
 pub struct User {
@@ -207,26 +207,7 @@ pub async fn redis(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
         assert_eq!(bench.users().keys().await?.len() as u64, N);
         keys.typed.push(sample(N, t));
         let t = Instant::now();
-        let mut c = conn.clone();
-        let mut cursor = 0u64;
-        let mut found = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg("bench:users:*")
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut c)
-                .await?;
-            found.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        found.sort_unstable();
-        found.dedup();
+        let found = raw_scan(&conn, "bench:users:*").await?;
         assert_eq!(found.len() as u64, N);
         keys.raw.push(sample(N, t));
     }

@@ -568,6 +568,35 @@ where
     Ok(row)
 }
 
+/// The raw baseline of `keys()`: a `SCAN MATCH pattern COUNT 1000` loop to the end, sorted and
+/// deduplicated.
+pub(crate) async fn raw_scan(
+    conn: &redis::aio::MultiplexedConnection,
+    pattern: &str,
+) -> Res<Vec<String>> {
+    let mut c = conn.clone();
+    let mut cursor = 0u64;
+    let mut found = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut c)
+            .await?;
+        found.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
+}
+
 async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
     let client = redis::Client::open(url)?;
     let raw = client.get_multiplexed_async_connection().await?;
@@ -869,24 +898,7 @@ async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
             latencies: vec![took],
         });
         let t = Instant::now();
-        let mut c = raw.clone();
-        let mut cursor: u64 = 0;
-        let mut found: std::collections::HashSet<String> = Default::default();
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg("bench:scan:scan:*")
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut c)
-                .await?;
-            found.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
+        let found = raw_scan(&raw, "bench:scan:scan:*").await?;
         let ids: Vec<u64> = found
             .iter()
             .filter_map(|k| k.rsplit(':').next()?.parse().ok())

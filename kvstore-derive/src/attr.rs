@@ -120,26 +120,41 @@ fn set<T>(slot: &mut Option<Attr<T>>, attr: Option<Attr<T>>, errors: &mut Errors
 
 /// The string literal of `key = "..."`.
 fn string_value(meta: Meta, errors: &mut Errors) -> Option<Attr<LitStr>> {
-    let path = meta.path().clone();
-    let name = path
+    let name = meta
+        .path()
         .get_ident()
         .map(ToString::to_string)
         .unwrap_or_default();
     let example = if name == "ttl" { "30m" } else { "..." };
     let message = format!("expected a string: `{name} = \"{example}\"`");
-    match meta {
+    literal(meta, errors, &message, |lit| match lit {
+        Lit::Str(value) => Some(value),
+        _ => None,
+    })
+}
+
+/// The literal of `key = <literal>`, if `pick` accepts it; `message` otherwise.
+fn literal<T>(
+    meta: Meta,
+    errors: &mut Errors,
+    message: &str,
+    pick: impl FnOnce(Lit) -> Option<T>,
+) -> Option<Attr<T>> {
+    let path = meta.path().clone();
+    let value = match meta {
         Meta::NameValue(nv) => match nv.value {
-            Expr::Lit(ExprLit {
-                lit: Lit::Str(value),
-                ..
-            }) => Some(Attr { path, value }),
-            other => {
-                errors.spanned(other, message);
-                None
+            Expr::Lit(ExprLit { lit, .. }) => {
+                let shown = quote::ToTokens::to_token_stream(&lit);
+                pick(lit).ok_or(shown)
             }
+            other => Err(quote::ToTokens::to_token_stream(&other)),
         },
-        other => {
-            errors.spanned(other, message);
+        other => Err(quote::ToTokens::to_token_stream(&other)),
+    };
+    match value {
+        Ok(value) => Some(Attr { path, value }),
+        Err(tokens) => {
+            errors.spanned(tokens, message);
             None
         }
     }
@@ -194,22 +209,9 @@ fn type_list(meta: Meta, errors: &mut Errors) -> Option<Attr<Vec<Type>>> {
 
 /// The boolean literal of `key = true|false`.
 fn bool_value(meta: Meta, errors: &mut Errors) -> Option<Attr<LitBool>> {
-    let path = meta.path().clone();
     let message = "expected `write_back = false` (or `true`, the default)";
-    match meta {
-        Meta::NameValue(nv) => match nv.value {
-            Expr::Lit(ExprLit {
-                lit: Lit::Bool(value),
-                ..
-            }) => Some(Attr { path, value }),
-            other => {
-                errors.spanned(other, message);
-                None
-            }
-        },
-        other => {
-            errors.spanned(other, message);
-            None
-        }
-    }
+    literal(meta, errors, message, |lit| match lit {
+        Lit::Bool(value) => Some(value),
+        _ => None,
+    })
 }

@@ -21,7 +21,7 @@ use futures_util::future::{join_all, try_join_all};
 use super::errors::{self, classify, map, PartialWriteError};
 use super::scripts;
 use super::shared::{builder_options, redis_backend, Core, Options, Topology};
-use super::standalone::{connection_info, parse_cursor};
+use super::standalone::{bad_cursor, connection_info, parse_cursor};
 use crate::backend::connect::redact_url;
 use crate::backend::{async_trait, Limits, ScanPage};
 use crate::error::{BackendErrorKind, Error, Result};
@@ -379,14 +379,6 @@ impl RedisClusterBackend {
             .await
             .map_err(|e| map(e, Some(prefix)))
     }
-}
-
-fn bad_cursor(prefix: &str, cursor: &str) -> Error {
-    Error::backend(
-        BackendErrorKind::Other,
-        Some(prefix),
-        format!("`{cursor}` is not a scan cursor of this backend"),
-    )
 }
 
 #[async_trait]

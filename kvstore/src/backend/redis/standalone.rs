@@ -304,11 +304,14 @@ pub(crate) fn parse_cursor(prefix: &str, cursor: &str) -> Result<u64> {
     if cursor.is_empty() {
         return Ok(0);
     }
-    cursor.parse().map_err(|_| {
-        Error::backend(
-            BackendErrorKind::Other,
-            Some(prefix),
-            format!("`{cursor}` is not a scan cursor of this backend"),
-        )
-    })
+    cursor.parse().map_err(|_| bad_cursor(prefix, cursor))
+}
+
+/// The error for a scan cursor this backend did not give out.
+pub(crate) fn bad_cursor(prefix: &str, cursor: &str) -> Error {
+    Error::backend(
+        BackendErrorKind::Other,
+        Some(prefix),
+        format!("`{cursor}` is not a scan cursor of this backend"),
+    )
 }
