@@ -80,8 +80,9 @@ pub enum Error {
         attempts: u32,
     },
 
-    /// A counter increment would overflow an `i64`; the counter is unchanged.
-    #[error("counter at key `{key}` would overflow i64")]
+    /// An increment would overflow: a counter or a map value beyond `i64`, a packed integer
+    /// beyond its type, a sorted-set score that would not be a number; nothing was changed.
+    #[error("the increment at key `{key}` would overflow (nothing was changed)")]
     Overflow {
         /// The full key.
         key: String,
@@ -119,6 +120,18 @@ pub enum Error {
     /// another server error.
     #[error(transparent)]
     Backend(#[from] BackendError),
+}
+
+/// The error for a sorted-set score that is not a number (NaN).
+pub(crate) fn not_a_number(key: &str) -> Error {
+    Error::Validation {
+        key: key.to_owned(),
+        issues: vec![Issue {
+            path: String::new(),
+            message: "a score must be a number, not NaN".into(),
+        }],
+        stored: false,
+    }
 }
 
 impl Error {

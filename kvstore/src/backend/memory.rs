@@ -173,7 +173,7 @@ impl Backend for MemoryBackend {
         if self.interleave {
             tokio::task::yield_now().await;
         }
-        self.engine.run(command)
+        self.engine.run_async(command).await
     }
 
     fn instance(&self) -> usize {

@@ -45,9 +45,16 @@ struct OpStats {
 
 /// Counters of one [`Instrumented`] backend, shared by its clones. Lock-free: recording is a few
 /// relaxed atomic additions.
-#[derive(Default)]
 pub struct Metrics {
     ops: [OpStats; Command::NAMES.len()],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            ops: std::array::from_fn(|_| OpStats::default()),
+        }
+    }
 }
 
 /// What [`Metrics::snapshot`] reports for one operation.

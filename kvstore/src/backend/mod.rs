@@ -32,7 +32,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use async_trait::async_trait;
-pub use command::{Check, Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
+pub use command::{
+    BitsOp, Check, Command, End, IntType, KeyTtl, ListOp, MapOp, Reply, ScanPage, SetOptions,
+    SortedSetOp, Swap,
+};
 pub use connect::{connect, SCHEMES};
 pub use engine::{Engine, Entry, Storage, StorageTxn, Stored};
 pub use ext::BackendExt;

@@ -6,15 +6,16 @@
 //! sets that vanish when emptied, and batches (atomic ones undone on error). A backend that
 //! stores elsewhere implements [`Storage`] and wraps an `Engine`; it never re-implements a rule.
 
+mod native;
 mod storage;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use storage::{Access, Entry, Storage, StorageTxn, Stored};
+pub use storage::{Access, Entry, SortedSet, Storage, StorageTxn, Stored};
 
-use super::command::{Command, KeyTtl, Reply, ScanPage, Swap};
+use super::command::{Command, KeyTtl, ListOp, Reply, ScanPage, Swap};
 use super::memory::Clock;
 use super::{async_trait, ttl_ms, write_ttl, Backend, Limits};
 use crate::error::{Error, Result};
@@ -34,6 +35,8 @@ struct Shared<S> {
     /// The clock's reading when the engine started, and the Unix time (ms) it stands for.
     epoch: (Instant, u64),
     limits: Limits,
+    /// Woken after every write to a list, for the blocking pops waiting on one.
+    pushed: tokio::sync::Notify,
 }
 
 impl<S> Clone for Engine<S> {
@@ -57,6 +60,7 @@ impl<S: Storage> Engine<S> {
                 clock: Box::new(clock),
                 epoch,
                 limits,
+                pushed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -118,6 +122,48 @@ impl<S: Storage> Engine<S> {
             }
             op.apply(command)
         })
+        .inspect(|_| {
+            if pushes(&command) {
+                self.shared.pushed.notify_waiters();
+            }
+        })
+    }
+
+    /// Runs one command, waiting for a blocking pop's element or timeout (see
+    /// [`Backend::execute`]).
+    pub async fn run_async(&self, command: Command<'_>) -> Result<Reply> {
+        let Command::List {
+            op: ListOp::PopFrontBlocking { timeout },
+            ..
+        } = command
+        else {
+            return self.run(command);
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before the attempt, so that a push right after it still wakes us.
+            let pushed = self.shared.pushed.notified();
+            let mut pushed = std::pin::pin!(pushed);
+            pushed.as_mut().enable();
+            if let Some(value) = self.run(command)?.into_value(&command)? {
+                return Ok(Reply::Value(Some(value)));
+            }
+            if tokio::time::timeout_at(deadline, pushed).await.is_err() {
+                return Ok(Reply::Value(None));
+            }
+        }
+    }
+}
+
+/// Whether `command` may push to a list (and so wake blocking pops).
+fn pushes(command: &Command<'_>) -> bool {
+    match command {
+        Command::List { op, .. } => matches!(
+            op,
+            ListOp::Push { .. } | ListOp::MoveFrontToBack { .. }
+        ),
+        Command::Batch { commands, .. } => commands.iter().any(pushes),
+        _ => false,
     }
 }
 
@@ -132,7 +178,7 @@ impl<S: Storage> Backend for Engine<S> {
     }
 
     async fn execute(&self, command: Command<'_>) -> Result<Reply> {
-        self.run(command)
+        self.run_async(command).await
     }
 
     fn instance(&self) -> usize {
@@ -386,6 +432,10 @@ impl<T: StorageTxn> Op<'_, T> {
                     next: None,
                 })
             }
+            Command::List { key, op } => self.list(key, op)?,
+            Command::SortedSet { key, op } => self.sorted_set(key, op)?,
+            Command::Map { key, op } => self.map(key, op)?,
+            Command::Bits { key, op } => self.bits(key, op)?,
             Command::Batch { commands, atomic } => self.batch(commands, atomic)?,
             Command::Atomic { checks, writes } => {
                 for check in checks {

@@ -1,21 +1,118 @@
 //! The minimal transactional storage the engine runs on.
 
-use std::collections::HashSet;
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::error::Result;
 
-/// What a key holds: a string (items, blobs, counters) or a set of members.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a key holds: one of Redis's value types. Containers are never empty: an emptied one is
+/// removed.
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Stored {
-    /// A string of bytes.
+    /// A string of bytes (items, blobs, counters, bits, packed integers).
     Str(Vec<u8>),
-    /// A set of members (never empty: an emptied set is removed).
+    /// A set of members.
     Set(HashSet<Vec<u8>>),
+    /// A list of elements.
+    List(VecDeque<Vec<u8>>),
+    /// A sorted set.
+    SortedSet(SortedSet),
+    /// A hash: fields to values.
+    Hash(HashMap<Vec<u8>, Vec<u8>>),
+}
+
+/// Members with scores, ordered by score, ties by the members' bytes (as Redis's `ZSET`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SortedSet {
+    scores: HashMap<Vec<u8>, f64>,
+    order: BTreeSet<(Score, Vec<u8>)>,
+}
+
+/// A score in the order (never NaN, so the order is total).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Score(f64);
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.partial_cmp(&other.0).unwrap_or(Ordering::Equal)
+    }
+}
+
+impl SortedSet {
+    /// Sets the score of `member` (not NaN); whether it was new.
+    pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
+        let new = match self.scores.get_mut(member) {
+            Some(old) => {
+                self.order.remove(&(Score(*old), member.to_vec()));
+                *old = score;
+                false
+            }
+            None => {
+                self.scores.insert(member.to_vec(), score);
+                true
+            }
+        };
+        self.order.insert((Score(score), member.to_vec()));
+        new
+    }
+
+    /// The score of `member`.
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        self.scores.get(member).copied()
+    }
+
+    /// Removes `member`; whether it was there.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        match self.scores.remove(member) {
+            Some(score) => {
+                self.order.remove(&(Score(score), member.to_vec()));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The 0-based ascending rank of `member`.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        let score = self.score(member)?;
+        Some(self.order.range(..(Score(score), member.to_vec())).count())
+    }
+
+    /// The members and scores, ascending.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + '_ {
+        self.order.iter().map(|(score, m)| (m.as_slice(), score.0))
+    }
+
+    /// The members whose score is within `min..=max`, ascending.
+    pub fn range_by_score(&self, min: f64, max: f64) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+        self.order
+            .range((Score(min), Vec::new())..)
+            .take_while(move |(s, _)| s.0 <= max)
+            .map(|(score, m)| (m.as_slice(), score.0))
+    }
+
+    /// The number of members.
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
 }
 
 /// A stored key: its value and when it expires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// The value.
     pub value: Stored,

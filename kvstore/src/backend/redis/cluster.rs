@@ -20,7 +20,7 @@ use futures_util::future::{join_all, try_join_all};
 
 use super::errors::{self, classify, map, PartialWriteError};
 use super::scripts;
-use super::shared::{builder_options, redis_backend, Core, Options, Topology};
+use super::shared::{builder_options, redis_backend, BlockingPool, Core, Options, Topology};
 use super::standalone::{bad_cursor, connection_info, parse_cursor};
 use crate::backend::connect::redact_url;
 use crate::backend::{async_trait, Limits, ScanPage};
@@ -161,6 +161,7 @@ fn connect_deadline(opts: &Options) -> Duration {
 #[derive(Clone)]
 pub struct RedisClusterBackend {
     core: Core<HealingConnection>,
+    blocking: Arc<BlockingPool<ClusterConnection>>,
     urls: Vec<String>,
 }
 
@@ -240,6 +241,13 @@ impl RedisClusterBackendBuilder {
             nodes.push(connection_info(url)?);
         }
         let protocol = nodes[0].redis_settings().protocol();
+        // Blocking calls get connections of their own, whose response timeout each call sets.
+        let blocking_client = ClusterClientBuilder::new(nodes.clone())
+            .use_protocol(protocol)
+            .connection_timeout(opts.connect_timeout)
+            .response_timeout(Duration::from_secs(365 * 24 * 3600))
+            .build()
+            .ok();
         let client = ClusterClientBuilder::new(nodes)
             .use_protocol(protocol)
             .connection_timeout(opts.connect_timeout)
@@ -271,7 +279,17 @@ impl RedisClusterBackendBuilder {
                 return Err(errors::connecting(&self.urls.join(","), e));
             }
         };
+        let blocking = BlockingPool::new(move || {
+            let client = blocking_client.clone();
+            Box::pin(async move {
+                match client {
+                    Some(client) => client.get_async_connection().await,
+                    None => Err(errors::protocol_error("no cluster client for blocking calls")),
+                }
+            })
+        });
         Ok(RedisClusterBackend {
+            blocking: Arc::new(blocking),
             core: Core {
                 conn: HealingConnection::new(client, conn, &opts),
                 response_timeout: opts.response_timeout,
@@ -462,6 +480,10 @@ impl Topology for RedisClusterBackend {
     }
 
     /// Every key of an atomic step must hash to one slot: a script runs on one node.
+    async fn pop_front_blocking(&self, key: &str, timeout: Duration) -> Result<Option<Vec<u8>>> {
+        self.blocking.pop_front(&self.core, key, timeout).await
+    }
+
     fn check_one_slot(&self, command: &crate::backend::Command<'_>) -> Result<()> {
         let keys = command.keys();
         let Some(first) = keys.first() else {

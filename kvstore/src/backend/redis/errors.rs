@@ -102,7 +102,7 @@ pub(crate) fn map_increment(e: RedisError, key: &str) -> Error {
                     message: "the stored value is not a decimal 64-bit integer".to_owned(),
                 };
             }
-            if detail.contains("overflow") {
+            if detail.contains("overflow") || detail.contains("not a number") {
                 return Error::Overflow {
                     key: key.to_owned(),
                 };

@@ -26,6 +26,7 @@
 
 mod cluster;
 mod errors;
+mod native;
 mod scripts;
 mod shared;
 mod standalone;

@@ -216,3 +216,76 @@ return 1
 "#,
     )
 });
+
+/// A command that may create a key, with a TTL for the key when it creates it (lists, sorted
+/// sets, hashes and bit strings get their default TTL this way).
+///
+/// KEYS: the command's keys. ARGV: the TTL in ms, the index (in `KEYS`) of the key that gets
+/// it, the command, then its arguments after the keys. Returns the command's reply.
+pub(crate) static CREATE_WITH_TTL: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        r#"
+local target = KEYS[tonumber(ARGV[2])]
+local existed = redis.call('EXISTS', target)
+local args = {}
+for n = 1, #KEYS do args[#args + 1] = KEYS[n] end
+for n = 4, #ARGV do args[#args + 1] = ARGV[n] end
+local r = redis.pcall(ARGV[3], unpack(args))
+if type(r) == 'table' and r.err then return r end
+if existed == 0 and redis.call('EXISTS', target) == 1 then
+  redis.call('PEXPIRE', target, ARGV[1])
+end
+return r
+"#,
+    )
+});
+
+/// `HINCRBY` with a TTL for a created hash.
+///
+/// ARGV: the field, the delta, the TTL in ms. Returns the new value as a string (Lua numbers
+/// are doubles).
+pub(crate) static MAP_INCREMENT_WITH_TTL: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        r#"
+local existed = redis.call('EXISTS', KEYS[1])
+local r = redis.pcall('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if type(r) == 'table' and r.err then return r end
+if existed == 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return redis.call('HGET', KEYS[1], ARGV[1])
+"#,
+    )
+});
+
+/// A `BITFIELD` write of one slot (`SET` or `INCRBY`) with `OVERFLOW FAIL` that changes nothing
+/// on overflow (plain `BITFIELD` would still have grown the string), with a TTL for a created
+/// string.
+///
+/// ARGV: the TTL in ms (empty: none), `SET` or `INCRBY`, the type (`i64`, ...), `#index`, the
+/// value, the slot's byte offset, its width in bytes. Returns `{0}` on overflow, else `{1, old
+/// bytes, new bytes}` of the slot (bytes, not numbers: Lua numbers are doubles).
+pub(crate) static FIELD_WRITE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        r#"
+local len = redis.pcall('STRLEN', KEYS[1])
+if type(len) == 'table' and len.err then return len end
+local existed = redis.call('EXISTS', KEYS[1])
+local from = tonumber(ARGV[6])
+local to = from + tonumber(ARGV[7]) - 1
+local old = redis.call('GETRANGE', KEYS[1], from, to)
+local r = redis.pcall('BITFIELD', KEYS[1], 'OVERFLOW', 'FAIL', ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if type(r) == 'table' and r.err then return r end
+if not r[1] then
+  if existed == 0 then
+    redis.call('DEL', KEYS[1])
+  elseif redis.call('STRLEN', KEYS[1]) > len then
+    local keep = ''
+    if len > 0 then keep = redis.call('GETRANGE', KEYS[1], 0, len - 1) end
+    redis.call('SET', KEYS[1], keep, 'KEEPTTL')
+  end
+  return {0}
+end
+if existed == 0 and ARGV[1] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {1, old, redis.call('GETRANGE', KEYS[1], from, to)}
+"#,
+    )
+});

@@ -14,7 +14,9 @@ use ::redis::{
 
 use super::errors::{self, map, map_increment};
 use super::scripts;
-use crate::backend::command::{Check, Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
+use crate::backend::command::{
+    Check, Command, KeyTtl, ListOp, Reply, ScanPage, SetOptions, Swap,
+};
 use crate::backend::{async_trait, run_batch_in_order, ttl_ms, write_ttl, Backend, Limits};
 use crate::error::{Error, Result};
 use crate::key::scan_pattern;
@@ -550,6 +552,82 @@ where
     }
 }
 
+/// Connections kept for blocking commands (`BLPOP`), so that a call that waits never holds up
+/// the shared multiplexed connection: each waiting call has a connection of its own, taken from
+/// the idle ones or opened, and given back when it has its answer.
+pub(crate) struct BlockingPool<D> {
+    idle: parking_lot::Mutex<Vec<D>>,
+    connect: Box<dyn Fn() -> futures_util::future::BoxFuture<'static, RedisResult<D>> + Send + Sync>,
+}
+
+impl<D: ConnectionLike + Send + 'static> BlockingPool<D> {
+    /// Idle connections kept, at most.
+    const MAX_IDLE: usize = 16;
+
+    /// A pool whose connections `connect` opens (without a response timeout: the caller sets
+    /// the deadline of each call).
+    pub(crate) fn new(
+        connect: impl Fn() -> futures_util::future::BoxFuture<'static, RedisResult<D>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        BlockingPool {
+            idle: parking_lot::Mutex::new(Vec::new()),
+            connect: Box::new(connect),
+        }
+    }
+
+    /// `BLPOP key timeout` on a connection of its own, within `timeout` plus `response_timeout`.
+    /// A zero timeout does not wait (`LPOP`, on the caller's behalf).
+    pub(crate) async fn pop_front<C>(
+        &self,
+        core: &Core<C>,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Option<Vec<u8>>>
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+    {
+        if timeout.is_zero() {
+            return core.query(Some(key), cmd("LPOP").arg(key)).await;
+        }
+        // Whole milliseconds, at least one (BLPOP 0 would wait forever).
+        let ms = ttl_ms(timeout);
+        let mut blpop = cmd("BLPOP");
+        blpop.arg(key).arg(format!("{}.{:03}", ms / 1000, ms % 1000));
+        let deadline = Duration::from_millis(ms) + core.response_timeout;
+        let attempt = async {
+            let pooled = self.idle.lock().pop();
+            let fresh = pooled.is_none();
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => (self.connect)().await?,
+            };
+            let mut result = blpop
+                .query_async::<Option<(Vec<u8>, Vec<u8>)>>(&mut conn)
+                .await;
+            // An idle connection may have been lost (a server restart): once more on a new one.
+            if !fresh && matches!(&result, Err(e) if e.is_io_error() || e.is_connection_dropped())
+            {
+                conn = (self.connect)().await?;
+                result = blpop.query_async(&mut conn).await;
+            }
+            if result.is_ok() {
+                let mut idle = self.idle.lock();
+                if idle.len() < Self::MAX_IDLE {
+                    idle.push(conn);
+                }
+            }
+            result
+        };
+        match tokio::time::timeout(deadline, attempt).await {
+            Ok(result) => Ok(result.map_err(|e| map(e, Some(key)))?.map(|(_, v)| v)),
+            Err(_) => Err(map(errors::timeout_error(deadline), Some(key))),
+        }
+    }
+}
+
 /// What differs between one Redis server and a cluster: the commands that touch several keys
 /// (split by hash slot on a cluster) and scans (on every primary of a cluster).
 #[async_trait]
@@ -574,6 +652,9 @@ pub(crate) trait Topology: Backend {
 
     /// [`Command::Scan`].
     async fn scan_page(&self, prefix: &str, cursor: &str, count: usize) -> Result<ScanPage>;
+
+    /// [`ListOp::PopFrontBlocking`]: on a connection of its own.
+    async fn pop_front_blocking(&self, key: &str, timeout: Duration) -> Result<Option<Vec<u8>>>;
 
     /// Refuses a command whose keys must share a hash slot but do not (a cluster).
     fn check_one_slot(&self, command: &Command<'_>) -> Result<()> {
@@ -636,6 +717,21 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
             cursor,
             count,
         } => Reply::Page(topology.scan_page(prefix, cursor, count).await?),
+        Command::List {
+            key,
+            op: ListOp::PopFrontBlocking { timeout },
+        } => Reply::Value(topology.pop_front_blocking(key, timeout).await?),
+        Command::List {
+            key,
+            op: op @ ListOp::MoveFrontToBack { .. },
+        } => {
+            topology.check_one_slot(&command)?;
+            core.list(key, op).await?
+        }
+        Command::List { key, op } => core.list(key, op).await?,
+        Command::SortedSet { key, op } => core.sorted_set(key, op).await?,
+        Command::Map { key, op } => core.map(key, op).await?,
+        Command::Bits { key, op } => core.bits(key, op).await?,
         Command::Batch { .. } => run_batch_in_order(topology, command).await?,
         Command::Atomic { checks, writes } => {
             topology.check_one_slot(&command)?;

@@ -2,15 +2,17 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use ::redis::{
     cmd, AsyncConnectionConfig, Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion,
     RedisError,
 };
 
 use super::errors::{self, map};
-use super::shared::{builder_options, redis_backend, Core, Options, Topology};
+use super::shared::{builder_options, redis_backend, BlockingPool, Core, Options, Topology};
 use crate::backend::connect::redact_url;
 use crate::backend::{async_trait, Limits, ScanPage};
 use crate::error::{BackendErrorKind, Error, Result};
@@ -38,6 +40,7 @@ use crate::error::{BackendErrorKind, Error, Result};
 #[derive(Clone)]
 pub struct RedisBackend {
     core: Core<ConnectionManager>,
+    blocking: Arc<BlockingPool<MultiplexedConnection>>,
     url: String,
 }
 
@@ -137,6 +140,21 @@ impl RedisBackendBuilder {
             }
         }
 
+        let blocking = {
+            let client = client.clone();
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(opts.connect_timeout))
+                .set_response_timeout(None);
+            BlockingPool::new(move || {
+                let client = client.clone();
+                let config = config.clone();
+                Box::pin(async move {
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                })
+            })
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
             .set_response_timeout(Some(opts.response_timeout))
@@ -166,6 +184,7 @@ impl RedisBackendBuilder {
                 },
                 instance: Default::default(),
             },
+            blocking: Arc::new(blocking),
             url: redact_url(&self.url),
         })
     }
@@ -286,6 +305,10 @@ impl Topology for RedisBackend {
             keys,
             next: (next != 0).then(|| next.to_string()),
         })
+    }
+
+    async fn pop_front_blocking(&self, key: &str, timeout: Duration) -> Result<Option<Vec<u8>>> {
+        self.blocking.pop_front(&self.core, key, timeout).await
     }
 
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {

@@ -7,7 +7,11 @@
 //! the enum is `#[non_exhaustive]`, so a backend written outside this crate keeps compiling and
 //! answers a command it does not know with [`Command::unsupported`].
 
+mod native;
+
 use std::time::Duration;
+
+pub use native::{BitsOp, End, IntType, ListOp, MapOp, SortedSetOp};
 
 use crate::error::{BackendErrorKind, Error, Result};
 
@@ -45,9 +49,9 @@ pub struct SetOptions {
 
 /// One operation on a backend.
 ///
-/// Keys are full, encoded keys (built and checked by the handles). A key holds either a *string*
-/// (items, blobs, counters) or a *set*; using it as the other kind is [`Error::WrongType`] naming
-/// the key. Expired keys are invisible to every command. A command that fails writes nothing.
+/// Keys are full, encoded keys (built and checked by the handles). A key holds a *string* (items,
+/// blobs, counters, bits), a *set*, a *list*, a *sorted set* or a *hash*; using it as another
+/// kind is [`Error::WrongType`] naming the key. Expired keys are invisible to every command. A command that fails writes nothing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Command<'a> {
@@ -205,6 +209,34 @@ pub enum Command<'a> {
         /// What to write when it does.
         writes: &'a [Command<'a>],
     },
+    /// An operation on the list at `key` (see [`ListOp`]).
+    List {
+        /// The key.
+        key: &'a str,
+        /// The operation.
+        op: ListOp<'a>,
+    },
+    /// An operation on the sorted set at `key` (see [`SortedSetOp`]).
+    SortedSet {
+        /// The key.
+        key: &'a str,
+        /// The operation.
+        op: SortedSetOp<'a>,
+    },
+    /// An operation on the hash at `key` (see [`MapOp`]).
+    Map {
+        /// The key.
+        key: &'a str,
+        /// The operation.
+        op: MapOp<'a>,
+    },
+    /// An operation on the string at `key` as bits or fixed-width integers (see [`BitsOp`]).
+    Bits {
+        /// The key.
+        key: &'a str,
+        /// The operation.
+        op: BitsOp,
+    },
     /// Several commands in one round trip, in order; with `atomic`, as one step that no reader
     /// sees half done (a backend that cannot answers [`BackendErrorKind::Unsupported`] and runs
     /// nothing). Batches do not nest. Reply: [`Reply::Batch`], one reply per command.
@@ -254,6 +286,14 @@ pub enum Reply {
     Batch(Vec<Reply>),
     /// One page of a scan.
     Page(ScanPage),
+    /// A sorted-set score, or nothing.
+    Score(Option<f64>),
+    /// A rank, or nothing.
+    Rank(Option<usize>),
+    /// Sorted-set members with their scores, in order.
+    Scored(Vec<(Vec<u8>, f64)>),
+    /// Hash fields with their values.
+    Pairs(Vec<(Vec<u8>, Vec<u8>)>),
 }
 
 /// One page of [`Command::Scan`].
@@ -294,11 +334,15 @@ impl Command<'_> {
             Command::Batch { .. } => 17,
             Command::Scan { .. } => 18,
             Command::Atomic { .. } => 19,
+            Command::List { op, .. } => 20 + op.index(),
+            Command::SortedSet { op, .. } => 27 + op.index(),
+            Command::Map { op, .. } => 35 + op.index(),
+            Command::Bits { op, .. } => 45 + op.index(),
         }
     }
 
     /// Every command name, in a fixed order (what [`Command::name`] returns).
-    pub const NAMES: [&'static str; 20] = [
+    pub const NAMES: [&'static str; 53] = [
         "get",
         "set",
         "get_many",
@@ -319,6 +363,39 @@ impl Command<'_> {
         "batch",
         "scan",
         "atomic",
+        "list_push",
+        "list_pop",
+        "list_pop_blocking",
+        "list_move",
+        "list_range",
+        "list_trim",
+        "list_len",
+        "sorted_set_add",
+        "sorted_set_score",
+        "sorted_set_increment",
+        "sorted_set_remove",
+        "sorted_set_rank",
+        "sorted_set_range",
+        "sorted_set_range_by_score",
+        "sorted_set_len",
+        "map_get",
+        "map_set",
+        "map_set_many",
+        "map_remove",
+        "map_contains",
+        "map_get_many",
+        "map_fields",
+        "map_entries",
+        "map_len",
+        "map_increment",
+        "bits_get",
+        "bits_set",
+        "bits_count",
+        "ints_get",
+        "ints_set",
+        "ints_increment",
+        "ints_sum",
+        "bits_len",
     ];
 
     /// The key errors and traces name: the key, the first key of a multi-key command, the prefix
@@ -337,7 +414,11 @@ impl Command<'_> {
             | Command::SetRemove { key, .. }
             | Command::SetContains { key, .. }
             | Command::SetMembers { key }
-            | Command::SetLen { key } => key,
+            | Command::SetLen { key }
+            | Command::List { key, .. }
+            | Command::SortedSet { key, .. }
+            | Command::Map { key, .. }
+            | Command::Bits { key, .. } => key,
             Command::GetMany { keys } | Command::Delete { keys } => {
                 keys.first().map_or("", String::as_str)
             }
@@ -366,6 +447,10 @@ impl Command<'_> {
             | Command::SetRemove { .. } => true,
             Command::Batch { commands, .. } => commands.iter().any(Command::is_write),
             Command::Atomic { writes, .. } => !writes.is_empty(),
+            Command::List { op, .. } => op.is_write(),
+            Command::SortedSet { op, .. } => op.is_write(),
+            Command::Map { op, .. } => op.is_write(),
+            Command::Bits { op, .. } => op.is_write(),
             Command::Get { .. }
             | Command::GetMany { .. }
             | Command::Exists { .. }
@@ -392,6 +477,10 @@ impl Command<'_> {
                 .chain(writes.iter().flat_map(Command::keys))
                 .collect(),
             Command::ScanPrefix { .. } | Command::Scan { .. } => Vec::new(),
+            Command::List {
+                key,
+                op: ListOp::MoveFrontToBack { dest, .. },
+            } => vec![key, dest],
             other => vec![other.key()],
         }
     }
@@ -452,6 +541,10 @@ reply_as! {
     into_swap(Swap) -> Swap;
     into_batch(Batch) -> Vec<Reply>;
     into_page(Page) -> ScanPage;
+    into_score(Score) -> Option<f64>;
+    into_rank(Rank) -> Option<usize>;
+    into_scored(Scored) -> Vec<(Vec<u8>, f64)>;
+    into_pairs(Pairs) -> Vec<(Vec<u8>, Vec<u8>)>;
 }
 
 impl Reply {
@@ -484,6 +577,51 @@ mod tests {
         };
         assert_eq!((batch.name(), batch.key()), ("batch", "k"));
         assert!(!batch.is_write());
+    }
+
+    #[test]
+    fn every_command_has_its_own_name() {
+        let key = "k";
+        let ops = [
+            Command::List {
+                key,
+                op: ListOp::Len,
+            },
+            Command::List {
+                key,
+                op: ListOp::Trim { start: 0, stop: 1 },
+            },
+            Command::SortedSet {
+                key,
+                op: SortedSetOp::Len,
+            },
+            Command::Map {
+                key,
+                op: MapOp::Increment {
+                    field: "f",
+                    delta: 1,
+                    ttl_if_created: None,
+                },
+            },
+            Command::Bits {
+                key,
+                op: BitsOp::Len,
+            },
+        ];
+        let names: Vec<&str> = ops.iter().map(Command::name).collect();
+        assert_eq!(
+            names,
+            ["list_len", "list_trim", "sorted_set_len", "map_increment", "bits_len"]
+        );
+        let moved = Command::List {
+            key: "a",
+            op: ListOp::MoveFrontToBack {
+                dest: "b",
+                ttl_if_created: None,
+            },
+        };
+        assert_eq!(moved.keys(), ["a", "b"]);
+        assert!(moved.is_write());
     }
 
     #[test]
