@@ -337,7 +337,8 @@ fn pattern_tail(ty: &Type, colocate: bool) -> String {
             let below = inner.map(|t| pattern_tail(t, false)).unwrap_or_default();
             format!(":{id}{below}")
         }
-        "Item" | "Counter" | "SetOf" | "Blob" => String::new(),
+        "Item" | "Counter" | "SetOf" | "Blob" | "ListOf" | "SortedSetOf" | "MapOf" | "Bits"
+        | "PackedInts" => String::new(),
         _ => ":...".to_owned(),
     }
 }

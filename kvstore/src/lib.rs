@@ -66,13 +66,14 @@ pub use backend::redis::{
 pub use backend::{
     async_trait, connect, Backend, BackendExt, Check, Clock, Command, DynBackend, Engine, Entry,
     Instrumented, IntoBackend, KeyTtl, Limits, ManualClock, MemoryBackend, Metrics, OpSnapshot,
-    Reply, SetOptions, Storage, StorageTxn, Stored, Swap, SystemClock,
+    Reply, SetOptions, SortedSet, Storage, StorageTxn, Stored, Swap, SystemClock,
 };
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use key::{Id, IntoId};
 pub use node::{
-    Atomic, AtomicKey, AuditReport, Blob, Context, Counter, Dynamic, Item, MigrationReport, Node,
-    PatternReport, Problem, ProblemKind, Progress, SetOf, MAX_PROBLEMS,
+    Atomic, AtomicKey, AuditReport, Bits, Blob, Context, Counter, Dynamic, Item, ListOf, MapOf,
+    MigrationReport, Node, PackedInt, PackedInts, PatternReport, Problem, ProblemKind, Progress,
+    SetOf, SortedSetOf, MAX_PROBLEMS,
 };
 pub use value::{Migrations, Storable};
 

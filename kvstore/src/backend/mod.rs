@@ -37,7 +37,7 @@ pub use command::{
     SortedSetOp, Swap,
 };
 pub use connect::{connect, SCHEMES};
-pub use engine::{Engine, Entry, Storage, StorageTxn, Stored};
+pub use engine::{Engine, Entry, SortedSet, Storage, StorageTxn, Stored};
 pub use ext::BackendExt;
 pub use memory::{Clock, ManualClock, MemoryBackend, SystemClock};
 pub use metrics::{Instrumented, Metrics, OpSnapshot};

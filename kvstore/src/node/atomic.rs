@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::{Blob, Context, Counter, Item, Leaf, SetOf};
+use super::{Bits, Blob, Context, Counter, Item, Leaf, ListOf, MapOf, PackedInts, SetOf, SortedSetOf};
 use crate::backend::command::{Check, Command, SetOptions};
 use crate::backend::write_ttl;
 use crate::error::{Error, Result};
@@ -126,7 +126,8 @@ impl Write {
     }
 }
 
-/// A handle whose key [`Atomic::remove`] can delete: [`Item`], [`Counter`], [`SetOf`], [`Blob`].
+/// A handle whose key [`Atomic::remove`] can delete: any single-key handle ([`Item`], [`Counter`],
+/// [`SetOf`], [`Blob`], [`ListOf`], [`SortedSetOf`], [`MapOf`], [`Bits`], [`PackedInts`]).
 pub trait AtomicKey: sealed::Sealed {}
 
 #[allow(private_interfaces)]
@@ -137,18 +138,28 @@ mod sealed {
 }
 
 macro_rules! atomic_key {
-    ($($handle:ident $(<$t:ident>)?),*) => {$(
+    ($($handle:ident $(<$($t:ident),+>)?),*) => {$(
         #[allow(private_interfaces)]
-        impl$(<$t>)? sealed::Sealed for $handle$(<$t>)? {
+        impl$(<$($t),+>)? sealed::Sealed for $handle$(<$($t),+>)? {
             fn leaf(&self) -> &Leaf {
                 &self.leaf
             }
         }
-        impl$(<$t>)? AtomicKey for $handle$(<$t>)? {}
+        impl$(<$($t),+>)? AtomicKey for $handle$(<$($t),+>)? {}
     )*};
 }
 
-atomic_key!(Item<T>, Counter, SetOf<T>, Blob);
+atomic_key!(
+    Item<T>,
+    Counter,
+    SetOf<T>,
+    Blob,
+    ListOf<T>,
+    SortedSetOf<T>,
+    MapOf<F, V>,
+    Bits,
+    PackedInts<I>
+);
 
 impl Atomic {
     /// An empty step.

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::{Context, Node};
-use crate::backend::command::{Command, Swap};
+use crate::backend::command::{Command, Reply, Swap};
 use crate::error::{Error, Result};
 use crate::key::SEPARATOR;
 
@@ -352,6 +352,34 @@ impl<'p> Run<'p> {
                         self.wrong_type(key);
                     }
                 }
+            }
+        }
+        self.scanned(keys.len());
+        Ok(())
+    }
+
+    /// Checks the containers (sets, lists, sorted sets, hashes) at `keys`: `read` is the command
+    /// that reads a whole container, `check` gives the verdict on its reply (`None`: empty, so
+    /// expired or removed since the scan).
+    pub(crate) async fn check_containers(
+        &mut self,
+        ctx: &Context,
+        keys: &[String],
+        read: fn(&str) -> Command<'_>,
+        check: impl Fn(&str, Reply) -> Option<Verdict>,
+    ) -> Result<()> {
+        for key in keys {
+            let command = read(key);
+            let reply = match ctx.execute(command).await {
+                Ok(reply) => reply,
+                Err(Error::WrongType { .. }) => {
+                    self.wrong_type(key);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(verdict) = check(key, reply) {
+                self.verdict(ctx, key, &[], verdict).await?;
             }
         }
         self.scanned(keys.len());

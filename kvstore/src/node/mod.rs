@@ -7,11 +7,15 @@
 
 mod atomic;
 mod audit;
+mod bits;
 mod blob;
 mod counter;
 mod dynamic;
 mod item;
+mod list;
+mod map;
 mod set;
+mod sorted_set;
 
 use std::any::Any;
 use std::fmt;
@@ -26,11 +30,15 @@ pub use audit::{
     AuditReport, BoxFuture, MigrationReport, PatternReport, Problem, ProblemKind, Progress, Run,
     MAX_PROBLEMS,
 };
+pub use bits::{Bits, PackedInt, PackedInts};
 pub use blob::Blob;
 pub use counter::Counter;
 pub use dynamic::Dynamic;
 pub use item::Item;
+pub use list::ListOf;
+pub use map::MapOf;
 pub use set::SetOf;
+pub use sorted_set::SortedSetOf;
 
 use crate::backend::command::{Command, KeyTtl, Reply};
 use crate::backend::{dispatch, round_up_to_millis, DynBackend, IntoBackend, Limits};
@@ -87,12 +95,12 @@ impl std::fmt::Debug for Context {
 /// A node of a keyspace: what a field of a `#[derive(Store)]` struct, or the `N` of a
 /// [`Dynamic`](crate::Dynamic), can be.
 ///
-/// Implemented by [`Item`], [`Counter`], [`SetOf`], [`Blob`], [`Dynamic`] and every
-/// `#[derive(Store)]` struct. The
+/// Implemented by [`Item`], [`Counter`], [`SetOf`], [`Blob`], [`ListOf`], [`SortedSetOf`],
+/// [`MapOf`], [`Bits`], [`PackedInts`], [`Dynamic`] and every `#[derive(Store)]` struct. The
 /// methods are the derive's plumbing, not API.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a kvstore node",
-    label = "not a node: a store field must be `Item<T>`, `Counter`, `SetOf<T>`, `Blob`, `Dynamic<N, K>` or a `#[derive(Store)]` struct",
+    label = "not a node: a store field must be `Item<T>`, `Counter`, `SetOf<T>`, `Blob`, `ListOf<T>`, `SortedSetOf<T>`, `MapOf<F, V>`, `Bits`, `PackedInts<I>`, `Dynamic<N, K>` or a `#[derive(Store)]` struct",
     note = "to store a value of type `{Self}`, wrap it in `Item<...>` (for example `Item<{Self}>`)"
 )]
 pub trait Node: Clone + Send + Sync + Sized + 'static {
@@ -337,8 +345,13 @@ pub(crate) use key_methods;
 /// The `Node` impl of a single-key handle: built over a [`Leaf`] (plus `$extra` fields), listed
 /// in manifests as `$kind` with the schema `$schema`, owning exactly its own key.
 macro_rules! leaf_node {
-    ($handle:ident $(<$t:ident>)?, $kind:literal, $schema:expr, { $($extra:ident: $init:expr),* }) => {
-        impl$(<$t: $crate::Storable>)? $crate::node::Node for $handle$(<$t>)? {
+    ($handle:ident $(<$($t:ident: $bound:path),+>)?, $kind:literal, $schema:expr, { $($extra:ident: $init:expr),* }) => {
+        $crate::node::leaf_node!(
+            $handle $(<$($t: $bound),+>)?, $kind, $schema, None, { $($extra: $init),* }
+        );
+    };
+    ($handle:ident $(<$($t:ident: $bound:path),+>)?, $kind:literal, $schema:expr, $more:expr, { $($extra:ident: $init:expr),* }) => {
+        impl$(<$($t: $bound),+>)? $crate::node::Node for $handle$(<$($t),+>)? {
             fn __build(
                 ctx: &$crate::node::Context,
                 path: $crate::key::KeyPath,
@@ -356,6 +369,12 @@ macro_rules! leaf_node {
                 out: &mut serde_json::Map<String, serde_json::Value>,
             ) {
                 $crate::node::manifest_entry(out, &path, $kind, $schema, spec.ttl);
+                let more: Option<(&str, serde_json::Value)> = $more;
+                if let Some((name, value)) = more {
+                    if let Some(serde_json::Value::Object(entry)) = out.get_mut(path.as_str()) {
+                        entry.insert(name.into(), value);
+                    }
+                }
             }
 
             fn __owns(tail: Option<&str>) -> bool {

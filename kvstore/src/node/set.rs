@@ -4,8 +4,8 @@ use std::fmt;
 
 use super::audit::{Run, Verdict};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
-use crate::backend::command::Command;
-use crate::error::{Error, Result};
+use crate::backend::command::{Command, Reply};
+use crate::error::Result;
 use crate::value::{codec, Json, LeafCodec, Storable};
 
 /// A set of JSON values of type `T` (a native Redis SET; each member is `T`'s JSON text).
@@ -110,28 +110,15 @@ impl<T: Storable> SetOf<T> {
         run: &mut Run<'_>,
     ) -> Result<()> {
         let json = Json::<T>::new();
-        for key in keys {
-            let command = Command::SetMembers { key };
-            let members = match ctx.execute(command).await {
-                Ok(reply) => reply.into_members(&command)?,
-                Err(Error::WrongType { .. }) => {
-                    run.wrong_type(key);
-                    continue;
-                }
-                Err(e) => return Err(e),
+        run.check_containers(ctx, keys, |key| Command::SetMembers { key }, |key: &str, reply| {
+            let Reply::Members(members) = reply else {
+                return None;
             };
-            if members.is_empty() {
-                continue; // expired (or removed) since the scan
-            }
-            let verdict = members
-                .iter()
-                .find_map(|m| json.decode(key, m).err())
-                .map_or(Verdict::Valid, Verdict::Invalid);
-            run.verdict(ctx, key, &[], verdict).await?;
-        }
-        run.scanned(keys.len());
-        Ok(())
+            let first_error = members.iter().find_map(|m| json.decode(key, m).err());
+            (!members.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
+        })
+        .await
     }
 }
 
-leaf_node!(SetOf<T>, "set", Some(codec::<T>().schema().clone()), { json: Json::new() });
+leaf_node!(SetOf<T: crate::Storable>, "set", Some(codec::<T>().schema().clone()), { json: Json::new() });

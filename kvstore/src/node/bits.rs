@@ -1,0 +1,287 @@
+//! [`Bits`] and [`PackedInts<I>`]: one string read as an array of bits, or of fixed-width
+//! integers (`SETBIT`/`GETBIT`/`BITCOUNT`, `BITFIELD`).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use super::audit::{Run, Verdict};
+use super::{key_methods, leaf_node, Context, Leaf, Spec};
+use crate::backend::command::{BitsOp, Command, IntType};
+use crate::error::{Error, Result};
+
+/// An array of bits in one key (a Redis string used with `SETBIT`/`GETBIT`/`BITCOUNT`): flags
+/// per numeric id, presence maps, bloom-style filters. Bits past the end read as `false`;
+/// setting one grows the string with zero bytes, up to the backend's value size limit.
+#[derive(Clone)]
+pub struct Bits {
+    pub(crate) leaf: Leaf,
+}
+
+impl fmt::Debug for Bits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Bits").field(&self.leaf).finish()
+    }
+}
+
+/// Runs `op` on the string of `leaf`.
+async fn run(leaf: &Leaf, op: BitsOp) -> Result<(crate::backend::Reply, Command<'_>)> {
+    let command = Command::Bits {
+        key: leaf.key()?,
+        op,
+    };
+    Ok((leaf.ctx.execute(command).await?, command))
+}
+
+/// The string length writing `bytes` bytes needs, checked against the size limit first (so a
+/// hostile offset is refused before anything is sent).
+fn check_len(leaf: &Leaf, bytes: u64) -> Result<()> {
+    let key = leaf.key()?;
+    leaf.ctx
+        .limits()
+        .check_value(key, usize::try_from(bytes).unwrap_or(usize::MAX))
+}
+
+impl Bits {
+    /// Sets the bit at `offset` (`SETBIT`; offset 0 is the highest bit of the first byte) and
+    /// returns the previous bit. A string created here gets the field's default TTL.
+    pub async fn set(&self, offset: u64, bit: bool) -> Result<bool> {
+        check_len(&self.leaf, offset / 8 + 1)?;
+        let (reply, command) = run(
+            &self.leaf,
+            BitsOp::Set {
+                offset,
+                bit,
+                ttl_if_created: self.leaf.ttl,
+            },
+        )
+        .await?;
+        reply.into_bool(&command)
+    }
+
+    /// The bit at `offset` (`GETBIT`); `false` past the end.
+    pub async fn get(&self, offset: u64) -> Result<bool> {
+        let (reply, command) = run(&self.leaf, BitsOp::Get { offset }).await?;
+        reply.into_bool(&command)
+    }
+
+    /// The number of bits set (`BITCOUNT`).
+    pub async fn count(&self) -> Result<u64> {
+        let (reply, command) = run(&self.leaf, BitsOp::Count).await?;
+        Ok(reply.into_len(&command)? as u64)
+    }
+
+    /// Removes the whole string; returns whether it existed.
+    pub async fn clear(&self) -> Result<bool> {
+        self.leaf.remove().await
+    }
+
+    key_methods!();
+}
+
+impl Bits {
+    /// Any string is valid bits; only a key of another kind is a problem.
+    async fn audit_keys(
+        ctx: &Context,
+        keys: &[String],
+        _spec: &Spec,
+        run: &mut Run<'_>,
+    ) -> Result<()> {
+        run.check_strings(ctx, keys, |_, _| Verdict::Valid).await
+    }
+}
+
+leaf_node!(Bits, "bits", None, {});
+
+/// An integer type a [`PackedInts`] can hold: `i8`, `i16`, `i32`, `i64`, `u8`, `u16`, `u32`
+/// (Redis's `BITFIELD` has no `u64`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be packed in a `PackedInts`",
+    label = "not a packable integer type",
+    note = "`PackedInts<I>` holds `i8`, `i16`, `i32`, `i64`, `u8`, `u16` or `u32` (Redis's BITFIELD has no `u64`)"
+)]
+pub trait PackedInt: sealed::Sealed + Copy + fmt::Debug + Send + Sync + 'static {
+    /// The `BITFIELD` type.
+    #[doc(hidden)]
+    const TYPE: IntType;
+    /// Widens to `i64`.
+    #[doc(hidden)]
+    fn to_i64(self) -> i64;
+    /// Narrows from `i64` (in range: what the backend returns for this type).
+    #[doc(hidden)]
+    fn from_i64(value: i64) -> Option<Self>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+macro_rules! packed_ints {
+    ($($t:ident: $bits:literal, $signed:literal;)*) => {$(
+        impl sealed::Sealed for $t {}
+        impl PackedInt for $t {
+            const TYPE: IntType = IntType {
+                bits: $bits,
+                signed: $signed,
+            };
+            fn to_i64(self) -> i64 {
+                i64::from(self)
+            }
+            fn from_i64(value: i64) -> Option<Self> {
+                $t::try_from(value).ok()
+            }
+        }
+    )*};
+}
+
+packed_ints! {
+    i8: 8, true;
+    i16: 16, true;
+    i32: 32, true;
+    i64: 64, true;
+    u8: 8, false;
+    u16: 16, false;
+    u32: 32, false;
+}
+
+/// An array of fixed-width integers of type `I` in one key (a Redis string used with
+/// `BITFIELD ... <type> #index`, big-endian): per-node or per-hour counters packed densely,
+/// summed over ranges in one round trip. Slots past the end read as 0; writing one grows the
+/// string with zero bytes, up to the backend's value size limit.
+pub struct PackedInts<I> {
+    pub(crate) leaf: Leaf,
+    _int: PhantomData<fn() -> I>,
+}
+
+impl<I> Clone for PackedInts<I> {
+    fn clone(&self) -> Self {
+        PackedInts {
+            leaf: self.leaf.clone(),
+            _int: PhantomData,
+        }
+    }
+}
+
+impl<I> fmt::Debug for PackedInts<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PackedInts").field(&self.leaf).finish()
+    }
+}
+
+impl<I: PackedInt> PackedInts<I> {
+    fn narrow(&self, value: i64) -> Result<I> {
+        I::from_i64(value).ok_or_else(|| Error::Decode {
+            key: self.leaf.key.clone(),
+            message: format!("the backend returned {value}, out of range for {}", I::TYPE),
+        })
+    }
+
+    fn check_slot(&self, index: u64) -> Result<()> {
+        check_len(
+            &self.leaf,
+            index.saturating_add(1).saturating_mul(I::TYPE.bytes()),
+        )
+    }
+
+    /// The integer at slot `index` (`BITFIELD key GET <type> #index`); 0 past the end.
+    pub async fn get(&self, index: u64) -> Result<I> {
+        let (reply, command) = run(
+            &self.leaf,
+            BitsOp::FieldGet {
+                ty: I::TYPE,
+                index,
+            },
+        )
+        .await?;
+        self.narrow(reply.into_int(&command)?)
+    }
+
+    /// Sets slot `index` to `value` (`BITFIELD key SET <type> #index value`) and returns the
+    /// previous value. A string created here gets the field's default TTL.
+    pub async fn set(&self, index: u64, value: I) -> Result<I> {
+        self.check_slot(index)?;
+        let (reply, command) = run(
+            &self.leaf,
+            BitsOp::FieldSet {
+                ty: I::TYPE,
+                index,
+                value: value.to_i64(),
+                ttl_if_created: self.leaf.ttl,
+            },
+        )
+        .await?;
+        self.narrow(reply.into_int(&command)?)
+    }
+
+    /// Atomically adds `by` to slot `index` and returns the new value (`BITFIELD key OVERFLOW
+    /// FAIL INCRBY <type> #index by`). A result out of `I`'s range is [`Error::Overflow`] and
+    /// changes nothing (the string does not even grow).
+    pub async fn increment(&self, index: u64, by: I) -> Result<I> {
+        self.check_slot(index)?;
+        let (reply, command) = run(
+            &self.leaf,
+            BitsOp::FieldIncrement {
+                ty: I::TYPE,
+                index,
+                by: by.to_i64(),
+                ttl_if_created: self.leaf.ttl,
+            },
+        )
+        .await?;
+        self.narrow(reply.into_int(&command)?)
+    }
+
+    /// The sum of slots `start..end` (end exclusive; slots past the end count 0), read in one
+    /// round trip. A sum beyond `i64` is [`Error::Overflow`].
+    pub async fn sum(&self, start: u64, end: u64) -> Result<i64> {
+        let (reply, command) = run(
+            &self.leaf,
+            BitsOp::FieldSum {
+                ty: I::TYPE,
+                start,
+                end,
+            },
+        )
+        .await?;
+        reply.into_int(&command)
+    }
+
+    /// The number of slots the stored string holds (its length divided by the width, rounded
+    /// up: a string written by someone else may end in a partial slot).
+    pub async fn len(&self) -> Result<u64> {
+        let (reply, command) = run(&self.leaf, BitsOp::Len).await?;
+        let bytes = reply.into_len(&command)? as u64;
+        Ok(bytes.div_ceil(I::TYPE.bytes()))
+    }
+
+    /// Whether no slot is stored.
+    pub async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// Removes the whole array; returns whether it existed.
+    pub async fn clear(&self) -> Result<bool> {
+        self.leaf.remove().await
+    }
+
+    key_methods!();
+}
+
+impl<I: PackedInt> PackedInts<I> {
+    /// Any string is a valid array; only a key of another kind is a problem.
+    async fn audit_keys(
+        ctx: &Context,
+        keys: &[String],
+        _spec: &Spec,
+        run: &mut Run<'_>,
+    ) -> Result<()> {
+        run.check_strings(ctx, keys, |_, _| Verdict::Valid).await
+    }
+}
+
+leaf_node!(
+    PackedInts<I: PackedInt>,
+    "packed_ints",
+    None,
+    Some(("int", serde_json::Value::from(I::TYPE.to_string()))),
+    { _int: PhantomData }
+);

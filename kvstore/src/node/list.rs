@@ -1,0 +1,196 @@
+//! [`ListOf<T>`]: a native list of JSON values at one key.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::audit::{Run, Verdict};
+use super::{key_methods, leaf_node, Context, Leaf, Spec};
+use crate::backend::command::{Command, End, ListOp, Reply};
+use crate::error::{Error, Result};
+use crate::value::{codec, Json, LeafCodec, Storable};
+
+/// A list of JSON values of type `T` (a native Redis LIST; each element is `T`'s JSON text):
+/// a queue, a stack, a capped log.
+///
+/// Elements are validated when pushed and when read. A popped element that fails validation
+/// (written by someone else) has still been removed; the error names the key.
+pub struct ListOf<T> {
+    pub(crate) leaf: Leaf,
+    json: Json<T>,
+}
+
+impl<T> Clone for ListOf<T> {
+    fn clone(&self) -> Self {
+        ListOf {
+            leaf: self.leaf.clone(),
+            json: self.json,
+        }
+    }
+}
+
+impl<T> fmt::Debug for ListOf<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ListOf").field(&self.leaf).finish()
+    }
+}
+
+impl<T: Storable> ListOf<T> {
+    async fn run(&self, op: ListOp<'_>) -> Result<Reply> {
+        self.leaf
+            .ctx
+            .execute(Command::List {
+                key: self.leaf.key()?,
+                op,
+            })
+            .await
+    }
+
+    async fn push(&self, end: End, value: &T) -> Result<usize> {
+        let key = self.leaf.key()?;
+        let value = self.json.encode(key, value, self.leaf.max_value_size())?;
+        let op = ListOp::Push {
+            end,
+            value: &value,
+            ttl_if_created: self.leaf.ttl,
+        };
+        self.run(op).await?.into_len(&Command::List { key, op })
+    }
+
+    /// Validates `value` and appends it (`RPUSH`); returns the new length. A list created here
+    /// gets the field's default TTL.
+    pub async fn push_back(&self, value: &T) -> Result<usize> {
+        self.push(End::Back, value).await
+    }
+
+    /// Validates `value` and prepends it (`LPUSH`); returns the new length.
+    pub async fn push_front(&self, value: &T) -> Result<usize> {
+        self.push(End::Front, value).await
+    }
+
+    async fn one(&self, op: ListOp<'_>) -> Result<Option<T>> {
+        let key = self.leaf.key()?;
+        match self.run(op).await?.into_value(&Command::List { key, op })? {
+            Some(bytes) => Ok(Some(self.json.decode(key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes and returns the first element (`LPOP`); `None` when the list is empty. Popping
+    /// the last element removes the key.
+    pub async fn pop_front(&self) -> Result<Option<T>> {
+        self.one(ListOp::Pop { end: End::Front }).await
+    }
+
+    /// Removes and returns the last element (`RPOP`).
+    pub async fn pop_back(&self) -> Result<Option<T>> {
+        self.one(ListOp::Pop { end: End::Back }).await
+    }
+
+    /// Pops the first element, waiting up to `timeout` for one to arrive (`BLPOP`); `Ok(None)`
+    /// when none came. The wait never holds up other operations: on Redis it runs on a
+    /// connection of its own (kept in a small pool). A zero timeout does not wait.
+    pub async fn pop_front_blocking(&self, timeout: Duration) -> Result<Option<T>> {
+        self.one(ListOp::PopFrontBlocking { timeout }).await
+    }
+
+    /// Atomically moves the first element of this list to the end of `dest` and returns it
+    /// (`LMOVE src dest LEFT RIGHT`): the step of a reliable queue, where a worker moves a job
+    /// into its processing list, so that a crash never loses it. `dest` may be this list (a
+    /// rotation). A list created at `dest` gets `dest`'s default TTL.
+    ///
+    /// Both lists must be of the same backend ([`Error::MixedBackends`]), and on a Redis
+    /// Cluster in the same hash slot ([`Error::CrossSlot`]: keep them under one
+    /// `#[store(colocate)]` id).
+    pub async fn move_front_to_back(&self, dest: &ListOf<T>) -> Result<Option<T>> {
+        let dest_key = dest.leaf.key()?;
+        if self.leaf.ctx.backend().instance() != dest.leaf.ctx.backend().instance() {
+            return Err(Error::MixedBackends {
+                key: dest_key.to_owned(),
+            });
+        }
+        let moved = self
+            .one(ListOp::MoveFrontToBack {
+                dest: dest_key,
+                ttl_if_created: dest.leaf.ttl,
+            })
+            .await;
+        // An element that does not decode has still moved: name the key it is at now.
+        moved.map_err(|e| match e {
+            Error::Validation { issues, stored, .. } => Error::Validation {
+                key: dest_key.to_owned(),
+                issues,
+                stored,
+            },
+            Error::Decode { message, .. } => Error::Decode {
+                key: dest_key.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// The elements from index `start` to `stop`, inclusive (`LRANGE`): negative indexes count
+    /// from the end (`-1` is the last), out-of-range indexes are clamped, so `range(0, -1)` is
+    /// the whole list.
+    pub async fn range(&self, start: i64, stop: i64) -> Result<Vec<T>> {
+        let key = self.leaf.key()?;
+        let op = ListOp::Range { start, stop };
+        let raw = self.run(op).await?.into_members(&Command::List { key, op })?;
+        raw.iter().map(|v| self.json.decode(key, v)).collect()
+    }
+
+    /// Keeps only the elements from `start` to `stop` (`LTRIM`, indexes as in
+    /// [`ListOf::range`]): `trim(0, 99)` caps a log at 100 entries. An empty result removes the
+    /// key.
+    pub async fn trim(&self, start: i64, stop: i64) -> Result<()> {
+        let key = self.leaf.key()?;
+        let op = ListOp::Trim { start, stop };
+        self.run(op).await?.into_unit(&Command::List { key, op })
+    }
+
+    /// The number of elements (`LLEN`).
+    pub async fn len(&self) -> Result<usize> {
+        let key = self.leaf.key()?;
+        let op = ListOp::Len;
+        self.run(op).await?.into_len(&Command::List { key, op })
+    }
+
+    /// Whether the list has no elements.
+    pub async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// Removes the whole list; returns whether it existed.
+    pub async fn clear(&self) -> Result<bool> {
+        self.leaf.remove().await
+    }
+
+    key_methods!();
+}
+
+impl<T: Storable> ListOf<T> {
+    async fn audit_keys(
+        ctx: &Context,
+        keys: &[String],
+        _spec: &Spec,
+        run: &mut Run<'_>,
+    ) -> Result<()> {
+        let json = Json::<T>::new();
+        run.check_containers(
+            ctx,
+            keys,
+            |key| Command::List {
+                key,
+                op: ListOp::Range { start: 0, stop: -1 },
+            }, |key: &str, reply| {
+            let Reply::Members(items) = reply else {
+                return None;
+            };
+            let first_error = items.iter().find_map(|v| json.decode(key, v).err());
+            (!items.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
+        })
+        .await
+    }
+}
+
+leaf_node!(ListOf<T: crate::Storable>, "list", Some(codec::<T>().schema().clone()), { json: Json::new() });
