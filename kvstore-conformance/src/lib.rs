@@ -83,6 +83,7 @@ mod dynamic;
 mod evolution;
 mod item;
 mod keys;
+mod native;
 mod schema;
 mod set;
 mod steps;
@@ -152,6 +153,7 @@ pub fn rules() -> Vec<Rule> {
         steps::RULES,
         evolution::RULES,
         schema::RULES,
+        native::RULES,
     ]
     .concat()
 }

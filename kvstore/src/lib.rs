@@ -64,9 +64,10 @@ pub use backend::redis::{
     RedisClusterBackendBuilder,
 };
 pub use backend::{
-    async_trait, connect, Backend, BackendExt, Check, Clock, Command, DynBackend, Engine, Entry,
-    Instrumented, IntoBackend, KeyTtl, Limits, ManualClock, MemoryBackend, Metrics, OpSnapshot,
-    Reply, SetOptions, SortedSet, Storage, StorageTxn, Stored, Swap, SystemClock,
+    async_trait, connect, Backend, BackendExt, BitsOp, Check, Clock, Command, DynBackend, End,
+    Engine, Entry, Instrumented, IntType, IntoBackend, KeyTtl, Limits, ListOp, ManualClock, MapOp,
+    MemoryBackend, Metrics, OpSnapshot, Reply, SetOptions, SortedSet, SortedSetOp, Storage,
+    StorageTxn, Stored, Swap, SystemClock,
 };
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use key::{Id, IntoId};
