@@ -72,7 +72,13 @@ pub fn decode_id(segment: &str) -> Option<String> {
 }
 
 /// A type that can be the id of a [`Dynamic`](crate::Dynamic): `String`, `u64`, `i64`, `u32`,
-/// `u128` (and `uuid::Uuid` with the `uuid` feature).
+/// `u128` (and `uuid::Uuid` with the `uuid` feature); also the field type of a
+/// [`MapOf`](crate::MapOf).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an id type",
+    label = "not an id type",
+    note = "the ids of a `Dynamic` and the fields of a `MapOf` are `String`, `u64`, `i64`, `u32` or `u128` (or `uuid::Uuid` with kvstore's `uuid` feature)"
+)]
 pub trait Id: IntoId<Self> + Sized + Send + Sync + 'static {
     /// Appends the encoded id to `out`; an error for an id that cannot be a key segment.
     fn encode_into(&self, out: &mut String) -> Result<(), InvalidKeyReason>;

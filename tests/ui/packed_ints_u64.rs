@@ -1,0 +1,8 @@
+use kvstore::{PackedInts, Store};
+
+#[derive(Store)]
+struct Stats {
+    wins: PackedInts<u64>,
+}
+
+fn main() {}
