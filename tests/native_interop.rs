@@ -1,0 +1,282 @@
+//! The native container types against real Redis: `redis-cli` sees plain Redis data (`LRANGE`,
+//! `ZRANGE ... WITHSCORES`, `HGETALL`, `GETBIT`/`BITCOUNT`, `BITFIELD GET`), what `redis-cli`
+//! writes is read back — and refused, naming the key, when it breaks the schema — and blocking
+//! pops never hold up the other operations (standalone and cluster).
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kvstore::{
+    Bits, Dynamic, Error, ListOf, MapOf, PackedInts, RedisBackend, RedisClusterBackend,
+    SortedSetOf, Store,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use support::{RedisCluster, RedisServer};
+
+type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+struct Job {
+    #[schemars(length(max = 8))]
+    name: String,
+    #[schemars(range(max = 10))]
+    tries: u32,
+}
+
+fn job(name: &str, tries: u32) -> Job {
+    Job {
+        name: name.to_owned(),
+        tries,
+    }
+}
+
+#[derive(Store)]
+#[store(prefix = "interop")]
+struct Natives {
+    jobs: ListOf<Job>,
+    board: SortedSetOf<String>,
+    profile: MapOf<String, Job>,
+    flags: Bits,
+    wins: PackedInts<i64>,
+    hours: PackedInts<u16>,
+    #[store(colocate)]
+    queues: Dynamic<Queue>,
+}
+
+#[derive(Store)]
+struct Queue {
+    pending: ListOf<Job>,
+    processing: ListOf<Job>,
+}
+
+/// Runs the real `redis-cli` against `server` (raw output: one reply element per line).
+fn cli(server: &RedisServer, args: &[&str]) -> String {
+    let port = server.port().to_string();
+    let out = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port, "--raw"])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim_end()
+        .to_owned()
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap()
+}
+
+#[tokio::test]
+async fn redis_cli_reads_what_the_handles_wrote() -> R {
+    let server = RedisServer::start();
+    let n = Natives::open(RedisBackend::connect(&server.url()).await?);
+
+    n.jobs().push_back(&job("a", 1)).await?;
+    n.jobs().push_back(&job("b", 2)).await?;
+    assert_eq!(cli(&server, &["TYPE", "interop:jobs"]), "list");
+    assert_eq!(
+        cli(&server, &["LRANGE", "interop:jobs", "0", "-1"]),
+        format!("{}\n{}", json(&job("a", 1)), json(&job("b", 2)))
+    );
+
+    n.board().add(&"alice".to_owned(), 10.5).await?;
+    n.board().add(&"bob".to_owned(), 3.0).await?;
+    assert_eq!(cli(&server, &["TYPE", "interop:board"]), "zset");
+    assert_eq!(
+        cli(&server, &["ZRANGE", "interop:board", "0", "-1", "WITHSCORES"]),
+        "\"bob\"\n3\n\"alice\"\n10.5"
+    );
+
+    n.profile().set("home", &job("h", 0)).await?;
+    assert_eq!(cli(&server, &["TYPE", "interop:profile"]), "hash");
+    assert_eq!(
+        cli(&server, &["HGETALL", "interop:profile"]),
+        format!("home\n{}", json(&job("h", 0)))
+    );
+
+    n.flags().set(3, true).await?;
+    n.flags().set(9, true).await?;
+    assert_eq!(cli(&server, &["GETBIT", "interop:flags", "3"]), "1");
+    assert_eq!(cli(&server, &["GETBIT", "interop:flags", "4"]), "0");
+    assert_eq!(cli(&server, &["BITCOUNT", "interop:flags"]), "2");
+
+    n.wins().set(2, -5).await?;
+    n.wins().increment(0, i64::MAX).await?;
+    assert_eq!(
+        cli(&server, &["BITFIELD", "interop:wins", "GET", "i64", "#2", "GET", "i64", "#0"]),
+        format!("-5\n{}", i64::MAX)
+    );
+    n.hours().increment(5, 300).await?;
+    assert_eq!(
+        cli(&server, &["BITFIELD", "interop:hours", "GET", "u16", "#5"]),
+        "300"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn what_redis_cli_writes_is_read_and_checked() -> R {
+    let server = RedisServer::start();
+    let n = Natives::open(RedisBackend::connect(&server.url()).await?);
+
+    // Valid values written by hand read back.
+    cli(&server, &["RPUSH", "interop:jobs", &json(&job("ok", 1))]);
+    assert_eq!(n.jobs().range(0, -1).await?, vec![job("ok", 1)]);
+    cli(&server, &["ZADD", "interop:board", "7", "\"carol\""]);
+    assert_eq!(n.board().score(&"carol".to_owned()).await?, Some(7.0));
+    cli(&server, &["HSET", "interop:profile", "work", &json(&job("w", 3))]);
+    assert_eq!(n.profile().get("work").await?, Some(job("w", 3)));
+    cli(&server, &["SETBIT", "interop:flags", "12", "1"]);
+    assert!(n.flags().get(12).await?);
+    cli(&server, &["BITFIELD", "interop:hours", "SET", "u16", "#1", "500"]);
+    assert_eq!(n.hours().get(1).await?, 500);
+    assert_eq!(n.hours().sum(0, 10).await?, 500);
+
+    // Values that break the schema are refused on read, naming the key.
+    let stored_error = |e: Error, key: &str| {
+        assert_eq!(e.key(), Some(key), "{e:?}");
+        assert!(e.is_stored_data(), "{e:?}");
+        assert!(e.to_string().contains(key), "{e}");
+    };
+    cli(
+        &server,
+        &["RPUSH", "interop:jobs", r#"{"name":"far too long","tries":1}"#],
+    );
+    stored_error(
+        n.jobs().range(0, -1).await.unwrap_err(),
+        "interop:jobs",
+    );
+    cli(&server, &["ZADD", "interop:board", "1", "not json"]);
+    stored_error(n.board().range(0, -1).await.unwrap_err(), "interop:board");
+    cli(
+        &server,
+        &["HSET", "interop:profile", "bad", r#"{"name":"x","tries":99}"#],
+    );
+    stored_error(n.profile().get("bad").await.unwrap_err(), "interop:profile");
+    assert!(n.profile().entries().await.is_err());
+    // A field that is not an encoded id (a raw `:`).
+    cli(&server, &["HSET", "interop:profile", "a:b", &json(&job("x", 1))]);
+    let e = n.profile().fields().await.unwrap_err();
+    assert!(matches!(e, Error::Decode { .. }), "{e:?}");
+    assert_eq!(e.key(), Some("interop:profile"));
+
+    // A key of another kind.
+    cli(&server, &["SET", "interop:board", "a string"]);
+    let e = n.board().len().await.unwrap_err();
+    assert!(matches!(e, Error::WrongType { .. }), "{e:?}");
+    assert_eq!(e.key(), Some("interop:board"));
+    Ok(())
+}
+
+/// 16 blocking pops wait at once; other operations meanwhile take their usual time; pushes
+/// wake every pop; a pop with nothing to take gives up at its timeout with `Ok(None)`.
+async fn blocking_pops_leave_the_connection_free(n: &Natives) -> R {
+    let queue = n.queues().at("q");
+    let pending = queue.pending();
+    let waiting: Vec<_> = (0..16)
+        .map(|_| {
+            let pending = pending.clone();
+            tokio::spawn(async move { pending.pop_front_blocking(Duration::from_secs(20)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    for i in 0..200u32 {
+        n.profile().set(format!("f{i}"), &job("j", i % 10)).await?;
+        assert_eq!(n.profile().get(format!("f{i}")).await?, Some(job("j", i % 10)));
+    }
+    let busy = started.elapsed();
+    assert!(
+        busy < Duration::from_secs(5),
+        "400 operations took {busy:?} while 16 pops were blocked"
+    );
+    assert!(waiting.iter().all(|w| !w.is_finished()), "the pops still wait");
+
+    for i in 0..16 {
+        pending.push_back(&job("w", i % 10)).await?;
+    }
+    let mut got = Vec::new();
+    for w in waiting {
+        let popped = tokio::time::timeout(Duration::from_secs(10), w)
+            .await
+            .expect("a push wakes each pop")??;
+        got.push(popped.expect("an element").tries);
+    }
+    got.sort_unstable();
+    let mut want: Vec<u32> = (0..16).map(|i| i % 10).collect();
+    want.sort_unstable();
+    assert_eq!(got, want, "each element popped once");
+
+    let started = Instant::now();
+    assert_eq!(
+        pending.pop_front_blocking(Duration::from_millis(300)).await?,
+        None
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+
+    // The reliable-queue step works across the two colocated lists.
+    pending.push_back(&job("r", 1)).await?;
+    assert_eq!(
+        pending.move_front_to_back(&queue.processing()).await?,
+        Some(job("r", 1))
+    );
+    assert_eq!(queue.processing().len().await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn standalone_blocking_pops_use_their_own_connections() -> R {
+    let mut server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await?;
+    let n = Natives::open(backend);
+    blocking_pops_leave_the_connection_free(&n).await?;
+
+    // After a restart, the pooled connections are dead: a pop still works (on a new one).
+    server.restart();
+    let jobs = n.jobs();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match jobs.push_back(&job("after", 1)).await {
+            Ok(_) => break,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    assert_eq!(
+        jobs.pop_front_blocking(Duration::from_secs(2)).await?,
+        Some(job("after", 1))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn cluster_blocking_pops_use_their_own_connections() -> R {
+    let cluster = RedisCluster::start(3, 0);
+    let backend = RedisClusterBackend::connect(cluster.urls()).await?;
+    let n = Natives::open(backend);
+    blocking_pops_leave_the_connection_free(&n).await?;
+
+    // Two lists in different slots cannot move atomically: a typed error, nothing moved.
+    let other = n.queues().at("other");
+    n.jobs().push_back(&job("x", 1)).await?;
+    let e = n
+        .jobs()
+        .move_front_to_back(&other.processing())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::CrossSlot { .. }), "{e:?}");
+    assert_eq!(n.jobs().len().await?, 1);
+    Ok(())
+}
