@@ -17,8 +17,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use kvstore::{
-    Backend, Blob, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item, MemoryBackend,
-    SetOf, Store,
+    Backend, Bits, Blob, Command, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item,
+    ListOf, ListOp, MapOf, MapOp, MemoryBackend, PackedInts, Reply, SetOf, SortedSetOf,
+    SortedSetOp, Store,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -128,22 +129,61 @@ fn hostile_ids() -> Vec<String> {
     ids
 }
 
-/// Every key in the backend with its content (strings, or sorted set members).
+/// Every key in the backend with its content (strings, or the members of sets, lists, sorted
+/// sets and hashes).
 async fn snapshot(b: &dyn Backend) -> BTreeMap<String, String> {
+    let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     let mut out = BTreeMap::new();
     for key in b.scan_prefix("").await.expect("scan") {
         let value = match b.get(&key).await {
-            Ok(v) => format!("{:?}", v.map(|v| String::from_utf8_lossy(&v).into_owned())),
+            Ok(v) => format!("{:?}", v.map(|v| text(&v))),
             Err(Error::WrongType { .. }) => {
-                let mut m: Vec<String> = b
-                    .set_members(&key)
-                    .await
-                    .expect("members")
-                    .iter()
-                    .map(|m| String::from_utf8_lossy(m).into_owned())
-                    .collect();
-                m.sort();
-                format!("set {m:?}")
+                let reads = [
+                    Command::SetMembers { key: &key },
+                    Command::List {
+                        key: &key,
+                        op: ListOp::Range { start: 0, stop: -1 },
+                    },
+                    Command::SortedSet {
+                        key: &key,
+                        op: SortedSetOp::Range {
+                            start: 0,
+                            stop: -1,
+                            rev: false,
+                        },
+                    },
+                    Command::Map {
+                        key: &key,
+                        op: MapOp::Entries,
+                    },
+                ];
+                let mut found = None;
+                for read in reads {
+                    match b.execute(read).await {
+                        Ok(Reply::Members(m)) => {
+                            let mut m: Vec<String> = m.iter().map(|m| text(m)).collect();
+                            if matches!(read, Command::SetMembers { .. }) {
+                                m.sort();
+                            }
+                            found = Some(format!("{} {m:?}", read.name()));
+                        }
+                        Ok(Reply::Scored(m)) => {
+                            let m: Vec<(String, f64)> =
+                                m.iter().map(|(m, s)| (text(m), *s)).collect();
+                            found = Some(format!("zset {m:?}"));
+                        }
+                        Ok(Reply::Pairs(p)) => {
+                            let mut p: Vec<(String, String)> =
+                                p.iter().map(|(f, v)| (text(f), text(v))).collect();
+                            p.sort();
+                            found = Some(format!("hash {p:?}"));
+                        }
+                        Err(Error::WrongType { .. }) => continue,
+                        other => panic!("snapshot {key}: {other:?}"),
+                    }
+                    break;
+                }
+                found.unwrap_or_else(|| panic!("snapshot {key}: of no known kind"))
             }
             Err(e) => panic!("snapshot {key}: {e}"),
         };
@@ -525,22 +565,126 @@ async fn hostile_checks(backend: DynBackend, prefix: &str) {
     );
 }
 
+#[derive(Store)]
+struct Natives {
+    lists: Dynamic<ListOf<Note>>,
+    boards: Dynamic<SortedSetOf<String>>,
+    maps: Dynamic<MapOf<String, Note>>,
+    flags: Dynamic<Bits>,
+    ints: Dynamic<PackedInts<i32>>,
+}
+
+/// Hostile ids, fields, members, values, offsets, indexes and timeouts on the native types: each
+/// round-trips or is a typed error naming the key, and nothing outside its own key changes.
+async fn hostile_native_checks(backend: DynBackend, prefix: &str) {
+    let b: &dyn Backend = &*backend;
+    let n = Natives::open_with_prefix(backend.clone(), prefix);
+    let limit = b.limits().max_value_size;
+    for id in hostile_ids() {
+        let list = n.lists().at(id.as_str());
+        list.push_back(&note(&id)).await.unwrap();
+        assert_eq!(list.range(i64::MIN, i64::MAX).await.unwrap(), vec![note(&id)], "{id:?}");
+        let board = n.boards().at(id.as_str());
+        board.add(&id, 1.0).await.unwrap();
+        assert_eq!(board.range_rev(0, -1).await.unwrap(), vec![(id.clone(), 1.0)]);
+        assert_eq!(board.rank(&id).await.unwrap(), Some(0));
+        let map = n.maps().at(id.as_str());
+        map.set(id.as_str(), &note(&id)).await.unwrap();
+        assert_eq!(map.fields().await.unwrap(), vec![id.clone()], "{id:?}");
+        assert_eq!(map.get(id.as_str()).await.unwrap(), Some(note(&id)));
+        n.flags().at(id.as_str()).set(9, true).await.unwrap();
+        n.ints().at(id.as_str()).increment(3, -7).await.unwrap();
+    }
+    let mut ids = n.lists().keys().await.unwrap();
+    ids.sort();
+    let mut want = hostile_ids();
+    want.sort();
+    assert_eq!(ids, want, "every hostile id decodes back");
+    assert_eq!(n.ints().count().await.unwrap(), want.len());
+
+    let before = snapshot(b).await;
+    let list = n.lists().at("victim");
+    let key = list.key().to_owned();
+    // Over the value limit, empty ids and fields, oversized fields: typed errors, no write.
+    let big = note(&"x".repeat(limit));
+    let e = list.push_back(&big).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidKey { key: k, reason: InvalidKeyReason::ValueTooLarge { .. } } if *k == key),
+        "{e:?}"
+    );
+    let board = n.boards().at("victim");
+    let e = board.add(&"y".repeat(limit), 1.0).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidKey { .. }), "{e:?}");
+    assert!(matches!(board.add(&"m".to_owned(), f64::NAN).await, Err(Error::Validation { .. })));
+    let map = n.maps().at("victim");
+    let e = map.set("", &note("x")).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidKey { reason: InvalidKeyReason::EmptyId, .. }), "{e:?}");
+    let e = map.set("f".repeat(5000).as_str(), &note("x")).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidKey { reason: InvalidKeyReason::KeyTooLong { .. }, .. }), "{e:?}");
+    let e = map
+        .set_many([("ok", note("fine")), ("huge", big.clone())])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidKey { .. }), "{e:?}");
+    let e = n.lists().at("").push_back(&note("x")).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidKey { reason: InvalidKeyReason::EmptyId, .. }), "{e:?}");
+    // Offsets past the size limit are refused before anything is sent; reads past the end are
+    // zero, however far.
+    let flags = n.flags().at("victim");
+    for offset in [u64::MAX, u64::MAX / 2, (limit as u64) * 8] {
+        let e = flags.set(offset, true).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidKey { .. }), "{offset}: {e:?}");
+        assert!(!flags.get(offset).await.unwrap());
+    }
+    let ints = n.ints().at("victim");
+    for index in [u64::MAX, u64::MAX / 4, limit as u64] {
+        assert!(matches!(ints.set(index, 1).await, Err(Error::InvalidKey { .. })), "{index}");
+        assert!(matches!(ints.increment(index, 1).await, Err(Error::InvalidKey { .. })));
+        assert_eq!(ints.get(index).await.unwrap(), 0);
+        assert_eq!(ints.sum(index, u64::MAX).await.unwrap(), 0);
+    }
+    assert_eq!(ints.sum(0, u64::MAX).await.unwrap(), 0);
+    // Extreme indexes and an absurd timeout on an empty list.
+    assert_eq!(list.range(i64::MIN, i64::MIN).await.unwrap(), vec![]);
+    list.trim(i64::MAX, i64::MIN).await.unwrap();
+    assert_eq!(board.range_rev(i64::MIN, i64::MAX).await.unwrap(), vec![]);
+    assert_eq!(
+        board.range_by_score(f64::INFINITY, f64::NEG_INFINITY).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(list.pop_front_blocking(Duration::from_nanos(1)).await.unwrap(), None);
+    let long = tokio::time::timeout(Duration::from_millis(300), list.pop_front_blocking(Duration::MAX)).await;
+    assert!(long.is_err(), "a year-long wait is still waiting");
+    assert_eq!(changed(&before, &snapshot(b).await), Vec::<String>::new());
+
+    // Clearing one id's list touches exactly that key.
+    let before = snapshot(b).await;
+    assert!(n.lists().at("a*").clear().await.unwrap());
+    assert_eq!(
+        changed(&before, &snapshot(b).await),
+        vec![n.lists().at("a*").key().to_owned()]
+    );
+}
+
 #[tokio::test]
 async fn hostile_input_memory() {
     let running = backends::start(Kind::Memory, Options::default()).await;
     hostile_checks(running.backend.clone(), "hm").await;
+    hostile_native_checks(running.backend.clone(), "hnm").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_redis() {
     let running = backends::start(Kind::Redis, Options::default()).await;
     hostile_checks(running.backend.clone(), "hr").await;
+    hostile_native_checks(running.backend.clone(), "hnr").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_cluster() {
     let running = backends::start(Kind::Cluster, Options::default()).await;
     hostile_checks(running.backend.clone(), "hc").await;
+    hostile_native_checks(running.backend.clone(), "hnc").await;
 }
 
 /// An invalid root prefix: every operation is `InvalidKey` (`BadName`), nothing is written.

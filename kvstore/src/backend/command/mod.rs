@@ -11,7 +11,8 @@ mod native;
 
 use std::time::Duration;
 
-pub use native::{BitsOp, End, IntType, ListOp, MapOp, SortedSetOp};
+pub(crate) use native::MAX_BIT_OFFSET;
+pub use native::{BitsOp, End, IntType, ListOp, MapOp, SortedSetOp, MAX_BLOCKING_WAIT};
 
 use crate::error::{BackendErrorKind, Error, Result};
 

@@ -7,6 +7,12 @@
 use std::fmt;
 use std::time::Duration;
 
+/// The longest a blocking command waits (a year); longer timeouts are capped to it.
+pub const MAX_BLOCKING_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The highest bit offset Redis can address in a string (`2^32 - 1`: 512 MiB of bits).
+pub(crate) const MAX_BIT_OFFSET: u64 = u32::MAX as u64;
+
 /// An end of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -38,7 +44,8 @@ pub enum ListOp<'a> {
         end: End,
     },
     /// Pops the head, waiting up to `timeout` for an element to arrive (`BLPOP`); `None` when
-    /// none came. A zero timeout does not wait. Never blocks other commands of the backend.
+    /// none came. A zero timeout does not wait; one over [`MAX_BLOCKING_WAIT`] waits that long.
+    /// Never blocks other commands of the backend.
     /// Reply: [`Reply::Value`](super::Reply::Value).
     PopFrontBlocking {
         /// How long to wait.

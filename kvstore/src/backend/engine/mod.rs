@@ -139,7 +139,7 @@ impl<S: Storage> Engine<S> {
         else {
             return self.run(command);
         };
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::Instant::now() + timeout.min(super::command::MAX_BLOCKING_WAIT);
         loop {
             // Registered before the attempt, so that a push right after it still wakes us.
             let pushed = self.shared.pushed.notified();

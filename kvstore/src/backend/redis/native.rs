@@ -11,7 +11,9 @@ use ::redis::{cmd, from_redis_value, Cmd, FromRedisValue, Value};
 use super::errors::{self, map, map_increment};
 use super::scripts;
 use super::shared::{write_ttl_ms, Core};
-use crate::backend::command::{BitsOp, End, IntType, ListOp, MapOp, Reply, SortedSetOp};
+use crate::backend::command::{
+    BitsOp, End, IntType, ListOp, MapOp, Reply, SortedSetOp, MAX_BIT_OFFSET,
+};
 use crate::error::{not_a_number, Error, Result};
 
 /// A score as Redis reads it (`inf`, `-inf`, or the shortest decimal that round-trips).
@@ -394,6 +396,17 @@ where
 
     pub(crate) async fn bits(&self, key: &str, op: BitsOp) -> Result<Reply> {
         Ok(match op {
+            // Past what Redis can address, no bit is set (still checking the key's kind).
+            BitsOp::Get { offset } if offset > MAX_BIT_OFFSET => {
+                self.query::<i64>(Some(key), cmd("STRLEN").arg(key)).await?;
+                Reply::Bool(false)
+            }
+            BitsOp::FieldGet { ty, index }
+                if index.saturating_add(1).saturating_mul(u64::from(ty.bits)) > MAX_BIT_OFFSET + 1 =>
+            {
+                self.query::<i64>(Some(key), cmd("STRLEN").arg(key)).await?;
+                Reply::Int(0)
+            }
             BitsOp::Get { offset } => {
                 let n: i64 = self
                     .query(Some(key), cmd("GETBIT").arg(key).arg(offset))

@@ -593,7 +593,7 @@ impl<D: ConnectionLike + Send + 'static> BlockingPool<D> {
             return core.query(Some(key), cmd("LPOP").arg(key)).await;
         }
         // Whole milliseconds, at least one (BLPOP 0 would wait forever).
-        let ms = ttl_ms(timeout);
+        let ms = ttl_ms(timeout.min(crate::backend::command::MAX_BLOCKING_WAIT));
         let mut blpop = cmd("BLPOP");
         blpop.arg(key).arg(format!("{}.{:03}", ms / 1000, ms % 1000));
         let deadline = Duration::from_millis(ms) + core.response_timeout;
