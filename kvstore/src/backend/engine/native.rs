@@ -140,7 +140,11 @@ impl<T: StorageTxn> Op<'_, T> {
                 ttl_if_created,
             } => {
                 let ttl = write_ttl(dest, ttl_if_created)?;
-                // As Redis: the destination's type is checked before anything moves.
+                // As Redis: a missing source is `nil` whatever the destination; then the
+                // destination's type is checked before anything moves.
+                if self.typed(key, as_list)?.is_none() {
+                    return Ok(Reply::Value(None));
+                }
                 self.typed(dest, as_list)?;
                 let Some(list) = self.typed(key, as_list)? else {
                     return Ok(Reply::Value(None));
@@ -214,7 +218,9 @@ impl<T: StorageTxn> Op<'_, T> {
                 if by.is_nan() {
                     return Err(not_a_number(key));
                 }
-                let current = self.typed(key, as_sorted_set)?.and_then(|s| s.score(member));
+                let current = self
+                    .typed(key, as_sorted_set)?
+                    .and_then(|s| s.score(member));
                 let next = current.unwrap_or(0.0) + by;
                 if next.is_nan() {
                     return Err(Error::Overflow {
@@ -246,7 +252,12 @@ impl<T: StorageTxn> Op<'_, T> {
                 };
                 let own = |(m, s): (&[u8], f64)| (m.to_vec(), s);
                 Reply::Scored(if rev {
-                    set.iter().rev().skip(from).take(to - from + 1).map(own).collect()
+                    set.iter()
+                        .rev()
+                        .skip(from)
+                        .take(to - from + 1)
+                        .map(own)
+                        .collect()
                 } else {
                     set.iter().skip(from).take(to - from + 1).map(own).collect()
                 })
@@ -400,9 +411,10 @@ impl<T: StorageTxn> Op<'_, T> {
                 }
                 Reply::Bool(previous)
             }
-            BitsOp::Count => Reply::Len(self.typed(key, as_string)?.map_or(0, |b| {
-                b.iter().map(|byte| byte.count_ones() as usize).sum()
-            })),
+            BitsOp::Count => Reply::Len(
+                self.typed(key, as_string)?
+                    .map_or(0, |b| b.iter().map(|byte| byte.count_ones() as usize).sum()),
+            ),
             BitsOp::FieldGet { ty, index } => Reply::Int(
                 self.typed(key, as_string)?
                     .map_or(0, |bytes| slot(bytes, ty, index)),
@@ -445,11 +457,11 @@ impl<T: StorageTxn> Op<'_, T> {
                 let slots = bytes.len() as u64 / ty.bytes() + 1;
                 let mut sum = 0i64;
                 for index in start..end.min(slots) {
-                    sum = sum
-                        .checked_add(slot(bytes, ty, index))
-                        .ok_or_else(|| Error::Overflow {
-                            key: key.to_owned(),
-                        })?;
+                    sum =
+                        sum.checked_add(slot(bytes, ty, index))
+                            .ok_or_else(|| Error::Overflow {
+                                key: key.to_owned(),
+                            })?;
                 }
                 Reply::Int(sum)
             }
