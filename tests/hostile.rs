@@ -583,10 +583,17 @@ async fn hostile_native_checks(backend: DynBackend, prefix: &str) {
     for id in hostile_ids() {
         let list = n.lists().at(id.as_str());
         list.push_back(&note(&id)).await.unwrap();
-        assert_eq!(list.range(i64::MIN, i64::MAX).await.unwrap(), vec![note(&id)], "{id:?}");
+        assert_eq!(
+            list.range(i64::MIN, i64::MAX).await.unwrap(),
+            vec![note(&id)],
+            "{id:?}"
+        );
         let board = n.boards().at(id.as_str());
         board.add(&id, 1.0).await.unwrap();
-        assert_eq!(board.range_rev(0, -1).await.unwrap(), vec![(id.clone(), 1.0)]);
+        assert_eq!(
+            board.range_rev(0, -1).await.unwrap(),
+            vec![(id.clone(), 1.0)]
+        );
         assert_eq!(board.rank(&id).await.unwrap(), Some(0));
         let map = n.maps().at(id.as_str());
         map.set(id.as_str(), &note(&id)).await.unwrap();
@@ -615,19 +622,52 @@ async fn hostile_native_checks(backend: DynBackend, prefix: &str) {
     let board = n.boards().at("victim");
     let e = board.add(&"y".repeat(limit), 1.0).await.unwrap_err();
     assert!(matches!(e, Error::InvalidKey { .. }), "{e:?}");
-    assert!(matches!(board.add(&"m".to_owned(), f64::NAN).await, Err(Error::Validation { .. })));
+    assert!(matches!(
+        board.add(&"m".to_owned(), f64::NAN).await,
+        Err(Error::Validation { .. })
+    ));
     let map = n.maps().at("victim");
     let e = map.set("", &note("x")).await.unwrap_err();
-    assert!(matches!(e, Error::InvalidKey { reason: InvalidKeyReason::EmptyId, .. }), "{e:?}");
-    let e = map.set("f".repeat(5000).as_str(), &note("x")).await.unwrap_err();
-    assert!(matches!(e, Error::InvalidKey { reason: InvalidKeyReason::KeyTooLong { .. }, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::InvalidKey {
+                reason: InvalidKeyReason::EmptyId,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = map
+        .set("f".repeat(5000).as_str(), &note("x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::InvalidKey {
+                reason: InvalidKeyReason::KeyTooLong { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = map
         .set_many([("ok", note("fine")), ("huge", big.clone())])
         .await
         .unwrap_err();
     assert!(matches!(e, Error::InvalidKey { .. }), "{e:?}");
     let e = n.lists().at("").push_back(&note("x")).await.unwrap_err();
-    assert!(matches!(e, Error::InvalidKey { reason: InvalidKeyReason::EmptyId, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::InvalidKey {
+                reason: InvalidKeyReason::EmptyId,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     // Offsets past the size limit are refused before anything is sent; reads past the end are
     // zero, however far.
     let flags = n.flags().at("victim");
@@ -638,8 +678,14 @@ async fn hostile_native_checks(backend: DynBackend, prefix: &str) {
     }
     let ints = n.ints().at("victim");
     for index in [u64::MAX, u64::MAX / 4, limit as u64] {
-        assert!(matches!(ints.set(index, 1).await, Err(Error::InvalidKey { .. })), "{index}");
-        assert!(matches!(ints.increment(index, 1).await, Err(Error::InvalidKey { .. })));
+        assert!(
+            matches!(ints.set(index, 1).await, Err(Error::InvalidKey { .. })),
+            "{index}"
+        );
+        assert!(matches!(
+            ints.increment(index, 1).await,
+            Err(Error::InvalidKey { .. })
+        ));
         assert_eq!(ints.get(index).await.unwrap(), 0);
         assert_eq!(ints.sum(index, u64::MAX).await.unwrap(), 0);
     }
@@ -649,11 +695,23 @@ async fn hostile_native_checks(backend: DynBackend, prefix: &str) {
     list.trim(i64::MAX, i64::MIN).await.unwrap();
     assert_eq!(board.range_rev(i64::MIN, i64::MAX).await.unwrap(), vec![]);
     assert_eq!(
-        board.range_by_score(f64::INFINITY, f64::NEG_INFINITY).await.unwrap(),
+        board
+            .range_by_score(f64::INFINITY, f64::NEG_INFINITY)
+            .await
+            .unwrap(),
         vec![]
     );
-    assert_eq!(list.pop_front_blocking(Duration::from_nanos(1)).await.unwrap(), None);
-    let long = tokio::time::timeout(Duration::from_millis(300), list.pop_front_blocking(Duration::MAX)).await;
+    assert_eq!(
+        list.pop_front_blocking(Duration::from_nanos(1))
+            .await
+            .unwrap(),
+        None
+    );
+    let long = tokio::time::timeout(
+        Duration::from_millis(300),
+        list.pop_front_blocking(Duration::MAX),
+    )
+    .await;
     assert!(long.is_err(), "a year-long wait is still waiting");
     assert_eq!(changed(&before, &snapshot(b).await), Vec::<String>::new());
 

@@ -1965,7 +1965,7 @@ fn model_span(len: usize, start: i64, stop: i64) -> Option<(usize, usize)> {
     }
     a = a.max(0);
     b = b.min(len - 1);
-    (a <= b && a < len).then(|| (a as usize, b as usize))
+    (a <= b && a < len).then_some((a as usize, b as usize))
 }
 
 fn slot_get(bytes: &[u8], i: u64) -> i16 {

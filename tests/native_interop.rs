@@ -88,7 +88,10 @@ async fn redis_cli_reads_what_the_handles_wrote() -> R {
     n.board().add(&"bob".to_owned(), 3.0).await?;
     assert_eq!(cli(&server, &["TYPE", "interop:board"]), "zset");
     assert_eq!(
-        cli(&server, &["ZRANGE", "interop:board", "0", "-1", "WITHSCORES"]),
+        cli(
+            &server,
+            &["ZRANGE", "interop:board", "0", "-1", "WITHSCORES"]
+        ),
         "\"bob\"\n3\n\"alice\"\n10.5"
     );
 
@@ -108,7 +111,19 @@ async fn redis_cli_reads_what_the_handles_wrote() -> R {
     n.wins().set(2, -5).await?;
     n.wins().increment(0, i64::MAX).await?;
     assert_eq!(
-        cli(&server, &["BITFIELD", "interop:wins", "GET", "i64", "#2", "GET", "i64", "#0"]),
+        cli(
+            &server,
+            &[
+                "BITFIELD",
+                "interop:wins",
+                "GET",
+                "i64",
+                "#2",
+                "GET",
+                "i64",
+                "#0"
+            ]
+        ),
         format!("-5\n{}", i64::MAX)
     );
     n.hours().increment(5, 300).await?;
@@ -129,11 +144,17 @@ async fn what_redis_cli_writes_is_read_and_checked() -> R {
     assert_eq!(n.jobs().range(0, -1).await?, vec![job("ok", 1)]);
     cli(&server, &["ZADD", "interop:board", "7", "\"carol\""]);
     assert_eq!(n.board().score(&"carol".to_owned()).await?, Some(7.0));
-    cli(&server, &["HSET", "interop:profile", "work", &json(&job("w", 3))]);
+    cli(
+        &server,
+        &["HSET", "interop:profile", "work", &json(&job("w", 3))],
+    );
     assert_eq!(n.profile().get("work").await?, Some(job("w", 3)));
     cli(&server, &["SETBIT", "interop:flags", "12", "1"]);
     assert!(n.flags().get(12).await?);
-    cli(&server, &["BITFIELD", "interop:hours", "SET", "u16", "#1", "500"]);
+    cli(
+        &server,
+        &["BITFIELD", "interop:hours", "SET", "u16", "#1", "500"],
+    );
     assert_eq!(n.hours().get(1).await?, 500);
     assert_eq!(n.hours().sum(0, 10).await?, 500);
 
@@ -145,22 +166,31 @@ async fn what_redis_cli_writes_is_read_and_checked() -> R {
     };
     cli(
         &server,
-        &["RPUSH", "interop:jobs", r#"{"name":"far too long","tries":1}"#],
+        &[
+            "RPUSH",
+            "interop:jobs",
+            r#"{"name":"far too long","tries":1}"#,
+        ],
     );
-    stored_error(
-        n.jobs().range(0, -1).await.unwrap_err(),
-        "interop:jobs",
-    );
+    stored_error(n.jobs().range(0, -1).await.unwrap_err(), "interop:jobs");
     cli(&server, &["ZADD", "interop:board", "1", "not json"]);
     stored_error(n.board().range(0, -1).await.unwrap_err(), "interop:board");
     cli(
         &server,
-        &["HSET", "interop:profile", "bad", r#"{"name":"x","tries":99}"#],
+        &[
+            "HSET",
+            "interop:profile",
+            "bad",
+            r#"{"name":"x","tries":99}"#,
+        ],
     );
     stored_error(n.profile().get("bad").await.unwrap_err(), "interop:profile");
     assert!(n.profile().entries().await.is_err());
     // A field that is not an encoded id (a raw `:`).
-    cli(&server, &["HSET", "interop:profile", "a:b", &json(&job("x", 1))]);
+    cli(
+        &server,
+        &["HSET", "interop:profile", "a:b", &json(&job("x", 1))],
+    );
     let e = n.profile().fields().await.unwrap_err();
     assert!(matches!(e, Error::Decode { .. }), "{e:?}");
     assert_eq!(e.key(), Some("interop:profile"));
@@ -189,14 +219,20 @@ async fn blocking_pops_leave_the_connection_free(n: &Natives) -> R {
     let started = Instant::now();
     for i in 0..200u32 {
         n.profile().set(format!("f{i}"), &job("j", i % 10)).await?;
-        assert_eq!(n.profile().get(format!("f{i}")).await?, Some(job("j", i % 10)));
+        assert_eq!(
+            n.profile().get(format!("f{i}")).await?,
+            Some(job("j", i % 10))
+        );
     }
     let busy = started.elapsed();
     assert!(
         busy < Duration::from_secs(5),
         "400 operations took {busy:?} while 16 pops were blocked"
     );
-    assert!(waiting.iter().all(|w| !w.is_finished()), "the pops still wait");
+    assert!(
+        waiting.iter().all(|w| !w.is_finished()),
+        "the pops still wait"
+    );
 
     for i in 0..16 {
         pending.push_back(&job("w", i % 10)).await?;
@@ -215,7 +251,9 @@ async fn blocking_pops_leave_the_connection_free(n: &Natives) -> R {
 
     let started = Instant::now();
     assert_eq!(
-        pending.pop_front_blocking(Duration::from_millis(300)).await?,
+        pending
+            .pop_front_blocking(Duration::from_millis(300))
+            .await?,
         None
     );
     let waited = started.elapsed();

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use kvstore::{Bits, Command, ListOf, ListOp, MapOf, PackedInts, SortedSetOf};
 use kvstore::BackendExt as _;
+use kvstore::{Bits, Command, ListOf, ListOp, MapOf, PackedInts, SortedSetOf};
 
 use super::*;
 

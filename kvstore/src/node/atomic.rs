@@ -3,7 +3,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::{Bits, Blob, Context, Counter, Item, Leaf, ListOf, MapOf, PackedInts, SetOf, SortedSetOf};
+use super::{
+    Bits, Blob, Context, Counter, Item, Leaf, ListOf, MapOf, PackedInts, SetOf, SortedSetOf,
+};
 use crate::backend::command::{Check, Command, SetOptions};
 use crate::backend::write_ttl;
 use crate::error::{Error, Result};

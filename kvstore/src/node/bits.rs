@@ -184,14 +184,7 @@ impl<I: PackedInt> PackedInts<I> {
 
     /// The integer at slot `index` (`BITFIELD key GET <type> #index`); 0 past the end.
     pub async fn get(&self, index: u64) -> Result<I> {
-        let (reply, command) = run(
-            &self.leaf,
-            BitsOp::FieldGet {
-                ty: I::TYPE,
-                index,
-            },
-        )
-        .await?;
+        let (reply, command) = run(&self.leaf, BitsOp::FieldGet { ty: I::TYPE, index }).await?;
         self.narrow(reply.into_int(&command)?)
     }
 

@@ -135,7 +135,10 @@ impl<T: Storable> ListOf<T> {
     pub async fn range(&self, start: i64, stop: i64) -> Result<Vec<T>> {
         let key = self.leaf.key()?;
         let op = ListOp::Range { start, stop };
-        let raw = self.run(op).await?.into_members(&Command::List { key, op })?;
+        let raw = self
+            .run(op)
+            .await?
+            .into_members(&Command::List { key, op })?;
         raw.iter().map(|v| self.json.decode(key, v)).collect()
     }
 
@@ -182,13 +185,15 @@ impl<T: Storable> ListOf<T> {
             |key| Command::List {
                 key,
                 op: ListOp::Range { start: 0, stop: -1 },
-            }, |key: &str, reply| {
-            let Reply::Members(items) = reply else {
-                return None;
-            };
-            let first_error = items.iter().find_map(|v| json.decode(key, v).err());
-            (!items.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
-        })
+            },
+            |key: &str, reply| {
+                let Reply::Members(items) = reply else {
+                    return None;
+                };
+                let first_error = items.iter().find_map(|v| json.decode(key, v).err());
+                (!items.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
+            },
+        )
         .await
     }
 }

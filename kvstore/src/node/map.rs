@@ -148,7 +148,12 @@ impl<F: Id, V: Storable> MapOf<F, V> {
             key,
             op: MapOp::Fields,
         };
-        let raw = self.leaf.ctx.execute(command).await?.into_members(&command)?;
+        let raw = self
+            .leaf
+            .ctx
+            .execute(command)
+            .await?
+            .into_members(&command)?;
         raw.iter().map(|f| decode_field(key, f)).collect()
     }
 
@@ -183,7 +188,12 @@ impl<F: Id, V: Storable> MapOf<F, V> {
             key,
             op: MapOp::GetMany { fields: &fields },
         };
-        let raw = self.leaf.ctx.execute(command).await?.into_values(&command)?;
+        let raw = self
+            .leaf
+            .ctx
+            .execute(command)
+            .await?
+            .into_values(&command)?;
         raw.iter()
             .map(|v| v.as_deref().map(|v| self.json.decode(key, v)).transpose())
             .collect()
@@ -201,7 +211,12 @@ impl<F: Id, V: Storable> MapOf<F, V> {
         let max = self.leaf.max_value_size();
         let entries = entries
             .into_iter()
-            .map(|(f, v)| Ok((self.field(key, &f)?, self.json.encode(key, v.borrow(), max)?)))
+            .map(|(f, v)| {
+                Ok((
+                    self.field(key, &f)?,
+                    self.json.encode(key, v.borrow(), max)?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         if entries.is_empty() {
             return Ok(());

@@ -110,13 +110,18 @@ impl<T: Storable> SetOf<T> {
         run: &mut Run<'_>,
     ) -> Result<()> {
         let json = Json::<T>::new();
-        run.check_containers(ctx, keys, |key| Command::SetMembers { key }, |key: &str, reply| {
-            let Reply::Members(members) = reply else {
-                return None;
-            };
-            let first_error = members.iter().find_map(|m| json.decode(key, m).err());
-            (!members.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
-        })
+        run.check_containers(
+            ctx,
+            keys,
+            |key| Command::SetMembers { key },
+            |key: &str, reply| {
+                let Reply::Members(members) = reply else {
+                    return None;
+                };
+                let first_error = members.iter().find_map(|m| json.decode(key, m).err());
+                (!members.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
+            },
+        )
         .await
     }
 }

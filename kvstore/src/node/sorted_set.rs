@@ -124,7 +124,12 @@ impl<T: Storable> SortedSetOf<T> {
             key,
             op: SortedSetOp::Range { start, stop, rev },
         };
-        let raw = self.leaf.ctx.execute(command).await?.into_scored(&command)?;
+        let raw = self
+            .leaf
+            .ctx
+            .execute(command)
+            .await?
+            .into_scored(&command)?;
         self.scored(key, raw)
     }
 
@@ -152,7 +157,12 @@ impl<T: Storable> SortedSetOf<T> {
             key,
             op: SortedSetOp::RangeByScore { min, max },
         };
-        let raw = self.leaf.ctx.execute(command).await?.into_scored(&command)?;
+        let raw = self
+            .leaf
+            .ctx
+            .execute(command)
+            .await?
+            .into_scored(&command)?;
         self.scored(key, raw)
     }
 

@@ -612,7 +612,13 @@ mod tests {
         let names: Vec<&str> = ops.iter().map(Command::name).collect();
         assert_eq!(
             names,
-            ["list_len", "list_trim", "sorted_set_len", "map_increment", "bits_len"]
+            [
+                "list_len",
+                "list_trim",
+                "sorted_set_len",
+                "map_increment",
+                "bits_len"
+            ]
         );
         let moved = Command::List {
             key: "a",

@@ -410,7 +410,10 @@ impl MapOp<'_> {
     pub(crate) fn is_write(&self) -> bool {
         matches!(
             self,
-            MapOp::Set { .. } | MapOp::SetMany { .. } | MapOp::Remove { .. } | MapOp::Increment { .. }
+            MapOp::Set { .. }
+                | MapOp::SetMany { .. }
+                | MapOp::Remove { .. }
+                | MapOp::Increment { .. }
         )
     }
 }

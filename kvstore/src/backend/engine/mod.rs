@@ -110,23 +110,25 @@ impl<S: Storage> Engine<S> {
         let now = self.now_ms();
         let limits = self.shared.limits;
         let name = self.shared.storage.name();
-        self.shared.storage.transaction(access, |txn| {
-            let mut op = Op {
-                txn,
-                now,
-                limits,
-                name,
-            };
-            if access == Access::Write {
-                op.txn.purge_expired(now, SWEEP_PER_WRITE)?;
-            }
-            op.apply(command)
-        })
-        .inspect(|_| {
-            if pushes(&command) {
-                self.shared.pushed.notify_waiters();
-            }
-        })
+        self.shared
+            .storage
+            .transaction(access, |txn| {
+                let mut op = Op {
+                    txn,
+                    now,
+                    limits,
+                    name,
+                };
+                if access == Access::Write {
+                    op.txn.purge_expired(now, SWEEP_PER_WRITE)?;
+                }
+                op.apply(command)
+            })
+            .inspect(|_| {
+                if pushes(&command) {
+                    self.shared.pushed.notify_waiters();
+                }
+            })
     }
 
     /// Runs one command, waiting for a blocking pop's element or timeout (see
@@ -158,10 +160,9 @@ impl<S: Storage> Engine<S> {
 /// Whether `command` may push to a list (and so wake blocking pops).
 fn pushes(command: &Command<'_>) -> bool {
     match command {
-        Command::List { op, .. } => matches!(
-            op,
-            ListOp::Push { .. } | ListOp::MoveFrontToBack { .. }
-        ),
+        Command::List { op, .. } => {
+            matches!(op, ListOp::Push { .. } | ListOp::MoveFrontToBack { .. })
+        }
         Command::Batch { commands, .. } => commands.iter().any(pushes),
         _ => false,
     }

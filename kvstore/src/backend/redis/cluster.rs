@@ -284,7 +284,9 @@ impl RedisClusterBackendBuilder {
             Box::pin(async move {
                 match client {
                     Some(client) => client.get_async_connection().await,
-                    None => Err(errors::protocol_error("no cluster client for blocking calls")),
+                    None => Err(errors::protocol_error(
+                        "no cluster client for blocking calls",
+                    )),
                 }
             })
         });

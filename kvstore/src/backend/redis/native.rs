@@ -39,7 +39,10 @@ fn parse_score(key: &str, value: &Value) -> Result<f64> {
                 "inf" | "+inf" => Ok(f64::INFINITY),
                 "-inf" => Ok(f64::NEG_INFINITY),
                 t => t.parse().map_err(|_| {
-                    map(errors::protocol_error("a score that is not a number"), Some(key))
+                    map(
+                        errors::protocol_error("a score that is not a number"),
+                        Some(key),
+                    )
                 }),
             }
         }
@@ -51,17 +54,26 @@ fn parse_scored(key: &str, value: Value) -> Result<Vec<(Vec<u8>, f64)>> {
     let items = match value {
         Value::Array(items) => items,
         Value::Nil => return Ok(Vec::new()),
-        _ => return Err(map(errors::protocol_error("unexpected WITHSCORES reply"), Some(key))),
+        _ => {
+            return Err(map(
+                errors::protocol_error("unexpected WITHSCORES reply"),
+                Some(key),
+            ))
+        }
     };
-    let member = |v: Value| -> Result<Vec<u8>> {
-        from_redis_value(v).map_err(|e| map(e.into(), Some(key)))
-    };
+    let member =
+        |v: Value| -> Result<Vec<u8>> { from_redis_value(v).map_err(|e| map(e.into(), Some(key))) };
     let mut out = Vec::with_capacity(items.len());
     if items.iter().all(|i| matches!(i, Value::Array(_))) {
         for item in items {
-            let Value::Array(mut pair) = item else { continue };
+            let Value::Array(mut pair) = item else {
+                continue;
+            };
             if pair.len() != 2 {
-                return Err(map(errors::protocol_error("unexpected WITHSCORES pair"), Some(key)));
+                return Err(map(
+                    errors::protocol_error("unexpected WITHSCORES pair"),
+                    Some(key),
+                ));
             }
             let score = parse_score(key, &pair[1])?;
             out.push((member(pair.swap_remove(0))?, score));
@@ -78,9 +90,8 @@ fn parse_scored(key: &str, value: Value) -> Result<Vec<(Vec<u8>, f64)>> {
 
 /// `HGETALL` replies: a RESP3 map or a flat array.
 fn parse_pairs(key: &str, value: Value) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let bytes = |v: Value| -> Result<Vec<u8>> {
-        from_redis_value(v).map_err(|e| map(e.into(), Some(key)))
-    };
+    let bytes =
+        |v: Value| -> Result<Vec<u8>> { from_redis_value(v).map_err(|e| map(e.into(), Some(key))) };
     match value {
         Value::Map(pairs) => pairs
             .into_iter()
@@ -95,7 +106,10 @@ fn parse_pairs(key: &str, value: Value) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
             Ok(out)
         }
         Value::Nil => Ok(Vec::new()),
-        _ => Err(map(errors::protocol_error("unexpected HGETALL reply"), Some(key))),
+        _ => Err(map(
+            errors::protocol_error("unexpected HGETALL reply"),
+            Some(key),
+        )),
     }
 }
 
@@ -247,9 +261,9 @@ where
                             .arg(member)
                             .to_owned();
                         let c = &c;
-                        self.call_raw(|mut conn| async move {
-                            c.query_async::<Value>(&mut conn).await
-                        })
+                        self.call_raw(
+                            |mut conn| async move { c.query_async::<Value>(&mut conn).await },
+                        )
                         .await
                     }
                     Some(ms) => {
@@ -402,7 +416,8 @@ where
                 Reply::Bool(false)
             }
             BitsOp::FieldGet { ty, index }
-                if index.saturating_add(1).saturating_mul(u64::from(ty.bits)) > MAX_BIT_OFFSET + 1 =>
+                if index.saturating_add(1).saturating_mul(u64::from(ty.bits))
+                    > MAX_BIT_OFFSET + 1 =>
             {
                 self.query::<i64>(Some(key), cmd("STRLEN").arg(key)).await?;
                 Reply::Int(0)
@@ -418,10 +433,8 @@ where
                 bit,
                 ttl_if_created,
             } => {
-                self.limits.check_value(
-                    key,
-                    usize::try_from(offset / 8 + 1).unwrap_or(usize::MAX),
-                )?;
+                self.limits
+                    .check_value(key, usize::try_from(offset / 8 + 1).unwrap_or(usize::MAX))?;
                 let ttl = write_ttl_ms(key, ttl_if_created)?;
                 let n: i64 = self
                     .creating(key, &[key], 0, ttl, "SETBIT", |c| {
@@ -486,11 +499,11 @@ where
                     .await?;
                 let mut sum = 0i64;
                 for chunk in bytes.chunks(ty.bytes() as usize) {
-                    sum = sum
-                        .checked_add(slot_value(ty, chunk))
-                        .ok_or_else(|| Error::Overflow {
-                            key: key.to_owned(),
-                        })?;
+                    sum =
+                        sum.checked_add(slot_value(ty, chunk))
+                            .ok_or_else(|| Error::Overflow {
+                                key: key.to_owned(),
+                            })?;
                 }
                 Reply::Int(sum)
             }

@@ -14,9 +14,7 @@ use ::redis::{
 
 use super::errors::{self, map, map_increment};
 use super::scripts;
-use crate::backend::command::{
-    Check, Command, KeyTtl, ListOp, Reply, ScanPage, SetOptions, Swap,
-};
+use crate::backend::command::{Check, Command, KeyTtl, ListOp, Reply, ScanPage, SetOptions, Swap};
 use crate::backend::{async_trait, run_batch_in_order, ttl_ms, write_ttl, Backend, Limits};
 use crate::error::{Error, Result};
 use crate::key::scan_pattern;
@@ -557,7 +555,8 @@ where
 /// the idle ones or opened, and given back when it has its answer.
 pub(crate) struct BlockingPool<D> {
     idle: parking_lot::Mutex<Vec<D>>,
-    connect: Box<dyn Fn() -> futures_util::future::BoxFuture<'static, RedisResult<D>> + Send + Sync>,
+    connect:
+        Box<dyn Fn() -> futures_util::future::BoxFuture<'static, RedisResult<D>> + Send + Sync>,
 }
 
 impl<D: ConnectionLike + Send + 'static> BlockingPool<D> {
@@ -595,7 +594,9 @@ impl<D: ConnectionLike + Send + 'static> BlockingPool<D> {
         // Whole milliseconds, at least one (BLPOP 0 would wait forever).
         let ms = ttl_ms(timeout.min(crate::backend::command::MAX_BLOCKING_WAIT));
         let mut blpop = cmd("BLPOP");
-        blpop.arg(key).arg(format!("{}.{:03}", ms / 1000, ms % 1000));
+        blpop
+            .arg(key)
+            .arg(format!("{}.{:03}", ms / 1000, ms % 1000));
         let deadline = Duration::from_millis(ms) + core.response_timeout;
         let attempt = async {
             let pooled = self.idle.lock().pop();
@@ -608,8 +609,7 @@ impl<D: ConnectionLike + Send + 'static> BlockingPool<D> {
                 .query_async::<Option<(Vec<u8>, Vec<u8>)>>(&mut conn)
                 .await;
             // An idle connection may have been lost (a server restart): once more on a new one.
-            if !fresh && matches!(&result, Err(e) if e.is_io_error() || e.is_connection_dropped())
-            {
+            if !fresh && matches!(&result, Err(e) if e.is_io_error() || e.is_connection_dropped()) {
                 conn = (self.connect)().await?;
                 result = blpop.query_async(&mut conn).await;
             }
