@@ -1,8 +1,9 @@
 //! Typed keyspaces over memory and Redis.
 //!
 //! `#[derive(Store)]` turns a plain struct into a key layout: each field is a node — an
-//! [`Item`] (one JSON value), a [`Counter`], a [`SetOf`] values, a [`Blob`] of raw bytes, a nested
-//! store, or a [`Dynamic`] map from ids to any of those. The generated handle has one method per
+//! [`Item`] (one JSON value), a [`Counter`], a [`SetOf`] values, a [`Blob`] of raw bytes, one of
+//! Redis's native containers ([`ListOf`], [`SortedSetOf`], [`MapOf`], [`Bits`], [`PackedInts`]),
+//! a nested store, or a [`Dynamic`] map from ids to any of those. The generated handle has one method per
 //! field, so a wrong key or a wrong value type does not compile, and every value is validated
 //! against the JSON Schema of its type (schemars + jsonschema) when written and when read.
 //!
