@@ -667,6 +667,80 @@ rules! {
         assert!(matches!(e, Error::WrongType { .. }));
     }
 
+    /// `audit()` reads every element, member, field and value of the native containers: valid
+    /// ones, invalid ones (an element that breaks the schema, a field that is not an encoded id)
+    /// and keys of another kind are counted per pattern; bits and packed integers are any string.
+    pub async fn native_audit(env: Env) {
+        let n = natives(&env);
+        n.jobs().push_back(&note("a")).await.unwrap();
+        n.labels().push_back(&label("ok")).await.unwrap();
+        n.board().add(&s("p"), 1.0).await.unwrap();
+        n.boards().at("w1").add(&label("ok"), 1.0).await.unwrap();
+        n.boards().at("w2").add(&label("ok"), 1.0).await.unwrap();
+        n.profile().set("f", &note("x")).await.unwrap();
+        n.totals().at("1").increment(3, 1).await.unwrap();
+        n.flags().set(1, true).await.unwrap();
+        n.wins().set(1, 1).await.unwrap();
+        n.hourly().at("h").set(1, 1).await.unwrap();
+        // An invalid list element, an invalid sorted-set member, a field that is no u64, a
+        // string where a map belongs.
+        let labels_key = env.key("n:labels");
+        let push = Command::List {
+            key: &labels_key,
+            op: ListOp::Push {
+                end: kvstore::End::Back,
+                value: br#"{"name":"far too long"}"#,
+                ttl_if_created: None,
+            },
+        };
+        env.backend.execute(push).await.unwrap();
+        let w2 = env.key("n:boards:w2");
+        let add = Command::SortedSet {
+            key: &w2,
+            op: kvstore::SortedSetOp::Add {
+                member: b"not json",
+                score: 2.0,
+                ttl_if_created: None,
+            },
+        };
+        env.backend.execute(add).await.unwrap();
+        let t2 = env.key("n:totals:2");
+        let hset = Command::Map {
+            key: &t2,
+            op: kvstore::MapOp::Set {
+                field: "x",
+                value: b"1",
+                only_if_absent: false,
+                ttl_if_created: None,
+            },
+        };
+        env.backend.execute(hset).await.unwrap();
+        env.raw_set("n:profile", b"a string").await;
+
+        let report = n.audit().await.unwrap();
+        let text = report.to_string();
+        // jobs, board, boards:w1, totals:1, flags, wins, hourly:h valid; labels, boards:w2,
+        // totals:2 invalid; profile of another kind.
+        assert_eq!(report.valid, 7, "{text}");
+        assert_eq!(report.invalid, 3, "{text}");
+        assert_eq!(report.wrong_type, 1, "{text}");
+        assert_eq!(report.unknown, 0, "{text}");
+        let pattern = |p: &str| {
+            report
+                .patterns
+                .iter()
+                .find(|r| r.pattern == env.key(p))
+                .unwrap_or_else(|| panic!("no pattern {p} in {text}"))
+        };
+        assert_eq!((pattern("n:boards:*").valid, pattern("n:boards:*").invalid), (1, 1));
+        assert_eq!(pattern("n:labels").invalid, 1, "{text}");
+        assert_eq!(pattern("n:profile").wrong_type, 1, "{text}");
+        assert!(report
+            .problems
+            .iter()
+            .any(|p| p.key == labels_key && p.kind == kvstore::ProblemKind::Invalid));
+    }
+
     /// The manifest lists the native kinds with their member/value schemas, the packed integer
     /// type, and default TTLs.
     pub async fn native_manifest(_env: Env) {
