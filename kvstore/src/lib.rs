@@ -59,6 +59,8 @@ pub mod key;
 mod node;
 mod value;
 
+#[cfg(feature = "redb")]
+pub use backend::redb::{RedbBackend, RedbBackendBuilder, FORMAT_VERSION as REDB_FORMAT_VERSION};
 #[cfg(feature = "redis")]
 pub use backend::redis::{
     PartialWriteError, RedisBackend, RedisBackendBuilder, RedisClusterBackend,

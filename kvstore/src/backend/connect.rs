@@ -47,10 +47,17 @@ const TABLE: &[Scheme] = &[
         opens: "a `RedisClusterBackend` over TLS (feature `tls`)",
         open: open_cluster,
     },
+    #[cfg(feature = "redb")]
+    Scheme {
+        scheme: "redb",
+        opens: "a `RedbBackend` in a file (`redb://./data.redb`, `redb:///abs/path.redb`; feature `redb`)",
+        open: open_redb,
+    },
 ];
 
-/// The URL schemes [`connect`] accepts in this build (`"memory"`, and with the `redis` feature
-/// `"redis"`, `"rediss"`, `"redis+cluster"`, `"rediss+cluster"`).
+/// The URL schemes [`connect`] accepts in this build (`"memory"`, with the `redis` feature
+/// `"redis"`, `"rediss"`, `"redis+cluster"`, `"rediss+cluster"`, and with the `redb` feature
+/// `"redb"`).
 pub const SCHEMES: &[&str] = &[
     "memory",
     #[cfg(feature = "redis")]
@@ -61,6 +68,8 @@ pub const SCHEMES: &[&str] = &[
     "redis+cluster",
     #[cfg(feature = "redis")]
     "rediss+cluster",
+    #[cfg(feature = "redb")]
+    "redb",
 ];
 
 /// Opens a backend from a URL:
@@ -69,7 +78,10 @@ pub const SCHEMES: &[&str] = &[
 /// - `redis://[[user]:password@]host[:port][/db]` — a `RedisBackend` (feature `redis`, on by
 ///   default); `rediss://` for TLS (feature `tls`);
 /// - `redis+cluster://[[user]:password@]host:port,host:port,...` — a `RedisClusterBackend` over
-///   those seed nodes; `rediss+cluster://` for TLS.
+///   those seed nodes; `rediss+cluster://` for TLS;
+/// - `redb://<path>` — a `RedbBackend` in the file at `<path>` (`redb://./data.redb` relative to
+///   the working directory, `redb:///var/lib/app/data.redb` absolute), created if missing
+///   (feature `redb`).
 ///
 /// Redis backends are connected with the default options: use `RedisBackend::builder` or
 /// `RedisClusterBackend::builder` to change them. An unknown scheme is an [`Error::Backend`] of
@@ -147,6 +159,18 @@ fn open_cluster(url: String, rest: String) -> Opened {
             ))
         })?;
         Ok(Arc::new(super::redis::RedisClusterBackend::connect(&urls).await?) as DynBackend)
+    })
+}
+
+#[cfg(feature = "redb")]
+fn open_redb(url: String, rest: String) -> Opened {
+    Box::pin(async move {
+        if rest.is_empty() {
+            return Err(other(format!(
+                "`{url}` names no file: write `redb://./data.redb` or `redb:///absolute/path.redb`"
+            )));
+        }
+        Ok(Arc::new(super::redb::RedbBackend::open(&rest)?) as DynBackend)
     })
 }
 

@@ -262,12 +262,12 @@ impl StorageTxn for MapState {
         Ok(())
     }
 
-    fn scan_prefix(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &Entry)) -> Result<()> {
+    fn scan_prefix(&mut self, prefix: &str, f: &mut dyn FnMut(&str, Option<u64>)) -> Result<()> {
         // Like Redis's SCAN MATCH, a walk over the whole keyspace: the map is kept a hash map
         // because point reads and writes are what it serves most.
         for (key, entry) in &self.map {
             if key.starts_with(prefix) {
-                f(key, entry);
+                f(key, entry.expires_at);
             }
         }
         Ok(())

@@ -25,6 +25,8 @@ mod engine;
 mod ext;
 mod memory;
 mod metrics;
+#[cfg(feature = "redb")]
+pub(crate) mod redb;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 

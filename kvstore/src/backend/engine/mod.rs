@@ -417,8 +417,8 @@ impl<T: StorageTxn> Op<'_, T> {
             Command::ScanPrefix { prefix } => {
                 let now = self.now;
                 let mut keys = Vec::new();
-                self.txn.scan_prefix(prefix, &mut |key, entry| {
-                    if entry.expires_at.is_none_or(|at| at > now) {
+                self.txn.scan_prefix(prefix, &mut |key, expires_at| {
+                    if expires_at.is_none_or(|at| at > now) {
                         keys.push(key.to_owned());
                     }
                 })?;

@@ -175,8 +175,9 @@ pub trait StorageTxn {
     /// Changes the deadline of the entry at `key` (nothing if there is none).
     fn set_expiry(&mut self, key: &str, expires_at: Option<u64>) -> Result<()>;
 
-    /// Calls `f` with every entry whose key starts with `prefix`, in any order.
-    fn scan_prefix(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &Entry)) -> Result<()>;
+    /// Calls `f` with the key and the deadline of every entry whose key starts with `prefix`,
+    /// in any order (values are not needed: a storage need not decode them).
+    fn scan_prefix(&mut self, prefix: &str, f: &mut dyn FnMut(&str, Option<u64>)) -> Result<()>;
 
     /// Removes up to `max` entries whose deadline is `<= now`, earliest first; returns how many.
     fn purge_expired(&mut self, now: u64, max: usize) -> Result<usize>;
