@@ -9,8 +9,8 @@
 //! under the case's prefix must be exactly the model's keys, encoded by an independent encoder
 //! written here from the README's key layout (so the layout is checked too).
 //!
-//! Backends: the memory backend on a `ManualClock` (time advances by `Sleep` operations, so TTL
-//! expiry is checked exactly), a real `redis-server` (one per test, a fresh prefix per case; no
+//! Backends: the memory backend and `RedbBackend` (a new file per case) on a `ManualClock` (time
+//! advances by `Sleep` operations, so TTL expiry is checked exactly), a real `redis-server` (one per test, a fresh prefix per case; no
 //! sleeping: TTLs are long, `ttl()` is checked within the real time elapsed), and a 3-primary
 //! Redis Cluster (few cases).
 //!
@@ -1440,25 +1440,49 @@ fn fresh_prefix() -> String {
 #[derive(Clone)]
 enum Target {
     Memory,
+    /// A new `RedbBackend` file per case in this directory, on a manual clock.
+    Redb(std::sync::Arc<tempfile::TempDir>),
     Redis(DynBackend),
+}
+
+impl Target {
+    /// The backend of one case, and its manual clock when it has one.
+    fn open(&self) -> (DynBackend, Option<ManualClock>) {
+        let limits = Limits {
+            max_value_size: MAX_VALUE,
+            max_key_len: MAX_KEY,
+        };
+        match self {
+            Target::Memory => {
+                let clock = ManualClock::new();
+                let b = MemoryBackend::with_options(clock.clone(), limits);
+                (std::sync::Arc::new(b), Some(clock))
+            }
+            Target::Redb(dir) => {
+                let clock = ManualClock::new();
+                let n = CASE.fetch_add(1, Ordering::Relaxed);
+                let b = kvstore::RedbBackend::builder(dir.path().join(format!("case-{n}.redb")))
+                    .clock(clock.clone())
+                    .limits(limits)
+                    .background_sweep(false)
+                    .open()
+                    .expect("open a redb file");
+                (std::sync::Arc::new(b), Some(clock))
+            }
+            Target::Redis(b) => (b.clone(), None),
+        }
+    }
+
+    fn redb() -> Target {
+        Target::Redb(std::sync::Arc::new(tempfile::tempdir().expect("a temporary directory")))
+    }
 }
 
 /// Runs `ops` against a fresh store on `target` and the model; the first difference is the
 /// error (with the operation's index and the model's state).
 async fn run_case(target: &Target, ops: &[Op]) -> Result<usize, String> {
     let prefix = fresh_prefix();
-    let (backend, clock): (DynBackend, Option<ManualClock>) = match target {
-        Target::Memory => {
-            let clock = ManualClock::new();
-            let limits = Limits {
-                max_value_size: MAX_VALUE,
-                max_key_len: MAX_KEY,
-            };
-            let b = MemoryBackend::with_options(clock.clone(), limits);
-            (std::sync::Arc::new(b), Some(clock))
-        }
-        Target::Redis(b) => (b.clone(), None),
-    };
+    let (backend, clock) = target.open();
     let store = M::open_with_prefix(backend.clone(), &prefix);
     let mut model = Model::new(&prefix);
     let started = Instant::now();
@@ -1550,6 +1574,12 @@ fn check(rt: &tokio::runtime::Runtime, target: Target, redis: bool, cases: u32, 
 fn model_memory() {
     let rt = runtime();
     check(&rt, Target::Memory, false, cases(64, 1), 60);
+}
+
+#[test]
+fn model_redb() {
+    let rt = runtime();
+    check(&rt, Target::redb(), false, cases(16, 2), 50);
 }
 
 /// A Redis backend of the shared list, with the model's value limit.
@@ -2464,18 +2494,7 @@ async fn nexec(
 
 async fn run_native_case(target: &Target, ops: &[NOp]) -> Result<usize, String> {
     let prefix = fresh_prefix();
-    let (backend, clock): (DynBackend, Option<ManualClock>) = match target {
-        Target::Memory => {
-            let clock = ManualClock::new();
-            let limits = Limits {
-                max_value_size: MAX_VALUE,
-                max_key_len: MAX_KEY,
-            };
-            let b = MemoryBackend::with_options(clock.clone(), limits);
-            (std::sync::Arc::new(b), Some(clock))
-        }
-        Target::Redis(b) => (b.clone(), None),
-    };
+    let (backend, clock) = target.open();
     let store = Nat::open_with_prefix(backend.clone(), &prefix);
     let mut model = NModel {
         prefix: prefix.clone(),
@@ -2535,7 +2554,7 @@ fn check_native(
         max_shrink_iters: 4096,
         ..Config::default()
     };
-    let manual_clock = matches!(target, Target::Memory);
+    let manual_clock = matches!(target, Target::Memory | Target::Redb(_));
     let mut runner = TestRunner::new(config);
     let strategy = prop::collection::vec(nop(cluster, manual_clock), 1..max_ops);
     let result = runner.run(&strategy, |ops| {
@@ -2552,6 +2571,12 @@ fn check_native(
 fn model_native_memory() {
     let rt = runtime();
     check_native(&rt, Target::Memory, false, cases(64, 1), 60);
+}
+
+#[test]
+fn model_native_redb() {
+    let rt = runtime();
+    check_native(&rt, Target::redb(), false, cases(16, 2), 50);
 }
 
 #[test]
