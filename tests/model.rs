@@ -1474,7 +1474,9 @@ impl Target {
     }
 
     fn redb() -> Target {
-        Target::Redb(std::sync::Arc::new(tempfile::tempdir().expect("a temporary directory")))
+        Target::Redb(std::sync::Arc::new(
+            tempfile::tempdir().expect("a temporary directory"),
+        ))
     }
 }
 
