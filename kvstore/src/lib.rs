@@ -56,6 +56,7 @@ extern crate self as kvstore;
 pub mod backend;
 mod error;
 pub mod key;
+pub mod manifest;
 mod node;
 mod value;
 

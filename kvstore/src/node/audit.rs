@@ -183,6 +183,13 @@ impl<'p> Run<'p> {
         self.depth -= 1;
     }
 
+    /// Counts what follows under `pattern` (a whole pattern, for an audit driven by a
+    /// manifest rather than by a walk of the nodes).
+    pub(crate) fn at_pattern(&mut self, pattern: &str) {
+        self.segments = vec![pattern.to_owned()];
+        self.depth = 1;
+    }
+
     /// Whether the node walking now is the one the audit was called on.
     pub(crate) fn at_entry(&self) -> bool {
         self.depth == 0

@@ -92,6 +92,19 @@ impl Codec {
         }
     }
 
+    /// A codec of a schema known only as JSON (a manifest's): validates [`Value`]s with
+    /// [`Codec::check`] exactly as the typed codecs do; `name` names it in errors.
+    pub fn from_schema(schema: Value, name: &'static str) -> Codec {
+        let validator = compile(&schema).map_err(|e| e.to_string());
+        Codec {
+            type_name: name,
+            schema,
+            validator,
+            structural: false,
+            projection: None,
+        }
+    }
+
     /// The JSON Schema of the type.
     pub fn schema(&self) -> &Value {
         &self.schema

@@ -1,0 +1,445 @@
+//! Manifests: a store's layout as data (what `Store::schema()` returns), read back to check
+//! and compare stores from outside the program that defines them.
+//!
+//! - [`Manifest`]: the patterns of a manifest, their kinds, schemas (current and `previous`) and
+//!   TTLs, and which pattern a stored key belongs to.
+//! - [`audit`]: every stored value under a manifest checked against its pattern's schema — the
+//!   same report (and the same counting) as a store's own `audit()`, for a tool that has the
+//!   manifest but not the Rust types (the `kvstore` command line).
+//! - [`diff`]: what changed between two manifests, each change compatible or breaking.
+//! - [`assert_snapshot`]: a test helper that keeps a manifest in a committed file.
+
+mod diff;
+mod snapshot;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde_json::Value;
+
+pub use diff::{diff, Change, Compatibility};
+pub use snapshot::{assert_snapshot, ACCEPT_ENV};
+
+use crate::backend::command::{Command, ListOp, MapOp, Reply, SortedSetOp};
+use crate::error::{Error, Result};
+use crate::key::decode_id;
+use crate::node::{AuditReport, Context, Progress, Run, Verdict};
+use crate::value::{Codec, Decimal, LeafCodec};
+use crate::IntoBackend;
+
+/// What a manifest says about one key pattern.
+pub struct Pattern {
+    /// The pattern: literal segments and `*` (`{*}` when colocated) for ids.
+    pub pattern: String,
+    /// Its kind: `item`, `counter`, `set`, `blob`, `list`, `sorted_set`, `map`, `bits`,
+    /// `packed_ints`.
+    pub kind: String,
+    /// The JSON Schema of its values (items, set members, list elements, sorted-set members,
+    /// map values).
+    pub schema: Option<Value>,
+    /// The schemas of older versions its values may still have (`migrate_from`).
+    pub previous: Vec<Value>,
+    /// The default TTL, in seconds.
+    pub ttl_secs: Option<f64>,
+    /// The integer type of `packed_ints`.
+    pub int: Option<String>,
+    codec: Option<Codec>,
+    older: Vec<Codec>,
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pattern")
+            .field("pattern", &self.pattern)
+            .field("kind", &self.kind)
+            .field("ttl_secs", &self.ttl_secs)
+            .field("previous", &self.previous.len())
+            .finish()
+    }
+}
+
+/// The kinds a manifest may name.
+const KINDS: [&str; 9] = [
+    "item",
+    "counter",
+    "set",
+    "blob",
+    "list",
+    "sorted_set",
+    "map",
+    "bits",
+    "packed_ints",
+];
+
+/// A store's layout, read from its manifest (`Store::schema()`, or that written to a file).
+#[derive(Debug)]
+pub struct Manifest {
+    patterns: BTreeMap<String, Pattern>,
+}
+
+/// Why a manifest could not be read.
+fn bad_manifest(message: impl fmt::Display) -> Error {
+    Error::backend(
+        crate::error::BackendErrorKind::Other,
+        None,
+        format!("not a kvstore manifest: {message}"),
+    )
+}
+
+impl Manifest {
+    /// Reads a manifest (an object of patterns, each `{"kind", "schema"?, "previous"?,
+    /// "ttl_secs"?, "int"?}`); an error says what is wrong with it.
+    pub fn from_json(value: &Value) -> Result<Manifest> {
+        let object = value
+            .as_object()
+            .ok_or_else(|| bad_manifest("expected a JSON object of key patterns"))?;
+        let mut patterns = BTreeMap::new();
+        for (pattern, entry) in object {
+            let kind = entry
+                .get("kind")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad_manifest(format!("pattern `{pattern}` has no \"kind\"")))?;
+            if !KINDS.contains(&kind) {
+                return Err(bad_manifest(format!(
+                    "pattern `{pattern}` has an unknown kind {kind:?} (known: {})",
+                    KINDS.join(", ")
+                )));
+            }
+            let schema = entry.get("schema").cloned();
+            let previous: Vec<Value> = match entry.get("previous") {
+                None => Vec::new(),
+                Some(Value::Array(list)) => list.clone(),
+                Some(_) => {
+                    return Err(bad_manifest(format!(
+                        "pattern `{pattern}`: \"previous\" is not a list of schemas"
+                    )))
+                }
+            };
+            patterns.insert(
+                pattern.clone(),
+                Pattern {
+                    pattern: pattern.clone(),
+                    kind: kind.to_owned(),
+                    codec: schema
+                        .clone()
+                        .map(|s| Codec::from_schema(s, "the manifest's schema")),
+                    older: previous
+                        .iter()
+                        .map(|s| Codec::from_schema(s.clone(), "a previous schema"))
+                        .collect(),
+                    schema,
+                    previous,
+                    ttl_secs: entry.get("ttl_secs").and_then(Value::as_f64),
+                    int: entry.get("int").and_then(Value::as_str).map(str::to_owned),
+                },
+            );
+        }
+        Ok(Manifest { patterns })
+    }
+
+    /// Reads the manifest in the JSON file at `path`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Manifest> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad_manifest(format!("cannot read `{}`: {e}", path.display())))?;
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| bad_manifest(format!("`{}` is not JSON: {e}", path.display())))?;
+        Manifest::from_json(&value)
+    }
+
+    /// Every pattern, in pattern order.
+    pub fn patterns(&self) -> impl Iterator<Item = &Pattern> {
+        self.patterns.values()
+    }
+
+    /// The pattern `pattern`, if the manifest has it.
+    pub fn get(&self, pattern: &str) -> Option<&Pattern> {
+        self.patterns.get(pattern)
+    }
+
+    /// The pattern a stored key belongs to: literal segments equal, each `*` one encoded id,
+    /// each `{*}` one hash-tagged encoded id.
+    pub fn pattern_of(&self, key: &str) -> Option<&Pattern> {
+        self.patterns.values().find(|p| matches(&p.pattern, key))
+    }
+
+    /// The literal prefix every pattern starts with, up to a `:` (`""` when they share none):
+    /// where an audit scans.
+    pub fn root(&self) -> String {
+        let mut patterns = self.patterns.keys();
+        let Some(first) = patterns.next() else {
+            return String::new();
+        };
+        let mut common: &str = first;
+        for p in patterns {
+            let n = common
+                .char_indices()
+                .zip(p.chars())
+                .find(|((_, a), b)| a != b)
+                .map_or(common.len().min(p.len()), |((i, _), _)| i);
+            common = &common[..n];
+        }
+        let common = common.split('*').next().unwrap_or("");
+        let common = common.strip_suffix('{').unwrap_or(common);
+        match common.rfind(':') {
+            Some(at) => common[..=at].to_owned(),
+            None => String::new(),
+        }
+    }
+}
+
+/// Whether `key` is a key of `pattern`.
+pub fn matches(pattern: &str, key: &str) -> bool {
+    let mut keys = key.split(':');
+    for segment in pattern.split(':') {
+        let Some(part) = keys.next() else {
+            return false;
+        };
+        let ok = match segment {
+            "*" => !part.is_empty() && decode_id(part).is_some(),
+            "{*}" => part
+                .strip_prefix('{')
+                .and_then(|p| p.strip_suffix('}'))
+                .is_some_and(|id| !id.is_empty() && decode_id(id).is_some()),
+            literal => literal == part,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    keys.next().is_none()
+}
+
+/// The verdict on one JSON value of `pattern`: valid, of a `previous` version, or invalid.
+fn json_verdict(pattern: &Pattern, key: &str, bytes: &[u8]) -> Verdict {
+    let Some(codec) = &pattern.codec else {
+        return Verdict::Valid;
+    };
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(e) => {
+            return Verdict::Invalid(Error::Decode {
+                key: key.to_owned(),
+                message: format!("not JSON: {e}"),
+            })
+        }
+    };
+    match codec.check(key, &value, true) {
+        Ok(()) => Verdict::Valid,
+        Err(e) => {
+            if pattern.older.iter().any(|old| old.check(key, &value, true).is_ok()) {
+                Verdict::Outdated {
+                    encoded: Vec::new(),
+                }
+            } else {
+                Verdict::Invalid(e)
+            }
+        }
+    }
+}
+
+/// The verdict on a container whose members are `members` (`None`: it is gone).
+fn members_verdict<'a>(
+    pattern: &Pattern,
+    key: &str,
+    members: impl IntoIterator<Item = &'a [u8]>,
+) -> Option<Verdict> {
+    let mut any = false;
+    let mut outdated = false;
+    for member in members {
+        any = true;
+        match json_verdict(pattern, key, member) {
+            Verdict::Valid => {}
+            Verdict::Outdated { .. } => outdated = true,
+            invalid @ Verdict::Invalid(_) => return Some(invalid),
+        }
+    }
+    any.then(|| {
+        if outdated {
+            Verdict::Outdated {
+                encoded: Vec::new(),
+            }
+        } else {
+            Verdict::Valid
+        }
+    })
+}
+
+/// Checks every value stored under `manifest` (its [`Manifest::root`], or `prefix` when given)
+/// against its pattern's schema, and lists the keys that match no pattern: the report of a
+/// store's own `audit()`, from the manifest alone. Reads in pages (`SCAN` and one `MGET` per
+/// page), so memory stays bounded on any number of keys; on a cluster, every primary.
+pub async fn audit(
+    backend: impl IntoBackend,
+    manifest: &Manifest,
+    prefix: Option<&str>,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<AuditReport> {
+    let ctx = Context::new(backend);
+    let root = prefix.map_or_else(|| manifest.root(), str::to_owned);
+    let mut run = Run::new("", false, progress);
+    let mut cursor = String::new();
+    loop {
+        let command = Command::Scan {
+            prefix: &root,
+            cursor: &cursor,
+            count: crate::node::PAGE,
+        };
+        let page = ctx.execute(command).await?.into_page(&command)?;
+        let mut keys = page.keys;
+        keys.sort();
+        keys.dedup();
+        let mut by_pattern: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for key in keys {
+            match manifest.pattern_of(&key) {
+                Some(p) => by_pattern.entry(&p.pattern).or_default().push(key),
+                None => {
+                    run.unknown(&key);
+                    run.scanned(1);
+                }
+            }
+        }
+        for (name, keys) in by_pattern {
+            let Some(pattern) = manifest.get(name) else {
+                continue;
+            };
+            run.at_pattern(name);
+            check(&ctx, pattern, &keys, &mut run).await?;
+        }
+        match page.next {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    Ok(run.into_audit())
+}
+
+/// Checks `keys`, all of `pattern`.
+async fn check(ctx: &Context, pattern: &Pattern, keys: &[String], run: &mut Run<'_>) -> Result<()> {
+    match pattern.kind.as_str() {
+        "item" => {
+            run.check_strings(ctx, keys, |key, bytes| json_verdict(pattern, key, bytes))
+                .await
+        }
+        "counter" => {
+            run.check_strings(ctx, keys, |key, bytes| match Decimal.decode(key, bytes) {
+                Ok(_) => Verdict::Valid,
+                Err(e) => Verdict::Invalid(e),
+            })
+            .await
+        }
+        "blob" | "bits" | "packed_ints" => run.check_strings(ctx, keys, |_, _| Verdict::Valid).await,
+        "set" => {
+            run.check_containers(
+                ctx,
+                keys,
+                |key| Command::SetMembers { key },
+                |key: &str, reply| match reply {
+                    Reply::Members(m) => members_verdict(pattern, key, m.iter().map(Vec::as_slice)),
+                    _ => None,
+                },
+            )
+            .await
+        }
+        "list" => {
+            run.check_containers(
+                ctx,
+                keys,
+                |key| Command::List {
+                    key,
+                    op: ListOp::Range { start: 0, stop: -1 },
+                },
+                |key: &str, reply| match reply {
+                    Reply::Members(m) => members_verdict(pattern, key, m.iter().map(Vec::as_slice)),
+                    _ => None,
+                },
+            )
+            .await
+        }
+        "sorted_set" => {
+            run.check_containers(
+                ctx,
+                keys,
+                |key| Command::SortedSet {
+                    key,
+                    op: SortedSetOp::Range {
+                        start: 0,
+                        stop: -1,
+                        rev: false,
+                    },
+                },
+                |key: &str, reply| match reply {
+                    Reply::Scored(m) => {
+                        members_verdict(pattern, key, m.iter().map(|(m, _)| m.as_slice()))
+                    }
+                    _ => None,
+                },
+            )
+            .await
+        }
+        _ => {
+            run.check_containers(
+                ctx,
+                keys,
+                |key| Command::Map {
+                    key,
+                    op: MapOp::Entries,
+                },
+                |key: &str, reply| match reply {
+                    Reply::Pairs(m) => {
+                        members_verdict(pattern, key, m.iter().map(|(_, v)| v.as_slice()))
+                    }
+                    _ => None,
+                },
+            )
+            .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_match_their_patterns() {
+        assert!(matches("shop:u:*", "shop:u:alice"));
+        assert!(matches("shop:u:*", "shop:u:a%3Ab"));
+        assert!(!matches("shop:u:*", "shop:u:a:b"));
+        assert!(!matches("shop:u:*", "shop:u:"));
+        assert!(!matches("shop:u:*", "shop:u"));
+        assert!(!matches("shop:u:*", "shop:u:a*"), "a raw `*` is not an encoded id");
+        assert!(matches("shop:t:{*}:config", "shop:t:{acme}:config"));
+        assert!(!matches("shop:t:{*}:config", "shop:t:acme:config"));
+        assert!(matches("shop:settings", "shop:settings"));
+        assert!(!matches("shop:settings", "shop:settingsx"));
+    }
+
+    #[test]
+    fn the_root_is_the_common_literal_prefix() {
+        let m = Manifest::from_json(&json!({
+            "app:v1:a": {"kind": "counter"},
+            "app:v1:b:*": {"kind": "counter"},
+            "app:v1:bc": {"kind": "blob"},
+        }))
+        .unwrap();
+        assert_eq!(m.root(), "app:v1:");
+        let m = Manifest::from_json(&json!({"a": {"kind": "counter"}, "b": {"kind": "blob"}}))
+            .unwrap();
+        assert_eq!(m.root(), "");
+        let m = Manifest::from_json(&json!({"x:*": {"kind": "counter"}})).unwrap();
+        assert_eq!(m.root(), "x:");
+    }
+
+    #[test]
+    fn bad_manifests_say_what_is_wrong() {
+        let e = Manifest::from_json(&json!([1])).unwrap_err();
+        assert!(e.to_string().contains("object"), "{e}");
+        let e = Manifest::from_json(&json!({"a": {}})).unwrap_err();
+        assert!(e.to_string().contains("no \"kind\""), "{e}");
+        let e = Manifest::from_json(&json!({"a": {"kind": "table"}})).unwrap_err();
+        assert!(e.to_string().contains("unknown kind"), "{e}");
+    }
+}
