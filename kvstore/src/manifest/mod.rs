@@ -315,6 +315,28 @@ pub async fn audit(
     Ok(run.into_audit())
 }
 
+/// Checks the values at `keys` (any keys: each against its pattern, or counted unknown) — the
+/// audit of a few keys, for a tool that inspects one.
+pub async fn audit_keys(
+    backend: impl IntoBackend,
+    manifest: &Manifest,
+    keys: &[String],
+) -> Result<AuditReport> {
+    let ctx = Context::new(backend);
+    let mut progress = |_: &Progress| {};
+    let mut run = Run::new("", false, &mut progress);
+    for key in keys {
+        match manifest.pattern_of(key) {
+            Some(pattern) => {
+                run.at_pattern(&pattern.pattern);
+                check(&ctx, pattern, std::slice::from_ref(key), &mut run).await?;
+            }
+            None => run.unknown(key),
+        }
+    }
+    Ok(run.into_audit())
+}
+
 /// Checks `keys`, all of `pattern`.
 async fn check(ctx: &Context, pattern: &Pattern, keys: &[String], run: &mut Run<'_>) -> Result<()> {
     match pattern.kind.as_str() {

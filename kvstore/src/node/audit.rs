@@ -75,6 +75,9 @@ pub struct Problem {
     pub kind: ProblemKind,
     /// What is wrong, in words (the error's message).
     pub message: String,
+    /// Where in the value, for a value that breaks its schema: the JSON pointer of the first
+    /// issue (`""`: the value itself).
+    pub pointer: Option<String>,
 }
 
 /// The kinds of [`Problem`].
@@ -200,11 +203,22 @@ impl<'p> Run<'p> {
     }
 
     fn problem(list: &mut Vec<Problem>, key: &str, kind: ProblemKind, message: String) {
+        Self::problem_at(list, key, kind, message, None);
+    }
+
+    fn problem_at(
+        list: &mut Vec<Problem>,
+        key: &str,
+        kind: ProblemKind,
+        message: String,
+        pointer: Option<String>,
+    ) {
         if list.len() < MAX_PROBLEMS {
             list.push(Problem {
                 key: key.to_owned(),
                 kind,
                 message,
+                pointer,
             });
         }
     }
@@ -287,17 +301,23 @@ impl<'p> Run<'p> {
                 self.migration.failed += 1;
                 self.counts().invalid += 1;
                 let message = error.to_string();
-                Self::problem(
+                let pointer = match &error {
+                    Error::Validation { issues, .. } => issues.first().map(|i| i.path.clone()),
+                    _ => None,
+                };
+                Self::problem_at(
                     &mut self.audit.problems,
                     key,
                     ProblemKind::Invalid,
                     message.clone(),
+                    pointer.clone(),
                 );
-                Self::problem(
+                Self::problem_at(
                     &mut self.migration.problems,
                     key,
                     ProblemKind::Invalid,
                     message,
+                    pointer,
                 );
             }
             Verdict::Outdated { encoded } => {
