@@ -147,3 +147,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(schema["shop:tenants:*:orders"]["kind"], "counter");
     Ok(())
 }
+
+// Not part of the tour: the store's manifest is committed in `examples/quickstart.schema.json`,
+// and `cargo test --example quickstart` fails when the layout drifts from it (accept a change
+// with `KVSTORE_ACCEPT_MANIFEST=1`).
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_layout_is_the_committed_one() {
+        kvstore::manifest::assert_snapshot(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/examples/quickstart.schema.json"
+            ),
+            &super::Shop::schema(),
+        );
+    }
+}
