@@ -5,6 +5,7 @@
 //! cargo run --release -p kvstore-bench              # full run (a few minutes)
 //! cargo run --release -p kvstore-bench -- --quick   # under a minute
 //! cargo run --release -p kvstore-bench -- --redis-url redis://127.0.0.1:6379/  # an existing server
+//! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native
 //! ```
 //!
 //! Without `--redis-url` it starts its own `redis-server` on a free loopback port (Debian's
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod external;
+mod native;
 
 use kvstore::{
     async_trait, Backend, BackendExt, DynBackend, Dynamic, Item, ManualClock, MemoryBackend,
@@ -92,6 +94,8 @@ struct Config {
     scan_ids: u64,
     modify_per_task: u64,
     redis_url: Option<String>,
+    /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`).
+    only: Option<Vec<String>>,
 }
 
 impl Config {
@@ -102,6 +106,18 @@ impl Config {
             .iter()
             .position(|a| a == "--redis-url")
             .and_then(|i| args.get(i + 1).cloned());
+        let only = args
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1))
+            .map(|list| list.split(',').map(str::to_owned).collect::<Vec<_>>());
+        const SECTIONS: [&str; 4] = ["external", "memory", "redis", "native"];
+        for s in only.iter().flatten() {
+            assert!(
+                SECTIONS.contains(&s.as_str()),
+                "--only: unknown section {s:?} (one of {SECTIONS:?})"
+            );
+        }
         if quick {
             Config {
                 quick,
@@ -112,6 +128,7 @@ impl Config {
                 scan_ids: 10_000,
                 modify_per_task: 20,
                 redis_url,
+                only,
             }
         } else {
             Config {
@@ -123,8 +140,16 @@ impl Config {
                 scan_ids: 100_000,
                 modify_per_task: 50,
                 redis_url,
+                only,
             }
         }
+    }
+
+    /// Whether `section` runs (all do without `--only`).
+    fn runs(&self, section: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|s| s == section))
     }
 }
 
@@ -183,7 +208,7 @@ fn fmt_ops(v: f64) -> String {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "\n| {:<34} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | note",
+        "\n| {:<40} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | note",
         "workload",
         "typed op/s",
         "raw op/s",
@@ -195,7 +220,7 @@ fn print_table(rows: &[Row]) {
     );
     println!(
         "|{}|{}|{}|{}|{}|{}|{}|{}|---",
-        "-".repeat(36),
+        "-".repeat(42),
         "-".repeat(12),
         "-".repeat(12),
         "-".repeat(8),
@@ -213,7 +238,7 @@ fn print_table(rows: &[Row]) {
             format!("{:.2}", typed / raw)
         };
         println!(
-            "| {:<34} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | {}",
+            "| {:<40} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | {}",
             row.workload,
             fmt_ops(typed),
             fmt_ops(raw),
@@ -978,10 +1003,21 @@ fn main() -> Res<()> {
     let started = Instant::now();
     let mut rows = Vec::new();
     runtime.block_on(async {
-        external::memory(&cfg, &mut rows).await?;
-        external::redis(&cfg, &url, &mut rows).await?;
-        memory_rows(&cfg, &mut rows).await?;
-        redis_rows(&cfg, &url, &mut rows).await
+        if cfg.runs("external") {
+            external::memory(&cfg, &mut rows).await?;
+            external::redis(&cfg, &url, &mut rows).await?;
+        }
+        if cfg.runs("memory") {
+            memory_rows(&cfg, &mut rows).await?;
+        }
+        if cfg.runs("redis") {
+            redis_rows(&cfg, &url, &mut rows).await?;
+        }
+        if cfg.runs("native") {
+            native::memory(&cfg, &mut rows).await?;
+            native::redis(&cfg, &url, &mut rows).await?;
+        }
+        Res::Ok(())
     })?;
     print_table(&rows);
     println!("\ntotal time {:.1}s", started.elapsed().as_secs_f64());
