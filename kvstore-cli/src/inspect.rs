@@ -177,10 +177,7 @@ pub(crate) async fn get(
 ) -> Result<bool, Fatal> {
     let held = read(backend, key).await?;
     let ttl_command = Command::Ttl { key };
-    let ttl = backend
-        .execute(ttl_command)
-        .await?
-        .into_ttl(&ttl_command)?;
+    let ttl = backend.execute(ttl_command).await?.into_ttl(&ttl_command)?;
     println!("key:   {}", printable(key));
     println!("kind:  {}", held.kind());
     if matches!(held, Held::Missing) {
@@ -239,7 +236,10 @@ pub(crate) async fn get(
             .map_or_else(String::new, |p| p.message.clone());
         format!("no: {why}")
     };
-    println!("valid: {verdict} (pattern {}, kind {})", pattern.pattern, pattern.kind);
+    println!(
+        "valid: {verdict} (pattern {}, kind {})",
+        pattern.pattern, pattern.kind
+    );
     Ok(report.valid + report.outdated == 1)
 }
 

@@ -31,7 +31,9 @@ enum Cmd {
     /// Prints a table per pattern (keys checked, valid, outdated, invalid, of another kind), the
     /// keys that match no pattern, and the first problems. Exit 0 when everything is valid, 1
     /// when something is not, 2 when the audit could not run.
-    #[command(after_help = "Example:\n  kvstore audit --manifest schema.json --url redis://127.0.0.1:6379\n  kvstore audit --manifest schema.json --url redis+cluster://10.0.0.1:7000,10.0.0.2:7000 --json")]
+    #[command(
+        after_help = "Example:\n  kvstore audit --manifest schema.json --url redis://127.0.0.1:6379\n  kvstore audit --manifest schema.json --url redis+cluster://10.0.0.1:7000,10.0.0.2:7000 --json"
+    )]
     Audit {
         /// The manifest file (a store's `schema()` as JSON).
         #[arg(long)]
@@ -65,7 +67,9 @@ enum Cmd {
     },
     /// List the stored keys that match a pattern (`*`: one id; `{*}`: one colocated id), in
     /// key order.
-    #[command(after_help = "Example:\n  kvstore keys 'shop:u:*' --url redis://127.0.0.1:6379\n  kvstore keys 'shop:' --url redb://./data.redb   # a trailing `:` lists everything under it")]
+    #[command(
+        after_help = "Example:\n  kvstore keys 'shop:u:*' --url redis://127.0.0.1:6379\n  kvstore keys 'shop:' --url redb://./data.redb   # a trailing `:` lists everything under it"
+    )]
     Keys {
         /// The key pattern, or a prefix ending in `:`.
         pattern: String,
@@ -78,7 +82,9 @@ enum Cmd {
     },
     /// Show what is stored at a key: its kind, TTL and value, and (with a manifest) whether it
     /// is valid.
-    #[command(after_help = "Example:\n  kvstore get shop:u:alice --url redis://127.0.0.1:6379 --manifest schema.json")]
+    #[command(
+        after_help = "Example:\n  kvstore get shop:u:alice --url redis://127.0.0.1:6379 --manifest schema.json"
+    )]
     Get {
         /// The full key.
         key: String,
@@ -90,7 +96,9 @@ enum Cmd {
         manifest: Option<PathBuf>,
     },
     /// Count the keys and bytes stored under each pattern of a manifest.
-    #[command(after_help = "Example:\n  kvstore stats --url redis://127.0.0.1:6379 --manifest schema.json")]
+    #[command(
+        after_help = "Example:\n  kvstore stats --url redis://127.0.0.1:6379 --manifest schema.json"
+    )]
     Stats {
         /// The store.
         #[arg(long)]

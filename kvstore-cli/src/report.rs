@@ -143,7 +143,11 @@ pub(crate) fn stats_text(stats: &BTreeMap<String, PatternStats>) -> String {
             pattern, s.kind, s.keys, s.bytes
         );
     }
-    let _ = writeln!(out, "{:<width$}  {:<12}  {:>10}  {:>12}", "total", "", keys, bytes);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<12}  {:>10}  {:>12}",
+        "total", "", keys, bytes
+    );
     out
 }
 

@@ -90,7 +90,9 @@ async fn plant(app: &App, backend: &kvstore::DynBackend) -> R {
         ("bad1", r#"{"first":"A","last":"far too long a name"}"#),
         ("bad2", "not json"),
     ] {
-        backend.set(&raw(k), v.as_bytes(), Default::default()).await?;
+        backend
+            .set(&raw(k), v.as_bytes(), Default::default())
+            .await?;
     }
     backend.set_add(&raw("aset"), b"\"x\"", None).await?;
     backend
@@ -155,7 +157,10 @@ async fn audit_counts_a_planted_mix_exactly() -> R {
             || stdout.contains("keys checked"),
         "{stdout}"
     );
-    assert!(stdout.contains("invalid    cli:profiles:bad1 at /last"), "{stdout}");
+    assert!(
+        stdout.contains("invalid    cli:profiles:bad1 at /last"),
+        "{stdout}"
+    );
     assert!(stdout.contains("unknown    cli:elsewhere"), "{stdout}");
 
     let out = kvstore(&["audit", "--manifest", m, "--url", &url, "--json"]);
@@ -219,12 +224,24 @@ fn usage_and_connection_errors_exit_2_with_what_to_do() {
     let out = kvstore(&["audit", "--manifest", m, "--url", "nosuch://x"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("unsupported backend URL") && stderr.contains("redis://"), "{stderr}");
+    assert!(
+        stderr.contains("unsupported backend URL") && stderr.contains("redis://"),
+        "{stderr}"
+    );
 
-    let out = kvstore(&["audit", "--manifest", "/no/such/file.json", "--url", "redis://127.0.0.1:1"]);
+    let out = kvstore(&[
+        "audit",
+        "--manifest",
+        "/no/such/file.json",
+        "--url",
+        "redis://127.0.0.1:1",
+    ]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("/no/such/file.json") && stderr.contains("schema()"), "{stderr}");
+    assert!(
+        stderr.contains("/no/such/file.json") && stderr.contains("schema()"),
+        "{stderr}"
+    );
 
     // A server that is not there (a port nothing listens on).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -236,10 +253,17 @@ fn usage_and_connection_errors_exit_2_with_what_to_do() {
     let out = kvstore(&["audit", "--manifest", m, "--url", &url]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("check that the server is running"), "{stderr}");
+    assert!(
+        stderr.contains("check that the server is running"),
+        "{stderr}"
+    );
 
     let out = kvstore(&["audit", "--url", &url]);
-    assert_eq!(out.status.code(), Some(2), "a missing argument is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a missing argument is a usage error"
+    );
     let out = kvstore(&["diff", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Example:"));
 }
@@ -273,7 +297,9 @@ fn diff_classifies_and_sets_the_exit_code() {
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("breaking") && stdout.contains("`/country` is now required: stored values without it will not read"),
+        stdout.contains("breaking")
+            && stdout
+                .contains("`/country` is now required: stored values without it will not read"),
         "{stdout}"
     );
 
@@ -286,7 +312,10 @@ fn diff_classifies_and_sets_the_exit_code() {
         .iter()
         .map(|c| c["compatibility"].as_str().unwrap())
         .collect();
-    assert!(classes.contains(&"migrates") && classes.contains(&"compatible"), "{json:#}");
+    assert!(
+        classes.contains(&"migrates") && classes.contains(&"compatible"),
+        "{json:#}"
+    );
 
     let out = kvstore(&["diff", o, o]);
     assert_eq!(out.status.code(), Some(0));
@@ -330,18 +359,30 @@ async fn keys_get_and_stats_read_known_data_and_hostile_keys_safely() -> R {
     );
     let out = kvstore(&["keys", "cli:", "--url", &url]);
     let (stdout, _) = text(&out);
-    assert!(stdout.contains("cli:profiles:raw\\u{1b}[31m"), "control characters are escaped: {stdout}");
+    assert!(
+        stdout.contains("cli:profiles:raw\\u{1b}[31m"),
+        "control characters are escaped: {stdout}"
+    );
     assert!(!stdout.contains('\x1b'));
 
     let out = kvstore(&["get", "cli:profiles:x%2Ay", "--url", &url, "--manifest", m]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("kind:  string") && stdout.contains("\"first\": \"H\""), "{stdout}");
-    assert!(stdout.contains("valid: yes (pattern cli:profiles:*"), "{stdout}");
+    assert!(
+        stdout.contains("kind:  string") && stdout.contains("\"first\": \"H\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("valid: yes (pattern cli:profiles:*"),
+        "{stdout}"
+    );
 
     let out = kvstore(&["get", "cli:queue", "--url", &url, "--manifest", m]);
     let (stdout, _) = text(&out);
-    assert!(stdout.contains("kind:  list") && stdout.contains("1 members"), "{stdout}");
+    assert!(
+        stdout.contains("kind:  list") && stdout.contains("1 members"),
+        "{stdout}"
+    );
 
     let out = kvstore(&["get", "cli:bad", "--url", &url, "--manifest", m]);
     let (stdout, _) = text(&out);

@@ -230,7 +230,10 @@ impl Walk<'_, '_> {
                 if lost.is_empty() {
                     self.report(
                         path,
-                        format!("{at} may now also be {}: old data still reads", join(b.difference(&a))),
+                        format!(
+                            "{at} may now also be {}: old data still reads",
+                            join(b.difference(&a))
+                        ),
                         Compatibility::Compatible,
                     );
                 } else {
@@ -249,7 +252,10 @@ impl Walk<'_, '_> {
             }
             (None, Some(b)) => self.report(
                 path,
-                format!("{at} must now be {}: other stored values will not read", join(b.iter())),
+                format!(
+                    "{at} must now be {}: other stored values will not read",
+                    join(b.iter())
+                ),
                 Compatibility::Breaking,
             ),
             _ => {}
@@ -361,12 +367,23 @@ impl Walk<'_, '_> {
         }
         match (old.get("enum"), new.get("enum")) {
             (Some(Value::Array(a)), Some(Value::Array(b))) => {
-                let removed: Vec<String> = a.iter().filter(|v| !b.contains(v)).map(Value::to_string).collect();
-                let added: Vec<String> = b.iter().filter(|v| !a.contains(v)).map(Value::to_string).collect();
+                let removed: Vec<String> = a
+                    .iter()
+                    .filter(|v| !b.contains(v))
+                    .map(Value::to_string)
+                    .collect();
+                let added: Vec<String> = b
+                    .iter()
+                    .filter(|v| !a.contains(v))
+                    .map(Value::to_string)
+                    .collect();
                 if !removed.is_empty() {
                     self.report(
                         path,
-                        format!("{at} no longer allows {}: stored values with them will not read", removed.join(", ")),
+                        format!(
+                            "{at} no longer allows {}: stored values with them will not read",
+                            removed.join(", ")
+                        ),
                         Compatibility::Breaking,
                     );
                 }
@@ -380,7 +397,10 @@ impl Walk<'_, '_> {
             }
             (None, Some(Value::Array(b))) => self.report(
                 path,
-                format!("{at} must now be one of {}: other stored values will not read", Value::Array(b.clone())),
+                format!(
+                    "{at} must now be one of {}: other stored values will not read",
+                    Value::Array(b.clone())
+                ),
                 Compatibility::Breaking,
             ),
             (Some(_), None) => self.report(
@@ -395,11 +415,21 @@ impl Walk<'_, '_> {
     /// Object fields: required, added, removed.
     fn objects(&mut self, path: &str, old: &Value, new: &Value) {
         let empty = Map::new();
-        let props = |s: &Value| s.get("properties").and_then(Value::as_object).cloned().unwrap_or_else(|| empty.clone());
+        let props = |s: &Value| {
+            s.get("properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_else(|| empty.clone())
+        };
         let required = |s: &Value| -> BTreeSet<String> {
             s.get("required")
                 .and_then(Value::as_array)
-                .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|r| {
+                    r.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let (op, np) = (props(old), props(new));
@@ -416,16 +446,22 @@ impl Walk<'_, '_> {
         for field in or.difference(&nr) {
             let at = format!("{path}/{field}");
             if np.contains_key(field) {
-                self.report(&at, format!("`{at}` is now optional"), Compatibility::Compatible);
+                self.report(
+                    &at,
+                    format!("`{at}` is now optional"),
+                    Compatibility::Compatible,
+                );
             }
         }
         for (field, schema) in &np {
             let at = format!("{path}/{field}");
             match op.get(field) {
                 Some(old_schema) => self.compare(&at, old_schema, schema),
-                None if !nr.contains(field) => {
-                    self.report(&at, format!("`{at}` added (optional)"), Compatibility::Compatible)
-                }
+                None if !nr.contains(field) => self.report(
+                    &at,
+                    format!("`{at}` added (optional)"),
+                    Compatibility::Compatible,
+                ),
                 None => {}
             }
         }
@@ -477,8 +513,12 @@ mod tests {
         let found = classes(item(old.clone()), item(new.clone()));
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].1, Compatibility::Breaking);
-        assert!(found[0].0.contains("`/country` is now required"), "{found:?}");
-        let migrating = json!({"app:p:*": {"kind": "item", "schema": new, "previous": [old.clone()]}});
+        assert!(
+            found[0].0.contains("`/country` is now required"),
+            "{found:?}"
+        );
+        let migrating =
+            json!({"app:p:*": {"kind": "item", "schema": new, "previous": [old.clone()]}});
         let found = classes(item(old), migrating);
         assert_eq!(found[0].1, Compatibility::Migrates);
     }
@@ -488,15 +528,30 @@ mod tests {
         let old = json!({"type": "integer", "maximum": 150});
         let tighter = json!({"type": "integer", "maximum": 100});
         let looser = json!({"type": "integer", "maximum": 200});
-        assert_eq!(classes(item(old.clone()), item(tighter))[0].1, Compatibility::Breaking);
-        assert_eq!(classes(item(old), item(looser))[0].1, Compatibility::Compatible);
+        assert_eq!(
+            classes(item(old.clone()), item(tighter))[0].1,
+            Compatibility::Breaking
+        );
+        assert_eq!(
+            classes(item(old), item(looser))[0].1,
+            Compatibility::Compatible
+        );
         let s = json!({"type": "string"});
         let email = json!({"type": "string", "format": "email"});
-        assert_eq!(classes(item(s.clone()), item(email.clone()))[0].1, Compatibility::Breaking);
-        assert_eq!(classes(item(email), item(s))[0].1, Compatibility::Compatible);
+        assert_eq!(
+            classes(item(s.clone()), item(email.clone()))[0].1,
+            Compatibility::Breaking
+        );
+        assert_eq!(
+            classes(item(email), item(s))[0].1,
+            Compatibility::Compatible
+        );
         let e1 = json!({"type": "string", "enum": ["a", "b"]});
         let e2 = json!({"type": "string", "enum": ["a", "b", "c"]});
-        assert_eq!(classes(item(e1.clone()), item(e2.clone()))[0].1, Compatibility::Compatible);
+        assert_eq!(
+            classes(item(e1.clone()), item(e2.clone()))[0].1,
+            Compatibility::Compatible
+        );
         assert_eq!(classes(item(e2), item(e1))[0].1, Compatibility::Breaking);
     }
 
@@ -506,7 +561,10 @@ mod tests {
         let new = json!({"$ref": "#/$defs/U", "$defs": {"U": {"type": "object", "properties": {"age": {"type": "string"}}}}});
         let found = classes(item(old), item(new));
         assert_eq!(found[0].1, Compatibility::Breaking, "{found:?}");
-        assert!(found[0].0.contains("`/age` is now string (was integer)"), "{found:?}");
+        assert!(
+            found[0].0.contains("`/age` is now string (was integer)"),
+            "{found:?}"
+        );
         let found = classes(
             json!({"a": {"kind": "counter"}, "b": {"kind": "blob"}}),
             json!({"a": {"kind": "counter", "ttl_secs": 60}, "c": {"kind": "blob"}, "b": {"kind": "set"}}),
@@ -514,7 +572,11 @@ mod tests {
         let compat: Vec<Compatibility> = found.iter().map(|f| f.1).collect();
         assert_eq!(
             compat,
-            [Compatibility::Compatible, Compatibility::Breaking, Compatibility::Compatible],
+            [
+                Compatibility::Compatible,
+                Compatibility::Breaking,
+                Compatibility::Compatible
+            ],
             "{found:?}"
         );
     }

@@ -228,7 +228,11 @@ fn json_verdict(pattern: &Pattern, key: &str, bytes: &[u8]) -> Verdict {
     match codec.check(key, &value, true) {
         Ok(()) => Verdict::Valid,
         Err(e) => {
-            if pattern.older.iter().any(|old| old.check(key, &value, true).is_ok()) {
+            if pattern
+                .older
+                .iter()
+                .any(|old| old.check(key, &value, true).is_ok())
+            {
                 Verdict::Outdated {
                     encoded: Vec::new(),
                 }
@@ -351,7 +355,9 @@ async fn check(ctx: &Context, pattern: &Pattern, keys: &[String], run: &mut Run<
             })
             .await
         }
-        "blob" | "bits" | "packed_ints" => run.check_strings(ctx, keys, |_, _| Verdict::Valid).await,
+        "blob" | "bits" | "packed_ints" => {
+            run.check_strings(ctx, keys, |_, _| Verdict::Valid).await
+        }
         "set" => {
             run.check_containers(
                 ctx,
@@ -432,7 +438,10 @@ mod tests {
         assert!(!matches("shop:u:*", "shop:u:a:b"));
         assert!(!matches("shop:u:*", "shop:u:"));
         assert!(!matches("shop:u:*", "shop:u"));
-        assert!(!matches("shop:u:*", "shop:u:a*"), "a raw `*` is not an encoded id");
+        assert!(
+            !matches("shop:u:*", "shop:u:a*"),
+            "a raw `*` is not an encoded id"
+        );
         assert!(matches("shop:t:{*}:config", "shop:t:{acme}:config"));
         assert!(!matches("shop:t:{*}:config", "shop:t:acme:config"));
         assert!(matches("shop:settings", "shop:settings"));
@@ -448,8 +457,8 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(m.root(), "app:v1:");
-        let m = Manifest::from_json(&json!({"a": {"kind": "counter"}, "b": {"kind": "blob"}}))
-            .unwrap();
+        let m =
+            Manifest::from_json(&json!({"a": {"kind": "counter"}, "b": {"kind": "blob"}})).unwrap();
         assert_eq!(m.root(), "");
         let m = Manifest::from_json(&json!({"x:*": {"kind": "counter"}})).unwrap();
         assert_eq!(m.root(), "x:");

@@ -48,8 +48,12 @@ pub fn assert_snapshot(path: impl AsRef<Path>, manifest: &Value) {
             path.display()
         );
     };
-    let old: Value = serde_json::from_str(&committed)
-        .unwrap_or_else(|e| panic!("the committed manifest `{}` is not JSON: {e}", path.display()));
+    let old: Value = serde_json::from_str(&committed).unwrap_or_else(|e| {
+        panic!(
+            "the committed manifest `{}` is not JSON: {e}",
+            path.display()
+        )
+    });
     let changes = match (Manifest::from_json(&old), Manifest::from_json(manifest)) {
         (Ok(old), Ok(new)) => diff(&old, &new),
         (Err(e), _) | (_, Err(e)) => panic!("cannot compare the manifests: {e}"),

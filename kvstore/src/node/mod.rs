@@ -26,11 +26,11 @@ use serde_json::{Map, Value};
 
 pub use atomic::{Atomic, AtomicKey};
 pub use audit::{audit as audit_entry, migrate as migrate_entry};
-pub(crate) use audit::{Verdict, PAGE};
 pub use audit::{
     AuditReport, BoxFuture, MigrationReport, PatternReport, Problem, ProblemKind, Progress, Run,
     MAX_PROBLEMS,
 };
+pub(crate) use audit::{Verdict, PAGE};
 pub use bits::{Bits, PackedInt, PackedInts};
 pub use blob::Blob;
 pub use counter::Counter;
