@@ -149,6 +149,7 @@ async fn audit_counts_a_planted_mix_exactly() -> R {
 
     let out = kvstore(&["audit", "--manifest", m, "--url", &url]);
     let (stdout, stderr) = text(&out);
+    eprintln!("{stdout}");
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("cli:profiles:*"), "{stdout}");
     assert!(
