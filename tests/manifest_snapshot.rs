@@ -29,7 +29,10 @@ fn a_drift_fails_with_the_diff_until_accepted() {
         message.contains("`/country` is now required: stored values without it will not read"),
         "{message}"
     );
-    assert!(message.contains("new pattern") && message.contains(ACCEPT_ENV), "{message}");
+    assert!(
+        message.contains("new pattern") && message.contains(ACCEPT_ENV),
+        "{message}"
+    );
 
     std::env::set_var(ACCEPT_ENV, "1");
     assert_snapshot(&path, &v2);
