@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 mod external;
 mod native;
+mod persistent;
 
 use kvstore::{
     async_trait, Backend, BackendExt, DynBackend, Dynamic, Item, ManualClock, MemoryBackend,
@@ -94,7 +95,7 @@ struct Config {
     scan_ids: u64,
     modify_per_task: u64,
     redis_url: Option<String>,
-    /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`).
+    /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`, `redb`).
     only: Option<Vec<String>>,
 }
 
@@ -111,7 +112,7 @@ impl Config {
             .position(|a| a == "--only")
             .and_then(|i| args.get(i + 1))
             .map(|list| list.split(',').map(str::to_owned).collect::<Vec<_>>());
-        const SECTIONS: [&str; 4] = ["external", "memory", "redis", "native"];
+        const SECTIONS: [&str; 5] = ["external", "memory", "redis", "native", "redb"];
         for s in only.iter().flatten() {
             assert!(
                 SECTIONS.contains(&s.as_str()),
@@ -1016,6 +1017,9 @@ fn main() -> Res<()> {
         if cfg.runs("native") {
             native::memory(&cfg, &mut rows).await?;
             native::redis(&cfg, &url, &mut rows).await?;
+        }
+        if cfg.runs("redb") {
+            persistent::rows(&cfg, &mut rows).await?;
         }
         Res::Ok(())
     })?;

@@ -108,6 +108,20 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The entry in `bytes`; `Err` with what is wrong when they are not one. A string reuses the
+/// buffer.
+pub(crate) fn decode_owned(mut bytes: Vec<u8>) -> Result<Entry, &'static str> {
+    let expires_at = deadline(&bytes)?;
+    if bytes[0] == 0 {
+        bytes.drain(..HEADER);
+        return Ok(Entry {
+            value: Stored::Str(bytes),
+            expires_at,
+        });
+    }
+    decode(&bytes)
+}
+
 /// The entry in `bytes`; `Err` with what is wrong when they are not one.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, &'static str> {
     let expires_at = deadline(bytes)?;
@@ -176,7 +190,8 @@ mod tests {
                 };
                 let bytes = encode(&entry);
                 assert_eq!(deadline(&bytes), Ok(expires_at));
-                assert_eq!(decode(&bytes), Ok(entry));
+                assert_eq!(decode(&bytes), Ok(entry.clone()));
+                assert_eq!(decode_owned(bytes), Ok(entry));
             }
         }
     }

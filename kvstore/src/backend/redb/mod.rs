@@ -421,7 +421,8 @@ impl RedbTxn<'_> {
                         dirty: false,
                     },
                     Some(bytes) => {
-                        let entry = format::decode(&bytes).map_err(|what| corrupt(key, what))?;
+                        let entry =
+                            format::decode_owned(bytes).map_err(|what| corrupt(key, what))?;
                         Cached {
                             stored: Some(entry.expires_at),
                             current: Some(entry),
@@ -530,6 +531,7 @@ impl StorageTxn for RedbTxn<'_> {
             Tables::Write(t, _) => t.range::<&str>(prefix..),
         }
         .map_err(storage_error)?;
+        let cached = !self.cache.is_empty();
         for row in range {
             let (key, value) = row.map_err(storage_error)?;
             let key = key.value();
@@ -537,7 +539,7 @@ impl StorageTxn for RedbTxn<'_> {
                 break;
             }
             // A key this transaction read or changed is reported from the cache below.
-            if !self.cache.contains_key(key) {
+            if !cached || !self.cache.contains_key(key) {
                 f(
                     key,
                     format::deadline(value.value()).map_err(|what| corrupt(key, what))?,
