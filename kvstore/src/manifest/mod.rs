@@ -21,10 +21,10 @@ use serde_json::Value;
 pub use diff::{diff, Change, Compatibility};
 pub use snapshot::{assert_snapshot, ACCEPT_ENV};
 
-use crate::backend::command::{Command, ListOp, MapOp, Reply, SortedSetOp};
+use crate::backend::command::Command;
 use crate::error::{Error, Result};
 use crate::key::decode_id;
-use crate::node::{AuditReport, Context, Progress, Run, Verdict};
+use crate::node::{AuditReport, Container, Context, Progress, Run, Verdict};
 use crate::value::{Codec, Decimal, LeafCodec};
 use crate::IntoBackend;
 
@@ -243,33 +243,6 @@ fn json_verdict(pattern: &Pattern, key: &str, bytes: &[u8]) -> Verdict {
     }
 }
 
-/// The verdict on a container whose members are `members` (`None`: it is gone).
-fn members_verdict<'a>(
-    pattern: &Pattern,
-    key: &str,
-    members: impl IntoIterator<Item = &'a [u8]>,
-) -> Option<Verdict> {
-    let mut any = false;
-    let mut outdated = false;
-    for member in members {
-        any = true;
-        match json_verdict(pattern, key, member) {
-            Verdict::Valid => {}
-            Verdict::Outdated { .. } => outdated = true,
-            invalid @ Verdict::Invalid(_) => return Some(invalid),
-        }
-    }
-    any.then(|| {
-        if outdated {
-            Verdict::Outdated {
-                encoded: Vec::new(),
-            }
-        } else {
-            Verdict::Valid
-        }
-    })
-}
-
 /// Checks every value stored under `manifest` (its [`Manifest::root`], or `prefix` when given)
 /// against its pattern's schema, and lists the keys that match no pattern: the report of a
 /// store's own `audit()`, from the manifest alone. Reads in pages (`SCAN` and one `MGET` per
@@ -358,69 +331,16 @@ async fn check(ctx: &Context, pattern: &Pattern, keys: &[String], run: &mut Run<
         "blob" | "bits" | "packed_ints" => {
             run.check_strings(ctx, keys, |_, _| Verdict::Valid).await
         }
-        "set" => {
-            run.check_containers(
-                ctx,
-                keys,
-                |key| Command::SetMembers { key },
-                |key: &str, reply| match reply {
-                    Reply::Members(m) => members_verdict(pattern, key, m.iter().map(Vec::as_slice)),
-                    _ => None,
-                },
-            )
-            .await
-        }
-        "list" => {
-            run.check_containers(
-                ctx,
-                keys,
-                |key| Command::List {
-                    key,
-                    op: ListOp::Range { start: 0, stop: -1 },
-                },
-                |key: &str, reply| match reply {
-                    Reply::Members(m) => members_verdict(pattern, key, m.iter().map(Vec::as_slice)),
-                    _ => None,
-                },
-            )
-            .await
-        }
-        "sorted_set" => {
-            run.check_containers(
-                ctx,
-                keys,
-                |key| Command::SortedSet {
-                    key,
-                    op: SortedSetOp::Range {
-                        start: 0,
-                        stop: -1,
-                        rev: false,
-                    },
-                },
-                |key: &str, reply| match reply {
-                    Reply::Scored(m) => {
-                        members_verdict(pattern, key, m.iter().map(|(m, _)| m.as_slice()))
-                    }
-                    _ => None,
-                },
-            )
-            .await
-        }
-        _ => {
-            run.check_containers(
-                ctx,
-                keys,
-                |key| Command::Map {
-                    key,
-                    op: MapOp::Entries,
-                },
-                |key: &str, reply| match reply {
-                    Reply::Pairs(m) => {
-                        members_verdict(pattern, key, m.iter().map(|(_, v)| v.as_slice()))
-                    }
-                    _ => None,
-                },
-            )
+        kind => {
+            let container = match kind {
+                "set" => Container::Set,
+                "list" => Container::List,
+                "sorted_set" => Container::SortedSet,
+                _ => Container::Map,
+            };
+            run.check_members(ctx, keys, container, |key, _, value| {
+                json_verdict(pattern, key, value)
+            })
             .await
         }
     }

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::{Context, Node};
-use crate::backend::command::{Command, Reply, Swap};
+use crate::backend::command::{Command, ListOp, MapOp, Reply, SortedSetOp, Swap};
 use crate::error::{Error, Result};
 use crate::key::SEPARATOR;
 
@@ -118,6 +118,57 @@ pub struct MigrationReport {
 pub struct Progress {
     /// Keys looked at so far.
     pub scanned: u64,
+}
+
+/// A kind of container, as an audit reads it: whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Container {
+    /// `SMEMBERS`.
+    Set,
+    /// `LRANGE 0 -1`.
+    List,
+    /// `ZRANGE 0 -1 WITHSCORES`.
+    SortedSet,
+    /// `HGETALL`.
+    Map,
+}
+
+impl Container {
+    /// The command that reads the whole container at `key`.
+    pub(crate) fn read(self, key: &str) -> Command<'_> {
+        match self {
+            Container::Set => Command::SetMembers { key },
+            Container::List => Command::List {
+                key,
+                op: ListOp::Range { start: 0, stop: -1 },
+            },
+            Container::SortedSet => Command::SortedSet {
+                key,
+                op: SortedSetOp::Range {
+                    start: 0,
+                    stop: -1,
+                    rev: false,
+                },
+            },
+            Container::Map => Command::Map {
+                key,
+                op: MapOp::Entries,
+            },
+        }
+    }
+}
+
+/// The members of a container's reply (with their field, for a map).
+fn members(reply: &Reply) -> Vec<(Option<&[u8]>, &[u8])> {
+    match reply {
+        Reply::Members(m) => m.iter().map(|v| (None, v.as_slice())).collect(),
+        Reply::Scored(m) => m.iter().map(|(v, _)| (None, v.as_slice())).collect(),
+        Reply::Pairs(m) => m
+            .iter()
+            .map(|(f, v)| (Some(f.as_slice()), v.as_slice()))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The verdict on one stored value.
@@ -385,18 +436,19 @@ impl<'p> Run<'p> {
         Ok(())
     }
 
-    /// Checks the containers (sets, lists, sorted sets, hashes) at `keys`: `read` is the command
-    /// that reads a whole container, `check` gives the verdict on its reply (`None`: empty, so
-    /// expired or removed since the scan).
-    pub(crate) async fn check_containers(
+    /// Checks the containers at `keys`, each read whole: `verdict` judges each member (with
+    /// its field, for a map); a container is invalid at its first invalid member, outdated when
+    /// a member is, valid otherwise. A container that is gone (expired or removed since the
+    /// scan) is skipped; a key of another kind is counted as such.
+    pub(crate) async fn check_members(
         &mut self,
         ctx: &Context,
         keys: &[String],
-        read: fn(&str) -> Command<'_>,
-        check: impl Fn(&str, Reply) -> Option<Verdict>,
+        container: Container,
+        verdict: impl Fn(&str, Option<&[u8]>, &[u8]) -> Verdict,
     ) -> Result<()> {
         for key in keys {
-            let command = read(key);
+            let command = container.read(key);
             let reply = match ctx.execute(command).await {
                 Ok(reply) => reply,
                 Err(Error::WrongType { .. }) => {
@@ -405,9 +457,30 @@ impl<'p> Run<'p> {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(verdict) = check(key, reply) {
-                self.verdict(ctx, key, &[], verdict).await?;
+            let members = members(&reply);
+            if members.is_empty() {
+                continue;
             }
+            let mut outdated = false;
+            let mut invalid = None;
+            for (field, value) in members {
+                match verdict(key, field, value) {
+                    Verdict::Valid => {}
+                    Verdict::Outdated { .. } => outdated = true,
+                    Verdict::Invalid(e) => {
+                        invalid = Some(e);
+                        break;
+                    }
+                }
+            }
+            let verdict = match invalid {
+                Some(e) => Verdict::Invalid(e),
+                None if outdated => Verdict::Outdated {
+                    encoded: Vec::new(),
+                },
+                None => Verdict::Valid,
+            };
+            self.verdict(ctx, key, &[], verdict).await?;
         }
         self.scanned(keys.len());
         Ok(())

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::audit::{Run, Verdict};
+use super::audit::{Container, Run, Verdict};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{Command, End, ListOp, Reply};
 use crate::error::{Error, Result};
@@ -179,21 +179,10 @@ impl<T: Storable> ListOf<T> {
         run: &mut Run<'_>,
     ) -> Result<()> {
         let json = Json::<T>::new();
-        run.check_containers(
-            ctx,
-            keys,
-            |key| Command::List {
-                key,
-                op: ListOp::Range { start: 0, stop: -1 },
-            },
-            |key: &str, reply| {
-                let Reply::Members(items) = reply else {
-                    return None;
-                };
-                let first_error = items.iter().find_map(|v| json.decode(key, v).err());
-                (!items.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
-            },
-        )
+        run.check_members(ctx, keys, Container::List, |key, _, item| {
+            json.decode(key, item)
+                .map_or_else(Verdict::Invalid, |_| Verdict::Valid)
+        })
         .await
     }
 }

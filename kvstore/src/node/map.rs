@@ -4,9 +4,9 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::audit::{Run, Verdict};
+use super::audit::{Container, Run, Verdict};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
-use crate::backend::command::{Command, MapOp, Reply};
+use crate::backend::command::{Command, MapOp};
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::key::{Id, IntoId};
 use crate::value::{codec, Json, LeafCodec, Storable};
@@ -282,25 +282,16 @@ impl<F: Id, V: Storable> MapOf<F, V> {
         run: &mut Run<'_>,
     ) -> Result<()> {
         let json = Json::<V>::new();
-        run.check_containers(
-            ctx,
-            keys,
-            |key| Command::Map {
-                key,
-                op: MapOp::Entries,
-            },
-            |key: &str, reply| {
-                let Reply::Pairs(items) = reply else {
-                    return None;
-                };
-                let first_error = items.iter().find_map(|(f, v)| {
-                    decode_field::<F>(key, f)
-                        .err()
-                        .or_else(|| json.decode(key, v).err())
-                });
-                (!items.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
-            },
-        )
+        run.check_members(ctx, keys, Container::Map, |key, field, value| {
+            let field = field.map(|f| decode_field::<F>(key, f).map(drop));
+            match field
+                .unwrap_or(Ok(()))
+                .and_then(|()| json.decode(key, value))
+            {
+                Ok(_) => Verdict::Valid,
+                Err(e) => Verdict::Invalid(e),
+            }
+        })
         .await
     }
 }

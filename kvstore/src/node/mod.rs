@@ -30,7 +30,7 @@ pub use audit::{
     AuditReport, BoxFuture, MigrationReport, PatternReport, Problem, ProblemKind, Progress, Run,
     MAX_PROBLEMS,
 };
-pub(crate) use audit::{Verdict, PAGE};
+pub(crate) use audit::{Container, Verdict, PAGE};
 pub use bits::{Bits, PackedInt, PackedInts};
 pub use blob::Blob;
 pub use counter::Counter;

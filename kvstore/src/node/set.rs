@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use super::audit::{Run, Verdict};
+use super::audit::{Container, Run, Verdict};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
-use crate::backend::command::{Command, Reply};
+use crate::backend::command::Command;
 use crate::error::Result;
 use crate::value::{codec, Json, LeafCodec, Storable};
 
@@ -110,18 +110,10 @@ impl<T: Storable> SetOf<T> {
         run: &mut Run<'_>,
     ) -> Result<()> {
         let json = Json::<T>::new();
-        run.check_containers(
-            ctx,
-            keys,
-            |key| Command::SetMembers { key },
-            |key: &str, reply| {
-                let Reply::Members(members) = reply else {
-                    return None;
-                };
-                let first_error = members.iter().find_map(|m| json.decode(key, m).err());
-                (!members.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
-            },
-        )
+        run.check_members(ctx, keys, Container::Set, |key, _, member| {
+            json.decode(key, member)
+                .map_or_else(Verdict::Invalid, |_| Verdict::Valid)
+        })
         .await
     }
 }

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use super::audit::{Run, Verdict};
+use super::audit::{Container, Run, Verdict};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
-use crate::backend::command::{Command, Reply, SortedSetOp};
+use crate::backend::command::{Command, SortedSetOp};
 use crate::error::{not_a_number, Result};
 use crate::value::{codec, Json, LeafCodec, Storable};
 
@@ -197,25 +197,10 @@ impl<T: Storable> SortedSetOf<T> {
         run: &mut Run<'_>,
     ) -> Result<()> {
         let json = Json::<T>::new();
-        run.check_containers(
-            ctx,
-            keys,
-            |key| Command::SortedSet {
-                key,
-                op: SortedSetOp::Range {
-                    start: 0,
-                    stop: -1,
-                    rev: false,
-                },
-            },
-            |key: &str, reply| {
-                let Reply::Scored(items) = reply else {
-                    return None;
-                };
-                let first_error = items.iter().find_map(|(m, _)| json.decode(key, m).err());
-                (!items.is_empty()).then(|| first_error.map_or(Verdict::Valid, Verdict::Invalid))
-            },
-        )
+        run.check_members(ctx, keys, Container::SortedSet, |key, _, member| {
+            json.decode(key, member)
+                .map_or_else(Verdict::Invalid, |_| Verdict::Valid)
+        })
         .await
     }
 }

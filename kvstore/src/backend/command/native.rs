@@ -249,6 +249,16 @@ impl IntType {
         }
     }
 
+    /// Decodes the slot at the start of `bytes`, zero-padded when they are shorter than a slot
+    /// (a slot past the end of a string reads as 0, a cut one as its bytes followed by zeros).
+    pub fn decode_padded(self, bytes: &[u8]) -> i64 {
+        let width = self.bytes() as usize;
+        let mut buf = [0u8; 8];
+        let n = bytes.len().min(width);
+        buf[..n].copy_from_slice(&bytes[..n]);
+        self.decode(&buf[..width])
+    }
+
     /// Decodes one big-endian slot of [`IntType::bytes`] bytes.
     pub fn decode(self, slot: &[u8]) -> i64 {
         let mut raw = 0u64;

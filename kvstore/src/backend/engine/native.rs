@@ -59,14 +59,8 @@ fn as_string(stored: &mut Stored) -> Option<&mut Vec<u8>> {
 
 /// The bytes of slot `index` of `ty` (zero-padded past the end of `bytes`).
 fn slot(bytes: &[u8], ty: IntType, index: u64) -> i64 {
-    let width = ty.bytes() as usize;
-    let mut buf = [0u8; 8];
     let at = usize::try_from(index.saturating_mul(ty.bytes())).unwrap_or(usize::MAX);
-    if at < bytes.len() {
-        let end = (at + width).min(bytes.len());
-        buf[..end - at].copy_from_slice(&bytes[at..end]);
-    }
-    ty.decode(&buf[..width])
+    ty.decode_padded(bytes.get(at..).unwrap_or_default())
 }
 
 impl<T: StorageTxn> Op<'_, T> {

@@ -113,15 +113,6 @@ fn parse_pairs(key: &str, value: Value) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     }
 }
 
-/// The value of one slot from its big-endian bytes (fewer bytes: past the end, zero-padded).
-fn slot_value(ty: IntType, bytes: &[u8]) -> i64 {
-    let mut buf = [0u8; 8];
-    let width = ty.bytes() as usize;
-    let n = bytes.len().min(width);
-    buf[..n].copy_from_slice(&bytes[..n]);
-    ty.decode(&buf[..width])
-}
-
 impl<C> Core<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
@@ -499,11 +490,11 @@ where
                     .await?;
                 let mut sum = 0i64;
                 for chunk in bytes.chunks(ty.bytes() as usize) {
-                    sum =
-                        sum.checked_add(slot_value(ty, chunk))
-                            .ok_or_else(|| Error::Overflow {
-                                key: key.to_owned(),
-                            })?;
+                    sum = sum.checked_add(ty.decode_padded(chunk)).ok_or_else(|| {
+                        Error::Overflow {
+                            key: key.to_owned(),
+                        }
+                    })?;
                 }
                 Reply::Int(sum)
             }
@@ -546,9 +537,10 @@ where
             [Value::Int(0)] => Err(Error::Overflow {
                 key: key.to_owned(),
             }),
-            [Value::Int(1), old, new] => {
-                Ok((slot_value(ty, &bytes(old)?), slot_value(ty, &bytes(new)?)))
-            }
+            [Value::Int(1), old, new] => Ok((
+                ty.decode_padded(&bytes(old)?),
+                ty.decode_padded(&bytes(new)?),
+            )),
             _ => Err(map(
                 errors::protocol_error("unexpected BITFIELD script reply"),
                 Some(key),
