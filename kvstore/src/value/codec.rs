@@ -278,6 +278,7 @@ fn compile(schema: &Value) -> std::result::Result<jsonschema::Validator, String>
     jsonschema::options()
         .offline()
         .should_validate_formats(true)
+        .with_format("email", super::email::is_email)
         .build(schema)
         .map_err(|e| e.to_string())
 }

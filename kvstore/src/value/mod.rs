@@ -15,6 +15,7 @@
 
 pub(crate) mod codec;
 pub(crate) mod depth_limit;
+pub(crate) mod email;
 pub(crate) mod leaf;
 pub(crate) mod projection;
 pub(crate) mod versions;
