@@ -251,19 +251,13 @@ pub(crate) struct PatternStats {
     pub(crate) bytes: u64,
 }
 
-/// Keys and bytes per pattern, and of the keys that match none.
+/// Keys and bytes per pattern, and of the keys that match none. Reads page by page, so memory
+/// stays bounded on any number of keys (a key that `SCAN` returns on two pages, as it may while
+/// Redis resizes its keyspace, is counted twice).
 pub(crate) async fn stats(
     backend: &DynBackend,
     manifest: &Manifest,
 ) -> Result<BTreeMap<String, PatternStats>, Fatal> {
-    let mut all = Vec::new();
-    scan(backend, &manifest.root(), |key| {
-        all.push(key);
-        true
-    })
-    .await?;
-    all.sort();
-    all.dedup();
     let mut out: BTreeMap<String, PatternStats> = manifest
         .patterns()
         .map(|p| {
@@ -276,21 +270,37 @@ pub(crate) async fn stats(
             )
         })
         .collect();
-    for key in all {
-        let (name, kind) = match manifest.pattern_of(&key) {
-            Some(p) => (p.pattern.clone(), p.kind.clone()),
-            None => ("(unknown keys)".to_owned(), String::new()),
+    let root = manifest.root();
+    let mut cursor = String::new();
+    loop {
+        let command = Command::Scan {
+            prefix: &root,
+            cursor: &cursor,
+            count: PAGE,
         };
-        let held = read(backend, &key).await?;
-        if matches!(held, Held::Missing) {
-            continue; // expired since the scan
+        let page = backend.execute(command).await?.into_page(&command)?;
+        let mut keys = page.keys;
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let (name, kind) = match manifest.pattern_of(&key) {
+                Some(p) => (p.pattern.clone(), p.kind.clone()),
+                None => ("(unknown keys)".to_owned(), String::new()),
+            };
+            let held = read(backend, &key).await?;
+            if matches!(held, Held::Missing) {
+                continue; // expired since the scan
+            }
+            let entry = out.entry(name).or_insert_with(|| PatternStats {
+                kind,
+                ..PatternStats::default()
+            });
+            entry.keys += 1;
+            entry.bytes += held.bytes();
         }
-        let entry = out.entry(name).or_insert_with(|| PatternStats {
-            kind,
-            ..PatternStats::default()
-        });
-        entry.keys += 1;
-        entry.bytes += held.bytes();
+        match page.next {
+            Some(next) => cursor = next,
+            None => return Ok(out),
+        }
     }
-    Ok(out)
 }
