@@ -519,6 +519,31 @@ rules! {
         assert_eq!(fields, vec![1, 2, 3]);
     }
 
+    /// `set_many` of thousands of fields on a map with a default TTL is one step: every field
+    /// written, the TTL set once; on a key of another kind, nothing written.
+    pub async fn map_set_many_large(env: Env) {
+        let n = natives(&env);
+        let totals = n.totals().at("big");
+        let entries: Vec<(u64, i64)> = (0..5_000).map(|i| (i, i as i64)).collect();
+        totals
+            .set_many(entries.iter().map(|(f, v)| (*f, v)))
+            .await
+            .unwrap();
+        assert_eq!(totals.len().await.unwrap(), 5_000);
+        assert_eq!(totals.get(4_999).await.unwrap(), Some(4_999));
+        assert_default_ttl(totals.ttl().await).await;
+        let other = n.totals().at("str");
+        env.backend
+            .set(other.key(), b"a string", Default::default())
+            .await
+            .unwrap();
+        expect_wrong_type(
+            other.set_many(entries.iter().map(|(f, v)| (*f, v))).await,
+            other.key(),
+        );
+        assert_eq!(env.backend.get(other.key()).await.unwrap().as_deref(), Some(&b"a string"[..]));
+    }
+
     /// Bits: set returns the previous bit, reads past the end are false, `count` is
     /// `BITCOUNT`; a hostile offset is refused before anything is sent.
     pub async fn bits_basics(env: Env) {

@@ -335,13 +335,27 @@ where
                     self.check_value(key, value)?;
                 }
                 let ttl = write_ttl_ms(key, ttl_if_created)?;
-                if !entries.is_empty() {
-                    self.creating::<()>(key, &[key], 0, ttl, "HSET", |c| {
+                match (entries.is_empty(), ttl) {
+                    (true, _) => {}
+                    (false, None) => {
+                        let mut c = cmd("HSET");
+                        c.arg(key);
                         for (field, value) in entries {
                             c.arg(field).arg(value);
                         }
-                    })
-                    .await?;
+                        self.query::<()>(Some(key), &c).await?;
+                    }
+                    (false, Some(ms)) => {
+                        let script = scripts::MAP_SET_MANY_WITH_TTL.commands(&[key], |c| {
+                            c.arg(ms);
+                            for (field, value) in entries {
+                                c.arg(field).arg(value);
+                            }
+                        });
+                        self.script_raw::<i64>(&script)
+                            .await
+                            .map_err(|e| map(e, Some(key)))?;
+                    }
                 }
                 Reply::Unit
             }

@@ -289,3 +289,24 @@ return {1, old, redis.call('GETRANGE', KEYS[1], from, to)}
 "#,
     )
 });
+
+/// `HSET` of many fields with a TTL for a created hash, one field at a time inside the script
+/// (so that any number of fields fits: Lua's `unpack` is limited to a few thousand values).
+///
+/// ARGV: the TTL in ms, then field, value, field, value, ...
+pub(crate) static MAP_SET_MANY_WITH_TTL: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
+        r#"
+local existed = redis.call('EXISTS', KEYS[1])
+if existed == 1 then
+  local t = redis.pcall('TYPE', KEYS[1])
+  if t.ok ~= 'hash' then return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value') end
+end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+if existed == 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
+"#,
+    )
+});
