@@ -486,6 +486,23 @@ impl<'p> Run<'p> {
         Ok(())
     }
 
+    /// Checks the containers at `keys` whose members are all JSON values of `T` (sets, lists,
+    /// sorted sets).
+    pub(crate) async fn check_json_members<T: crate::value::Storable>(
+        &mut self,
+        ctx: &Context,
+        keys: &[String],
+        container: Container,
+    ) -> Result<()> {
+        use crate::value::LeafCodec;
+        let json = crate::value::Json::<T>::new();
+        self.check_members(ctx, keys, container, |key, _, member| {
+            json.decode(key, member)
+                .map_or_else(Verdict::Invalid, |_| Verdict::Valid)
+        })
+        .await
+    }
+
     /// The audit report.
     pub(crate) fn into_audit(mut self) -> AuditReport {
         self.audit.patterns = std::mem::take(&mut self.patterns).into_values().collect();

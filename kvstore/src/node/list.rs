@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::audit::{Container, Run, Verdict};
+use super::audit::{Container, Run};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{Command, End, ListOp, Reply};
 use crate::error::{Error, Result};
@@ -178,12 +178,8 @@ impl<T: Storable> ListOf<T> {
         _spec: &Spec,
         run: &mut Run<'_>,
     ) -> Result<()> {
-        let json = Json::<T>::new();
-        run.check_members(ctx, keys, Container::List, |key, _, item| {
-            json.decode(key, item)
-                .map_or_else(Verdict::Invalid, |_| Verdict::Valid)
-        })
-        .await
+        run.check_json_members::<T>(ctx, keys, Container::List)
+            .await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::audit::{Container, Run, Verdict};
+use super::audit::{Container, Run};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::Command;
 use crate::error::Result;
@@ -109,12 +109,7 @@ impl<T: Storable> SetOf<T> {
         _spec: &Spec,
         run: &mut Run<'_>,
     ) -> Result<()> {
-        let json = Json::<T>::new();
-        run.check_members(ctx, keys, Container::Set, |key, _, member| {
-            json.decode(key, member)
-                .map_or_else(Verdict::Invalid, |_| Verdict::Valid)
-        })
-        .await
+        run.check_json_members::<T>(ctx, keys, Container::Set).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::audit::{Container, Run, Verdict};
+use super::audit::{Container, Run};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{Command, SortedSetOp};
 use crate::error::{not_a_number, Result};
@@ -196,12 +196,8 @@ impl<T: Storable> SortedSetOf<T> {
         _spec: &Spec,
         run: &mut Run<'_>,
     ) -> Result<()> {
-        let json = Json::<T>::new();
-        run.check_members(ctx, keys, Container::SortedSet, |key, _, member| {
-            json.decode(key, member)
-                .map_or_else(Verdict::Invalid, |_| Verdict::Valid)
-        })
-        .await
+        run.check_json_members::<T>(ctx, keys, Container::SortedSet)
+            .await
     }
 }
 
