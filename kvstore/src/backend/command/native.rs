@@ -249,6 +249,18 @@ impl IntType {
         }
     }
 
+    /// `Ok` when `value` fits the type; [`Error::Overflow`](crate::Error::Overflow) naming `key`
+    /// otherwise.
+    pub fn check(self, key: &str, value: i64) -> crate::Result<i64> {
+        if (self.min()..=self.max()).contains(&value) {
+            Ok(value)
+        } else {
+            Err(crate::Error::Overflow {
+                key: key.to_owned(),
+            })
+        }
+    }
+
     /// Decodes the slot at the start of `bytes`, zero-padded when they are shorter than a slot
     /// (a slot past the end of a string reads as 0, a cut one as its bytes followed by zeros).
     pub fn decode_padded(self, bytes: &[u8]) -> i64 {

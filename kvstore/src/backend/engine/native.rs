@@ -325,6 +325,8 @@ impl<T: StorageTxn> Op<'_, T> {
                 self.typed(key, as_hash)?
                     .is_some_and(|h| h.contains_key(field.as_bytes())),
             ),
+            // As the Redis mapping: no fields, nothing to read.
+            MapOp::GetMany { fields: [] } => Reply::Values(Vec::new()),
             MapOp::GetMany { fields } => {
                 let hash = self.typed(key, as_hash)?;
                 Reply::Values(match hash {
@@ -419,11 +421,7 @@ impl<T: StorageTxn> Op<'_, T> {
                 value,
                 ttl_if_created,
             } => {
-                if value < ty.min() || value > ty.max() {
-                    return Err(Error::Overflow {
-                        key: key.to_owned(),
-                    });
-                }
+                ty.check(key, value)?;
                 self.write_slot(key, ty, index, ttl_if_created, |_| Some(value))?
             }
             BitsOp::FieldIncrement {
@@ -435,12 +433,10 @@ impl<T: StorageTxn> Op<'_, T> {
                 let current = self
                     .typed(key, as_string)?
                     .map_or(0, |bytes| slot(bytes, ty, index));
-                let next = current
-                    .checked_add(by)
-                    .filter(|n| (ty.min()..=ty.max()).contains(n))
-                    .ok_or_else(|| Error::Overflow {
-                        key: key.to_owned(),
-                    })?;
+                let next = current.checked_add(by).ok_or_else(|| Error::Overflow {
+                    key: key.to_owned(),
+                })?;
+                let next = ty.check(key, next)?;
                 self.write_slot(key, ty, index, ttl_if_created, |_| Some(next))?;
                 Reply::Int(next)
             }

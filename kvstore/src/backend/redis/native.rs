@@ -180,12 +180,26 @@ where
                 ttl_if_created,
             } => {
                 let ttl = write_ttl_ms(dest, ttl_if_created)?;
-                Reply::Value(
-                    self.creating(key, &[key, dest], 1, ttl, "LMOVE", |c| {
+                let moved = self
+                    .creating(key, &[key, dest], 1, ttl, "LMOVE", |c| {
                         c.arg("LEFT").arg("RIGHT");
                     })
-                    .await?,
-                )
+                    .await;
+                match moved {
+                    // Redis does not say which list is of another kind: name the one that is.
+                    Err(Error::WrongType { .. }) => {
+                        let kind: String = self.query(Some(key), cmd("TYPE").arg(key)).await?;
+                        let wrong = if matches!(kind.as_str(), "list" | "none") {
+                            dest
+                        } else {
+                            key
+                        };
+                        return Err(Error::WrongType {
+                            key: wrong.to_owned(),
+                        });
+                    }
+                    other => Reply::Value(other?),
+                }
             }
             ListOp::Range { start, stop } => Reply::Members(
                 self.query(Some(key), cmd("LRANGE").arg(key).arg(start).arg(stop))
@@ -468,11 +482,7 @@ where
                 value,
                 ttl_if_created,
             } => {
-                if value < ty.min() || value > ty.max() {
-                    return Err(Error::Overflow {
-                        key: key.to_owned(),
-                    });
-                }
+                ty.check(key, value)?;
                 let (old, _) = self
                     .field_write(key, ty, index, "SET", value, ttl_if_created)
                     .await?;

@@ -726,20 +726,7 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
             op: op @ ListOp::MoveFrontToBack { .. },
         } => {
             topology.check_one_slot(&command)?;
-            match core.list(key, op).await {
-                // Redis does not say which list is of another kind: the error names the one.
-                Err(Error::WrongType { .. }) => {
-                    let kind: String = core.query(Some(key), cmd("TYPE").arg(key)).await?;
-                    let wrong = match (kind.as_str(), op) {
-                        ("list" | "none", ListOp::MoveFrontToBack { dest, .. }) => dest,
-                        _ => key,
-                    };
-                    return Err(Error::WrongType {
-                        key: wrong.to_owned(),
-                    });
-                }
-                other => other?,
-            }
+            core.list(key, op).await?
         }
         Command::List { key, op } => core.list(key, op).await?,
         Command::SortedSet { key, op } => core.sorted_set(key, op).await?,
