@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 
 use super::command::{Command, Reply};
@@ -16,6 +17,14 @@ use crate::error::Result;
 pub trait Clock: Send + Sync + 'static {
     /// The current instant.
     fn now(&self) -> Instant;
+
+    /// Resolves once [`now`](Clock::now) has reached `deadline` (it may resolve early; callers
+    /// check the clock again). Expiry notifications of watches wait on it. The default sleeps
+    /// on tokio's timer for the time left; a clock that does not follow real time overrides it.
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        let left = deadline.saturating_duration_since(self.now());
+        Box::pin(tokio::time::sleep(left))
+    }
 }
 
 /// The real monotonic clock (the default).
@@ -45,6 +54,7 @@ impl Clock for SystemClock {
 pub struct ManualClock {
     start: Instant,
     offset: Arc<Mutex<Duration>>,
+    advanced: Arc<tokio::sync::Notify>,
 }
 
 impl ManualClock {
@@ -53,12 +63,14 @@ impl ManualClock {
         ManualClock {
             start: Instant::now(),
             offset: Arc::default(),
+            advanced: Arc::default(),
         }
     }
 
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         *self.offset.lock() += by;
+        self.advanced.notify_waiters();
     }
 
     /// How far the clock has been advanced since it was created.
@@ -76,6 +88,22 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         self.start + *self.offset.lock()
+    }
+
+    /// Resolves when [`advance`](ManualClock::advance) has moved the clock to `deadline`.
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        let clock = self.clone();
+        Box::pin(async move {
+            loop {
+                let advanced = clock.advanced.notified();
+                let mut advanced = std::pin::pin!(advanced);
+                advanced.as_mut().enable();
+                if clock.now() >= deadline {
+                    return;
+                }
+                advanced.await;
+            }
+        })
     }
 }
 

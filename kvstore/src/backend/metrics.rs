@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::command::{Command, Reply};
-use super::{async_trait, Backend, Limits};
+use super::{async_trait, Backend, ClientCache, Limits};
 use crate::error::Result;
 
 /// Latency buckets: bucket `i` counts calls that took less than 2^i µs (the last one: the rest).
@@ -47,14 +47,28 @@ struct OpStats {
 /// relaxed atomic additions.
 pub struct Metrics {
     ops: [OpStats; Command::NAMES.len()],
+    cache: Option<ClientCache>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             ops: std::array::from_fn(|_| OpStats::default()),
+            cache: None,
         }
     }
+}
+
+/// What [`Metrics::cache`] reports: the wrapped backend's client cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSnapshot {
+    /// Reads answered from the cache (they never reach the backend, so they are not counted
+    /// as `get` calls).
+    pub hits: u64,
+    /// Reads that went to the server (counted as `get` / `get_many` calls too).
+    pub misses: u64,
+    /// Keys cached now.
+    pub entries: usize,
 }
 
 /// What [`Metrics::snapshot`] reports for one operation.
@@ -110,6 +124,16 @@ impl OpSnapshot {
 }
 
 impl Metrics {
+    /// The client cache's hits, misses and size, when the wrapped backend keeps one
+    /// ([`Backend::client_cache`]).
+    pub fn cache(&self) -> Option<CacheSnapshot> {
+        self.cache.as_ref().map(|cache| CacheSnapshot {
+            hits: cache.hits(),
+            misses: cache.misses(),
+            entries: cache.len(),
+        })
+    }
+
     fn record(&self, op: usize, elapsed: Duration, failed: bool) {
         let stats = &self.ops[op];
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
@@ -164,9 +188,13 @@ pub struct Instrumented<B> {
 impl<B: Backend> Instrumented<B> {
     /// Wraps `inner`, with fresh counters.
     pub fn new(inner: B) -> Instrumented<B> {
+        let metrics = Metrics {
+            cache: inner.client_cache().cloned(),
+            ..Metrics::default()
+        };
         Instrumented {
             inner,
-            metrics: Arc::default(),
+            metrics: Arc::new(metrics),
         }
     }
 
@@ -209,6 +237,10 @@ impl<B: Backend> Backend for Instrumented<B> {
 
     fn instance(&self) -> usize {
         self.inner.instance()
+    }
+
+    fn client_cache(&self) -> Option<&ClientCache> {
+        self.inner.client_cache()
     }
 }
 

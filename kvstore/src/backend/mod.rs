@@ -19,12 +19,14 @@
 //! the `kvstore-conformance` suite against it. [`BackendExt`] adds one typed method per command
 //! (`get`, `set`, `increment`, ...) to every backend.
 
+pub(crate) mod cache;
 pub mod command;
 mod connect;
 mod engine;
 mod ext;
 mod memory;
 mod metrics;
+mod watch;
 #[cfg(feature = "redb")]
 pub(crate) mod redb;
 #[cfg(feature = "redis")]
@@ -42,7 +44,10 @@ pub use connect::{connect, SCHEMES};
 pub use engine::{Engine, Entry, SortedSet, Storage, StorageTxn, Stored};
 pub use ext::BackendExt;
 pub use memory::{Clock, ManualClock, MemoryBackend, SystemClock};
-pub use metrics::{Instrumented, Metrics, OpSnapshot};
+pub use metrics::{CacheSnapshot, Instrumented, Metrics, OpSnapshot};
+pub use cache::ClientCache;
+pub(crate) use watch::{Hub, Target};
+pub use watch::{Changes, Subscription};
 
 use crate::error::{Error, InvalidKeyReason, Result};
 
@@ -75,6 +80,13 @@ pub trait Backend: Send + Sync + 'static {
     /// the address of what they share.
     fn instance(&self) -> usize {
         self as *const Self as *const () as usize
+    }
+
+    /// The backend's client-side read cache, if it keeps one (a Redis backend built with
+    /// `client_cache`). Typed reads look there first. A layer that wraps a backend forwards
+    /// this (the default, `None`, turns caching off for reads through the layer).
+    fn client_cache(&self) -> Option<&ClientCache> {
+        None
     }
 }
 
@@ -188,7 +200,7 @@ pub(crate) async fn run_batch_in_order(backend: &dyn Backend, batch: Command<'_>
     }
     let mut replies = Vec::with_capacity(commands.len());
     for command in commands {
-        if matches!(command, Command::Batch { .. }) {
+        if matches!(command, Command::Batch { .. } | Command::Watch { .. }) {
             return Err(command.unsupported(backend.name()));
         }
         replies.push(backend.execute(*command).await?);

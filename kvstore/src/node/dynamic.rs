@@ -13,6 +13,7 @@ use futures_core::Stream;
 use super::audit::{BoxFuture, Run, PAGE};
 use super::item::{audit_methods, ItemAt};
 use super::{Context, Item, ItemLeaf, Node, Spec};
+use crate::backend::cache::{Cached, Lookup};
 use crate::backend::command::{Command, ScanPage, SetOptions};
 use crate::backend::round_up_to_millis;
 use crate::error::{Error, InvalidKeyReason, Result};
@@ -272,8 +273,39 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
     }
 
     async fn fetch(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let command = Command::GetMany { keys };
-        self.inner.ctx.execute(command).await?.into_values(&command)
+        let Some(cache) = self.inner.ctx.cache() else {
+            let command = Command::GetMany { keys };
+            return self.inner.ctx.execute(command).await?.into_values(&command);
+        };
+        // Through the client cache: hits from it, the misses in one `MGET`, then kept.
+        let mut values = vec![None; keys.len()];
+        let mut missing = Vec::new();
+        let mut tickets = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match cache.lookup(key) {
+                Lookup::Hit(cached) => values[i] = cached.bytes.as_deref().map(<[u8]>::to_vec),
+                Lookup::Miss(ticket) => {
+                    missing.push(key.clone());
+                    tickets.push((i, ticket));
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(values);
+        }
+        let command = Command::GetMany { keys: &missing };
+        let fetched = self.inner.ctx.execute(command).await?.into_values(&command)?;
+        for ((i, ticket), value) in tickets.into_iter().zip(fetched) {
+            if let Some(ticket) = ticket {
+                let cached = Cached {
+                    bytes: value.as_deref().map(Box::from),
+                    checked: 0,
+                };
+                cache.fill(&keys[i], ticket, cached);
+            }
+            values[i] = value;
+        }
+        Ok(values)
     }
 
     /// Decodes fetched values, failing on the first bad one. Without older versions this is

@@ -14,7 +14,8 @@ use super::{
     key_methods, manifest_entry, remove_key, Context, ItemLeaf, KeyPath, Leaf, Node, Spec,
 };
 use crate::backend::command::{Command, SetOptions, Swap};
-use crate::backend::write_ttl;
+use crate::backend::cache::{Cached, Lookup};
+use crate::backend::{write_ttl, ClientCache};
 use crate::error::{Error, Result};
 use crate::value::{codec, Codec, Json, LeafCodec, Migrations, Read, Storable};
 
@@ -50,10 +51,56 @@ pub(crate) struct ItemAt<'a, T> {
 
 impl<T: Storable> ItemAt<'_, T> {
     pub(crate) async fn get(&self) -> Result<Option<T>> {
+        if let Some(cache) = self.ctx.cache() {
+            return self.get_cached(cache).await;
+        }
         let command = Command::Get { key: self.key };
         match self.ctx.execute(command).await?.into_value(&command)? {
             Some(bytes) => Ok(Some(self.read(&bytes).await?)),
             None => Ok(None),
+        }
+    }
+
+    /// [`get`](Self::get) through the backend's client cache: a hit checked by this codec is
+    /// only deserialized; a miss is read, decoded, and kept (unless it is an older version, or
+    /// the key changed meanwhile).
+    async fn get_cached(&self, cache: &ClientCache) -> Result<Option<T>> {
+        let codec = self.json.codec();
+        let ticket = match cache.lookup(self.key) {
+            Lookup::Hit(cached) => {
+                return match &cached.bytes {
+                    None => Ok(None),
+                    Some(bytes) if cached.checked == codec.id() => {
+                        codec.decode_checked(self.key, bytes).map(Some)
+                    }
+                    Some(bytes) => self.read(bytes).await.map(Some),
+                };
+            }
+            Lookup::Miss(ticket) => ticket,
+        };
+        let command = Command::Get { key: self.key };
+        let Some(bytes) = self.ctx.execute(command).await?.into_value(&command)? else {
+            if let Some(ticket) = ticket {
+                let absent = Cached {
+                    bytes: None,
+                    checked: 0,
+                };
+                cache.fill(self.key, ticket, absent);
+            }
+            return Ok(None);
+        };
+        match self.classify(&bytes)? {
+            Read::Current(value) => {
+                if let Some(ticket) = ticket {
+                    let cached = Cached {
+                        bytes: Some(bytes.into_boxed_slice()),
+                        checked: codec.id(),
+                    };
+                    cache.fill(self.key, ticket, cached);
+                }
+                Ok(Some(value))
+            }
+            Read::Older { .. } => self.read(&bytes).await.map(Some),
         }
     }
 

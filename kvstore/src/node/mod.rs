@@ -78,6 +78,12 @@ impl Context {
         &self.inner.limits
     }
 
+    /// The backend's client cache, if it keeps one.
+    #[inline]
+    pub(crate) fn cache(&self) -> Option<&crate::backend::ClientCache> {
+        self.inner.backend.client_cache()
+    }
+
     /// Sends one command to the backend (the one call path of every handle).
     pub(crate) async fn execute(&self, command: Command<'_>) -> Result<Reply> {
         dispatch(&*self.inner.backend, command).await

@@ -204,6 +204,17 @@ impl Codec {
         serde_json::from_value(json).map_err(decode_err)
     }
 
+    /// Decodes bytes that this codec already checked (a client cache keeps them): serde only,
+    /// no validation.
+    pub(crate) fn decode_checked<T: Storable>(&self, key: &str, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| decode_error(key, e))
+    }
+
+    /// An identity of this codec: what a cached value was checked against.
+    pub(crate) fn id(&'static self) -> usize {
+        self as *const Codec as usize
+    }
+
     /// [`Codec::decode`], shape first: bytes that serde cannot decode as `T` are always
     /// [`Error::Decode`] (never `Validation`), so that a caller can tell "another shape" (maybe
     /// an older version of the type) from "this shape, but breaking a constraint".

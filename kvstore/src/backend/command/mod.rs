@@ -15,6 +15,7 @@ pub(crate) use native::MAX_BIT_OFFSET;
 pub use native::{BitsOp, End, IntType, ListOp, MapOp, SortedSetOp, MAX_BLOCKING_WAIT};
 
 use crate::error::{BackendErrorKind, Error, Result};
+use crate::backend::watch::Subscription;
 
 /// The remaining time to live of a key, as Redis's `PTTL` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +248,17 @@ pub enum Command<'a> {
         /// Whether they must apply as one atomic step.
         atomic: bool,
     },
+    /// Subscribes to changes of the key `key` or, with `prefix`, of every key that starts
+    /// with `key`: writes, removals and expiries (Redis: keyspace notifications). Reply:
+    /// [`Reply::Watch`], a [`Subscription`] that lists the keys that changed from now on (it
+    /// is registered before the reply, so a read made after it misses nothing). A backend
+    /// that cannot watch answers [`BackendErrorKind::Unsupported`].
+    Watch {
+        /// The key, or the prefix.
+        key: &'a str,
+        /// Whether `key` is a prefix.
+        prefix: bool,
+    },
 }
 
 /// A condition of [`Command::Atomic`]: the string at `key` is exactly `expected` (`None`: the
@@ -295,6 +307,8 @@ pub enum Reply {
     Scored(Vec<(Vec<u8>, f64)>),
     /// Hash fields with their values.
     Pairs(Vec<(Vec<u8>, Vec<u8>)>),
+    /// A subscription to changes ([`Command::Watch`]).
+    Watch(Subscription),
 }
 
 /// One page of [`Command::Scan`].
@@ -339,11 +353,12 @@ impl Command<'_> {
             Command::SortedSet { op, .. } => 27 + op.index(),
             Command::Map { op, .. } => 35 + op.index(),
             Command::Bits { op, .. } => 45 + op.index(),
+            Command::Watch { .. } => 53,
         }
     }
 
     /// Every command name, in a fixed order (what [`Command::name`] returns).
-    pub const NAMES: [&'static str; 53] = [
+    pub const NAMES: [&'static str; 54] = [
         "get",
         "set",
         "get_many",
@@ -397,6 +412,7 @@ impl Command<'_> {
         "ints_increment",
         "ints_sum",
         "bits_len",
+        "watch",
     ];
 
     /// The key errors and traces name: the key, the first key of a multi-key command, the prefix
@@ -419,7 +435,8 @@ impl Command<'_> {
             | Command::List { key, .. }
             | Command::SortedSet { key, .. }
             | Command::Map { key, .. }
-            | Command::Bits { key, .. } => key,
+            | Command::Bits { key, .. }
+            | Command::Watch { key, .. } => key,
             Command::GetMany { keys } | Command::Delete { keys } => {
                 keys.first().map_or("", String::as_str)
             }
@@ -460,7 +477,8 @@ impl Command<'_> {
             | Command::SetMembers { .. }
             | Command::SetLen { .. }
             | Command::ScanPrefix { .. }
-            | Command::Scan { .. } => false,
+            | Command::Scan { .. }
+            | Command::Watch { .. } => false,
         }
     }
 
@@ -546,6 +564,7 @@ reply_as! {
     into_rank(Rank) -> Option<usize>;
     into_scored(Scored) -> Vec<(Vec<u8>, f64)>;
     into_pairs(Pairs) -> Vec<(Vec<u8>, Vec<u8>)>;
+    into_subscription(Watch) -> Subscription;
 }
 
 impl Reply {

@@ -9,16 +9,18 @@
 mod native;
 mod storage;
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use storage::{Access, Entry, SortedSet, Storage, StorageTxn, Stored};
 
 use super::command::{Command, KeyTtl, ListOp, Reply, ScanPage, Swap};
 use super::memory::Clock;
-use super::{async_trait, ttl_ms, write_ttl, Backend, Limits};
-use crate::error::{Error, Result};
+use super::{async_trait, ttl_ms, write_ttl, Backend, Hub, Limits, Target};
+use crate::error::{BackendErrorKind, Error, Result};
 use crate::value::{Decimal, LeafCodec};
 
 /// Expired keys, at most, reclaimed by one write's incremental sweep.
@@ -37,6 +39,21 @@ struct Shared<S> {
     limits: Limits,
     /// Woken after every write to a list, for the blocking pops waiting on one.
     pushed: tokio::sync::Notify,
+    /// Routes changed keys to the watches.
+    hub: Hub,
+    /// The deadlines of watched keys, earliest first: the expiry notifications to send.
+    timers: parking_lot::Mutex<BinaryHeap<Reverse<(u64, String)>>>,
+    /// Wakes the expiry task (a new earliest deadline, or the engine is gone).
+    timer_wake: Arc<tokio::sync::Notify>,
+    /// Whether the expiry task runs.
+    timer_running: AtomicBool,
+}
+
+impl<S> Drop for Shared<S> {
+    fn drop(&mut self) {
+        // The expiry task holds a weak reference: let it see that the engine is gone.
+        self.timer_wake.notify_one();
+    }
 }
 
 impl<S> Clone for Engine<S> {
@@ -61,6 +78,10 @@ impl<S: Storage> Engine<S> {
                 epoch,
                 limits,
                 pushed: tokio::sync::Notify::new(),
+                hub: Hub::default(),
+                timers: parking_lot::Mutex::default(),
+                timer_wake: Arc::default(),
+                timer_running: AtomicBool::new(false),
             }),
         }
     }
@@ -100,8 +121,12 @@ impl<S: Storage> Engine<S> {
             .transaction(Access::Write, |txn| txn.purge_expired(now, usize::MAX))
     }
 
-    /// Runs one command (see [`Backend::execute`]).
+    /// Runs one command (see [`Backend::execute`]). [`Command::Watch`] needs a tokio runtime
+    /// (its expiry notifications run on a task).
     pub fn run(&self, command: Command<'_>) -> Result<Reply> {
+        if let Command::Watch { key, prefix } = command {
+            return self.watch(key, prefix);
+        }
         let access = if command.is_write() {
             Access::Write
         } else {
@@ -110,25 +135,98 @@ impl<S: Storage> Engine<S> {
         let now = self.now_ms();
         let limits = self.shared.limits;
         let name = self.shared.storage.name();
-        self.shared
-            .storage
-            .transaction(access, |txn| {
-                let mut op = Op {
-                    txn,
-                    now,
-                    limits,
-                    name,
-                };
-                if access == Access::Write {
-                    op.txn.purge_expired(now, SWEEP_PER_WRITE)?;
+        let hub = &self.shared.hub;
+        let (reply, deadlines) = self.shared.storage.transaction(access, |txn| {
+            let mut op = Op {
+                txn,
+                now,
+                limits,
+                name,
+            };
+            if access == Access::Write {
+                op.txn.purge_expired(now, SWEEP_PER_WRITE)?;
+            }
+            let reply = op.apply(command)?;
+            // The deadlines of the watched keys just written: their expiry is a change too.
+            let mut deadlines = Vec::new();
+            if access == Access::Write && hub.is_active() {
+                for key in command.keys() {
+                    if !hub.watches(key) {
+                        continue;
+                    }
+                    if let Some((_, Some(at))) = op.txn.get(key)? {
+                        deadlines.push((at, key.to_owned()));
+                    }
                 }
-                op.apply(command)
-            })
-            .inspect(|_| {
-                if pushes(&command) {
-                    self.shared.pushed.notify_waiters();
+            }
+            Ok((reply, deadlines))
+        })?;
+        if access == Access::Write {
+            if pushes(&command) {
+                self.shared.pushed.notify_waiters();
+            }
+            if hub.is_active() {
+                for key in command.keys() {
+                    hub.publish(key);
                 }
-            })
+                self.add_timers(deadlines);
+            }
+        }
+        Ok(reply)
+    }
+
+    /// [`Command::Watch`]: a subscription, and an expiry notification for each watched key
+    /// that has a deadline.
+    fn watch(&self, key: &str, prefix: bool) -> Result<Reply> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::backend(
+                BackendErrorKind::Unsupported,
+                Some(key),
+                "watching needs a tokio runtime (call it from async code)",
+            )
+        })?;
+        let subscription = self.shared.hub.subscribe(Target {
+            key: key.to_owned(),
+            prefix,
+        });
+        let deadlines = self.shared.storage.transaction(Access::Read, |txn| {
+            let mut deadlines = Vec::new();
+            if prefix {
+                txn.scan_prefix(key, &mut |key, at| {
+                    if let Some(at) = at {
+                        deadlines.push((at, key.to_owned()));
+                    }
+                })?;
+            } else if let Some((_, Some(at))) = txn.get(key)? {
+                deadlines.push((at, key.to_owned()));
+            }
+            Ok(deadlines)
+        })?;
+        if !self.shared.timer_running.swap(true, Ordering::AcqRel) {
+            runtime.spawn(expiry_task(
+                Arc::downgrade(&self.shared),
+                Arc::clone(&self.shared.timer_wake),
+            ));
+        }
+        self.add_timers(deadlines);
+        Ok(Reply::Watch(subscription))
+    }
+
+    fn add_timers(&self, deadlines: Vec<(u64, String)>) {
+        if deadlines.is_empty() {
+            return;
+        }
+        let mut timers = self.shared.timers.lock();
+        let earliest = timers.peek().map(|Reverse((at, _))| *at);
+        let mut sooner = false;
+        for (at, key) in deadlines {
+            sooner |= earliest.is_none_or(|e| at < e);
+            timers.push(Reverse((at, key)));
+        }
+        drop(timers);
+        if sooner {
+            self.shared.timer_wake.notify_one();
+        }
     }
 
     /// Runs one command, waiting for a blocking pop's element or timeout (see
@@ -153,6 +251,52 @@ impl<S: Storage> Engine<S> {
             if tokio::time::timeout_at(deadline, pushed).await.is_err() {
                 return Ok(Reply::Value(None));
             }
+        }
+    }
+}
+
+/// Sends the expiry notifications of watched keys, each at its deadline on the engine's clock
+/// (a key given a new deadline since is notified anyway: the watch re-reads and finds it
+/// unchanged). Ends when the engine is gone.
+async fn expiry_task<S: Storage>(engine: Weak<Shared<S>>, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        let woken = wake.notified();
+        let mut woken = std::pin::pin!(woken);
+        woken.as_mut().enable();
+        let sleep = {
+            let Some(shared) = engine.upgrade() else {
+                return;
+            };
+            let engine = Engine { shared };
+            let now = engine.now_ms();
+            let mut due = Vec::new();
+            let next = {
+                let mut timers = engine.shared.timers.lock();
+                while let Some(Reverse((at, _))) = timers.peek() {
+                    if *at > now {
+                        break;
+                    }
+                    let Some(Reverse((_, key))) = timers.pop() else {
+                        break;
+                    };
+                    due.push(key);
+                }
+                timers.peek().map(|Reverse((at, _))| *at)
+            };
+            for key in &due {
+                engine.shared.hub.publish(key);
+            }
+            next.map(|at| {
+                let (instant, unix_ms) = engine.shared.epoch;
+                let deadline = instant + Duration::from_millis(at.saturating_sub(unix_ms));
+                engine.shared.clock.sleep_until(deadline)
+            })
+        };
+        match sleep {
+            Some(sleep) => {
+                futures_util::future::select(sleep, woken).await;
+            }
+            None => woken.await,
         }
     }
 }
@@ -438,6 +582,8 @@ impl<T: StorageTxn> Op<'_, T> {
             Command::Map { key, op } => self.map(key, op)?,
             Command::Bits { key, op } => self.bits(key, op)?,
             Command::Batch { commands, atomic } => self.batch(commands, atomic)?,
+            // Only on its own (`Engine::run`), not inside a batch.
+            Command::Watch { .. } => return Err(command.unsupported(self.name)),
             Command::Atomic { checks, writes } => {
                 for check in checks {
                     let current = self.string(check.key)?;

@@ -20,10 +20,11 @@ use futures_util::future::{join_all, try_join_all};
 
 use super::errors::{self, classify, map, PartialWriteError};
 use super::scripts;
+use super::notify::{Nodes, Notifier};
 use super::shared::{builder_options, redis_backend, BlockingPool, Core, Options, Topology};
 use super::standalone::{bad_cursor, connection_info, parse_cursor};
 use crate::backend::connect::redact_url;
-use crate::backend::{async_trait, Limits, ScanPage};
+use crate::backend::{async_trait, ClientCache, Limits, ScanPage, Subscription};
 use crate::error::{BackendErrorKind, Error, Result};
 
 /// The cluster connection, replaced by a fresh one when it stops answering.
@@ -100,6 +101,34 @@ impl HealingConnection {
         });
     }
 
+    /// The primaries' addresses, from `CLUSTER SLOTS` on any node.
+    pub(crate) async fn cluster_slots(&self) -> RedisResult<Vec<(String, u16)>> {
+        let slots = self
+            .route_command(
+                cmd("CLUSTER").arg("SLOTS").to_owned(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await?;
+        let mut primaries = Vec::new();
+        if let Value::Array(ranges) = slots {
+            for range in ranges {
+                let Value::Array(range) = range else { continue };
+                // [start, end, [host, port, id, ...], replicas...]
+                let Some(Value::Array(primary)) = range.get(2) else {
+                    continue;
+                };
+                let host: Option<String> = primary.first().and_then(|h| from_redis_value_ref(h).ok());
+                let port: Option<u16> = primary.get(1).and_then(|p| from_redis_value_ref(p).ok());
+                if let (Some(host), Some(port)) = (host, port) {
+                    if !host.is_empty() && host != "?" {
+                        primaries.push((host, port));
+                    }
+                }
+            }
+        }
+        Ok(primaries)
+    }
+
     /// `route_command` on the current connection.
     async fn route_command(&self, cmd: Cmd, routing: RoutingInfo) -> RedisResult<Value> {
         let result = self.current().route_command(cmd, routing).await;
@@ -162,6 +191,7 @@ fn connect_deadline(opts: &Options) -> Duration {
 pub struct RedisClusterBackend {
     core: Core<HealingConnection>,
     blocking: Arc<BlockingPool<ClusterConnection>>,
+    notifier: Arc<Notifier>,
     urls: Vec<String>,
 }
 
@@ -240,6 +270,7 @@ impl RedisClusterBackendBuilder {
         for url in &self.urls {
             nodes.push(connection_info(url)?);
         }
+        let base = nodes[0].clone();
         let protocol = nodes[0].redis_settings().protocol();
         // Blocking calls get connections of their own, whose response timeout each call sets.
         let blocking_client = ClusterClientBuilder::new(nodes.clone())
@@ -290,16 +321,31 @@ impl RedisClusterBackendBuilder {
                 }
             })
         });
+        let conn = HealingConnection::new(client, conn, &opts);
+        let cache = opts.client_cache.map(ClientCache::new);
+        let notifier = Notifier::new(
+            Nodes::Cluster {
+                conn: conn.clone(),
+                base,
+            },
+            0,
+            cache.clone(),
+            opts.connect_timeout,
+            opts.response_timeout,
+            (opts.backoff_min, opts.backoff_max),
+        );
         Ok(RedisClusterBackend {
             blocking: Arc::new(blocking),
+            notifier: Arc::new(notifier),
             core: Core {
-                conn: HealingConnection::new(client, conn, &opts),
+                conn,
                 response_timeout: opts.response_timeout,
                 limits: Limits {
                     max_value_size: opts.max_value_size,
                     ..Limits::default()
                 },
                 instance: Default::default(),
+                cache,
             },
             urls: self.urls.iter().map(|u| redact_url(u)).collect(),
         })
@@ -482,6 +528,12 @@ impl Topology for RedisClusterBackend {
     }
 
     /// Every key of an atomic step must hash to one slot: a script runs on one node.
+    async fn watch(&self, key: &str, prefix: bool) -> Result<Subscription> {
+        self.notifier
+            .watch(key, prefix, self.core.response_timeout)
+            .await
+    }
+
     async fn pop_front_blocking(&self, key: &str, timeout: Duration) -> Result<Option<Vec<u8>>> {
         self.blocking.pop_front(&self.core, key, timeout).await
     }

@@ -32,6 +32,7 @@
 mod cluster;
 mod errors;
 mod native;
+mod notify;
 mod scripts;
 mod shared;
 mod standalone;

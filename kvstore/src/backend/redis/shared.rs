@@ -15,7 +15,9 @@ use ::redis::{
 use super::errors::{self, map, map_increment};
 use super::scripts;
 use crate::backend::command::{Check, Command, KeyTtl, ListOp, Reply, ScanPage, SetOptions, Swap};
-use crate::backend::{async_trait, run_batch_in_order, ttl_ms, write_ttl, Backend, Limits};
+use crate::backend::{
+    async_trait, run_batch_in_order, ttl_ms, write_ttl, Backend, ClientCache, Limits,
+};
 use crate::error::{Error, Result};
 use crate::key::scan_pattern;
 
@@ -28,6 +30,8 @@ pub(crate) struct Options {
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) max_value_size: usize,
+    /// The client cache's size, if one.
+    pub(crate) client_cache: Option<usize>,
     /// A CA certificate (PEM) to trust for `rediss://`, instead of the system's roots.
     #[cfg(feature = "tls")]
     pub(crate) tls_root_cert: Option<Vec<u8>>,
@@ -50,6 +54,7 @@ impl Default for Options {
             backoff_min: Self::DEFAULT_BACKOFF_MIN,
             backoff_max: Self::DEFAULT_BACKOFF_MAX,
             max_value_size: Limits::DEFAULT_MAX_VALUE_SIZE,
+            client_cache: None,
             #[cfg(feature = "tls")]
             tls_root_cert: None,
         }
@@ -98,6 +103,25 @@ macro_rules! builder_options {
             self.opts.max_value_size = bytes;
             self
         }
+
+        /// Keeps a local cache of up to `max_entries` reads (`get`, `get_many`) that the server
+        /// keeps fresh: a dedicated connection (one per primary of a cluster) turns on
+        /// broadcast `CLIENT TRACKING`, and every `invalidate` the server pushes (a write by
+        /// any client, an expiry, an eviction) drops that key; this client's own writes drop
+        /// their keys at once; losing that connection empties the cache until it is back.
+        ///
+        /// **Staleness window**: another client's write is visible here once its
+        /// invalidation arrives, typically well under a millisecond on a LAN (measured in this
+        /// crate's bench); your own writes are never read stale. **Memory**: at most
+        /// `max_entries` keys (rounded up to a multiple of 16), each with its value's bytes.
+        /// A typed read served from the cache skips decoding checks: the bytes were checked
+        /// against the same type when they were read. Hits and misses show in
+        /// [`Metrics`](crate::Metrics) through [`Instrumented`](crate::Instrumented), or in
+        /// [`Backend::client_cache`](crate::Backend::client_cache).
+        pub fn client_cache(mut self, max_entries: usize) -> Self {
+            self.opts.client_cache = Some(max_entries.max(1));
+            self
+        }
     };
 }
 pub(crate) use builder_options;
@@ -115,6 +139,8 @@ pub(crate) struct Core<C> {
     pub(crate) limits: Limits,
     /// Shared by the clones of one backend: its [`Backend::instance`].
     pub(crate) instance: std::sync::Arc<()>,
+    /// The client cache, if any (this client's writes invalidate their keys at once).
+    pub(crate) cache: Option<ClientCache>,
 }
 
 impl<C> Core<C>
@@ -656,6 +682,9 @@ pub(crate) trait Topology: Backend {
     /// [`ListOp::PopFrontBlocking`]: on a connection of its own.
     async fn pop_front_blocking(&self, key: &str, timeout: Duration) -> Result<Option<Vec<u8>>>;
 
+    /// [`Command::Watch`]: through the backend's notifier.
+    async fn watch(&self, key: &str, prefix: bool) -> Result<crate::backend::Subscription>;
+
     /// Refuses a command whose keys must share a hash slot but do not (a cluster).
     fn check_one_slot(&self, command: &Command<'_>) -> Result<()> {
         let _ = command;
@@ -663,8 +692,27 @@ pub(crate) trait Topology: Backend {
     }
 }
 
-/// Runs `command` on a Redis topology: the one mapping of the command set onto Redis.
+/// Runs `command` on a Redis topology; with a client cache, a write drops its keys from it
+/// before it is sent and again once it is done (a read racing with the write is not kept).
 pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
+    match &topology.core().cache {
+        Some(cache) if command.is_write() => {
+            let keys = command.keys();
+            for key in &keys {
+                cache.invalidate(key);
+            }
+            let result = run(topology, command).await;
+            for key in &keys {
+                cache.invalidate(key);
+            }
+            result
+        }
+        _ => run(topology, command).await,
+    }
+}
+
+/// The one mapping of the command set onto Redis.
+async fn run<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
     let core = topology.core();
     Ok(match command {
         Command::Get { key } => Reply::Value(core.get(key).await?),
@@ -733,6 +781,7 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
         Command::Map { key, op } => core.map(key, op).await?,
         Command::Bits { key, op } => core.bits(key, op).await?,
         Command::Batch { .. } => run_batch_in_order(topology, command).await?,
+        Command::Watch { key, prefix } => Reply::Watch(topology.watch(key, prefix).await?),
         Command::Atomic { checks, writes } => {
             topology.check_one_slot(&command)?;
             Reply::Bool(core.atomic(checks, writes).await?)
@@ -762,6 +811,10 @@ macro_rules! redis_backend {
 
             fn instance(&self) -> usize {
                 std::sync::Arc::as_ptr(&self.core.instance) as usize
+            }
+
+            fn client_cache(&self) -> Option<&$crate::backend::ClientCache> {
+                self.core.cache.as_ref()
             }
         }
     };

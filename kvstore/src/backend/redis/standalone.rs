@@ -12,9 +12,10 @@ use ::redis::{
 };
 
 use super::errors::{self, map};
+use super::notify::{Nodes, Notifier};
 use super::shared::{builder_options, redis_backend, BlockingPool, Core, Options, Topology};
 use crate::backend::connect::redact_url;
-use crate::backend::{async_trait, Limits, ScanPage};
+use crate::backend::{async_trait, ClientCache, Limits, ScanPage, Subscription};
 use crate::error::{BackendErrorKind, Error, Result};
 
 /// A backend over one Redis server (or a primary with replicas behind one address).
@@ -41,6 +42,7 @@ use crate::error::{BackendErrorKind, Error, Result};
 pub struct RedisBackend {
     core: Core<ConnectionManager>,
     blocking: Arc<BlockingPool<MultiplexedConnection>>,
+    notifier: Arc<Notifier>,
     url: String,
 }
 
@@ -140,6 +142,15 @@ impl RedisBackendBuilder {
             }
         }
 
+        let cache = opts.client_cache.map(ClientCache::new);
+        let notifier = Notifier::new(
+            Nodes::Standalone(client.clone()),
+            client.get_connection_info().redis_settings().db(),
+            cache.clone(),
+            opts.connect_timeout,
+            opts.response_timeout,
+            (opts.backoff_min, opts.backoff_max),
+        );
         let blocking = {
             let client = client.clone();
             let config = AsyncConnectionConfig::new()
@@ -183,8 +194,10 @@ impl RedisBackendBuilder {
                     ..Limits::default()
                 },
                 instance: Default::default(),
+                cache,
             },
             blocking: Arc::new(blocking),
+            notifier: Arc::new(notifier),
             url: redact_url(&self.url),
         })
     }
@@ -309,6 +322,12 @@ impl Topology for RedisBackend {
 
     async fn pop_front_blocking(&self, key: &str, timeout: Duration) -> Result<Option<Vec<u8>>> {
         self.blocking.pop_front(&self.core, key, timeout).await
+    }
+
+    async fn watch(&self, key: &str, prefix: bool) -> Result<Subscription> {
+        self.notifier
+            .watch(key, prefix, self.core.response_timeout)
+            .await
     }
 
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
