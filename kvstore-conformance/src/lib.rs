@@ -90,6 +90,7 @@ mod steps;
 mod ttl;
 mod validation;
 mod values;
+mod watch;
 
 pub use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
 
@@ -154,6 +155,7 @@ pub fn rules() -> Vec<Rule> {
         evolution::RULES,
         schema::RULES,
         native::RULES,
+        watch::RULES,
     ]
     .concat()
 }

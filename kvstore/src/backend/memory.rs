@@ -198,7 +198,8 @@ impl Backend for MemoryBackend {
     }
 
     async fn execute(&self, command: Command<'_>) -> Result<Reply> {
-        if self.interleave {
+        // A watch subscribes at once (it is not a round trip to model).
+        if self.interleave && !matches!(command, Command::Watch { .. }) {
             tokio::task::yield_now().await;
         }
         self.engine.run_async(command).await

@@ -1,6 +1,9 @@
 //! [`Counter`]: an atomic 64-bit integer at one key.
 
+use futures_core::Stream;
+
 use super::audit::{Run, Verdict};
+use super::watch::KeyWatch;
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::Command;
 use crate::error::{Error, Result};
@@ -41,6 +44,23 @@ impl Counter {
             key: self.leaf.key.clone(),
         })?;
         self.increment(delta).await
+    }
+
+    /// Watches the counter: its current value first, then its value after each change (0
+    /// once removed or expired). Coalescing, errors and reconnection as for
+    /// [`Item::watch`](crate::Item::watch).
+    pub fn watch(&self) -> impl Stream<Item = Result<i64>> + Send + 'static {
+        let key = self.leaf.key().map(str::to_owned);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key);
+        let key = self.leaf.key.clone();
+        futures_util::stream::unfold((key, watch), |(key, mut watch)| async move {
+            let next = match watch.next().await? {
+                Err(e) => Err(e),
+                Ok(None) => Ok(0),
+                Ok(Some(bytes)) => Decimal.decode(&key, &bytes),
+            };
+            Some((next, (key, watch)))
+        })
     }
 
     /// Removes the counter (it reads as 0 again); returns whether it existed.

@@ -12,6 +12,7 @@ use futures_core::Stream;
 
 use super::audit::{BoxFuture, Run, PAGE};
 use super::item::{audit_methods, ItemAt};
+use super::watch::PrefixWatch;
 use super::{Context, Item, ItemLeaf, Node, Spec};
 use crate::backend::cache::{Cached, Lookup};
 use crate::backend::command::{Command, ScanPage, SetOptions};
@@ -460,6 +461,47 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
             }
         }
         Ok((items, page.next))
+    }
+
+    /// Watches the whole keyspace: one `(id, value)` item per id whose value changed (written,
+    /// or `None`: removed or expired), from now on — no initial dump. Coalescing, errors and
+    /// reconnection as for [`Item::watch`] (after a reconnection it re-reads every id and
+    /// yields those that differ from what it last yielded, and `None` for those gone since).
+    /// It keeps a 64-bit digest of the last value it yielded per id.
+    pub fn watch(&self) -> impl Stream<Item = Result<(K, Option<T>)>> + Send + 'static {
+        let prefix = self.path_error().map(|()| self.inner.scan_prefix.clone());
+        let watch = PrefixWatch::new(self.inner.ctx.clone(), prefix);
+        let state = (self.clone(), watch, std::collections::VecDeque::new());
+        futures_util::stream::unfold(state, |(dynamic, mut watch, mut ready)| async move {
+            loop {
+                if let Some(next) = ready.pop_front() {
+                    return Some((next, (dynamic, watch, ready)));
+                }
+                let keep = |key: &str| {
+                    dynamic
+                        .id_segment(key)
+                        .is_some_and(|s| K::decode(s).is_some())
+                };
+                match watch.next(keep).await? {
+                    Err(e) => ready.push_back(Err(e)),
+                    Ok(changed) => {
+                        for (key, value) in changed {
+                            let Some(id) = dynamic.id_segment(&key).and_then(K::decode) else {
+                                continue;
+                            };
+                            ready.push_back(match value {
+                                None => Ok((id, None)),
+                                Some(bytes) => dynamic
+                                    .item_at(&key)
+                                    .read(&bytes)
+                                    .await
+                                    .map(|value| (id, Some(value))),
+                            });
+                        }
+                    }
+                }
+            }
+        })
     }
 
     /// Every `(id, value)` pair, in no particular order.

@@ -4,11 +4,13 @@
 use std::fmt;
 use std::time::Duration;
 
+use futures_core::Stream;
 use serde_json::{Map, Value};
 
 use std::sync::Arc;
 
 use super::audit::{BoxFuture, Run, Verdict};
+use super::watch::KeyWatch;
 
 use super::{
     key_methods, manifest_entry, remove_key, Context, ItemLeaf, KeyPath, Leaf, Node, Spec,
@@ -304,6 +306,49 @@ impl<T: Storable> Item<T> {
             json: self.json,
             ttl: self.leaf.ttl,
             migrations: self.migrations.as_deref(),
+        })
+    }
+
+    /// Watches the value: a stream that yields the current value first, then the value after
+    /// each change (a write, a removal or an expiry yield `None`).
+    ///
+    /// It coalesces: a consumer that falls behind gets the latest value, never an older value
+    /// after a newer one, and not necessarily every value in between (at-least-latest). A
+    /// change that leaves the stored bytes as they were is not yielded. A stored value that
+    /// fails validation yields an `Err` naming the key and the stream goes on; so does a
+    /// failed read (the next change reads again). After the backend reconnects (Redis
+    /// pub/sub loses what was published meanwhile) it re-reads, so it always converges on
+    /// what is stored. The stream ends after an `Err` only when the backend cannot watch at
+    /// all (for example a Redis server that refuses `CONFIG SET notify-keyspace-events` and
+    /// lacks the flags: the error names them). Dropping it unsubscribes.
+    ///
+    /// ```
+    /// # use kvstore::{Item, MemoryBackend, Store};
+    /// # use futures_util::StreamExt;
+    /// #[derive(Store)]
+    /// struct App { motd: Item<String> }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let app = App::open(MemoryBackend::new());
+    /// let mut changes = std::pin::pin!(app.motd().watch());
+    /// assert_eq!(changes.next().await.unwrap()?, None); // the current value
+    /// app.motd().set(&"hello".to_string()).await?;
+    /// assert_eq!(changes.next().await.unwrap()?.as_deref(), Some("hello"));
+    /// # Ok::<(), kvstore::Error>(()) }).unwrap();
+    /// ```
+    pub fn watch(&self) -> impl Stream<Item = Result<Option<T>>> + Send + 'static {
+        let key = self.leaf.key().map(str::to_owned);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key);
+        futures_util::stream::unfold((self.clone(), watch), |(item, mut watch)| async move {
+            let next = match watch.next().await? {
+                Err(e) => Err(e),
+                Ok(None) => Ok(None),
+                Ok(Some(bytes)) => match item.at() {
+                    Ok(at) => at.read(&bytes).await.map(Some),
+                    Err(e) => Err(e),
+                },
+            };
+            Some((next, (item, watch)))
         })
     }
 

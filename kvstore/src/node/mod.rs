@@ -16,6 +16,7 @@ mod list;
 mod map;
 mod set;
 mod sorted_set;
+mod watch;
 
 use std::any::Any;
 use std::fmt;

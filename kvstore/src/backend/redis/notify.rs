@@ -100,6 +100,7 @@ impl Notifier {
             next_connection: 0,
             retry: None,
             failures: 0,
+            connected_once: false,
         };
         let notifier = Notifier {
             hub,
@@ -187,6 +188,8 @@ struct Task {
     /// When to list the nodes and connect again (`None`: all is well).
     retry: Option<Instant>,
     failures: u32,
+    /// Whether a connection was ever up.
+    connected_once: bool,
 }
 
 impl Task {
@@ -389,9 +392,12 @@ impl Task {
             self.schedule_retry();
         }
         self.update_cache(all_up && !self.conns.is_empty());
-        if changed {
+        // The first connections miss nothing (every watch waits for its subscription); any
+        // later change of connections may have lost notifications.
+        if changed && self.connected_once {
             self.hub.publish_everything();
         }
+        self.connected_once |= !self.conns.is_empty();
     }
 
     async fn list_nodes(&self) -> std::result::Result<Vec<(String, Client)>, ()> {

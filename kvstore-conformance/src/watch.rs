@@ -1,0 +1,180 @@
+//! Watching for changes: `Item`, `Counter` and `Dynamic<Item<T>>` streams yield the current
+//! value, then each change (writes, removals, expiries), coalesced, never going back in time;
+//! a bad stored value is an `Err` naming the key and the stream goes on.
+
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+
+use super::*;
+
+/// The next item of a watch, or a panic after 10 s.
+async fn next<S: Stream + Unpin>(stream: &mut S, what: &str) -> S::Item {
+    match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+        Ok(Some(item)) => item,
+        Ok(None) => panic!("{what}: the watch ended"),
+        Err(_) => panic!("{what}: no change within 10 s"),
+    }
+}
+
+/// The next change of a `Dynamic` watch, skipping the marker ids of [`until_ready`].
+async fn next_change<S, T>(stream: &mut S, what: &str) -> Result<(String, Option<T>), Error>
+where
+    S: Stream<Item = Result<(String, Option<T>), Error>> + Unpin,
+{
+    loop {
+        match next(stream, what).await {
+            Ok((id, _)) if id.starts_with('~') => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Waits until a `Dynamic` watch is subscribed (a Redis server confirms it after `watch()`
+/// returns): writes a marker id until the watch reports it.
+async fn until_ready<S, T: kvstore::Storable>(
+    dynamic: &Dynamic<Item<T>>,
+    value: &T,
+    stream: &mut S,
+) where
+    S: Stream<Item = Result<(String, Option<T>), Error>> + Unpin,
+{
+    for _ in 0..50 {
+        dynamic.set("~ready", value).await.unwrap();
+        let wait = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
+        if let Ok(Some(Ok((id, _)))) = wait {
+            if id == "~ready" {
+                dynamic.remove("~ready").await.unwrap();
+                return;
+            }
+        }
+    }
+    panic!("the watch never started");
+}
+
+rules! {
+    /// An item's watch yields its current value, then the value after each write and removal.
+    pub async fn watch_item_yields_each_change(env: Env) {
+        let shop = env.shop();
+        let settings = shop.settings();
+        settings.set(&Settings::new("dark")).await.unwrap();
+        let mut changes = Box::pin(settings.watch());
+        assert_eq!(next(&mut changes, "initial").await.unwrap(), Some(Settings::new("dark")));
+        settings.set(&Settings::new("light")).await.unwrap();
+        assert_eq!(next(&mut changes, "set").await.unwrap(), Some(Settings::new("light")));
+        settings.remove().await.unwrap();
+        assert_eq!(next(&mut changes, "remove").await.unwrap(), None);
+        settings.set(&Settings::new("blue")).await.unwrap();
+        assert_eq!(next(&mut changes, "set again").await.unwrap(), Some(Settings::new("blue")));
+    }
+
+    /// A consumer that falls behind gets the latest value, never an older one after a newer.
+    pub async fn watch_item_coalesces_and_never_goes_back(env: Env) {
+        let shop = env.shop();
+        let note = shop.stats().last();
+        let mut changes = Box::pin(note.watch());
+        assert_eq!(next(&mut changes, "initial").await.unwrap(), None);
+        for i in 1..=50 {
+            note.set(&note_n(i)).await.unwrap();
+        }
+        let mut last = 0;
+        while last < 50 {
+            let value = next(&mut changes, "catching up").await.unwrap().unwrap();
+            let n: u32 = value.text.parse().unwrap();
+            assert!(n > last, "{n} after {last}: a watch went back in time");
+            last = n;
+        }
+    }
+
+    /// A stored value that fails validation is an `Err` naming the key; the stream goes on.
+    pub async fn watch_item_bad_value_is_an_error_and_goes_on(env: Env) {
+        let shop = env.shop();
+        let settings = shop.settings();
+        let mut changes = Box::pin(settings.watch());
+        assert_eq!(next(&mut changes, "initial").await.unwrap(), None);
+        env.raw_set("settings", b"{\"theme\": 42}").await;
+        let err = next(&mut changes, "bad value").await.unwrap_err();
+        assert_eq!(err.key(), Some(settings.key()), "{err}");
+        settings.set(&Settings::new("ok")).await.unwrap();
+        assert_eq!(next(&mut changes, "good value").await.unwrap(), Some(Settings::new("ok")));
+    }
+
+    /// An expiry is a change: the watch yields `None` when the value's TTL runs out.
+    pub async fn watch_item_sees_expiry(env: Env) {
+        let shop = env.shop();
+        let user = shop.users().at("exp");
+        let mut changes = Box::pin(user.watch());
+        assert_eq!(next(&mut changes, "initial").await.unwrap(), None);
+        user.set_with_ttl(&User::new("exp", 1), Duration::from_millis(200))
+            .await
+            .unwrap();
+        assert_eq!(next(&mut changes, "set").await.unwrap(), Some(User::new("exp", 1)));
+        env.sleep(Duration::from_millis(300)).await;
+        assert_eq!(next(&mut changes, "expiry").await.unwrap(), None);
+    }
+
+    /// A counter's watch yields its value (0 when absent) after each change.
+    pub async fn watch_counter(env: Env) {
+        let shop = env.shop();
+        let visits = shop.visits();
+        let mut changes = Box::pin(visits.watch());
+        assert_eq!(next(&mut changes, "initial").await.unwrap(), 0);
+        visits.increment(5).await.unwrap();
+        assert_eq!(next(&mut changes, "increment").await.unwrap(), 5);
+        visits.decrement(2).await.unwrap();
+        assert_eq!(next(&mut changes, "decrement").await.unwrap(), 3);
+        visits.remove().await.unwrap();
+        assert_eq!(next(&mut changes, "remove").await.unwrap(), 0);
+    }
+
+    /// A `Dynamic<Item<T>>` watch yields `(id, value)` per changed id (no initial dump),
+    /// removals as `None`, hostile ids decoded, and nothing of a sibling keyspace.
+    pub async fn watch_dynamic_yields_changed_ids(env: Env) {
+        let shop = env.shop();
+        let users = shop.users();
+        users.set("before", &User::new("before", 1)).await.unwrap();
+        let mut changes = Box::pin(users.watch());
+        until_ready(&users, &User::new("r", 0), &mut changes).await;
+        // A sibling whose name starts with the same letter, then the watched keyspace.
+        shop.u2().set("x", &User::new("x", 1)).await.unwrap();
+        let hostile = "a*b?[c]{d}:e";
+        users.set(hostile, &User::new("h", 2)).await.unwrap();
+        let (id, user) = next_change(&mut changes, "hostile id").await.unwrap();
+        assert_eq!((id.as_str(), user), (hostile, Some(User::new("h", 2))));
+        users.remove(hostile).await.unwrap();
+        let (id, user) = next_change(&mut changes, "removal").await.unwrap();
+        assert_eq!((id.as_str(), user), (hostile, None));
+        users.set("before", &User::new("before", 2)).await.unwrap();
+        let (id, user) = next_change(&mut changes, "update").await.unwrap();
+        assert_eq!((id.as_str(), user), ("before", Some(User::new("before", 2))));
+    }
+
+    /// A bad value under a `Dynamic` watch is an `Err` naming its key; the stream goes on.
+    pub async fn watch_dynamic_bad_value_goes_on(env: Env) {
+        let shop = env.shop();
+        let notes = shop.notes();
+        let mut changes = Box::pin(notes.watch());
+        until_ready(&notes, &note("ready"), &mut changes).await;
+        env.raw_set("notes:bad", b"not json").await;
+        let err = next_change(&mut changes, "bad").await.unwrap_err();
+        assert_eq!(err.key(), Some(env.key("notes:bad").as_str()), "{err}");
+        notes.set("good", &note("fine")).await.unwrap();
+        let (id, value) = next_change(&mut changes, "good").await.unwrap();
+        assert_eq!((id.as_str(), value), ("good", Some(note("fine"))));
+    }
+
+    /// A watch of an invalid id yields the key error and ends.
+    pub async fn watch_invalid_key_is_an_error(env: Env) {
+        let shop = env.shop();
+        let mut changes = Box::pin(shop.users().at("").watch());
+        assert!(matches!(
+            next(&mut changes, "invalid").await,
+            Err(Error::InvalidKey { .. })
+        ));
+        assert!(changes.next().await.is_none());
+    }
+}
+
+fn note_n(i: u32) -> Note {
+    note(i.to_string())
+}

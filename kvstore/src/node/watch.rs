@@ -1,0 +1,264 @@
+//! The raw side of every `watch()`: subscribe, then re-read what changed and pass on only what
+//! differs from what was last yielded. The node types decode what comes out.
+//!
+//! Re-reading (rather than trusting what a notification carries) is what makes a watch converge:
+//! every value yielded was stored at the moment it was read, reads of one key happen one after
+//! the other, so a newer value is never followed by an older one, and however many changes
+//! pile up while the consumer is busy, it gets the latest.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use std::task::Poll;
+
+use futures_util::future::BoxFuture;
+
+use super::Context;
+use crate::backend::command::Command;
+use crate::backend::{Changes, Subscription};
+use crate::error::Result;
+
+/// Keys read per `MGET` when a prefix watch re-reads.
+const CHUNK: usize = 1000;
+
+type Subscribing = BoxFuture<'static, Result<Subscription>>;
+
+/// Starts subscribing at once: the in-process backends subscribe on the first poll (made
+/// here, so that a change right after `watch()` is seen); Redis sends its `PSUBSCRIBE` on it
+/// and the first `next()` waits for the server's confirmation.
+fn subscribe(ctx: &Context, key: &str, prefix: bool) -> Subscribing {
+    let ctx = ctx.clone();
+    let key = key.to_owned();
+    let mut subscribing: Subscribing = Box::pin(async move {
+        let command = Command::Watch { key: &key, prefix };
+        ctx.execute(command).await?.into_subscription(&command)
+    });
+    let waker = futures_util::task::noop_waker();
+    match subscribing
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker))
+    {
+        Poll::Ready(done) => Box::pin(std::future::ready(done)),
+        Poll::Pending => subscribing,
+    }
+}
+
+/// The raw changes of one key.
+pub(crate) struct KeyWatch {
+    ctx: Context,
+    key: String,
+    /// The key's problem (an invalid id): the stream's only item.
+    invalid: Option<crate::Error>,
+    subscribing: Option<Subscribing>,
+    subscription: Option<Subscription>,
+    /// What was last yielded (`None`: nothing yet, or unknown after a failed read).
+    last: Option<Option<Vec<u8>>>,
+    done: bool,
+}
+
+impl KeyWatch {
+    pub(crate) fn new(ctx: Context, key: Result<String>) -> KeyWatch {
+        let (key, invalid) = match key {
+            Ok(key) => (key, None),
+            Err(e) => (String::new(), Some(e)),
+        };
+        let subscribing = invalid.is_none().then(|| subscribe(&ctx, &key, false));
+        KeyWatch {
+            ctx,
+            key,
+            invalid,
+            subscribing,
+            subscription: None,
+            last: None,
+            done: false,
+        }
+    }
+
+    /// The current bytes first, then the bytes after each change that changed them; `None`
+    /// when the stream ends (the backend is gone, or cannot watch: its error comes first).
+    pub(crate) async fn next(&mut self) -> Option<Result<Option<Vec<u8>>>> {
+        if self.done {
+            return None;
+        }
+        if let Some(e) = self.invalid.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
+        let key = self.key.clone();
+        if let Some(subscribing) = self.subscribing.take() {
+            match subscribing.await {
+                Ok(subscription) => self.subscription = Some(subscription),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+            return Some(self.read(&key).await);
+        }
+        loop {
+            let subscription = self.subscription.as_ref()?;
+            match subscription.changed().await {
+                None => {
+                    self.done = true;
+                    return None;
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                Some(Ok(_)) => {}
+            }
+            let before = self.last.clone();
+            let read = self.read(&key).await;
+            if matches!((&read, &before), (Ok(now), Some(last)) if now == last) {
+                continue;
+            }
+            return Some(read);
+        }
+    }
+
+    async fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        // Straight from the backend: a client cache's invalidation may trail the notification.
+        let command = Command::Get { key };
+        let result = self
+            .ctx
+            .execute(command)
+            .await
+            .and_then(|r| r.into_value(&command));
+        self.last = result.as_ref().ok().cloned();
+        result
+    }
+}
+
+/// The raw changes of every key under a prefix (no initial dump).
+pub(crate) struct PrefixWatch {
+    ctx: Context,
+    prefix: String,
+    /// The prefix's problem (an invalid path): the stream's only item.
+    invalid: Option<crate::Error>,
+    subscribing: Option<Subscribing>,
+    subscription: Option<Subscription>,
+    /// A digest of what was last yielded per key (`None`: absent).
+    seen: HashMap<String, Option<u64>>,
+    done: bool,
+}
+
+fn digest(bytes: &Option<Vec<u8>>) -> Option<u64> {
+    bytes.as_ref().map(|bytes| {
+        let mut hasher = DefaultHasher::new();
+        bytes.hash(&mut hasher);
+        hasher.finish()
+    })
+}
+
+impl PrefixWatch {
+    pub(crate) fn new(ctx: Context, prefix: Result<String>) -> PrefixWatch {
+        let (prefix, invalid) = match prefix {
+            Ok(prefix) => (prefix, None),
+            Err(e) => (String::new(), Some(e)),
+        };
+        let subscribing = invalid.is_none().then(|| subscribe(&ctx, &prefix, true));
+        PrefixWatch {
+            ctx,
+            prefix,
+            invalid,
+            subscribing,
+            subscription: None,
+            seen: HashMap::new(),
+            done: false,
+        }
+    }
+
+    /// The next keys (those `keep` accepts) whose stored bytes differ from what was last
+    /// yielded for them, with those bytes; `None` when the stream ends.
+    pub(crate) async fn next(
+        &mut self,
+        keep: impl Fn(&str) -> bool,
+    ) -> Option<Result<Vec<(String, Option<Vec<u8>>)>>> {
+        if self.done {
+            return None;
+        }
+        if let Some(e) = self.invalid.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
+        let prefix = self.prefix.clone();
+        if let Some(subscribing) = self.subscribing.take() {
+            match subscribing.await {
+                Ok(subscription) => self.subscription = Some(subscription),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        loop {
+            let subscription = self.subscription.as_ref()?;
+            let keys = match subscription.changed().await {
+                None => {
+                    self.done = true;
+                    return None;
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                Some(Ok(Changes::Keys(keys))) => keys,
+                Some(Ok(_)) => {
+                    let command = Command::ScanPrefix { prefix: &prefix };
+                    let mut keys = match self
+                        .ctx
+                        .execute(command)
+                        .await
+                        .and_then(|r| r.into_keys(&command))
+                    {
+                        Ok(keys) => keys,
+                        Err(e) => return Some(Err(e)),
+                    };
+                    // Keys seen present and gone since: read too (they read as absent).
+                    let listed: std::collections::HashSet<&String> = keys.iter().collect();
+                    let gone: Vec<String> = self
+                        .seen
+                        .iter()
+                        .filter(|(key, digest)| digest.is_some() && !listed.contains(key))
+                        .map(|(key, _)| key.clone())
+                        .collect();
+                    keys.extend(gone);
+                    keys
+                }
+            };
+            let keys: Vec<String> = keys.into_iter().filter(|k| keep(k)).collect();
+            let mut changed = Vec::new();
+            for chunk in keys.chunks(CHUNK) {
+                let command = Command::GetMany { keys: chunk };
+                let values = match self
+                    .ctx
+                    .execute(command)
+                    .await
+                    .and_then(|r| r.into_values(&command))
+                {
+                    Ok(values) => values,
+                    Err(e) => {
+                        // Unknown now: the next change re-reads and yields them.
+                        for key in chunk {
+                            self.seen.remove(key);
+                        }
+                        return Some(Err(e));
+                    }
+                };
+                for (key, value) in chunk.iter().zip(values) {
+                    let now = digest(&value);
+                    if self.seen.get(key) == Some(&now) {
+                        continue;
+                    }
+                    self.seen.insert(key.clone(), now);
+                    changed.push((key.clone(), value));
+                }
+            }
+            if !changed.is_empty() {
+                return Some(Ok(changed));
+            }
+        }
+    }
+}
