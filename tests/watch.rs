@@ -1,0 +1,521 @@
+//! Watches and the client cache under load and faults, on memory, a real `redis-server` and a
+//! real 3-primary Redis Cluster: convergence of concurrent watchers, a server restart and a
+//! failover in the middle of a watch, a server that refuses `CONFIG`, unsubscribing, and the
+//! cache's staleness window, own writes and disconnects.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, BoxStream, StreamExt};
+use kvstore::{
+    Backend, BackendErrorKind, DynBackend, Dynamic, Error, Instrumented, IntoBackend, Item,
+    MemoryBackend, RedisBackend, RedisClusterBackend, Store,
+};
+use support::{RedisCluster, RedisServer};
+
+#[derive(Store)]
+struct Registry {
+    counts: Dynamic<Item<u64>>,
+    config: Item<String>,
+}
+
+const KEYS: usize = 100;
+const WRITES: usize = 10_000;
+const WRITERS: usize = 8;
+
+/// A watcher's view: the last value per id, checked never to go back.
+type View = Arc<std::sync::Mutex<HashMap<String, u64>>>;
+
+fn record(view: &View, who: &str, id: String, value: Option<u64>) {
+    let value = value.unwrap_or(0);
+    let mut view = view.lock().unwrap();
+    let last = view.entry(id.clone()).or_insert(0);
+    assert!(
+        value >= *last,
+        "{who}: {id} went back from {last} to {value}"
+    );
+    *last = value;
+}
+
+/// The streams of one watcher: the `Dynamic` watch, or one `Item` watch per id merged.
+fn watcher(registry: &Registry, per_item: bool) -> BoxStream<'static, (String, Option<u64>)> {
+    if per_item {
+        let streams = (0..KEYS).map(|i| {
+            let id = format!("k{i}");
+            registry
+                .counts()
+                .at(id.as_str())
+                .watch()
+                .map(move |v| (id.clone(), v.expect("a watched value")))
+                .boxed()
+        });
+        stream::select_all(streams).boxed()
+    } else {
+        registry
+            .counts()
+            .watch()
+            .map(|change| change.expect("a watched change"))
+            .boxed()
+    }
+}
+
+/// 10,000 increments (read-modify-write: stored values only grow) from 8 tasks over 100 keys,
+/// while 4 watchers (two `Dynamic` watches, two sets of per-item watches) run: no watcher ever
+/// sees a value go back, and once the writes stop each converges on what is stored.
+async fn convergence(backend: DynBackend, label: &str) {
+    let registry = Registry::open_with_prefix(backend.clone(), &format!("conv-{label}"));
+    let views: Vec<View> = (0..4).map(|_| View::default()).collect();
+    let mut watchers = Vec::new();
+    for (n, view) in views.iter().enumerate() {
+        let mut changes = watcher(&registry, n % 2 == 1);
+        let view = view.clone();
+        let who = format!("{label} watcher {n}");
+        watchers.push(tokio::spawn(async move {
+            while let Some((id, value)) = changes.next().await {
+                if !id.starts_with('~') {
+                    record(&view, &who, id, value);
+                }
+            }
+        }));
+    }
+    // The Dynamic watches are live once they report a marker.
+    let marker = registry.counts();
+    let started = Instant::now();
+    loop {
+        marker.set("~ready", &1).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+    }
+
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let counts = registry.counts();
+        writers.push(tokio::spawn(async move {
+            for i in 0..WRITES / WRITERS {
+                let id = format!("k{}", (i * 7 + w * 13) % KEYS);
+                counts
+                    .at(id.as_str())
+                    .modify(|v| Some(v.unwrap_or(0) + 1))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let ids: Vec<String> = (0..KEYS).map(|i| format!("k{i}")).collect();
+    let stored = registry.counts().get_many(&ids).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|v| v.unwrap_or(0)).sum::<u64>(),
+        WRITES as u64
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (n, view) in views.iter().enumerate() {
+        loop {
+            let lagging: Vec<&String> = {
+                let view = view.lock().unwrap();
+                ids.iter()
+                    .zip(&stored)
+                    .filter(|(id, v)| view.get(*id).copied() != Some(v.unwrap_or(0)))
+                    .map(|(id, _)| id)
+                    .collect()
+            };
+            if lagging.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{label} watcher {n} did not converge on {} keys, e.g. {:?}",
+                lagging.len(),
+                &lagging[..lagging.len().min(5)]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for watcher in watchers {
+        watcher.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_converge_on_memory() {
+    convergence(MemoryBackend::new().interleaved().into_backend(), "memory").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_converge_on_redis() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    convergence(backend.into_backend(), "redis").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_converge_on_a_cluster() {
+    let cluster = RedisCluster::start(3, 0);
+    let backend = RedisClusterBackend::connect(cluster.urls()).await.unwrap();
+    convergence(backend.into_backend(), "cluster").await;
+}
+
+/// The next value of a watch within `within`.
+async fn next_value<T>(
+    changes: &mut (impl futures_util::Stream<Item = kvstore::Result<T>> + Unpin),
+    within: Duration,
+    what: &str,
+) -> kvstore::Result<T> {
+    match tokio::time::timeout(within, changes.next()).await {
+        Ok(Some(item)) => item,
+        Ok(None) => panic!("{what}: the watch ended"),
+        Err(_) => panic!("{what}: nothing within {within:?}"),
+    }
+}
+
+/// Waits until `changes` yields `want` (skipping other values) within `within`.
+async fn until_value(
+    changes: &mut (impl futures_util::Stream<Item = kvstore::Result<Option<String>>> + Unpin),
+    want: &str,
+    within: Duration,
+    what: &str,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, changes.next()).await {
+            Ok(Some(Ok(Some(v)))) if v == want => return,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("{what}: the watch ended"),
+            Err(_) => panic!("{what}: never saw {want:?} within {within:?}"),
+        }
+    }
+}
+
+/// Retries a write until the server takes it (after a restart or a failover).
+async fn set_until_ok(item: &Item<String>, value: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        match item.set(&value.to_owned()).await {
+            Ok(()) => return,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the write never succeeded: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_watch_recovers_from_a_server_restart() {
+    let mut server = RedisServer::start();
+    let backend = RedisBackend::builder(&server.url())
+        .response_timeout(Duration::from_millis(500))
+        .build()
+        .await
+        .unwrap();
+    let registry = Registry::open_with_prefix(backend, "restart");
+    let config = registry.config();
+    config.set(&"v1".to_owned()).await.unwrap();
+    let mut changes = Box::pin(config.watch());
+    assert_eq!(
+        next_value(&mut changes, Duration::from_secs(5), "initial")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v1")
+    );
+    // The restart loses the data (no persistence) and the keyspace-event flags; the watch
+    // reconnects, sets them again, re-reads, and sees the writes made after it.
+    server.restart();
+    set_until_ok(&config, "v2", Duration::from_secs(10)).await;
+    until_value(&mut changes, "v2", Duration::from_secs(10), "after restart").await;
+    config.set(&"v3".to_owned()).await.unwrap();
+    until_value(&mut changes, "v3", Duration::from_secs(5), "a later write").await;
+}
+
+#[tokio::test]
+async fn a_server_that_refuses_config_gets_an_error_naming_the_flags() {
+    let server = RedisServer::builder()
+        .config("rename-command CONFIG \"\"")
+        .start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    let registry = Registry::open_with_prefix(backend, "noconfig");
+    let mut changes = Box::pin(registry.config().watch());
+    let err = next_value(&mut changes, Duration::from_secs(5), "refused")
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(&err, Error::Backend(e) if e.kind() == BackendErrorKind::Unsupported),
+        "{err:?}"
+    );
+    assert!(
+        message.contains("notify-keyspace-events Kg$lshzxe"),
+        "{message}"
+    );
+    assert_eq!(err.key(), Some(registry.config().key()));
+    assert!(changes.next().await.is_none(), "the watch ends");
+}
+
+#[tokio::test]
+async fn flags_are_added_to_the_servers_own() {
+    let server = RedisServer::builder()
+        .config("notify-keyspace-events Ex")
+        .start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    let registry = Registry::open_with_prefix(backend, "flags");
+    let mut changes = Box::pin(registry.config().watch());
+    next_value(&mut changes, Duration::from_secs(5), "initial")
+        .await
+        .unwrap();
+    let flags = server
+        .cmd(&["CONFIG", "GET", "notify-keyspace-events"])
+        .text();
+    for flag in ['E', 'x', 'K'] {
+        assert!(flags.contains(flag) || flags.contains('A'), "{flags}");
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_last_watch_unsubscribes() {
+    let server = RedisServer::start();
+    let backend = RedisBackend::connect(&server.url()).await.unwrap();
+    let registry = Registry::open_with_prefix(backend, "unsub");
+    let numpat = || server.cmd(&["PUBSUB", "NUMPAT"]).text();
+    let mut one = Box::pin(registry.config().watch());
+    let mut two = Box::pin(registry.config().watch());
+    let mut all = Box::pin(registry.counts().watch());
+    next_value(&mut one, Duration::from_secs(5), "one").await.unwrap();
+    next_value(&mut two, Duration::from_secs(5), "two").await.unwrap();
+    // The Dynamic watch's subscription is confirmed on its first poll.
+    let _ = tokio::time::timeout(Duration::from_millis(200), all.next()).await;
+    assert_eq!(numpat(), "2", "one pattern per watched key or prefix");
+    drop(one);
+    drop(all);
+    let wait_for = |want: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while numpat() != want {
+            assert!(Instant::now() < deadline, "PUBSUB NUMPAT stayed {}", numpat());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    wait_for("1").await;
+    drop(two);
+    wait_for("0").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_follows_a_cluster_failover() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let backend = RedisClusterBackend::builder(cluster.urls())
+        .response_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    let registry = Registry::open_with_prefix(backend, "failover");
+    let config = registry.config();
+    config.set(&"v1".to_owned()).await.unwrap();
+    let mut changes = Box::pin(config.watch());
+    assert_eq!(
+        next_value(&mut changes, Duration::from_secs(5), "initial")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v1")
+    );
+    cluster.wait_for_replication(Duration::from_secs(10));
+    // Kill the primary that owns the key.
+    let slot_owner = (0..cluster.primaries())
+        .find(|i| {
+            let reply = cluster.nodes()[*i]
+                .cmd(&["CLUSTER", "COUNTKEYSINSLOT", &keyslot(config.key())])
+                .text();
+            reply != "0"
+        })
+        .expect("a primary holds the key");
+    cluster.kill(slot_owner);
+    set_until_ok(&config, "v2", Duration::from_secs(30)).await;
+    until_value(&mut changes, "v2", Duration::from_secs(15), "after the failover").await;
+    config.set(&"v3".to_owned()).await.unwrap();
+    until_value(&mut changes, "v3", Duration::from_secs(5), "a later write").await;
+}
+
+/// The hash slot of `key` (CRC16 of the key or its hash tag, mod 16384).
+fn keyslot(key: &str) -> String {
+    let bytes = key.as_bytes();
+    let tagged = key
+        .find('{')
+        .and_then(|open| {
+            let close = key[open + 1..].find('}')? + open + 1;
+            (close > open + 1).then(|| &bytes[open + 1..close])
+        })
+        .unwrap_or(bytes);
+    let mut crc: u16 = 0;
+    for &b in tagged {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    (crc % 16384).to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client cache
+// ---------------------------------------------------------------------------------------------
+
+/// Another client's write is seen by a cached read within the staleness window (measured, under
+/// a background load of cached reads); own writes are never read stale.
+async fn cache_window(backend: impl Backend + Clone, other: DynBackend, label: &str) {
+    let instrumented = Instrumented::new(backend.clone());
+    let metrics = instrumented.metrics();
+    let registry = Registry::open_with_prefix(instrumented, &format!("cache-{label}"));
+    let writer = Registry::open_with_prefix(other, &format!("cache-{label}"));
+    let counts = registry.counts();
+    for i in 0..KEYS {
+        counts.set(format!("k{i}").as_str(), &0).await.unwrap();
+    }
+    // Load: readers keep the cache busy.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for r in 0..4 {
+        let counts = registry.counts();
+        let stop = stop.clone();
+        load.push(tokio::spawn(async move {
+            let mut i = r;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                counts.get(format!("k{}", i % KEYS).as_str()).await.unwrap();
+                i += 7;
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let mut delays = Vec::new();
+    for n in 1..=200u64 {
+        let id = format!("k{}", n % 10);
+        // Cached now.
+        counts.get(id.as_str()).await.unwrap();
+        writer.counts().set(id.as_str(), &(1_000 + n)).await.unwrap();
+        let written = Instant::now();
+        loop {
+            if counts.get(id.as_str()).await.unwrap() == Some(1_000 + n) {
+                break;
+            }
+            assert!(
+                written.elapsed() < Duration::from_secs(2),
+                "{label}: a cached read stayed stale for 2 s"
+            );
+            tokio::task::yield_now().await;
+        }
+        delays.push(written.elapsed());
+        // Own writes: never stale, at once.
+        counts.set(id.as_str(), &(5_000 + n)).await.unwrap();
+        assert_eq!(counts.get(id.as_str()).await.unwrap(), Some(5_000 + n));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    delays.sort();
+    let cache = metrics.cache().expect("the cache's metrics");
+    println!(
+        "{label}: invalidation delay p50 {:?}, p99 {:?}, max {:?}; cache hits {} misses {}",
+        delays[delays.len() / 2],
+        delays[delays.len() * 99 / 100],
+        delays[delays.len() - 1],
+        cache.hits,
+        cache.misses,
+    );
+    assert!(cache.hits > 0 && cache.misses > 0, "{cache:?}");
+    assert!(cache.entries <= KEYS + 1, "{cache:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_window_on_redis() {
+    let server = RedisServer::start();
+    let cached = RedisBackend::builder(&server.url())
+        .client_cache(10_000)
+        .build()
+        .await
+        .unwrap();
+    let other = RedisBackend::connect(&server.url()).await.unwrap();
+    cache_window(cached, other.into_backend(), "redis").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_window_on_a_cluster() {
+    let cluster = RedisCluster::start(3, 0);
+    let cached = RedisClusterBackend::builder(cluster.urls())
+        .client_cache(10_000)
+        .build()
+        .await
+        .unwrap();
+    let other = RedisClusterBackend::connect(cluster.urls()).await.unwrap();
+    cache_window(cached, other.into_backend(), "cluster").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_stale_is_served_after_a_disconnect() {
+    let mut server = RedisServer::start();
+    let cached = RedisBackend::builder(&server.url())
+        .response_timeout(Duration::from_millis(500))
+        .client_cache(1_000)
+        .build()
+        .await
+        .unwrap();
+    let registry = Registry::open_with_prefix(cached.clone(), "disc");
+    let config = registry.config();
+    config.set(&"old".to_owned()).await.unwrap();
+    // Twice: the first read fills the cache, the second is a hit.
+    for _ in 0..2 {
+        assert_eq!(config.get().await.unwrap().as_deref(), Some("old"));
+    }
+    let cache = cached.client_cache().unwrap();
+    assert!(cache.hits() >= 1, "{cache:?}");
+    // The server goes away and comes back empty; another client writes meanwhile.
+    server.kill();
+    let down = Instant::now();
+    while cache.is_live() {
+        assert!(down.elapsed() < Duration::from_secs(5), "the cache stayed live");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.restart();
+    let other = RedisBackend::connect(&server.url()).await.unwrap();
+    Registry::open_with_prefix(other, "disc")
+        .config()
+        .set(&"new".to_owned())
+        .await
+        .unwrap();
+    // Never the old value: an error while reconnecting, then the new one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match config.get().await {
+            Ok(value) => {
+                assert_eq!(value.as_deref(), Some("new"), "a stale read after reconnecting");
+                break;
+            }
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    // And the cache serves again once its connection is back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cache.is_live() {
+        assert!(Instant::now() < deadline, "the cache never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hits = cache.hits();
+    for _ in 0..3 {
+        assert_eq!(config.get().await.unwrap().as_deref(), Some("new"));
+    }
+    assert!(cache.hits() > hits, "{cache:?}");
+}
