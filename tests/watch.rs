@@ -227,9 +227,16 @@ async fn a_watch_recovers_from_a_server_restart() {
             .as_deref(),
         Some("v1")
     );
-    // The restart loses the data (no persistence) and the keyspace-event flags; the watch
-    // reconnects, sets them again, re-reads, and sees the writes made after it.
+    // The restart loses the data (no persistence: no notification says so) and the
+    // keyspace-event flags; the watch reconnects, sets them again, re-reads (the value is gone),
+    // and sees the writes made after it.
     server.restart();
+    assert_eq!(
+        next_value(&mut changes, Duration::from_secs(10), "re-read after the restart")
+            .await
+            .unwrap(),
+        None
+    );
     set_until_ok(&config, "v2", Duration::from_secs(10)).await;
     until_value(&mut changes, "v2", Duration::from_secs(10), "after restart").await;
     config.set(&"v3".to_owned()).await.unwrap();
