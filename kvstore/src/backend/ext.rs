@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::command::{Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
-use super::{async_trait, dispatch, Backend};
+use super::{async_trait, dispatch, Backend, Subscription};
 use crate::error::Result;
 
 /// Typed shortcuts over [`Backend::execute`]: `backend.get(key)` instead of
@@ -164,6 +164,11 @@ pub trait BackendExt: Backend {
     /// [`Command::ScanPrefix`].
     async fn scan_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         run(self, Command::ScanPrefix { prefix }, Reply::into_keys).await
+    }
+
+    /// [`Command::Watch`]: changes of `key`, or with `prefix` of every key under it.
+    async fn watch(&self, key: &str, prefix: bool) -> Result<Subscription> {
+        run(self, Command::Watch { key, prefix }, Reply::into_subscription).await
     }
 }
 
