@@ -13,7 +13,8 @@
 //!   connection is back); once back, every watch is told to re-read everything
 //!   ([`Changes::Everything`](crate::Changes::Everything)), because pub/sub loses what was
 //!   published meanwhile. A cluster's primaries are listed again every second and after a lost
-//!   connection, so that failovers and resharding are followed.
+//!   connection, so that failovers and resharding are followed. Every connection is pinged
+//!   every second: one that does not answer within the response timeout counts as lost.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -101,6 +102,7 @@ impl Notifier {
             retry: None,
             failures: 0,
             connected_once: false,
+            next_check: Instant::now(),
         };
         let notifier = Notifier {
             hub,
@@ -190,7 +192,12 @@ struct Task {
     failures: u32,
     /// Whether a connection was ever up.
     connected_once: bool,
+    /// When to check the connections (and list a cluster's primaries) next.
+    next_check: Instant,
 }
+
+/// How often the connections are pinged and a cluster's primaries listed.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 impl Task {
     async fn run(mut self: Box<Self>) {
@@ -214,10 +221,9 @@ impl Task {
     }
 
     fn next_wake(&self) -> Instant {
-        match (&self.retry, &self.nodes) {
-            (Some(at), _) => *at,
-            (None, Nodes::Cluster { .. }) => Instant::now() + Duration::from_secs(1),
-            (None, Nodes::Standalone(_)) => Instant::now() + Duration::from_secs(3600),
+        match self.retry {
+            Some(at) => at.min(self.next_check),
+            None => self.next_check,
         }
     }
 
@@ -357,6 +363,8 @@ impl Task {
     /// re-reads.
     async fn refresh(&mut self) {
         self.retry = None;
+        self.next_check = Instant::now() + CHECK_EVERY;
+        self.check_health().await;
         let wanted = match self.list_nodes().await {
             Ok(wanted) => wanted,
             Err(()) => {
@@ -398,6 +406,27 @@ impl Task {
             self.hub.publish_everything();
         }
         self.connected_once |= !self.conns.is_empty();
+    }
+
+    /// Pings every connection: one that does not answer within the response timeout (a
+    /// network partition that never closed the socket) is dropped like a closed one, so the
+    /// cache cannot go on trusting a connection whose invalidations no longer arrive.
+    async fn check_health(&mut self) {
+        let timeout = self.response_timeout;
+        let mut dead = Vec::new();
+        for (addr, conn) in &mut self.conns {
+            let ping = cmd("PING");
+            let ping = ping.query_async::<Value>(&mut conn.conn);
+            if !matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(_))) {
+                dead.push(addr.clone());
+            }
+        }
+        if !dead.is_empty() {
+            for addr in dead {
+                self.conns.remove(&addr);
+            }
+            self.update_cache(false);
+        }
     }
 
     async fn list_nodes(&self) -> std::result::Result<Vec<(String, Client)>, ()> {
