@@ -232,9 +232,13 @@ async fn a_watch_recovers_from_a_server_restart() {
     // and sees the writes made after it.
     server.restart();
     assert_eq!(
-        next_value(&mut changes, Duration::from_secs(10), "re-read after the restart")
-            .await
-            .unwrap(),
+        next_value(
+            &mut changes,
+            Duration::from_secs(10),
+            "re-read after the restart"
+        )
+        .await
+        .unwrap(),
         None
     );
     set_until_ok(&config, "v2", Duration::from_secs(10)).await;
@@ -295,8 +299,12 @@ async fn dropping_the_last_watch_unsubscribes() {
     let mut one = Box::pin(registry.config().watch());
     let mut two = Box::pin(registry.config().watch());
     let mut all = Box::pin(registry.counts().watch());
-    next_value(&mut one, Duration::from_secs(5), "one").await.unwrap();
-    next_value(&mut two, Duration::from_secs(5), "two").await.unwrap();
+    next_value(&mut one, Duration::from_secs(5), "one")
+        .await
+        .unwrap();
+    next_value(&mut two, Duration::from_secs(5), "two")
+        .await
+        .unwrap();
     // The Dynamic watch's subscription is confirmed on its first poll.
     let _ = tokio::time::timeout(Duration::from_millis(200), all.next()).await;
     assert_eq!(numpat(), "2", "one pattern per watched key or prefix");
@@ -305,7 +313,11 @@ async fn dropping_the_last_watch_unsubscribes() {
     let wait_for = |want: &'static str| async move {
         let deadline = Instant::now() + Duration::from_secs(5);
         while numpat() != want {
-            assert!(Instant::now() < deadline, "PUBSUB NUMPAT stayed {}", numpat());
+            assert!(
+                Instant::now() < deadline,
+                "PUBSUB NUMPAT stayed {}",
+                numpat()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
@@ -345,7 +357,13 @@ async fn a_watch_follows_a_cluster_failover() {
         .expect("a primary holds the key");
     cluster.kill(slot_owner);
     set_until_ok(&config, "v2", Duration::from_secs(30)).await;
-    until_value(&mut changes, "v2", Duration::from_secs(15), "after the failover").await;
+    until_value(
+        &mut changes,
+        "v2",
+        Duration::from_secs(15),
+        "after the failover",
+    )
+    .await;
     config.set(&"v3".to_owned()).await.unwrap();
     until_value(&mut changes, "v3", Duration::from_secs(5), "a later write").await;
 }
@@ -409,7 +427,11 @@ async fn cache_window(backend: impl Backend + Clone, other: DynBackend, label: &
         let id = format!("k{}", n % 10);
         // Cached now.
         counts.get(id.as_str()).await.unwrap();
-        writer.counts().set(id.as_str(), &(1_000 + n)).await.unwrap();
+        writer
+            .counts()
+            .set(id.as_str(), &(1_000 + n))
+            .await
+            .unwrap();
         let written = Instant::now();
         loop {
             if counts.get(id.as_str()).await.unwrap() == Some(1_000 + n) {
@@ -490,7 +512,10 @@ async fn nothing_stale_is_served_after_a_disconnect() {
     server.kill();
     let down = Instant::now();
     while cache.is_live() {
-        assert!(down.elapsed() < Duration::from_secs(5), "the cache stayed live");
+        assert!(
+            down.elapsed() < Duration::from_secs(5),
+            "the cache stayed live"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.restart();
@@ -505,7 +530,11 @@ async fn nothing_stale_is_served_after_a_disconnect() {
     loop {
         match config.get().await {
             Ok(value) => {
-                assert_eq!(value.as_deref(), Some("new"), "a stale read after reconnecting");
+                assert_eq!(
+                    value.as_deref(),
+                    Some("new"),
+                    "a stale read after reconnecting"
+                );
                 break;
             }
             Err(e) => {

@@ -32,11 +32,8 @@ where
 
 /// Waits until a `Dynamic` watch is subscribed (a Redis server confirms it after `watch()`
 /// returns): writes a marker id until the watch reports it.
-async fn until_ready<S, T: kvstore::Storable>(
-    dynamic: &Dynamic<Item<T>>,
-    value: &T,
-    stream: &mut S,
-) where
+async fn until_ready<S, T: kvstore::Storable>(dynamic: &Dynamic<Item<T>>, value: &T, stream: &mut S)
+where
     S: Stream<Item = Result<(String, Option<T>), Error>> + Unpin,
 {
     for _ in 0..50 {

@@ -68,12 +68,10 @@ pub use backend::redis::{
     RedisClusterBackendBuilder,
 };
 pub use backend::{
-    async_trait, connect, Backend, BackendExt, BitsOp, Changes, Check, ClientCache, Clock, Command,
-    DynBackend, CacheSnapshot,
-    End,
-    Engine, Entry, Instrumented, IntType, IntoBackend, KeyTtl, Limits, ListOp, ManualClock, MapOp,
-    MemoryBackend, Metrics, OpSnapshot, Reply, SetOptions, SortedSet, SortedSetOp, Storage,
-    StorageTxn, Stored, Subscription, Swap, SystemClock,
+    async_trait, connect, Backend, BackendExt, BitsOp, CacheSnapshot, Changes, Check, ClientCache,
+    Clock, Command, DynBackend, End, Engine, Entry, Instrumented, IntType, IntoBackend, KeyTtl,
+    Limits, ListOp, ManualClock, MapOp, MemoryBackend, Metrics, OpSnapshot, Reply, SetOptions,
+    SortedSet, SortedSetOp, Storage, StorageTxn, Stored, Subscription, Swap, SystemClock,
 };
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use key::{Id, IntoId};

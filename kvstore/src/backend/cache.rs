@@ -115,7 +115,11 @@ impl ClientCache {
             return Lookup::Hit(cached);
         }
         let ticket = self.inner.next_ticket.fetch_add(1, Ordering::Relaxed);
-        if shard.map.insert(key.to_owned(), Slot::Pending(ticket)).is_none() {
+        if shard
+            .map
+            .insert(key.to_owned(), Slot::Pending(ticket))
+            .is_none()
+        {
             shard.order.push_back(key.to_owned());
             self.evict(&mut shard);
         }
@@ -222,7 +226,10 @@ mod tests {
     #[test]
     fn a_read_racing_an_invalidation_is_not_kept() {
         let cache = ClientCache::new(100);
-        assert!(matches!(cache.lookup("k"), Lookup::Miss(None)), "not live yet");
+        assert!(
+            matches!(cache.lookup("k"), Lookup::Miss(None)),
+            "not live yet"
+        );
         cache.set_live(true);
         let Lookup::Miss(Some(ticket)) = cache.lookup("k") else {
             panic!("a miss with a ticket")

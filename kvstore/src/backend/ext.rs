@@ -168,7 +168,12 @@ pub trait BackendExt: Backend {
 
     /// [`Command::Watch`]: changes of `key`, or with `prefix` of every key under it.
     async fn watch(&self, key: &str, prefix: bool) -> Result<Subscription> {
-        run(self, Command::Watch { key, prefix }, Reply::into_subscription).await
+        run(
+            self,
+            Command::Watch { key, prefix },
+            Reply::into_subscription,
+        )
+        .await
     }
 }
 

@@ -26,16 +26,17 @@ mod engine;
 mod ext;
 mod memory;
 mod metrics;
-mod watch;
 #[cfg(feature = "redb")]
 pub(crate) mod redb;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use async_trait::async_trait;
+pub use cache::ClientCache;
 pub use command::{
     BitsOp, Check, Command, End, IntType, KeyTtl, ListOp, MapOp, Reply, ScanPage, SetOptions,
     SortedSetOp, Swap,
@@ -45,9 +46,8 @@ pub use engine::{Engine, Entry, SortedSet, Storage, StorageTxn, Stored};
 pub use ext::BackendExt;
 pub use memory::{Clock, ManualClock, MemoryBackend, SystemClock};
 pub use metrics::{CacheSnapshot, Instrumented, Metrics, OpSnapshot};
-pub use cache::ClientCache;
-pub(crate) use watch::{Hub, Target};
 pub use watch::{Changes, Subscription};
+pub(crate) use watch::{Hub, Target};
 
 use crate::error::{Error, InvalidKeyReason, Result};
 

@@ -219,7 +219,11 @@ impl Hub {
     /// Whether a subscription watches `key`.
     pub(crate) fn watches(&self, key: &str) -> bool {
         let subs = self.inner.subscribers.lock();
-        subs.exact.contains_key(key) || subs.prefixes.iter().any(|(_, p, _)| key.starts_with(p.as_str()))
+        subs.exact.contains_key(key)
+            || subs
+                .prefixes
+                .iter()
+                .any(|(_, p, _)| key.starts_with(p.as_str()))
     }
 
     /// Changes may have been missed: every subscription re-reads what it watches.

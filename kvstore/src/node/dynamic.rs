@@ -295,7 +295,12 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
             return Ok(values);
         }
         let command = Command::GetMany { keys: &missing };
-        let fetched = self.inner.ctx.execute(command).await?.into_values(&command)?;
+        let fetched = self
+            .inner
+            .ctx
+            .execute(command)
+            .await?
+            .into_values(&command)?;
         for ((i, ticket), value) in tickets.into_iter().zip(fetched) {
             if let Some(ticket) = ticket {
                 let cached = Cached {

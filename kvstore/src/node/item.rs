@@ -15,8 +15,8 @@ use super::watch::KeyWatch;
 use super::{
     key_methods, manifest_entry, remove_key, Context, ItemLeaf, KeyPath, Leaf, Node, Spec,
 };
-use crate::backend::command::{Command, SetOptions, Swap};
 use crate::backend::cache::{Cached, Lookup};
+use crate::backend::command::{Command, SetOptions, Swap};
 use crate::backend::{write_ttl, ClientCache};
 use crate::error::{Error, Result};
 use crate::value::{codec, Codec, Json, LeafCodec, Migrations, Read, Storable};

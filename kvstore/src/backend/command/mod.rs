@@ -14,8 +14,8 @@ use std::time::Duration;
 pub(crate) use native::MAX_BIT_OFFSET;
 pub use native::{BitsOp, End, IntType, ListOp, MapOp, SortedSetOp, MAX_BLOCKING_WAIT};
 
-use crate::error::{BackendErrorKind, Error, Result};
 use crate::backend::watch::Subscription;
+use crate::error::{BackendErrorKind, Error, Result};
 
 /// The remaining time to live of a key, as Redis's `PTTL` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

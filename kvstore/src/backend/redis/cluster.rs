@@ -19,8 +19,8 @@ use ::redis::{
 use futures_util::future::{join_all, try_join_all};
 
 use super::errors::{self, classify, map, PartialWriteError};
-use super::scripts;
 use super::notify::{Nodes, Notifier};
+use super::scripts;
 use super::shared::{builder_options, redis_backend, BlockingPool, Core, Options, Topology};
 use super::standalone::{bad_cursor, connection_info, parse_cursor};
 use crate::backend::connect::redact_url;
@@ -117,7 +117,8 @@ impl HealingConnection {
                 let Some(Value::Array(primary)) = range.get(2) else {
                     continue;
                 };
-                let host: Option<String> = primary.first().and_then(|h| from_redis_value_ref(h).ok());
+                let host: Option<String> =
+                    primary.first().and_then(|h| from_redis_value_ref(h).ok());
                 let port: Option<u16> = primary.get(1).and_then(|p| from_redis_value_ref(p).ok());
                 if let (Some(host), Some(port)) = (host, port) {
                     if !host.is_empty() && host != "?" {

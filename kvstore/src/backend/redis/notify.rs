@@ -123,7 +123,12 @@ impl Notifier {
     }
 
     /// [`Command::Watch`](crate::Command::Watch): subscribed on every node before it returns.
-    pub(crate) async fn watch(&self, key: &str, prefix: bool, timeout: Duration) -> Result<Subscription> {
+    pub(crate) async fn watch(
+        &self,
+        key: &str,
+        prefix: bool,
+        timeout: Duration,
+    ) -> Result<Subscription> {
         self.ensure_started();
         let target = Target {
             key: key.to_owned(),
@@ -375,7 +380,8 @@ impl Task {
         };
         let mut changed = false;
         let before = self.conns.len();
-        self.conns.retain(|addr, _| wanted.iter().any(|(a, _)| a == addr));
+        self.conns
+            .retain(|addr, _| wanted.iter().any(|(a, _)| a == addr));
         changed |= self.conns.len() != before;
         let mut all_up = true;
         for (addr, client) in wanted {
@@ -433,13 +439,10 @@ impl Task {
         match &self.nodes {
             Nodes::Standalone(client) => Ok(vec![(String::new(), client.clone())]),
             Nodes::Cluster { conn, base } => {
-                let slots = tokio::time::timeout(
-                    self.response_timeout,
-                    conn.cluster_slots(),
-                )
-                .await
-                .map_err(|_| ())?
-                .map_err(|_| ())?;
+                let slots = tokio::time::timeout(self.response_timeout, conn.cluster_slots())
+                    .await
+                    .map_err(|_| ())?
+                    .map_err(|_| ())?;
                 let mut out = Vec::new();
                 for (host, port) in slots {
                     let addr = format!("{host}:{port}");
@@ -463,7 +466,10 @@ impl Task {
     /// A notification connection to one node, set up: flags checked (if any watch), tracking
     /// on (if a cache), every pattern subscribed. With the message of a refused `CONFIG`, if
     /// it was (then nothing is subscribed).
-    async fn connect(&mut self, client: &Client) -> std::result::Result<(Conn, Option<String>), ()> {
+    async fn connect(
+        &mut self,
+        client: &Client,
+    ) -> std::result::Result<(Conn, Option<String>), ()> {
         let id = self.next_connection;
         self.next_connection += 1;
         let push = self.push_tx.clone();
