@@ -124,6 +124,18 @@ rules! {
         assert_eq!(next(&mut changes, "remove").await.unwrap(), 0);
     }
 
+    /// A blob's watch yields its bytes after each change.
+    pub async fn watch_blob(env: Env) {
+        let shop = env.shop();
+        let logo = shop.logo();
+        let mut changes = Box::pin(logo.watch());
+        assert_eq!(next(&mut changes, "initial").await.unwrap(), None);
+        logo.set(b"\x89PNG").await.unwrap();
+        assert_eq!(next(&mut changes, "set").await.unwrap().as_deref(), Some(&b"\x89PNG"[..]));
+        logo.remove().await.unwrap();
+        assert_eq!(next(&mut changes, "remove").await.unwrap(), None);
+    }
+
     /// A `Dynamic<Item<T>>` watch yields `(id, value)` per changed id (no initial dump),
     /// removals as `None`, hostile ids decoded, and nothing of a sibling keyspace.
     pub async fn watch_dynamic_yields_changed_ids(env: Env) {

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use futures_core::Stream;
+
 use super::audit::{Run, Verdict};
+use super::watch::KeyWatch;
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{Command, SetOptions};
 use crate::backend::write_ttl;
@@ -22,6 +25,18 @@ impl Blob {
             key: self.leaf.key()?,
         };
         self.leaf.ctx.execute(command).await?.into_value(&command)
+    }
+
+    /// Watches the bytes: the current bytes first, then the bytes after each change (`None`
+    /// once removed or expired). Coalescing, errors and reconnection as for
+    /// [`Item::watch`](crate::Item::watch).
+    pub fn watch(&self) -> impl Stream<Item = Result<Option<Vec<u8>>>> + Send + 'static {
+        let key = self.leaf.key().map(str::to_owned);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key);
+        futures_util::stream::unfold(watch, |mut watch| async move {
+            let next = watch.next().await?;
+            Some((next, watch))
+        })
     }
 
     /// Writes the bytes with the field's default TTL (or none).

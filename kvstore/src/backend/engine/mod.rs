@@ -9,8 +9,7 @@
 mod native;
 mod storage;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -41,8 +40,9 @@ struct Shared<S> {
     pushed: tokio::sync::Notify,
     /// Routes changed keys to the watches.
     hub: Hub,
-    /// The deadlines of watched keys, earliest first: the expiry notifications to send.
-    timers: parking_lot::Mutex<BinaryHeap<Reverse<(u64, String)>>>,
+    /// The deadlines of watched keys, earliest first: the expiry notifications to send (a key
+    /// written again with the same deadline is listed once).
+    timers: parking_lot::Mutex<BTreeSet<(u64, String)>>,
     /// Wakes the expiry task (a new earliest deadline, or the engine is gone).
     timer_wake: Arc<tokio::sync::Notify>,
     /// Whether the expiry task runs.
@@ -217,11 +217,11 @@ impl<S: Storage> Engine<S> {
             return;
         }
         let mut timers = self.shared.timers.lock();
-        let earliest = timers.peek().map(|Reverse((at, _))| *at);
+        let earliest = timers.first().map(|(at, _)| *at);
         let mut sooner = false;
         for (at, key) in deadlines {
             sooner |= earliest.is_none_or(|e| at < e);
-            timers.push(Reverse((at, key)));
+            timers.insert((at, key));
         }
         drop(timers);
         if sooner {
@@ -272,16 +272,12 @@ async fn expiry_task<S: Storage>(engine: Weak<Shared<S>>, wake: Arc<tokio::sync:
             let mut due = Vec::new();
             let next = {
                 let mut timers = engine.shared.timers.lock();
-                while let Some(Reverse((at, _))) = timers.peek() {
-                    if *at > now {
-                        break;
+                while timers.first().is_some_and(|(at, _)| *at <= now) {
+                    if let Some((_, key)) = timers.pop_first() {
+                        due.push(key);
                     }
-                    let Some(Reverse((_, key))) = timers.pop() else {
-                        break;
-                    };
-                    due.push(key);
                 }
-                timers.peek().map(|Reverse((at, _))| *at)
+                timers.first().map(|(at, _)| *at)
             };
             for key in &due {
                 engine.shared.hub.publish(key);
