@@ -248,6 +248,33 @@ async fn a_watch_recovers_from_a_server_restart() {
 }
 
 #[tokio::test]
+async fn a_watch_started_while_the_server_is_down_converges() {
+    let mut server = RedisServer::builder()
+        .appendonly(true)
+        .appendfsync("always")
+        .start();
+    let backend = RedisBackend::builder(&server.url())
+        .response_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let registry = Registry::open_with_prefix(backend, "down");
+    let config = registry.config();
+    config.set(&"kept".to_owned()).await.unwrap();
+    server.kill();
+    let mut changes = Box::pin(config.watch());
+    // The first read fails: the server is away.
+    assert!(
+        next_value(&mut changes, Duration::from_secs(5), "while down")
+            .await
+            .is_err()
+    );
+    // It comes back with its data (append-only file) and nobody writes: the watch re-reads.
+    server.restart();
+    until_value(&mut changes, "kept", Duration::from_secs(10), "once back").await;
+}
+
+#[tokio::test]
 async fn a_server_that_refuses_config_gets_an_error_naming_the_flags() {
     let server = RedisServer::builder()
         .config("rename-command CONFIG \"\"")

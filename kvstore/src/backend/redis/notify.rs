@@ -102,6 +102,7 @@ impl Notifier {
             retry: None,
             failures: 0,
             connected_once: false,
+            missed: false,
             next_check: Instant::now(),
         };
         let notifier = Notifier {
@@ -197,6 +198,8 @@ struct Task {
     failures: u32,
     /// Whether a connection was ever up.
     connected_once: bool,
+    /// Whether a watch started while no connection was up.
+    missed: bool,
     /// When to check the connections (and list a cluster's primaries) next.
     next_check: Instant,
 }
@@ -327,6 +330,12 @@ impl Task {
         if self.conns.is_empty() {
             self.refresh().await;
         }
+        if self.conns.is_empty() {
+            // No server to subscribe on: the watch goes on, and re-reads once one is back.
+            self.patterns.insert(pattern);
+            self.missed = true;
+            return Ok(());
+        }
         let mut lost = Vec::new();
         for (addr, conn) in &mut self.conns {
             if !conn.flags_ok {
@@ -406,10 +415,12 @@ impl Task {
             self.schedule_retry();
         }
         self.update_cache(all_up && !self.conns.is_empty());
-        // The first connections miss nothing (every watch waits for its subscription); any
-        // later change of connections may have lost notifications.
-        if changed && self.connected_once {
+        // The first connections miss nothing (every watch waits for its subscription), unless
+        // a watch started while no server answered; any later change of connections may have
+        // lost notifications.
+        if changed && (self.connected_once || self.missed) {
             self.hub.publish_everything();
+            self.missed = false;
         }
         self.connected_once |= !self.conns.is_empty();
     }
