@@ -40,8 +40,9 @@ fn record(view: &View, who: &str, id: String, value: Option<u64>) {
     *last = value;
 }
 
-/// The streams of one watcher: the `Dynamic` watch, or one `Item` watch per id merged.
-fn watcher(registry: &Registry, per_item: bool) -> BoxStream<'static, (String, Option<u64>)> {
+/// The streams of one watcher, subscribed: the `Dynamic` watch, or one `Item` watch per id
+/// merged (each subscribed before its first value is read).
+async fn watcher(registry: &Registry, per_item: bool) -> BoxStream<'static, (String, Option<u64>)> {
     if per_item {
         let streams = (0..KEYS).map(|i| {
             let id = format!("k{i}");
@@ -56,7 +57,9 @@ fn watcher(registry: &Registry, per_item: bool) -> BoxStream<'static, (String, O
     } else {
         registry
             .counts()
-            .watch()
+            .watch_ready()
+            .await
+            .expect("a subscribed watch")
             .map(|change| change.expect("a watched change"))
             .boxed()
     }
@@ -70,26 +73,14 @@ async fn convergence(backend: DynBackend, label: &str) {
     let views: Vec<View> = (0..4).map(|_| View::default()).collect();
     let mut watchers = Vec::new();
     for (n, view) in views.iter().enumerate() {
-        let mut changes = watcher(&registry, n % 2 == 1);
+        let mut changes = watcher(&registry, n % 2 == 1).await;
         let view = view.clone();
         let who = format!("{label} watcher {n}");
         watchers.push(tokio::spawn(async move {
             while let Some((id, value)) = changes.next().await {
-                if !id.starts_with('~') {
-                    record(&view, &who, id, value);
-                }
+                record(&view, &who, id, value);
             }
         }));
-    }
-    // The Dynamic watches are live once they report a marker.
-    let marker = registry.counts();
-    let started = Instant::now();
-    loop {
-        marker.set("~ready", &1).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if started.elapsed() > Duration::from_secs(1) {
-            break;
-        }
     }
 
     let mut writers = Vec::new();
@@ -325,15 +316,13 @@ async fn dropping_the_last_watch_unsubscribes() {
     let numpat = || server.cmd(&["PUBSUB", "NUMPAT"]).text();
     let mut one = Box::pin(registry.config().watch());
     let mut two = Box::pin(registry.config().watch());
-    let mut all = Box::pin(registry.counts().watch());
+    let all = Box::pin(registry.counts().watch_ready().await.unwrap());
     next_value(&mut one, Duration::from_secs(5), "one")
         .await
         .unwrap();
     next_value(&mut two, Duration::from_secs(5), "two")
         .await
         .unwrap();
-    // The Dynamic watch's subscription is confirmed on its first poll.
-    let _ = tokio::time::timeout(Duration::from_millis(200), all.next()).await;
     assert_eq!(numpat(), "2", "one pattern per watched key or prefix");
     drop(one);
     drop(all);
@@ -581,4 +570,48 @@ async fn nothing_stale_is_served_after_a_disconnect() {
         assert_eq!(config.get().await.unwrap().as_deref(), Some("new"));
     }
     assert!(cache.hits() > hits, "{cache:?}");
+}
+
+/// What a watch yields is never newer than what a `get` through the cache returns right after:
+/// the notification drops the cached entry before the watch re-reads (the server's own
+/// invalidation comes later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_after_a_watch_yielded_is_not_older() {
+    let server = RedisServer::start();
+    let cached = RedisBackend::builder(&server.url())
+        .client_cache(1_000)
+        .build()
+        .await
+        .unwrap();
+    let other = RedisBackend::connect(&server.url()).await.unwrap();
+    let reader = Registry::open_with_prefix(cached, "trail");
+    let writer = Registry::open_with_prefix(other, "trail");
+    let item = reader.counts().at("n");
+    item.set(&0).await.unwrap();
+    let mut changes = Box::pin(item.watch());
+    assert_eq!(
+        next_value(&mut changes, Duration::from_secs(5), "initial")
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    for n in 1..=300u64 {
+        // Cached.
+        assert!(item.get().await.unwrap().is_some());
+        writer.counts().set("n", &n).await.unwrap();
+        loop {
+            let seen = next_value(&mut changes, Duration::from_secs(5), "change")
+                .await
+                .unwrap()
+                .unwrap();
+            let got = item.get().await.unwrap().unwrap();
+            assert!(
+                got >= seen,
+                "the watch yielded {seen}, then get() read {got}"
+            );
+            if seen == n {
+                break;
+            }
+        }
+    }
 }

@@ -139,6 +139,32 @@ impl Backend for InjectBeforeSwap {
 }
 
 rules! {
+    /// A watch converts an older value for its consumer but never writes it back (a watcher
+    /// only reads; several watchers would race to write the same conversion).
+    pub async fn evolution_watch_converts_without_writing(env: Env) {
+        let app = evolving(&env);
+        env.raw_set("admin", V1_ADA).await;
+        let mut changes = Box::pin(app.admin().watch());
+        let first = tokio::time::timeout(Duration::from_secs(10), changes.next())
+            .await
+            .expect("the current value")
+            .unwrap()
+            .unwrap();
+        assert_eq!(first, Some(Profile::new("Ada", "Lovelace", "ZZ")));
+        let stored = env.backend.get(&env.key("admin")).await.unwrap();
+        assert_eq!(stored.as_deref(), Some(V1_ADA), "the watch wrote");
+        let mut profiles = Box::pin(app.profiles().watch_ready().await.unwrap());
+        env.raw_set("profiles:grace", V2_GRACE).await;
+        let (id, value) = tokio::time::timeout(Duration::from_secs(10), profiles.next())
+            .await
+            .expect("a change")
+            .unwrap()
+            .unwrap();
+        assert_eq!((id.as_str(), value), ("grace", Some(Profile::new("Grace", "Hopper", "ZZ"))));
+        let stored = env.backend.get(&env.key("profiles:grace")).await.unwrap();
+        assert_eq!(stored.as_deref(), Some(V2_GRACE), "the watch wrote");
+    }
+
     /// V1 and V2 values written raw are read as V3, written back in the V3 shape, with their TTLs.
     pub async fn evolution_reads_older_versions(env: Env) {
         let app = evolving(&env);

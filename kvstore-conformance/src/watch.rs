@@ -17,7 +17,7 @@ async fn next<S: Stream + Unpin>(stream: &mut S, what: &str) -> S::Item {
     }
 }
 
-/// The next change of a `Dynamic` watch, skipping the marker ids of [`until_ready`].
+/// The next change of a `Dynamic` watch, skipping marker ids (`~...`).
 async fn next_change<S, T>(stream: &mut S, what: &str) -> Result<(String, Option<T>), Error>
 where
     S: Stream<Item = Result<(String, Option<T>), Error>> + Unpin,
@@ -28,25 +28,6 @@ where
             other => return other,
         }
     }
-}
-
-/// Waits until a `Dynamic` watch is subscribed (a Redis server confirms it after `watch()`
-/// returns): writes a marker id until the watch reports it.
-async fn until_ready<S, T: kvstore::Storable>(dynamic: &Dynamic<Item<T>>, value: &T, stream: &mut S)
-where
-    S: Stream<Item = Result<(String, Option<T>), Error>> + Unpin,
-{
-    for _ in 0..50 {
-        dynamic.set("~ready", value).await.unwrap();
-        let wait = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
-        if let Ok(Some(Ok((id, _)))) = wait {
-            if id == "~ready" {
-                dynamic.remove("~ready").await.unwrap();
-                return;
-            }
-        }
-    }
-    panic!("the watch never started");
 }
 
 rules! {
@@ -142,8 +123,7 @@ rules! {
         let shop = env.shop();
         let users = shop.users();
         users.set("before", &User::new("before", 1)).await.unwrap();
-        let mut changes = Box::pin(users.watch());
-        until_ready(&users, &User::new("r", 0), &mut changes).await;
+        let mut changes = Box::pin(users.watch_ready().await.unwrap());
         // A sibling whose name starts with the same letter, then the watched keyspace.
         shop.u2().set("x", &User::new("x", 1)).await.unwrap();
         let hostile = "a*b?[c]{d}:e";
@@ -162,8 +142,7 @@ rules! {
     pub async fn watch_dynamic_bad_value_goes_on(env: Env) {
         let shop = env.shop();
         let notes = shop.notes();
-        let mut changes = Box::pin(notes.watch());
-        until_ready(&notes, &note("ready"), &mut changes).await;
+        let mut changes = Box::pin(notes.watch_ready().await.unwrap());
         env.raw_set("notes:bad", b"not json").await;
         let err = next_change(&mut changes, "bad").await.unwrap_err();
         assert_eq!(err.key(), Some(env.key("notes:bad").as_str()), "{err}");

@@ -473,9 +473,34 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
     /// reconnection as for [`Item::watch`] (after a reconnection it re-reads every id and
     /// yields those that differ from what it last yielded, and `None` for those gone since).
     /// It keeps a 64-bit digest of the last value it yielded per id.
+    ///
+    /// On the in-process backends the watch is subscribed when this returns; on Redis the
+    /// server confirms the subscription a moment later, and a change made before that is not
+    /// reported. [`watch_ready`](Self::watch_ready) waits for the confirmation.
     pub fn watch(&self) -> impl Stream<Item = Result<(K, Option<T>)>> + Send + 'static {
+        self.watch_with(self.prefix_watch())
+    }
+
+    /// [`watch`](Self::watch), once the backend confirmed the subscription: every change made
+    /// after this returns is reported. Fails when the backend cannot watch (a Redis server
+    /// that refuses `CONFIG` and lacks the keyspace-event flags: the error names them).
+    pub async fn watch_ready(
+        &self,
+    ) -> Result<impl Stream<Item = Result<(K, Option<T>)>> + Send + 'static> {
+        let mut watch = self.prefix_watch();
+        watch.ready().await?;
+        Ok(self.watch_with(watch))
+    }
+
+    fn prefix_watch(&self) -> PrefixWatch {
         let prefix = self.path_error().map(|()| self.inner.scan_prefix.clone());
-        let watch = PrefixWatch::new(self.inner.ctx.clone(), prefix);
+        PrefixWatch::new(self.inner.ctx.clone(), prefix)
+    }
+
+    fn watch_with(
+        &self,
+        watch: PrefixWatch,
+    ) -> impl Stream<Item = Result<(K, Option<T>)>> + Send + 'static {
         let state = (self.clone(), watch, std::collections::VecDeque::new());
         futures_util::stream::unfold(state, |(dynamic, mut watch, mut ready)| async move {
             loop {
@@ -496,11 +521,11 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
                             };
                             ready.push_back(match value {
                                 None => Ok((id, None)),
+                                // Converted if older, not written back: a watcher reads.
                                 Some(bytes) => dynamic
                                     .item_at(&key)
-                                    .read(&bytes)
-                                    .await
-                                    .map(|value| (id, Some(value))),
+                                    .classify(&bytes)
+                                    .map(|read| (id, Some(read.into_value()))),
                             });
                         }
                     }

@@ -314,9 +314,12 @@ impl<T: Storable> Item<T> {
     ///
     /// It coalesces: a consumer that falls behind gets the latest value, never an older value
     /// after a newer one, and not necessarily every value in between (at-least-latest). A
-    /// change that leaves the stored bytes as they were is not yielded. A stored value that
-    /// fails validation yields an `Err` naming the key and the stream goes on; so does a
-    /// failed read (the next change reads again). After the backend reconnects (Redis
+    /// change that leaves the stored bytes as they were is not yielded (a TTL renewal, or a
+    /// rewrite of the same bytes: give values that must be told apart a token of their own).
+    /// A value written in an older version is converted, but not written back (a watcher only
+    /// reads). A stored value that fails validation yields an `Err` naming the key and the
+    /// stream goes on; so does a failed read (the next change reads again). With a client
+    /// cache, a `get` made after the watch yielded a value never returns an older one. After the backend reconnects (Redis
     /// pub/sub loses what was published meanwhile) it re-reads, so it always converges on
     /// what is stored. The stream ends after an `Err` only when the backend cannot watch at
     /// all (for example a Redis server that refuses `CONFIG SET notify-keyspace-events` and
@@ -343,10 +346,11 @@ impl<T: Storable> Item<T> {
             let next = match watch.next().await? {
                 Err(e) => Err(e),
                 Ok(None) => Ok(None),
-                Ok(Some(bytes)) => match item.at() {
-                    Ok(at) => at.read(&bytes).await.map(Some),
-                    Err(e) => Err(e),
-                },
+                // Converted if older, but not written back: a watcher only reads.
+                Ok(Some(bytes)) => item
+                    .at()
+                    .and_then(|at| at.classify(&bytes))
+                    .map(|read| Some(read.into_value())),
             };
             Some((next, (item, watch)))
         })

@@ -170,6 +170,25 @@ impl PrefixWatch {
         }
     }
 
+    /// Waits for the subscription: `Err` when the backend cannot watch (or the prefix is
+    /// invalid); the stream then yields nothing more.
+    pub(crate) async fn ready(&mut self) -> Result<()> {
+        if let Some(e) = self.invalid.take() {
+            self.done = true;
+            return Err(e);
+        }
+        if let Some(subscribing) = self.subscribing.take() {
+            match subscribing.await {
+                Ok(subscription) => self.subscription = Some(subscription),
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The next keys (those `keep` accepts) whose stored bytes differ from what was last
     /// yielded for them, with those bytes; `None` when the stream ends.
     pub(crate) async fn next(
@@ -179,20 +198,10 @@ impl PrefixWatch {
         if self.done {
             return None;
         }
-        if let Some(e) = self.invalid.take() {
-            self.done = true;
+        if let Err(e) = self.ready().await {
             return Some(Err(e));
         }
         let prefix = self.prefix.clone();
-        if let Some(subscribing) = self.subscribing.take() {
-            match subscribing.await {
-                Ok(subscription) => self.subscription = Some(subscription),
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            }
-        }
         loop {
             let subscription = self.subscription.as_ref()?;
             let keys = match subscription.changed().await {

@@ -264,6 +264,12 @@ impl Task {
                 let prefix = format!("__keyspace@{}__:", self.db);
                 if let Some(key) = channel.strip_prefix(prefix.as_bytes()) {
                     if let Ok(key) = std::str::from_utf8(key) {
+                        // The cache's own invalidation (broadcast tracking) is sent later, when
+                        // the server is about to sleep: drop the key now, so that a `get` made
+                        // after a watch yielded never reads the value before.
+                        if let Some(cache) = &self.cache {
+                            cache.invalidate(key);
+                        }
                         self.hub.publish(key);
                     }
                 }
