@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{concurrent, raw_scan, Config, Res, Row, Sample};
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct User {
     id: String,
     name: String,
@@ -25,7 +25,7 @@ pub struct User {
     created_at: i64,
 }
 
-fn user(i: u64) -> User {
+pub(crate) fn user(i: u64) -> User {
     User {
         id: format!("user-{i}"),
         name: format!("User Number {i}"),

@@ -5,7 +5,7 @@
 //! cargo run --release -p kvstore-bench              # full run (a few minutes)
 //! cargo run --release -p kvstore-bench -- --quick   # under a minute
 //! cargo run --release -p kvstore-bench -- --redis-url redis://127.0.0.1:6379/  # an existing server
-//! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native
+//! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native,redb,cache
 //! ```
 //!
 //! Without `--redis-url` it starts its own `redis-server` on a free loopback port (Debian's
@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod cache;
 mod external;
 mod native;
 mod persistent;
@@ -95,7 +96,8 @@ struct Config {
     scan_ids: u64,
     modify_per_task: u64,
     redis_url: Option<String>,
-    /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`, `redb`).
+    /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`, `redb`,
+    /// `cache`).
     only: Option<Vec<String>>,
 }
 
@@ -112,7 +114,7 @@ impl Config {
             .position(|a| a == "--only")
             .and_then(|i| args.get(i + 1))
             .map(|list| list.split(',').map(str::to_owned).collect::<Vec<_>>());
-        const SECTIONS: [&str; 5] = ["external", "memory", "redis", "native", "redb"];
+        const SECTIONS: [&str; 6] = ["external", "memory", "redis", "native", "redb", "cache"];
         for s in only.iter().flatten() {
             assert!(
                 SECTIONS.contains(&s.as_str()),
@@ -1020,6 +1022,10 @@ fn main() -> Res<()> {
         }
         if cfg.runs("redb") {
             persistent::rows(&cfg, &mut rows).await?;
+        }
+        // Last: its watch rows turn on the server's keyspace notifications (and put them back).
+        if cfg.runs("cache") {
+            cache::rows(&cfg, &url, &mut rows).await?;
         }
         Res::Ok(())
     })?;
