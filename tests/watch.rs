@@ -518,11 +518,22 @@ async fn nothing_stale_is_served_after_a_disconnect() {
     let registry = Registry::open_with_prefix(cached.clone(), "disc");
     let config = registry.config();
     config.set(&"old".to_owned()).await.unwrap();
-    // Twice: the first read fills the cache, the second is a hit.
-    for _ in 0..2 {
-        assert_eq!(config.get().await.unwrap().as_deref(), Some("old"));
-    }
     let cache = cached.client_cache().unwrap();
+    // The cache serves once its connection is up (a moment after `build`).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cache.is_live() {
+        assert!(Instant::now() < deadline, "the cache never went live");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The first read fills the cache, a later one is a hit (the server's invalidation of the
+    // write above may still drop the first fill).
+    for _ in 0..100 {
+        assert_eq!(config.get().await.unwrap().as_deref(), Some("old"));
+        if cache.hits() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert!(cache.hits() >= 1, "{cache:?}");
     // The server goes away and comes back empty; another client writes meanwhile.
     server.kill();

@@ -8,8 +8,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -28,33 +28,59 @@ pub(crate) struct Cached {
 enum Slot {
     /// A read is on its way; only the read holding this ticket may fill the slot.
     Pending(u64),
-    Ready(Arc<Cached>),
+    Ready(Cached),
+}
+
+/// The shard maps are keyed by the key's 64-bit hash, computed once per lookup (it also picks
+/// the shard): this hasher passes it through.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed here; anything else still hashes correctly.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<String, Slot>,
-    /// Keys in insertion order, for eviction (may hold keys already gone).
-    order: VecDeque<String>,
+    /// By hash: one entry per hash (two keys with the same 64-bit hash take turns, as in a
+    /// direct-mapped cache), holding its key to tell them apart.
+    map: HashMap<u64, (Box<str>, Slot), BuildHasherDefault<Prehashed>>,
+    /// Hashes in insertion order, for eviction (may hold hashes already gone).
+    order: VecDeque<u64>,
+    next_ticket: u64,
+    hits: u64,
+    misses: u64,
 }
 
 /// What a cache lookup found.
-pub(crate) enum Lookup {
-    Hit(Arc<Cached>),
+pub(crate) enum Lookup<R> {
+    /// What the caller made of the cached read (under the shard's lock).
+    Hit(R),
     /// Not cached: read it, then [`ClientCache::fill`] with the ticket (none: do not fill).
     Miss(Option<u64>),
 }
 
+/// An `AtomicBool` alone on its cache line (read by every lookup, written rarely).
+#[repr(align(64))]
+struct Live(AtomicBool);
+
 struct Inner {
+    live: Live,
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
     per_shard: usize,
     max_entries: usize,
-    /// Whether invalidations arrive (every notification connection is up, tracking on).
-    live: AtomicBool,
-    next_ticket: AtomicU64,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 /// A bounded local cache of reads that the server keeps fresh: see
@@ -73,6 +99,7 @@ impl fmt::Debug for ClientCache {
             .field("len", &self.len())
             .field("hits", &self.hits())
             .field("misses", &self.misses())
+            .field("live", &self.is_live())
             .finish()
     }
 }
@@ -84,47 +111,45 @@ impl ClientCache {
         let per_shard = max_entries.div_ceil(SHARDS).max(1);
         ClientCache {
             inner: Arc::new(Inner {
+                live: Live(AtomicBool::new(false)),
                 shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
                 hasher: RandomState::new(),
                 per_shard,
                 max_entries,
-                live: AtomicBool::new(false),
-                next_ticket: AtomicU64::new(1),
-                hits: AtomicU64::new(0),
-                misses: AtomicU64::new(0),
             }),
         }
     }
 
-    fn shard(&self, key: &str) -> &Mutex<Shard> {
+    fn shard(&self, key: &str) -> (u64, &Mutex<Shard>) {
         let hash = self.inner.hasher.hash_one(key);
-        &self.inner.shards[(hash as usize) % SHARDS]
+        // The top bits pick the shard; the map uses all of them.
+        (hash, &self.inner.shards[(hash >> 60) as usize % SHARDS])
     }
 
-    /// The cached read of `key`, or a ticket to fill it after reading.
-    pub(crate) fn lookup(&self, key: &str) -> Lookup {
-        if !self.inner.live.load(Ordering::Acquire) {
-            self.inner.misses.fetch_add(1, Ordering::Relaxed);
+    /// The cached read of `key`, passed to `hit` (under the shard's lock: keep it short), or a
+    /// ticket to fill it after reading.
+    pub(crate) fn lookup<R>(&self, key: &str, hit: impl FnOnce(&Cached) -> R) -> Lookup<R> {
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.lock();
+        if !self.inner.live.0.load(Ordering::Acquire) {
+            shard.misses += 1;
             return Lookup::Miss(None);
         }
-        let mut shard = self.shard(key).lock();
-        if let Some(Slot::Ready(cached)) = shard.map.get(key) {
-            let cached = Arc::clone(cached);
-            drop(shard);
-            self.inner.hits.fetch_add(1, Ordering::Relaxed);
-            return Lookup::Hit(cached);
+        if let Some((stored, Slot::Ready(cached))) = shard.map.get(&hash) {
+            if **stored == *key {
+                let found = hit(cached);
+                shard.hits += 1;
+                return Lookup::Hit(found);
+            }
         }
-        let ticket = self.inner.next_ticket.fetch_add(1, Ordering::Relaxed);
-        if shard
-            .map
-            .insert(key.to_owned(), Slot::Pending(ticket))
-            .is_none()
-        {
-            shard.order.push_back(key.to_owned());
+        shard.misses += 1;
+        shard.next_ticket += 1;
+        let ticket = shard.next_ticket;
+        let previous = shard.map.insert(hash, (key.into(), Slot::Pending(ticket)));
+        if previous.is_none() {
+            shard.order.push_back(hash);
             self.evict(&mut shard);
         }
-        drop(shard);
-        self.inner.misses.fetch_add(1, Ordering::Relaxed);
         Lookup::Miss(Some(ticket))
     }
 
@@ -137,28 +162,38 @@ impl ClientCache {
                 None => break,
             }
         }
-        // Keys invalidated and read again are listed twice: rebuild the order now and then.
+        // Hashes removed and inserted again are listed twice: rebuild the order now and then.
         if shard.order.len() > 2 * self.inner.per_shard + 16 {
             let map = &shard.map;
-            shard.order.retain(|k| map.contains_key(k));
-            let mut seen = std::collections::HashSet::with_capacity(shard.order.len());
-            shard.order.retain(|k| seen.insert(k.clone()));
+            let mut seen = std::collections::HashSet::with_capacity(map.len());
+            shard
+                .order
+                .retain(|h| map.contains_key(h) && seen.insert(*h));
         }
     }
 
     /// Keeps the read of `key` made with `ticket`, unless the key was invalidated since.
     pub(crate) fn fill(&self, key: &str, ticket: u64, cached: Cached) {
-        let mut shard = self.shard(key).lock();
-        if let Some(slot) = shard.map.get_mut(key) {
-            if matches!(slot, Slot::Pending(t) if *t == ticket) {
-                *slot = Slot::Ready(Arc::new(cached));
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.lock();
+        if let Some((stored, slot)) = shard.map.get_mut(&hash) {
+            if **stored == *key && matches!(slot, Slot::Pending(t) if *t == ticket) {
+                *slot = Slot::Ready(cached);
             }
         }
     }
 
     /// Forgets `key` (and any read of it on its way).
     pub(crate) fn invalidate(&self, key: &str) {
-        self.shard(key).lock().map.remove(key);
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.lock();
+        if shard
+            .map
+            .get(&hash)
+            .is_some_and(|(stored, _)| **stored == *key)
+        {
+            shard.map.remove(&hash);
+        }
     }
 
     /// Forgets everything.
@@ -173,27 +208,27 @@ impl ClientCache {
     /// Turns the cache on (invalidations arrive) or off (emptied; reads go to the server).
     pub(crate) fn set_live(&self, live: bool) {
         if !live {
-            self.inner.live.store(false, Ordering::Release);
+            self.inner.live.0.store(false, Ordering::Release);
             self.clear();
         } else {
             self.clear();
-            self.inner.live.store(true, Ordering::Release);
+            self.inner.live.0.store(true, Ordering::Release);
         }
     }
 
     /// Whether the cache serves reads (its invalidation connections are up).
     pub fn is_live(&self) -> bool {
-        self.inner.live.load(Ordering::Acquire)
+        self.inner.live.0.load(Ordering::Acquire)
     }
 
     /// Reads answered from the cache.
     pub fn hits(&self) -> u64 {
-        self.inner.hits.load(Ordering::Relaxed)
+        self.inner.shards.iter().map(|s| s.lock().hits).sum()
     }
 
     /// Reads that went to the server.
     pub fn misses(&self) -> u64 {
-        self.inner.misses.load(Ordering::Relaxed)
+        self.inner.shards.iter().map(|s| s.lock().misses).sum()
     }
 
     /// Keys cached now (reads on their way included).
@@ -227,27 +262,28 @@ mod tests {
     fn a_read_racing_an_invalidation_is_not_kept() {
         let cache = ClientCache::new(100);
         assert!(
-            matches!(cache.lookup("k"), Lookup::Miss(None)),
+            matches!(cache.lookup("k", |_| ()), Lookup::Miss(None)),
             "not live yet"
         );
         cache.set_live(true);
-        let Lookup::Miss(Some(ticket)) = cache.lookup("k") else {
+        let Lookup::Miss(Some(ticket)) = cache.lookup("k", |_| ()) else {
             panic!("a miss with a ticket")
         };
         cache.invalidate("k");
         cache.fill("k", ticket, cached(b"old"));
-        assert!(matches!(cache.lookup("k"), Lookup::Miss(Some(_))));
-        let Lookup::Miss(Some(ticket)) = cache.lookup("k") else {
+        assert!(matches!(cache.lookup("k", |_| ()), Lookup::Miss(Some(_))));
+        let Lookup::Miss(Some(ticket)) = cache.lookup("k", |_| ()) else {
             panic!()
         };
         cache.fill("k", ticket, cached(b"new"));
-        let Lookup::Hit(hit) = cache.lookup("k") else {
+        let Lookup::Hit(hit) = cache.lookup("k", |c| c.bytes.clone()) else {
             panic!("a hit")
         };
-        assert_eq!(hit.bytes.as_deref(), Some(&b"new"[..]));
+        assert_eq!(hit.as_deref(), Some(&b"new"[..]));
+        assert_eq!((cache.hits(), cache.misses()), (1, 4));
         cache.set_live(false);
         assert!(cache.is_empty());
-        assert!(matches!(cache.lookup("k"), Lookup::Miss(None)));
+        assert!(matches!(cache.lookup("k", |_| ()), Lookup::Miss(None)));
     }
 
     #[test]
@@ -256,7 +292,7 @@ mod tests {
         cache.set_live(true);
         for i in 0..10_000 {
             let key = format!("k{}", i % 500);
-            if let Lookup::Miss(Some(t)) = cache.lookup(&key) {
+            if let Lookup::Miss(Some(t)) = cache.lookup(&key, |_| ()) {
                 cache.fill(&key, t, cached(b"v"));
             }
             if i % 3 == 0 {

@@ -15,15 +15,21 @@ pub(crate) fn must_escape(c: char) -> bool {
 
 /// Appends the encoded form of `id` to `out`.
 pub fn encode_id_into(id: &str, out: &mut String) {
-    let mut rest = id;
-    while let Some(pos) = rest.find(must_escape) {
-        out.push_str(&rest[..pos]);
-        let c = rest[pos..].chars().next().expect("found a char at pos");
-        // Every escaped char is ASCII: one byte.
-        let _ = write!(out, "%{:02X}", c as u32);
-        rest = &rest[pos + c.len_utf8()..];
+    // Every escaped char is ASCII (one byte, never inside a multi-byte UTF-8 sequence): a byte
+    // scan finds them, and the slices between them stay on char boundaries.
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = id.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii() && must_escape(b as char) {
+            out.push_str(&id[start..i]);
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xF)] as char);
+            start = i + 1;
+        }
     }
-    out.push_str(rest);
+    out.push_str(&id[start..]);
 }
 
 /// The encoded form of `id`.

@@ -11,12 +11,13 @@ use serde_json::{Map, Value};
 use futures_core::Stream;
 
 use super::audit::{BoxFuture, Run, PAGE};
-use super::item::{audit_methods, ItemAt};
+use super::item::{audit_methods, cached_read, CachedRead, ItemAt};
 use super::watch::PrefixWatch;
 use super::{Context, Item, ItemLeaf, Node, Spec};
-use crate::backend::cache::{Cached, Lookup};
+use crate::backend::cache::Lookup;
 use crate::backend::command::{Command, ScanPage, SetOptions};
 use crate::backend::round_up_to_millis;
+use crate::backend::ClientCache;
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::key::{split_id_segment, Id, IntoId, KeyPath};
 use crate::value::{codec, Codec, Json, LeafCodec, Migrations, Storable};
@@ -269,49 +270,46 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(cache) = self.inner.ctx.cache() {
+            return self.get_many_cached(&keys, cache).await;
+        }
         let values = self.fetch(&keys).await?;
         self.decode_all(&keys, values).await
     }
 
     async fn fetch(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let Some(cache) = self.inner.ctx.cache() else {
-            let command = Command::GetMany { keys };
-            return self.inner.ctx.execute(command).await?.into_values(&command);
-        };
-        // Through the client cache: hits from it, the misses in one `MGET`, then kept.
-        let mut values = vec![None; keys.len()];
+        let command = Command::GetMany { keys };
+        self.inner.ctx.execute(command).await?.into_values(&command)
+    }
+
+    /// [`get_many`](Self::get_many) through the client cache: hits from it (decoded without
+    /// validation when this type checked them), the misses in one `MGET`, then kept.
+    async fn get_many_cached(
+        &self,
+        keys: &[String],
+        cache: &ClientCache,
+    ) -> Result<Vec<Option<T>>> {
+        let json = self.json();
+        let mut values: Vec<Option<Option<T>>> = (0..keys.len()).map(|_| None).collect();
         let mut missing = Vec::new();
-        let mut tickets = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            match cache.lookup(key) {
-                Lookup::Hit(cached) => values[i] = cached.bytes.as_deref().map(<[u8]>::to_vec),
-                Lookup::Miss(ticket) => {
-                    missing.push(key.clone());
-                    tickets.push((i, ticket));
+            match cache.lookup(key, |c| cached_read(json, key, c)) {
+                Lookup::Hit(CachedRead::Done(read)) => values[i] = Some(read?),
+                Lookup::Hit(CachedRead::Unchecked(bytes)) => {
+                    values[i] = Some(Some(self.item_at(key).read(&bytes).await?));
                 }
+                Lookup::Miss(ticket) => missing.push((i, ticket)),
             }
         }
-        if missing.is_empty() {
-            return Ok(values);
-        }
-        let command = Command::GetMany { keys: &missing };
-        let fetched = self
-            .inner
-            .ctx
-            .execute(command)
-            .await?
-            .into_values(&command)?;
-        for ((i, ticket), value) in tickets.into_iter().zip(fetched) {
-            if let Some(ticket) = ticket {
-                let cached = Cached {
-                    bytes: value.as_deref().map(Box::from),
-                    checked: 0,
-                };
-                cache.fill(&keys[i], ticket, cached);
+        if !missing.is_empty() {
+            let missing_keys: Vec<String> = missing.iter().map(|(i, _)| keys[*i].clone()).collect();
+            let fetched = self.fetch(&missing_keys).await?;
+            for ((i, ticket), bytes) in missing.into_iter().zip(fetched) {
+                let item = self.item_at(&keys[i]);
+                values[i] = Some(item.read_and_keep(cache, ticket, bytes).await?);
             }
-            values[i] = value;
         }
-        Ok(values)
+        Ok(values.into_iter().map(Option::flatten).collect())
     }
 
     /// Decodes fetched values, failing on the first bad one. Without older versions this is

@@ -40,6 +40,25 @@ pub(crate) async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_micros(micros)).await;
 }
 
+/// What a cache hit gives an item read: the value (decoded without validation when this codec
+/// checked the bytes), or bytes to read in full (checked by another type, or never).
+pub(crate) enum CachedRead<T> {
+    Done(Result<Option<T>>),
+    Unchecked(Vec<u8>),
+}
+
+/// Reads a cache hit at `key` as `T` (see [`CachedRead`]).
+pub(crate) fn cached_read<T: Storable>(json: Json<T>, key: &str, cached: &Cached) -> CachedRead<T> {
+    let codec = json.codec();
+    match &cached.bytes {
+        None => CachedRead::Done(Ok(None)),
+        Some(bytes) if cached.checked == codec.id() => {
+            CachedRead::Done(codec.decode_checked(key, bytes).map(Some))
+        }
+        Some(bytes) => CachedRead::Unchecked(bytes.to_vec()),
+    }
+}
+
 /// An item's value at one checked key: the read and write path of every item operation.
 pub(crate) struct ItemAt<'a, T> {
     pub(crate) ctx: &'a Context,
@@ -67,21 +86,25 @@ impl<T: Storable> ItemAt<'_, T> {
     /// only deserialized; a miss is read, decoded, and kept (unless it is an older version, or
     /// the key changed meanwhile).
     async fn get_cached(&self, cache: &ClientCache) -> Result<Option<T>> {
-        let codec = self.json.codec();
-        let ticket = match cache.lookup(self.key) {
-            Lookup::Hit(cached) => {
-                return match &cached.bytes {
-                    None => Ok(None),
-                    Some(bytes) if cached.checked == codec.id() => {
-                        codec.decode_checked(self.key, bytes).map(Some)
-                    }
-                    Some(bytes) => self.read(bytes).await.map(Some),
-                };
-            }
+        let ticket = match cache.lookup(self.key, |c| cached_read(self.json, self.key, c)) {
+            Lookup::Hit(CachedRead::Done(read)) => return read,
+            Lookup::Hit(CachedRead::Unchecked(bytes)) => return self.read(&bytes).await.map(Some),
             Lookup::Miss(ticket) => ticket,
         };
         let command = Command::Get { key: self.key };
-        let Some(bytes) = self.ctx.execute(command).await?.into_value(&command)? else {
+        let bytes = self.ctx.execute(command).await?.into_value(&command)?;
+        self.read_and_keep(cache, ticket, bytes).await
+    }
+
+    /// Decodes bytes read after a cache miss, and keeps them (checked by this codec) in the
+    /// cache when they are of the current version.
+    pub(crate) async fn read_and_keep(
+        &self,
+        cache: &ClientCache,
+        ticket: Option<u64>,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<Option<T>> {
+        let Some(bytes) = bytes else {
             if let Some(ticket) = ticket {
                 let absent = Cached {
                     bytes: None,
@@ -96,7 +119,7 @@ impl<T: Storable> ItemAt<'_, T> {
                 if let Some(ticket) = ticket {
                     let cached = Cached {
                         bytes: Some(bytes.into_boxed_slice()),
-                        checked: codec.id(),
+                        checked: self.json.codec().id(),
                     };
                     cache.fill(self.key, ticket, cached);
                 }
