@@ -63,7 +63,13 @@ pub fn expand(model: &Model) -> TokenStream {
                 Some((path, older)) => migrations(&p, f.ty, path, older, f.write_back),
                 None => quote!(#p::None),
             };
-            quote!(&#p::Spec { ttl: #ttl, migrations: #migrations })
+            let ty = f.ty;
+            let clone = quote! {{
+                #[allow(unused_imports)]
+                use #p::{ViaClone as _, ViaNothing as _};
+                (&#p::CloneProbe::<#ty>::new()).clone_fn()
+            }};
+            quote!(&#p::Spec { ttl: #ttl, migrations: #migrations, clone: #clone })
         })
         .collect();
 

@@ -92,8 +92,8 @@ pub mod __private {
     pub use crate::error::Result;
     pub use crate::key::{split_static_segment as split_segment, KeyPath};
     pub use crate::node::{
-        audit_entry as audit, migrate_entry as migrate, AuditReport, BoxFuture, Context, ItemLeaf,
-        MigrationReport, Node, Progress, Run, Spec,
+        audit_entry as audit, migrate_entry as migrate, AuditReport, BoxFuture, CloneProbe,
+        Context, ItemLeaf, MigrationReport, Node, Progress, Run, Spec, ViaClone, ViaNothing,
     };
     pub use crate::value::Migrations;
     pub use core::option::Option::{self, None, Some};

@@ -17,12 +17,12 @@ use parking_lot::Mutex;
 /// Shards of the cache: lookups of different keys rarely share a lock.
 const SHARDS: usize = 16;
 
-/// One cached read: the stored bytes (`None`: the key was absent), and the identity of the
-/// codec that checked them (0: none did).
-#[derive(Debug)]
+/// One cached read: the stored bytes (`None`: the key was absent), the identity of the codec
+/// that checked them (0: none did), and the value it decoded, when its type is `Clone`.
 pub(crate) struct Cached {
     pub(crate) bytes: Option<Box<[u8]>>,
     pub(crate) checked: usize,
+    pub(crate) value: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 enum Slot {
@@ -255,6 +255,7 @@ mod tests {
         Cached {
             bytes: Some(bytes.into()),
             checked: 0,
+            value: None,
         }
     }
 

@@ -228,6 +228,7 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
             json: self.json(),
             ttl: self.inner.spec.ttl,
             migrations: self.migrations(),
+            clone: self.inner.spec.clone_fn(),
         }
     }
 
@@ -293,7 +294,8 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         let mut values: Vec<Option<Option<T>>> = (0..keys.len()).map(|_| None).collect();
         let mut missing = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            match cache.lookup(key, |c| cached_read(json, key, c)) {
+            let clone = self.inner.spec.clone_fn::<T>();
+            match cache.lookup(key, |c| cached_read(json, clone, key, c)) {
                 Lookup::Hit(CachedRead::Done(read)) => values[i] = Some(read?),
                 Lookup::Hit(CachedRead::Unchecked(bytes)) => {
                     values[i] = Some(Some(self.item_at(key).read(&bytes).await?));
@@ -563,6 +565,7 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
                 spec: Spec {
                     ttl: spec.ttl.map(round_up_to_millis),
                     migrations: spec.migrations.clone(),
+                    clone: spec.clone.clone(),
                 },
                 item: N::__item_codec(),
             }),

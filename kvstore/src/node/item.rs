@@ -47,12 +47,24 @@ pub(crate) enum CachedRead<T> {
     Unchecked(Vec<u8>),
 }
 
-/// Reads a cache hit at `key` as `T` (see [`CachedRead`]).
-pub(crate) fn cached_read<T: Storable>(json: Json<T>, key: &str, cached: &Cached) -> CachedRead<T> {
+/// Reads a cache hit at `key` as `T` (see [`CachedRead`]): a clone of the decoded value when
+/// there is one, else a decode without validation of bytes this codec checked.
+pub(crate) fn cached_read<T: Storable>(
+    json: Json<T>,
+    clone: Option<fn(&T) -> T>,
+    key: &str,
+    cached: &Cached,
+) -> CachedRead<T> {
     let codec = json.codec();
     match &cached.bytes {
         None => CachedRead::Done(Ok(None)),
         Some(bytes) if cached.checked == codec.id() => {
+            let decoded = clone.zip(cached.value.as_ref());
+            if let Some((clone, value)) = decoded {
+                if let Some(value) = value.downcast_ref::<T>() {
+                    return CachedRead::Done(Ok(Some(clone(value))));
+                }
+            }
             CachedRead::Done(codec.decode_checked(key, bytes).map(Some))
         }
         Some(bytes) => CachedRead::Unchecked(bytes.to_vec()),
@@ -68,6 +80,8 @@ pub(crate) struct ItemAt<'a, T> {
     pub(crate) ttl: Option<Duration>,
     /// The older versions of `T`, when the field lists some.
     pub(crate) migrations: Option<&'a Migrations<T>>,
+    /// `T::clone`, when `T` is `Clone` (a client cache keeps decoded values then).
+    pub(crate) clone: Option<fn(&T) -> T>,
 }
 
 impl<T: Storable> ItemAt<'_, T> {
@@ -86,7 +100,8 @@ impl<T: Storable> ItemAt<'_, T> {
     /// only deserialized; a miss is read, decoded, and kept (unless it is an older version, or
     /// the key changed meanwhile).
     async fn get_cached(&self, cache: &ClientCache) -> Result<Option<T>> {
-        let ticket = match cache.lookup(self.key, |c| cached_read(self.json, self.key, c)) {
+        let read = |c: &Cached| cached_read(self.json, self.clone, self.key, c);
+        let ticket = match cache.lookup(self.key, read) {
             Lookup::Hit(CachedRead::Done(read)) => return read,
             Lookup::Hit(CachedRead::Unchecked(bytes)) => return self.read(&bytes).await.map(Some),
             Lookup::Miss(ticket) => ticket,
@@ -109,6 +124,7 @@ impl<T: Storable> ItemAt<'_, T> {
                 let absent = Cached {
                     bytes: None,
                     checked: 0,
+                    value: None,
                 };
                 cache.fill(self.key, ticket, absent);
             }
@@ -117,9 +133,13 @@ impl<T: Storable> ItemAt<'_, T> {
         match self.classify(&bytes)? {
             Read::Current(value) => {
                 if let Some(ticket) = ticket {
+                    let decoded = self.clone.map(|clone| {
+                        Arc::new(clone(&value)) as Arc<dyn std::any::Any + Send + Sync>
+                    });
                     let cached = Cached {
                         bytes: Some(bytes.into_boxed_slice()),
                         checked: self.json.codec().id(),
+                        value: decoded,
                     };
                     cache.fill(self.key, ticket, cached);
                 }
@@ -303,6 +323,7 @@ pub struct Item<T> {
     pub(crate) leaf: Leaf,
     pub(crate) json: Json<T>,
     migrations: Option<Arc<Migrations<T>>>,
+    clone: Option<fn(&T) -> T>,
 }
 
 impl<T> Clone for Item<T> {
@@ -311,6 +332,7 @@ impl<T> Clone for Item<T> {
             leaf: self.leaf.clone(),
             json: self.json,
             migrations: self.migrations.clone(),
+            clone: self.clone,
         }
     }
 }
@@ -329,6 +351,7 @@ impl<T: Storable> Item<T> {
             json: self.json,
             ttl: self.leaf.ttl,
             migrations: self.migrations.as_deref(),
+            clone: self.clone,
         })
     }
 
@@ -473,6 +496,7 @@ impl<T: Storable> Node for Item<T> {
             leaf: Leaf::new(ctx, path, spec),
             json: Json::new(),
             migrations: spec.migrations(),
+            clone: spec.clone_fn(),
         }
     }
 

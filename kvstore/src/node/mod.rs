@@ -165,6 +165,9 @@ pub struct Spec {
     /// The older versions of the `Item` values below (`Migrations<T>`, type-erased so that it
     /// passes through `Dynamic` levels).
     pub migrations: Option<Arc<dyn Any + Send + Sync>>,
+    /// How to clone the `Item` values below (a [`CloneFn<T>`]), when their type is `Clone`: a
+    /// client cache then keeps decoded values, and a hit is a clone instead of a decode.
+    pub clone: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Spec {
@@ -173,12 +176,64 @@ impl Spec {
         Spec {
             ttl,
             migrations: None,
+            clone: None,
         }
     }
 
     /// The migrations, if they are for values of type `T`.
     pub(crate) fn migrations<T: 'static>(&self) -> Option<Arc<crate::value::Migrations<T>>> {
         Arc::clone(self.migrations.as_ref()?).downcast().ok()
+    }
+
+    /// `T::clone`, if the field's values are `T`s and `Clone`.
+    pub(crate) fn clone_fn<T: 'static>(&self) -> Option<fn(&T) -> T> {
+        Some(self.clone.as_ref()?.downcast_ref::<CloneFn<T>>()?.0)
+    }
+}
+
+/// `T::clone`, type-erased in a [`Spec`].
+#[doc(hidden)]
+pub struct CloneFn<T>(pub fn(&T) -> T);
+
+/// Finds out, in generated code, whether the `Item` values of a field type `N` are `Clone`
+/// (autoref specialization: [`ViaClone`] applies when they are, [`ViaNothing`] otherwise).
+#[doc(hidden)]
+pub struct CloneProbe<N>(std::marker::PhantomData<fn() -> N>);
+
+impl<N> CloneProbe<N> {
+    /// A probe.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        CloneProbe(std::marker::PhantomData)
+    }
+}
+
+/// The probe's answer when the values are `Clone`.
+#[doc(hidden)]
+pub trait ViaClone {
+    /// The clone function, type-erased.
+    fn clone_fn(&self) -> Option<Arc<dyn Any + Send + Sync>>;
+}
+
+impl<N: ItemLeaf> ViaClone for CloneProbe<N>
+where
+    N::Value: Clone,
+{
+    fn clone_fn(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        Some(Arc::new(CloneFn::<N::Value>(<N::Value as Clone>::clone)))
+    }
+}
+
+/// The probe's answer otherwise.
+#[doc(hidden)]
+pub trait ViaNothing {
+    /// Nothing.
+    fn clone_fn(&self) -> Option<Arc<dyn Any + Send + Sync>>;
+}
+
+impl<N> ViaNothing for &CloneProbe<N> {
+    fn clone_fn(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        None
     }
 }
 
@@ -187,6 +242,7 @@ impl fmt::Debug for Spec {
         f.debug_struct("Spec")
             .field("ttl", &self.ttl)
             .field("migrations", &self.migrations.is_some())
+            .field("clone", &self.clone.is_some())
             .finish()
     }
 }
@@ -420,3 +476,31 @@ macro_rules! leaf_node {
     };
 }
 pub(crate) use leaf_node;
+
+#[cfg(test)]
+mod tests {
+    use super::{CloneProbe, Counter, Dynamic, Item, ViaClone as _, ViaNothing as _};
+
+    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema, Clone)]
+    struct Cloned {
+        a: u8,
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct NotCloned {
+        a: u8,
+    }
+
+    #[test]
+    fn the_probe_finds_clone_on_item_values() {
+        assert!((&CloneProbe::<Item<Cloned>>::new()).clone_fn().is_some());
+        assert!((&CloneProbe::<Dynamic<Dynamic<Item<Cloned>>>>::new())
+            .clone_fn()
+            .is_some());
+        assert!((&CloneProbe::<Item<NotCloned>>::new()).clone_fn().is_none());
+        assert!((&CloneProbe::<Dynamic<Item<NotCloned>>>::new())
+            .clone_fn()
+            .is_none());
+        assert!((&CloneProbe::<Counter>::new()).clone_fn().is_none());
+    }
+}
