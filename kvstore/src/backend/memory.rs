@@ -1,7 +1,10 @@
 //! The in-memory backend: the [`Engine`] over a `HashMap`, and the clocks it runs on.
 
-use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::hash::RandomState;
+
+use hashbrown::hash_map::EntryRef;
+use hashbrown::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -218,7 +221,9 @@ pub(crate) struct MapStorage {
 
 #[derive(Default)]
 pub(crate) struct MapState {
-    map: HashMap<String, Entry>,
+    /// hashbrown's map for its lookups by `&str` that insert or remove in place (one hash and
+    /// one probe per operation, the key allocated only when inserted), with std's hasher.
+    map: HashMap<String, Entry, RandomState>,
     /// Deadlines of the keys that have one, in expiry order.
     expiry: BTreeSet<(u64, String)>,
 }
@@ -261,11 +266,25 @@ impl StorageTxn for MapState {
             .map(|entry| (&mut entry.value, entry.expires_at)))
     }
 
+    fn get_live(&mut self, key: &str, now: u64) -> Result<Option<(&mut Stored, Option<u64>)>> {
+        match self.map.entry_ref(key) {
+            EntryRef::Vacant(_) => Ok(None),
+            EntryRef::Occupied(slot) => match slot.get().expires_at {
+                Some(at) if at <= now => {
+                    let (key, _) = slot.remove_entry();
+                    self.expiry.remove(&(at, key));
+                    Ok(None)
+                }
+                expires_at => Ok(Some((&mut slot.into_mut().value, expires_at))),
+            },
+        }
+    }
+
     fn put(&mut self, key: &str, entry: Entry) -> Result<()> {
         let new = entry.expires_at;
-        let old = match self.map.entry(key.to_owned()) {
-            MapEntry::Occupied(mut slot) => slot.insert(entry).expires_at,
-            MapEntry::Vacant(slot) => {
+        let old = match self.map.entry_ref(key) {
+            EntryRef::Occupied(mut slot) => slot.insert(entry).expires_at,
+            EntryRef::Vacant(slot) => {
                 slot.insert(entry);
                 None
             }

@@ -348,15 +348,7 @@ impl<T: StorageTxn> Op<'_, T> {
 
     /// The live value at `key` (an expired entry is removed first) and its deadline.
     fn live(&mut self, key: &str) -> Result<Option<(&mut Stored, Option<u64>)>> {
-        let expired = match self.txn.get(key)? {
-            None => return Ok(None),
-            Some((_, deadline)) => deadline.is_some_and(|at| at <= self.now),
-        };
-        if expired {
-            self.txn.remove(key)?;
-            return Ok(None);
-        }
-        self.txn.get(key)
+        self.txn.get_live(key, self.now)
     }
 
     fn exists(&mut self, key: &str) -> Result<bool> {

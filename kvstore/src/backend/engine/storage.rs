@@ -166,6 +166,21 @@ pub trait StorageTxn {
     /// The entry at `key`: its value (to read or change in place) and its deadline.
     fn get(&mut self, key: &str) -> Result<Option<(&mut Stored, Option<u64>)>>;
 
+    /// The entry at `key` if it is live at `now` (Unix ms): an entry whose deadline has passed
+    /// is removed, and reads as absent. The default looks the key up twice; a storage that can
+    /// do it in one lookup overrides it.
+    fn get_live(&mut self, key: &str, now: u64) -> Result<Option<(&mut Stored, Option<u64>)>> {
+        let expired = match self.get(key)? {
+            None => return Ok(None),
+            Some((_, deadline)) => deadline.is_some_and(|at| at <= now),
+        };
+        if expired {
+            self.remove(key)?;
+            return Ok(None);
+        }
+        self.get(key)
+    }
+
     /// Stores `entry` at `key`, replacing whatever was there.
     fn put(&mut self, key: &str, entry: Entry) -> Result<()>;
 
