@@ -111,11 +111,14 @@ macro_rules! builder_options {
         /// their keys at once; losing that connection empties the cache until it is back.
         ///
         /// **Staleness window**: another client's write is visible here once its
-        /// invalidation arrives, typically well under a millisecond on a LAN (measured in this
-        /// crate's bench); your own writes are never read stale. **Memory**: at most
-        /// `max_entries` keys (rounded up to a multiple of 16), each with its value's bytes.
-        /// A typed read served from the cache skips decoding checks: the bytes were checked
-        /// against the same type when they were read. Hits and misses show in
+        /// invalidation arrives (the server sends it before its event loop sleeps) and the
+        /// next read goes to the server: measured on loopback, p50 about 0.1 ms when idle, and
+        /// 1-2 ms (p99 up to about 20 ms) with 64 tasks keeping a 2-core machine busy — most
+        /// of it the re-read queued behind the other requests. Your own writes are never read
+        /// stale. **Memory**: at most `max_entries` keys (rounded up to a multiple of 16), each
+        /// with its value's bytes and, for a `Clone` value type, the decoded value. A typed
+        /// `get` served from the cache is a clone of the decoded value (or a decode without
+        /// validation: the bytes were checked against the same type). Hits and misses show in
         /// [`Metrics`](crate::Metrics) through [`Instrumented`](crate::Instrumented), or in
         /// [`Backend::client_cache`](crate::Backend::client_cache).
         pub fn client_cache(mut self, max_entries: usize) -> Self {
