@@ -64,10 +64,13 @@ pub fn expand(model: &Model) -> TokenStream {
                 None => quote!(#p::None),
             };
             let ty = f.ty;
+            // The borrow picks `ViaNothing` when `ViaClone` does not apply.
             let clone = quote! {{
                 #[allow(unused_imports)]
                 use #p::{ViaClone as _, ViaNothing as _};
-                (&#p::CloneProbe::<#ty>::new()).clone_fn()
+                #[allow(clippy::needless_borrow)]
+                let __clone = (&#p::CloneProbe::<#ty>::new()).clone_fn();
+                __clone
             }};
             quote!(&#p::Spec { ttl: #ttl, migrations: #migrations, clone: #clone })
         })

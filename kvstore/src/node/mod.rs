@@ -492,6 +492,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_borrow)] // the borrow is what selects `ViaNothing`
     fn the_probe_finds_clone_on_item_values() {
         assert!((&CloneProbe::<Item<Cloned>>::new()).clone_fn().is_some());
         assert!((&CloneProbe::<Dynamic<Dynamic<Item<Cloned>>>>::new())
