@@ -185,6 +185,23 @@ async fn until_value(
     }
 }
 
+type Watching =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = kvstore::Result<Option<String>>> + Send>>;
+
+/// A watch of `config` once it holds `value` (written first, then seen as the first item).
+async fn watching(config: &Item<String>, value: &str) -> Watching {
+    config.set(&value.to_owned()).await.unwrap();
+    let mut changes: Watching = Box::pin(config.watch());
+    assert_eq!(
+        next_value(&mut changes, Duration::from_secs(5), "initial")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(value)
+    );
+    changes
+}
+
 /// Retries a write until the server takes it (after a restart or a failover).
 async fn set_until_ok(item: &Item<String>, value: &str, within: Duration) {
     let deadline = Instant::now() + within;
@@ -209,15 +226,7 @@ async fn a_watch_recovers_from_a_server_restart() {
         .unwrap();
     let registry = Registry::open_with_prefix(backend, "restart");
     let config = registry.config();
-    config.set(&"v1".to_owned()).await.unwrap();
-    let mut changes = Box::pin(config.watch());
-    assert_eq!(
-        next_value(&mut changes, Duration::from_secs(5), "initial")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("v1")
-    );
+    let mut changes = watching(&config, "v1").await;
     // The restart loses the data (no persistence: no notification says so) and the
     // keyspace-event flags; the watch reconnects, sets them again, re-reads (the value is gone),
     // and sees the writes made after it.
@@ -352,15 +361,7 @@ async fn a_watch_follows_a_cluster_failover() {
         .unwrap();
     let registry = Registry::open_with_prefix(backend, "failover");
     let config = registry.config();
-    config.set(&"v1".to_owned()).await.unwrap();
-    let mut changes = Box::pin(config.watch());
-    assert_eq!(
-        next_value(&mut changes, Duration::from_secs(5), "initial")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("v1")
-    );
+    let mut changes = watching(&config, "v1").await;
     cluster.wait_for_replication(Duration::from_secs(10));
     // Kill the primary that owns the key.
     let slot_owner = (0..cluster.primaries())

@@ -44,40 +44,40 @@ fn subscribe(ctx: &Context, key: &str, prefix: bool) -> Subscribing {
     }
 }
 
-/// The raw changes of one key.
-pub(crate) struct KeyWatch {
-    ctx: Context,
-    key: String,
-    /// The key's problem (an invalid id): the stream's only item.
+/// A subscription on its way, then in place; an error ends it.
+struct Subscriber {
+    /// The key's (or prefix's) problem, an invalid id or path: the stream's only item.
     invalid: Option<crate::Error>,
     subscribing: Option<Subscribing>,
     subscription: Option<Subscription>,
-    /// What was last yielded (`None`: nothing yet, or unknown after a failed read).
-    last: Option<Option<Vec<u8>>>,
     done: bool,
 }
 
-impl KeyWatch {
-    pub(crate) fn new(ctx: Context, key: Result<String>) -> KeyWatch {
-        let (key, invalid) = match key {
-            Ok(key) => (key, None),
-            Err(e) => (String::new(), Some(e)),
+impl Subscriber {
+    fn new(ctx: &Context, key: &Result<String>, prefix: bool) -> (String, Subscriber) {
+        let (key, invalid, subscribing) = match key {
+            Ok(key) => (key.clone(), None, Some(subscribe(ctx, key, prefix))),
+            Err(_) => (String::new(), None, None),
         };
-        let subscribing = invalid.is_none().then(|| subscribe(&ctx, &key, false));
-        KeyWatch {
-            ctx,
+        (
             key,
-            invalid,
-            subscribing,
-            subscription: None,
-            last: None,
-            done: false,
-        }
+            Subscriber {
+                invalid,
+                subscribing,
+                subscription: None,
+                done: false,
+            },
+        )
     }
 
-    /// The current bytes first, then the bytes after each change that changed them; `None`
-    /// when the stream ends (the backend is gone, or cannot watch: its error comes first).
-    pub(crate) async fn next(&mut self) -> Option<Result<Option<Vec<u8>>>> {
+    fn with_error(mut self, key: Result<String>) -> Subscriber {
+        self.invalid = key.err();
+        self
+    }
+
+    /// Waits for the subscription: `Some(Ok(true))` the first time it is in place, `Ok(false)`
+    /// after; `Some(Err)` when the backend cannot watch (then `None`: the stream ended).
+    async fn ready(&mut self) -> Option<Result<bool>> {
         if self.done {
             return None;
         }
@@ -85,32 +85,65 @@ impl KeyWatch {
             self.done = true;
             return Some(Err(e));
         }
-        let key = self.key.clone();
-        if let Some(subscribing) = self.subscribing.take() {
-            match subscribing.await {
-                Ok(subscription) => self.subscription = Some(subscription),
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
+        let Some(subscribing) = self.subscribing.take() else {
+            return Some(Ok(false));
+        };
+        match subscribing.await {
+            Ok(subscription) => {
+                self.subscription = Some(subscription);
+                Some(Ok(true))
             }
-            return Some(self.read(&key).await);
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// The next changes (`None`: the stream ended; an `Err` ends it).
+    async fn changed(&mut self) -> Option<Result<Changes>> {
+        let changed = self.subscription.as_ref()?.changed().await;
+        if !matches!(changed, Some(Ok(_))) {
+            self.done = true;
+        }
+        changed
+    }
+}
+
+/// The raw changes of one key.
+pub(crate) struct KeyWatch {
+    ctx: Context,
+    key: String,
+    subscriber: Subscriber,
+    /// What was last yielded (`None`: nothing yet, or unknown after a failed read).
+    last: Option<Option<Vec<u8>>>,
+}
+
+impl KeyWatch {
+    pub(crate) fn new(ctx: Context, key: Result<String>) -> KeyWatch {
+        let (name, subscriber) = Subscriber::new(&ctx, &key, false);
+        KeyWatch {
+            ctx,
+            key: name,
+            subscriber: subscriber.with_error(key),
+            last: None,
+        }
+    }
+
+    /// The current bytes first, then the bytes after each change that changed them; `None`
+    /// when the stream ends (the backend is gone, or cannot watch: its error comes first).
+    pub(crate) async fn next(&mut self) -> Option<Result<Option<Vec<u8>>>> {
+        match self.subscriber.ready().await? {
+            Err(e) => return Some(Err(e)),
+            Ok(true) => return Some(self.read().await),
+            Ok(false) => {}
         }
         loop {
-            let subscription = self.subscription.as_ref()?;
-            match subscription.changed().await {
-                None => {
-                    self.done = true;
-                    return None;
-                }
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-                Some(Ok(_)) => {}
+            if let Err(e) = self.subscriber.changed().await? {
+                return Some(Err(e));
             }
             let before = self.last.clone();
-            let read = self.read(&key).await;
+            let read = self.read().await;
             if matches!((&read, &before), (Ok(now), Some(last)) if now == last) {
                 continue;
             }
@@ -118,9 +151,9 @@ impl KeyWatch {
         }
     }
 
-    async fn read(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+    async fn read(&mut self) -> Result<Option<Vec<u8>>> {
         // Straight from the backend: a client cache's invalidation may trail the notification.
-        let command = Command::Get { key };
+        let command = Command::Get { key: &self.key };
         let result = self
             .ctx
             .execute(command)
@@ -135,13 +168,9 @@ impl KeyWatch {
 pub(crate) struct PrefixWatch {
     ctx: Context,
     prefix: String,
-    /// The prefix's problem (an invalid path): the stream's only item.
-    invalid: Option<crate::Error>,
-    subscribing: Option<Subscribing>,
-    subscription: Option<Subscription>,
+    subscriber: Subscriber,
     /// A digest of what was last yielded per key (`None`: absent).
     seen: HashMap<String, Option<u64>>,
-    done: bool,
 }
 
 fn digest(bytes: &Option<Vec<u8>>) -> Option<u64> {
@@ -154,39 +183,22 @@ fn digest(bytes: &Option<Vec<u8>>) -> Option<u64> {
 
 impl PrefixWatch {
     pub(crate) fn new(ctx: Context, prefix: Result<String>) -> PrefixWatch {
-        let (prefix, invalid) = match prefix {
-            Ok(prefix) => (prefix, None),
-            Err(e) => (String::new(), Some(e)),
-        };
-        let subscribing = invalid.is_none().then(|| subscribe(&ctx, &prefix, true));
+        let (name, subscriber) = Subscriber::new(&ctx, &prefix, true);
         PrefixWatch {
             ctx,
-            prefix,
-            invalid,
-            subscribing,
-            subscription: None,
+            prefix: name,
+            subscriber: subscriber.with_error(prefix),
             seen: HashMap::new(),
-            done: false,
         }
     }
 
     /// Waits for the subscription: `Err` when the backend cannot watch (or the prefix is
     /// invalid); the stream then yields nothing more.
     pub(crate) async fn ready(&mut self) -> Result<()> {
-        if let Some(e) = self.invalid.take() {
-            self.done = true;
-            return Err(e);
+        match self.subscriber.ready().await {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
         }
-        if let Some(subscribing) = self.subscribing.take() {
-            match subscribing.await {
-                Ok(subscription) => self.subscription = Some(subscription),
-                Err(e) => {
-                    self.done = true;
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The next keys (those `keep` accepts) whose stored bytes differ from what was last
@@ -195,26 +207,15 @@ impl PrefixWatch {
         &mut self,
         keep: impl Fn(&str) -> bool,
     ) -> Option<Result<Vec<(String, Option<Vec<u8>>)>>> {
-        if self.done {
-            return None;
-        }
-        if let Err(e) = self.ready().await {
+        if let Err(e) = self.subscriber.ready().await? {
             return Some(Err(e));
         }
         let prefix = self.prefix.clone();
         loop {
-            let subscription = self.subscription.as_ref()?;
-            let keys = match subscription.changed().await {
-                None => {
-                    self.done = true;
-                    return None;
-                }
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-                Some(Ok(Changes::Keys(keys))) => keys,
-                Some(Ok(_)) => {
+            let keys = match self.subscriber.changed().await? {
+                Err(e) => return Some(Err(e)),
+                Ok(Changes::Keys(keys)) => keys,
+                Ok(_) => {
                     let command = Command::ScanPrefix { prefix: &prefix };
                     let mut keys = match self
                         .ctx
