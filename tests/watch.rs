@@ -627,3 +627,28 @@ async fn a_get_after_a_watch_yielded_is_not_older() {
         }
     }
 }
+
+/// A user that may not run `CLIENT` cannot keep a cache fresh: `build` says so (and what to
+/// change), instead of serving from a cache nobody invalidates.
+#[tokio::test]
+async fn a_refused_client_tracking_fails_the_build() {
+    let server = RedisServer::builder()
+        .acl_user("app", "app-pw", "~* &* +@all -client")
+        .start();
+    let err = RedisBackend::builder(&server.url_as("app", "app-pw"))
+        .client_cache(100)
+        .build()
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(&err, Error::Backend(e) if e.kind() == BackendErrorKind::Permission),
+        "{err:?}"
+    );
+    assert!(message.contains("CLIENT TRACKING"), "{message}");
+    assert!(message.contains("+client"), "{message}");
+    // Without the cache, the same user connects.
+    RedisBackend::connect(&server.url_as("app", "app-pw"))
+        .await
+        .unwrap();
+}

@@ -335,6 +335,12 @@ impl RedisClusterBackendBuilder {
             opts.response_timeout,
             (opts.backoff_min, opts.backoff_max),
         );
+        if cache.is_some() {
+            notifier
+                .wait_cache(deadline)
+                .await
+                .map_err(|e| errors::connecting(&self.urls.join(","), e))?;
+        }
         Ok(RedisClusterBackend {
             blocking: Arc::new(blocking),
             notifier: Arc::new(notifier),

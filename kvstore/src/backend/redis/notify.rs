@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use ::redis::aio::MultiplexedConnection;
 use ::redis::{cmd, AsyncConnectionConfig, Client, PushInfo, PushKind, RedisError, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::errors::map;
@@ -49,6 +49,15 @@ pub(crate) enum Nodes {
     },
 }
 
+/// Where the client cache stands, for the builder to wait on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CacheState {
+    Starting,
+    Live,
+    /// The server refused `CLIENT TRACKING` (its message).
+    Refused(String),
+}
+
 enum Request {
     Watch {
         target: Target,
@@ -64,6 +73,7 @@ pub(crate) struct Notifier {
     /// The task's end of the request channel, until the task starts.
     start: parking_lot::Mutex<Option<Box<Task>>>,
     cache: Option<ClientCache>,
+    cache_state: watch::Receiver<CacheState>,
 }
 
 impl Notifier {
@@ -85,7 +95,9 @@ impl Notifier {
             }
         });
         let (push_tx, push_rx) = mpsc::unbounded_channel();
+        let (cache_state_tx, cache_state) = watch::channel(CacheState::Starting);
         let task = Task {
+            cache_state: cache_state_tx,
             hub: hub.clone(),
             nodes,
             db,
@@ -110,6 +122,7 @@ impl Notifier {
             requests,
             start: parking_lot::Mutex::new(Some(Box::new(task))),
             cache,
+            cache_state,
         };
         if notifier.cache.is_some() {
             notifier.ensure_started();
@@ -120,6 +133,30 @@ impl Notifier {
     fn ensure_started(&self) {
         if let Some(task) = self.start.lock().take() {
             tokio::spawn(task.run());
+        }
+    }
+
+    /// Waits (up to `timeout`) until the client cache serves: `Err` when the server refuses
+    /// `CLIENT TRACKING` (the cache could never be kept fresh); `Ok` once it is live, or when
+    /// the time is up (reads go to the server until its connection is up).
+    pub(crate) async fn wait_cache(&self, timeout: Duration) -> Result<()> {
+        let mut state = self.cache_state.clone();
+        let settled =
+            tokio::time::timeout(timeout, state.wait_for(|s| *s != CacheState::Starting)).await;
+        match settled {
+            Ok(Ok(state)) => match &*state {
+                CacheState::Refused(message) => Err(Error::backend(
+                    BackendErrorKind::Permission,
+                    None,
+                    format!(
+                        "the client cache needs `CLIENT TRACKING` (broadcast mode), and the \
+                         server refused it ({message}): allow the `client` command for this \
+                         user (ACL `+client`), or build the backend without `client_cache`"
+                    ),
+                )),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
         }
     }
 
@@ -178,6 +215,7 @@ struct Conn {
 }
 
 struct Task {
+    cache_state: watch::Sender<CacheState>,
     hub: Hub,
     nodes: Nodes,
     db: i64,
@@ -249,6 +287,9 @@ impl Task {
         if let Some(cache) = &self.cache {
             if cache.is_live() != all_up {
                 cache.set_live(all_up);
+            }
+            if all_up {
+                self.cache_state.send_replace(CacheState::Live);
             }
         }
     }
@@ -501,13 +542,21 @@ impl Task {
                 .await
                 .map_err(|_| ())?;
             if self.cache.is_some() {
-                cmd("CLIENT")
+                let tracking = cmd("CLIENT")
                     .arg("TRACKING")
                     .arg("ON")
                     .arg("BCAST")
                     .query_async::<()>(&mut conn)
-                    .await
-                    .map_err(|_| ())?;
+                    .await;
+                match tracking {
+                    Ok(()) => {}
+                    Err(e) if is_connection(&e) => return Err(()),
+                    Err(e) => {
+                        self.cache_state
+                            .send_replace(CacheState::Refused(e.to_string()));
+                        return Err(());
+                    }
+                }
             }
             let mut flags_ok = false;
             let mut refused = None;

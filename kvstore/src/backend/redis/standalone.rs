@@ -185,6 +185,12 @@ impl RedisBackendBuilder {
                 return Err(errors::connecting(&self.url, e));
             }
         };
+        if cache.is_some() {
+            notifier
+                .wait_cache(deadline)
+                .await
+                .map_err(|e| errors::connecting(&self.url, e))?;
+        }
         Ok(RedisBackend {
             core: Core {
                 conn,
