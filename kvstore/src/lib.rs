@@ -46,6 +46,12 @@
 //! Backends: [`MemoryBackend`] (embedded, exactly Redis's semantics, with a [`ManualClock`] for
 //! tests), `RedisBackend` and `RedisClusterBackend` (feature `redis`, on by default), any of them
 //! from a URL with [`connect`], or your own [`Backend`] (or [`Storage`] under the [`Engine`]).
+//!
+//! Changes can be watched: [`Item::watch`], [`Counter::watch`], [`Blob::watch`] and
+//! [`Dynamic::watch`] are streams of the current value and each change (coalesced, converging on
+//! what is stored; keyspace notifications on Redis). The Redis backends can keep a read cache
+//! that the server keeps fresh (`client_cache` on their builders, see [`ClientCache`]).
+//!
 //! The README has the full tour, the key layout, and what is atomic where; `ARCHITECTURE.md`
 //! has the layers and where each concern lives.
 #![warn(missing_docs)]
