@@ -50,12 +50,12 @@ fn expands_a_full_store() {
     let expect = [
         // Node impl
         "impl::kvstore::__private::NodeforShop",
-        "settings:<Item<Settings>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"settings\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None})",
-        "users:<Dynamic<Item<User>>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"u\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None})",
+        "settings:<Item<Settings>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"settings\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Item<Settings>>::new()).clone_fn();__clone}})",
+        "users:<Dynamic<Item<User>>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"u\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Dynamic<Item<User>>>::new()).clone_fn();__clone}})",
         "__path.child(\"sessions\"),&::kvstore::__private::Spec{ttl:::kvstore::__private::Some(::kvstore::__private::Duration::from_millis(1800000u64))",
         "__path.child(\"tenants\").colocate(),&::kvstore::__private::Spec{ttl:__spec.ttl",
-        "r#type:<Item<String>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"type\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None})",
-        "<Stats as::kvstore::__private::Node>::__manifest(__path.child(\"stats\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None},__out);",
+        "r#type:<Item<String>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"type\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Item<String>>::new()).clone_fn();__clone}})",
+        "<Stats as::kvstore::__private::Node>::__manifest(__path.child(\"stats\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Stats>::new()).clone_fn();__clone}},__out);",
         "\"u\"=><Dynamic<Item<User>>as::kvstore::__private::Node>::__owns(__rest),",
         "_=>false",
         // Clone, inherent impl
