@@ -652,3 +652,26 @@ async fn a_refused_client_tracking_fails_the_build() {
         .await
         .unwrap();
 }
+
+/// A cache whose notification task is gone (its runtime shut down) must not serve: nothing
+/// would invalidate it any more.
+#[test]
+fn a_shut_down_runtime_turns_the_cache_off() {
+    let server = RedisServer::start();
+    let first = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = first.block_on(async {
+        RedisBackend::builder(&server.url())
+            .client_cache(100)
+            .build()
+            .await
+            .unwrap()
+    });
+    let cache = backend.client_cache().unwrap().clone();
+    assert!(cache.is_live());
+    drop(first);
+    assert!(!cache.is_live(), "{cache:?}");
+}

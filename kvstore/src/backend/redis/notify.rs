@@ -581,6 +581,25 @@ impl Task {
     }
 }
 
+impl Drop for Task {
+    /// The task ends when the backend is gone, or when its runtime shuts down under it: then
+    /// nothing would keep the cache fresh or tell the watches about changes any more, so the
+    /// cache turns off and the watches end with an error.
+    fn drop(&mut self) {
+        if let Some(cache) = &self.cache {
+            cache.set_live(false);
+        }
+        self.hub.fail_all(|| {
+            Error::backend(
+                BackendErrorKind::Connection,
+                None,
+                "the backend's notification task stopped (its tokio runtime shut down); \
+                 watch again from a running runtime",
+            )
+        });
+    }
+}
+
 /// The address of a node named by `CLUSTER SLOTS`, reached like the first URL (TLS or not).
 fn node_addr(base: &::redis::ConnectionAddr, host: &str, port: u16) -> ::redis::ConnectionAddr {
     use ::redis::ConnectionAddr;
