@@ -117,6 +117,44 @@ rules! {
         assert_eq!(next(&mut changes, "remove").await.unwrap(), None);
     }
 
+    /// A set's watch yields its members after each change that changed them.
+    pub async fn watch_set(env: Env) {
+        let shop = env.shop();
+        let tags = shop.tags();
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let mut changes = Box::pin(tags.watch());
+        assert!(next(&mut changes, "initial").await.unwrap().is_empty());
+        tags.add(&"b".to_owned()).await.unwrap();
+        tags.add(&"a".to_owned()).await.unwrap();
+        let mut seen = sorted(next(&mut changes, "add").await.unwrap());
+        if seen.len() < 2 {
+            seen = sorted(next(&mut changes, "second add").await.unwrap());
+        }
+        assert_eq!(seen, ["a", "b"]);
+        // Adding a member that is there changes nothing: no item.
+        tags.add(&"a".to_owned()).await.unwrap();
+        tags.clear().await.unwrap();
+        assert!(next(&mut changes, "clear").await.unwrap().is_empty());
+    }
+
+    /// A map's watch yields its entries after each change.
+    pub async fn watch_map(env: Env) {
+        let natives = crate::native::Natives::open_with_prefix(env.backend.clone(), &env.key("n"));
+        let profile = natives.profile();
+        let mut changes = Box::pin(profile.watch());
+        assert!(next(&mut changes, "initial").await.unwrap().is_empty());
+        profile.set("bio", &note("hi")).await.unwrap();
+        assert_eq!(
+            next(&mut changes, "set").await.unwrap(),
+            [("bio".to_owned(), note("hi"))]
+        );
+        profile.remove("bio").await.unwrap();
+        assert!(next(&mut changes, "remove").await.unwrap().is_empty());
+    }
+
     /// A `Dynamic<Item<T>>` watch yields `(id, value)` per changed id (no initial dump),
     /// removals as `None`, hostile ids decoded, and nothing of a sibling keyspace.
     pub async fn watch_dynamic_yields_changed_ids(env: Env) {

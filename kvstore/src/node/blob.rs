@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_core::Stream;
 
 use super::audit::{Run, Verdict};
-use super::watch::KeyWatch;
+use super::watch::{KeyWatch, WatchRead};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{Command, SetOptions};
 use crate::backend::write_ttl;
@@ -32,9 +32,9 @@ impl Blob {
     /// [`Item::watch`](crate::Item::watch).
     pub fn watch(&self) -> impl Stream<Item = Result<Option<Vec<u8>>>> + Send + 'static {
         let key = self.leaf.key().map(str::to_owned);
-        let watch = KeyWatch::new(self.leaf.ctx.clone(), key);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::String);
         futures_util::stream::unfold(watch, |mut watch| async move {
-            let next = watch.next().await?;
+            let next = watch.next_value().await?;
             Some((next, watch))
         })
     }

@@ -3,7 +3,7 @@
 use futures_core::Stream;
 
 use super::audit::{Run, Verdict};
-use super::watch::KeyWatch;
+use super::watch::{KeyWatch, WatchRead};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::Command;
 use crate::error::{Error, Result};
@@ -51,10 +51,10 @@ impl Counter {
     /// [`Item::watch`](crate::Item::watch).
     pub fn watch(&self) -> impl Stream<Item = Result<i64>> + Send + 'static {
         let key = self.leaf.key().map(str::to_owned);
-        let watch = KeyWatch::new(self.leaf.ctx.clone(), key);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::String);
         let key = self.leaf.key.clone();
         futures_util::stream::unfold((key, watch), |(key, mut watch)| async move {
-            let next = match watch.next().await? {
+            let next = match watch.next_value().await? {
                 Err(e) => Err(e),
                 Ok(None) => Ok(0),
                 Ok(Some(bytes)) => Decimal.decode(&key, &bytes),

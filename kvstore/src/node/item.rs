@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 use super::audit::{BoxFuture, Run, Verdict};
-use super::watch::KeyWatch;
+use super::watch::{KeyWatch, WatchRead};
 
 use super::{
     key_methods, manifest_entry, remove_key, Context, ItemLeaf, KeyPath, Leaf, Node, Spec,
@@ -387,9 +387,9 @@ impl<T: Storable> Item<T> {
     /// ```
     pub fn watch(&self) -> impl Stream<Item = Result<Option<T>>> + Send + 'static {
         let key = self.leaf.key().map(str::to_owned);
-        let watch = KeyWatch::new(self.leaf.ctx.clone(), key);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::String);
         futures_util::stream::unfold((self.clone(), watch), |(item, mut watch)| async move {
-            let next = match watch.next().await? {
+            let next = match watch.next_value().await? {
                 Err(e) => Err(e),
                 Ok(None) => Ok(None),
                 // Converted if older, but not written back: a watcher only reads.

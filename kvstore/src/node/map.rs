@@ -4,7 +4,10 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::marker::PhantomData;
 
+use futures_core::Stream;
+
 use super::audit::{Container, Run, Verdict};
+use super::watch::{KeyWatch, WatchRead};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{Command, MapOp};
 use crate::error::{Error, InvalidKeyReason, Result};
@@ -168,6 +171,31 @@ impl<F: Id, V: Storable> MapOf<F, V> {
         raw.iter()
             .map(|(f, v)| Ok((decode_field(key, f)?, self.json.decode(key, v)?)))
             .collect()
+    }
+
+    /// Watches the map: its entries first, then the entries after each change that changed
+    /// them (empty once removed or expired), in no particular order. Coalescing, errors and
+    /// reconnection as for [`Item::watch`](crate::Item::watch); a field or value that fails
+    /// decoding or validation makes that item an `Err` naming the key.
+    pub fn watch(&self) -> impl Stream<Item = Result<Vec<(F, V)>>> + Send + 'static {
+        let key = self.leaf.key().map(str::to_owned);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::Pairs);
+        let map = self.clone();
+        futures_util::stream::unfold((map, watch), |(map, mut watch)| async move {
+            let key = map.leaf.key.as_str();
+            let command = Command::Map {
+                key,
+                op: MapOp::Entries,
+            };
+            let next = watch.next().await?.and_then(|reply| {
+                let pairs = reply.into_pairs(&command)?;
+                pairs
+                    .iter()
+                    .map(|(f, v)| Ok((decode_field(key, f)?, map.json.decode(key, v)?)))
+                    .collect()
+            });
+            Some((next, (map, watch)))
+        })
     }
 
     /// The values of `fields`, in the same order (`HMGET`); `None` for a field that is not set.

@@ -2,7 +2,10 @@
 
 use std::fmt;
 
+use futures_core::Stream;
+
 use super::audit::{Container, Run};
+use super::watch::{KeyWatch, WatchRead};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::Command;
 use crate::error::Result;
@@ -83,6 +86,27 @@ impl<T: Storable> SetOf<T> {
             .await?
             .into_members(&command)?;
         raw.iter().map(|m| self.json.decode(key, m)).collect()
+    }
+
+    /// Watches the set: its members first, then the members after each change that changed
+    /// them (empty once removed or expired), in no particular order. Coalescing, errors and
+    /// reconnection as for [`Item::watch`](crate::Item::watch); a member that fails validation
+    /// makes that item an `Err` naming the key.
+    pub fn watch(&self) -> impl Stream<Item = Result<Vec<T>>> + Send + 'static {
+        let key = self.leaf.key().map(str::to_owned);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::Members);
+        let set = self.clone();
+        futures_util::stream::unfold((set, watch), |(set, mut watch)| async move {
+            let command = Command::SetMembers { key: &set.leaf.key };
+            let next = watch.next().await?.and_then(|reply| {
+                let members = reply.into_members(&command)?;
+                members
+                    .iter()
+                    .map(|m| set.json.decode(&set.leaf.key, m))
+                    .collect()
+            });
+            Some((next, (set, watch)))
+        })
     }
 
     /// The number of members.

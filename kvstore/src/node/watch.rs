@@ -15,7 +15,7 @@ use std::task::Poll;
 use futures_util::future::BoxFuture;
 
 use super::Context;
-use crate::backend::command::Command;
+use crate::backend::command::{Command, MapOp, Reply};
 use crate::backend::{Changes, Subscription};
 use crate::error::Result;
 
@@ -110,29 +110,43 @@ impl Subscriber {
     }
 }
 
+/// What a key watch reads after each change.
+#[derive(Clone, Copy)]
+pub(crate) enum WatchRead {
+    /// The string (`GET`): [`Reply::Value`].
+    String,
+    /// The members of a set (`SMEMBERS`), sorted: [`Reply::Members`].
+    Members,
+    /// The fields and values of a hash (`HGETALL`), sorted: [`Reply::Pairs`].
+    Pairs,
+}
+
 /// The raw changes of one key.
 pub(crate) struct KeyWatch {
     ctx: Context,
     key: String,
+    read: WatchRead,
     subscriber: Subscriber,
     /// What was last yielded (`None`: nothing yet, or unknown after a failed read).
-    last: Option<Option<Vec<u8>>>,
+    last: Option<Reply>,
 }
 
 impl KeyWatch {
-    pub(crate) fn new(ctx: Context, key: Result<String>) -> KeyWatch {
+    pub(crate) fn new(ctx: Context, key: Result<String>, read: WatchRead) -> KeyWatch {
         let (name, subscriber) = Subscriber::new(&ctx, &key, false);
         KeyWatch {
             ctx,
             key: name,
+            read,
             subscriber: subscriber.with_error(key),
             last: None,
         }
     }
 
-    /// The current bytes first, then the bytes after each change that changed them; `None`
-    /// when the stream ends (the backend is gone, or cannot watch: its error comes first).
-    pub(crate) async fn next(&mut self) -> Option<Result<Option<Vec<u8>>>> {
+    /// The current reply first, then the reply after each change that changed it (sets and
+    /// hashes in sorted order, so that the same content compares equal); `None` when the stream
+    /// ends (the backend is gone, or cannot watch: its error comes first).
+    pub(crate) async fn next(&mut self) -> Option<Result<Reply>> {
         match self.subscriber.ready().await? {
             Err(e) => return Some(Err(e)),
             Ok(true) => return Some(self.read().await),
@@ -151,14 +165,38 @@ impl KeyWatch {
         }
     }
 
-    async fn read(&mut self) -> Result<Option<Vec<u8>>> {
+    /// The value's bytes: [`next`](Self::next) of a [`WatchRead::String`] watch.
+    pub(crate) async fn next_value(&mut self) -> Option<Result<Option<Vec<u8>>>> {
+        let command = Command::Get { key: "" };
+        Some(
+            self.next()
+                .await?
+                .and_then(|reply| reply.into_value(&command)),
+        )
+    }
+
+    async fn read(&mut self) -> Result<Reply> {
         // Straight from the backend: a client cache's invalidation may trail the notification.
-        let command = Command::Get { key: &self.key };
-        let result = self
-            .ctx
-            .execute(command)
-            .await
-            .and_then(|r| r.into_value(&command));
+        let key = self.key.as_str();
+        let command = match self.read {
+            WatchRead::String => Command::Get { key },
+            WatchRead::Members => Command::SetMembers { key },
+            WatchRead::Pairs => Command::Map {
+                key,
+                op: MapOp::Entries,
+            },
+        };
+        let result = self.ctx.execute(command).await.map(|reply| match reply {
+            Reply::Members(mut members) => {
+                members.sort_unstable();
+                Reply::Members(members)
+            }
+            Reply::Pairs(mut pairs) => {
+                pairs.sort_unstable();
+                Reply::Pairs(pairs)
+            }
+            other => other,
+        });
         self.last = result.as_ref().ok().cloned();
         result
     }
