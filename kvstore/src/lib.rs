@@ -47,8 +47,8 @@
 //! tests), `RedisBackend` and `RedisClusterBackend` (feature `redis`, on by default), any of them
 //! from a URL with [`connect`], or your own [`Backend`] (or [`Storage`] under the [`Engine`]).
 //!
-//! Changes can be watched: [`Item::watch`], [`Counter::watch`], [`Blob::watch`] and
-//! [`Dynamic::watch`] are streams of the current value and each change (coalesced, converging on
+//! Changes can be watched: [`Item::watch`], [`Counter::watch`], [`Blob::watch`],
+//! [`SetOf::watch`], [`MapOf::watch`] and [`Dynamic::watch`] are streams of the current value and each change (coalesced, converging on
 //! what is stored; keyspace notifications on Redis). The Redis backends can keep a read cache
 //! that the server keeps fresh (`client_cache` on their builders, see [`ClientCache`]).
 //!
