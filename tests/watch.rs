@@ -675,3 +675,41 @@ fn a_shut_down_runtime_turns_the_cache_off() {
     drop(first);
     assert!(!cache.is_live(), "{cache:?}");
 }
+
+/// The memory backend's expiry notifications run on a task of the runtime of the first watch:
+/// when that runtime is gone, the next watch (on another runtime) starts them again.
+#[test]
+fn memory_expiry_notifications_survive_a_runtime_shutdown() {
+    let clock = kvstore::ManualClock::new();
+    let backend = MemoryBackend::with_clock(clock.clone());
+    let registry = Registry::open_with_prefix(backend, "rt");
+    let config = registry.config();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    first.block_on(async {
+        let mut changes = Box::pin(config.watch());
+        next_value(&mut changes, Duration::from_secs(5), "initial")
+            .await
+            .unwrap();
+    });
+    drop(first);
+    runtime().block_on(async {
+        let mut changes = Box::pin(config.watch());
+        next_value(&mut changes, Duration::from_secs(5), "initial")
+            .await
+            .unwrap();
+        config
+            .set_with_ttl(&"short".to_owned(), Duration::from_secs(1))
+            .await
+            .unwrap();
+        until_value(&mut changes, "short", Duration::from_secs(5), "set").await;
+        clock.advance(Duration::from_secs(2));
+        let expired = next_value(&mut changes, Duration::from_secs(5), "expiry").await;
+        assert_eq!(expired.unwrap(), None);
+    });
+}

@@ -206,6 +206,7 @@ impl<S: Storage> Engine<S> {
             runtime.spawn(expiry_task(
                 Arc::downgrade(&self.shared),
                 Arc::clone(&self.shared.timer_wake),
+                ExpiryTaskRunning(Arc::downgrade(&self.shared)),
             ));
         }
         self.add_timers(deadlines);
@@ -255,10 +256,29 @@ impl<S: Storage> Engine<S> {
     }
 }
 
+/// While the expiry task exists; when it ends (its runtime shut down under it), the next watch
+/// starts another.
+struct ExpiryTaskRunning<S: Storage>(Weak<Shared<S>>);
+
+impl<S: Storage> Drop for ExpiryTaskRunning<S> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.timer_running.store(false, Ordering::Release);
+        }
+    }
+}
+
 /// Sends the expiry notifications of watched keys, each at its deadline on the engine's clock
 /// (a key given a new deadline since is notified anyway: the watch re-reads and finds it
 /// unchanged). Ends when the engine is gone.
-async fn expiry_task<S: Storage>(engine: Weak<Shared<S>>, wake: Arc<tokio::sync::Notify>) {
+///
+/// `_running` is an argument, so that it is dropped with the task's future even if the task
+/// never ran (its runtime shut down first).
+async fn expiry_task<S: Storage>(
+    engine: Weak<Shared<S>>,
+    wake: Arc<tokio::sync::Notify>,
+    _running: ExpiryTaskRunning<S>,
+) {
     loop {
         let woken = wake.notified();
         let mut woken = std::pin::pin!(woken);
