@@ -1,5 +1,5 @@
 //! The client cache and `watch()` rows (`--only cache`), on the standalone Redis server the bench
-//! starts (the bench has no cluster section, so there are no cluster rows).
+//! starts (the cluster section, `cluster.rs`, runs the registry mix on a Redis Cluster).
 //!
 //! - **Registry mix**: 10,000 ids of the external workload's `User` (String ids `k{i}`), 64 tasks
 //!   in flight, 95% `get` / 5% `set` of pseudo-random ids (the same sequence on every side):
@@ -37,27 +37,27 @@ use crate::{timed, Config, Res, Row, Sample};
 
 #[derive(Store)]
 #[store(prefix = "cachebench")]
-struct Registry {
+pub(crate) struct Registry {
     users: Dynamic<Item<User>>,
     config: Item<User>,
 }
 
 /// Ids of the registry.
-const IDS: u64 = 10_000;
-const TASKS: u64 = 64;
+pub(crate) const IDS: u64 = 10_000;
+pub(crate) const TASKS: u64 = 64;
 /// The client cache's size: room for every id (and the probes).
-const CACHE_ENTRIES: usize = 16_384;
+pub(crate) const CACHE_ENTRIES: usize = 16_384;
 /// Percent of the mix's operations that are `set`s.
 const SET_PERCENT: u64 = 5;
 /// Where the raw side keeps its copy of the registry.
 const RAW_PREFIX: &str = "cacheraw:users:";
 /// How long one wait (a stale read, a delivery) may take before the bench gives up.
-const GIVE_UP: Duration = Duration::from_secs(5);
+pub(crate) const GIVE_UP: Duration = Duration::from_secs(5);
 
 /// Counts for the full and the quick run.
-struct Counts {
+pub(crate) struct Counts {
     /// Operations of the mix per round (each side).
-    mix_ops: u64,
+    pub(crate) mix_ops: u64,
     /// Stale-read samples.
     probes: u64,
     /// Watched writes per row.
@@ -65,7 +65,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn of(cfg: &Config) -> Counts {
+    pub(crate) fn of(cfg: &Config) -> Counts {
         if cfg.quick {
             Counts {
                 mix_ops: 50_000,
@@ -97,16 +97,16 @@ fn op(seed: u64, i: u64) -> (usize, bool) {
 
 /// A round of the mix: its sample (every `get` timed), and the latencies of the `get`s that
 /// completed at their first poll (on the cached side: the hits) and of the others.
-struct Mixed {
-    sample: Sample,
-    immediate: Vec<Duration>,
-    waited: Vec<Duration>,
+pub(crate) struct Mixed {
+    pub(crate) sample: Sample,
+    pub(crate) immediate: Vec<Duration>,
+    pub(crate) waited: Vec<Duration>,
 }
 
 /// Runs the mix: `ops` operations from 64 tasks, `get(id)` or `set(id)`. Only the `get`s are
 /// timed. With a `stop` flag the tasks run until it is raised (the ops count is then ignored),
 /// and `done` counts the operations.
-async fn mix<G, GF, S, SF>(
+pub(crate) async fn mix<G, GF, S, SF>(
     seed: u64,
     ops: u64,
     stop: Option<Arc<AtomicBool>>,
@@ -177,7 +177,7 @@ where
 }
 
 /// The typed mix on `store`.
-async fn typed_mix(
+pub(crate) async fn typed_mix(
     store: &Registry,
     seed: u64,
     ops: u64,
@@ -266,7 +266,7 @@ async fn cached_backend(url: &str) -> Res<RedisBackend> {
 }
 
 /// Reads every id once from 64 tasks (fills a client cache).
-async fn warm(store: &Registry, ids: &Arc<Vec<String>>) -> Res<()> {
+pub(crate) async fn warm(store: &Registry, ids: &Arc<Vec<String>>) -> Res<()> {
     let mut handles = Vec::new();
     for t in 0..TASKS as usize {
         let (s, ids) = (store.clone(), ids.clone());
@@ -290,11 +290,11 @@ fn cache_counts(backend: &RedisBackend) -> (u64, u64) {
         .map_or((0, 0), |c| (c.hits(), c.misses()))
 }
 
-fn pct(v: f64) -> String {
+pub(crate) fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }

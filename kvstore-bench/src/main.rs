@@ -5,12 +5,13 @@
 //! cargo run --release -p kvstore-bench              # full run (a few minutes)
 //! cargo run --release -p kvstore-bench -- --quick   # under a minute
 //! cargo run --release -p kvstore-bench -- --redis-url redis://127.0.0.1:6379/  # an existing server
-//! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native,redb,cache
+//! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native,redb,cache,cluster
 //! ```
 //!
 //! Without `--redis-url` it starts its own `redis-server` on a free loopback port (Debian's
-//! `redis-server` must be on PATH). Every workload runs several rounds, alternating typed and raw,
-//! and the table shows medians.
+//! `redis-server` must be on PATH); the `cluster` section starts a 3-primary Redis Cluster of
+//! its own the same way (`redis-cli` too). Every workload runs several rounds, alternating typed
+//! and raw, and the table shows medians.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod cache;
+mod cluster;
 mod external;
 mod native;
 mod persistent;
@@ -97,7 +99,7 @@ struct Config {
     modify_per_task: u64,
     redis_url: Option<String>,
     /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`, `redb`,
-    /// `cache`).
+    /// `cache`, `cluster`).
     only: Option<Vec<String>>,
 }
 
@@ -114,7 +116,9 @@ impl Config {
             .position(|a| a == "--only")
             .and_then(|i| args.get(i + 1))
             .map(|list| list.split(',').map(str::to_owned).collect::<Vec<_>>());
-        const SECTIONS: [&str; 6] = ["external", "memory", "redis", "native", "redb", "cache"];
+        const SECTIONS: [&str; 7] = [
+            "external", "memory", "redis", "native", "redb", "cache", "cluster",
+        ];
         for s in only.iter().flatten() {
             assert!(
                 SECTIONS.contains(&s.as_str()),
@@ -1022,6 +1026,10 @@ fn main() -> Res<()> {
         }
         if cfg.runs("redb") {
             persistent::rows(&cfg, &mut rows).await?;
+        }
+        // On a 3-primary Redis Cluster of its own (started and stopped by the section).
+        if cfg.runs("cluster") {
+            cluster::rows(&cfg, &mut rows).await?;
         }
         // Last: its watch rows turn on the server's keyspace notifications (and put them back).
         if cfg.runs("cache") {
