@@ -298,6 +298,26 @@ async fn a_server_that_refuses_config_gets_an_error_naming_the_flags() {
     assert!(changes.next().await.is_none(), "the watch ends");
 }
 
+/// A managed Redis: `CONFIG` refused, the flags set by its operator. With
+/// `keyspace_events_configured`, watches work.
+#[tokio::test]
+async fn flags_set_by_the_operator_are_trusted_when_told() {
+    let server = RedisServer::builder()
+        .config("notify-keyspace-events KA")
+        .config("rename-command CONFIG \"\"")
+        .start();
+    let backend = RedisBackend::builder(&server.url())
+        .keyspace_events_configured()
+        .build()
+        .await
+        .unwrap();
+    let registry = Registry::open_with_prefix(backend, "managed");
+    let config = registry.config();
+    let mut changes = watching(&config, "v1").await;
+    config.set(&"v2".to_owned()).await.unwrap();
+    until_value(&mut changes, "v2", Duration::from_secs(5), "a change").await;
+}
+
 #[tokio::test]
 async fn flags_are_added_to_the_servers_own() {
     let server = RedisServer::builder()

@@ -331,9 +331,7 @@ impl RedisClusterBackendBuilder {
             },
             0,
             cache.clone(),
-            opts.connect_timeout,
-            opts.response_timeout,
-            (opts.backoff_min, opts.backoff_max),
+            &opts,
         );
         if cache.is_some() {
             notifier

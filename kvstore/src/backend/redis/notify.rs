@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::errors::map;
+use super::shared::Options;
 use crate::backend::cache::ClientCache;
 use crate::backend::{Hub, Subscription, Target};
 use crate::error::{BackendErrorKind, Error, Result};
@@ -82,9 +83,7 @@ impl Notifier {
         nodes: Nodes,
         db: i64,
         cache: Option<ClientCache>,
-        connect_timeout: Duration,
-        response_timeout: Duration,
-        backoff: (Duration, Duration),
+        opts: &Options,
     ) -> Notifier {
         let hub = Hub::default();
         let (requests, rx) = mpsc::unbounded_channel();
@@ -102,9 +101,10 @@ impl Notifier {
             nodes,
             db,
             cache: cache.clone(),
-            connect_timeout,
-            response_timeout,
-            backoff,
+            connect_timeout: opts.connect_timeout,
+            response_timeout: opts.response_timeout,
+            backoff: (opts.backoff_min, opts.backoff_max),
+            check_flags: !opts.keyspace_events_configured,
             requests: rx,
             push_tx,
             push_rx,
@@ -223,6 +223,8 @@ struct Task {
     connect_timeout: Duration,
     response_timeout: Duration,
     backoff: (Duration, Duration),
+    /// Whether to add the `notify-keyspace-events` flags (off: the operator set them).
+    check_flags: bool,
     requests: mpsc::UnboundedReceiver<Request>,
     push_tx: mpsc::UnboundedSender<(u64, PushInfo)>,
     push_rx: mpsc::UnboundedReceiver<(u64, PushInfo)>,
@@ -386,7 +388,7 @@ impl Task {
         let mut lost = Vec::new();
         for (addr, conn) in &mut self.conns {
             if !conn.flags_ok {
-                match ensure_flags(&mut conn.conn, self.response_timeout).await {
+                match ensure_flags(&mut conn.conn, self.response_timeout, self.check_flags).await {
                     Ok(()) => conn.flags_ok = true,
                     Err(FlagsError::Refused(message)) => {
                         return Err(flags_error(&target.key, addr, &message))
@@ -561,7 +563,7 @@ impl Task {
             let mut flags_ok = false;
             let mut refused = None;
             if !self.patterns.is_empty() {
-                match ensure_flags(&mut conn, self.response_timeout).await {
+                match ensure_flags(&mut conn, self.response_timeout, self.check_flags).await {
                     Ok(()) => flags_ok = true,
                     Err(FlagsError::Refused(message)) => refused = Some(message),
                     Err(FlagsError::Connection) => return Err(()),
@@ -631,7 +633,11 @@ enum FlagsError {
 async fn ensure_flags(
     conn: &mut MultiplexedConnection,
     timeout: Duration,
+    check: bool,
 ) -> std::result::Result<(), FlagsError> {
+    if !check {
+        return Ok(());
+    }
     let get = async {
         cmd("CONFIG")
             .arg("GET")
@@ -686,7 +692,8 @@ fn flags_error(key: &str, node: &str, refused: &str) -> Error {
         format!(
             "watching needs Redis keyspace notifications, and the server{node} refused `CONFIG` \
              ({refused}); set them on the server: `notify-keyspace-events {NEEDED_FLAGS}` in \
-             redis.conf (or add the flags K, g, $, l, s, h, z, x and e to the ones it has)"
+             redis.conf (or add the flags K, g, $, l, s, h, z, x and e to the ones it has), \
+             and if it already has them, build the backend with `keyspace_events_configured()`"
         ),
     )
 }

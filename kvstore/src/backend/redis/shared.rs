@@ -32,6 +32,8 @@ pub(crate) struct Options {
     pub(crate) max_value_size: usize,
     /// The client cache's size, if one.
     pub(crate) client_cache: Option<usize>,
+    /// Whether the server's `notify-keyspace-events` is left alone (set by its operator).
+    pub(crate) keyspace_events_configured: bool,
     /// A CA certificate (PEM) to trust for `rediss://`, instead of the system's roots.
     #[cfg(feature = "tls")]
     pub(crate) tls_root_cert: Option<Vec<u8>>,
@@ -55,6 +57,7 @@ impl Default for Options {
             backoff_max: Self::DEFAULT_BACKOFF_MAX,
             max_value_size: Limits::DEFAULT_MAX_VALUE_SIZE,
             client_cache: None,
+            keyspace_events_configured: false,
             #[cfg(feature = "tls")]
             tls_root_cert: None,
         }
@@ -123,6 +126,15 @@ macro_rules! builder_options {
         /// [`Backend::client_cache`](crate::Backend::client_cache).
         pub fn client_cache(mut self, max_entries: usize) -> Self {
             self.opts.client_cache = Some(max_entries.max(1));
+            self
+        }
+
+        /// Leaves the server's `notify-keyspace-events` alone: for a server that refuses
+        /// `CONFIG` (a managed Redis) but whose configuration already has the flags watches
+        /// need — `K`, `g`, `$`, `l`, `s`, `h`, `z`, `x` and `e` (`KA` covers them). Without
+        /// them, a watch sees no change until it re-reads after a reconnection.
+        pub fn keyspace_events_configured(mut self) -> Self {
+            self.opts.keyspace_events_configured = true;
             self
         }
     };

@@ -147,9 +147,7 @@ impl RedisBackendBuilder {
             Nodes::Standalone(client.clone()),
             client.get_connection_info().redis_settings().db(),
             cache.clone(),
-            opts.connect_timeout,
-            opts.response_timeout,
-            (opts.backoff_min, opts.backoff_max),
+            &opts,
         );
         let blocking = {
             let client = client.clone();
