@@ -168,6 +168,11 @@ impl<F: Id, V: Storable> MapOf<F, V> {
             op: MapOp::Entries,
         };
         let raw = self.leaf.ctx.execute(command).await?.into_pairs(&command)?;
+        self.decode_entries(key, &raw)
+    }
+
+    /// Stored fields and values, decoded and validated (`entries` and `watch`).
+    fn decode_entries(&self, key: &str, raw: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<(F, V)>> {
         raw.iter()
             .map(|(f, v)| Ok((decode_field(key, f)?, self.json.decode(key, v)?)))
             .collect()
@@ -187,13 +192,10 @@ impl<F: Id, V: Storable> MapOf<F, V> {
                 key,
                 op: MapOp::Entries,
             };
-            let next = watch.next().await?.and_then(|reply| {
-                let pairs = reply.into_pairs(&command)?;
-                pairs
-                    .iter()
-                    .map(|(f, v)| Ok((decode_field(key, f)?, map.json.decode(key, v)?)))
-                    .collect()
-            });
+            let next = watch
+                .next()
+                .await?
+                .and_then(|reply| map.decode_entries(key, &reply.into_pairs(&command)?));
             Some((next, (map, watch)))
         })
     }

@@ -85,6 +85,11 @@ impl<T: Storable> SetOf<T> {
             .execute(command)
             .await?
             .into_members(&command)?;
+        self.decode_members(key, &raw)
+    }
+
+    /// Stored members, decoded and validated (`members` and `watch`).
+    fn decode_members(&self, key: &str, raw: &[Vec<u8>]) -> Result<Vec<T>> {
         raw.iter().map(|m| self.json.decode(key, m)).collect()
     }
 
@@ -99,11 +104,7 @@ impl<T: Storable> SetOf<T> {
         futures_util::stream::unfold((set, watch), |(set, mut watch)| async move {
             let command = Command::SetMembers { key: &set.leaf.key };
             let next = watch.next().await?.and_then(|reply| {
-                let members = reply.into_members(&command)?;
-                members
-                    .iter()
-                    .map(|m| set.json.decode(&set.leaf.key, m))
-                    .collect()
+                set.decode_members(&set.leaf.key, &reply.into_members(&command)?)
             });
             Some((next, (set, watch)))
         })

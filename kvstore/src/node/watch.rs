@@ -167,12 +167,9 @@ impl KeyWatch {
 
     /// The value's bytes: [`next`](Self::next) of a [`WatchRead::String`] watch.
     pub(crate) async fn next_value(&mut self) -> Option<Result<Option<Vec<u8>>>> {
-        let command = Command::Get { key: "" };
-        Some(
-            self.next()
-                .await?
-                .and_then(|reply| reply.into_value(&command)),
-        )
+        let reply = self.next().await?;
+        let command = Command::Get { key: &self.key };
+        Some(reply.and_then(|reply| reply.into_value(&command)))
     }
 
     async fn read(&mut self) -> Result<Reply> {
