@@ -1,5 +1,9 @@
 //! A profiling target: typed `set` + `get` on the memory backend with the external benchmark's
 //! value and ids, in a loop (`perf record -g target/release/examples/profile_memory_set`).
+//! The first argument is the number of rounds of 20k sets and 20k gets (20 by default): with 1,
+//! `valgrind --tool=callgrind` counts the instructions per operation, a figure that does not
+//! move with the machine's load. A second argument `raw` runs the raw baseline instead
+//! (`Mutex<HashMap>` + serde_json), for the difference.
 
 use kvstore::{Dynamic, Item, MemoryBackend, Store};
 use schemars::JsonSchema;
@@ -40,7 +44,26 @@ fn main() {
                 created_at: 1_700_000_000 + i as i64,
             })
             .collect();
-        for _ in 0..20 {
+        let rounds: usize = std::env::args()
+            .nth(1)
+            .map_or(20, |n| n.parse().expect("rounds: a number"));
+        if std::env::args().nth(2).as_deref() == Some("raw") {
+            let raw = std::sync::Mutex::new(std::collections::HashMap::new());
+            for _ in 0..rounds {
+                for (i, u) in users.iter().enumerate() {
+                    let bytes = serde_json::to_vec(u).unwrap();
+                    raw.lock()
+                        .unwrap()
+                        .insert(format!("bench:users:k{i}"), bytes);
+                }
+                for i in 0..users.len() {
+                    let bytes = raw.lock().unwrap()[&format!("bench:users:k{i}")].clone();
+                    let _: User = serde_json::from_slice(&bytes).unwrap();
+                }
+            }
+            return;
+        }
+        for _ in 0..rounds {
             for (i, u) in users.iter().enumerate() {
                 bench.users().set(&format!("k{i}"), u).await.unwrap();
             }

@@ -24,8 +24,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, InvalidKeyReason, Issue, Result};
-use crate::value::depth_limit;
 use crate::value::projection::{project, Plan};
+use crate::value::{check, depth_limit};
 
 /// A type that can be stored in an [`Item`](crate::Item) or a [`SetOf`](crate::SetOf): it is
 /// serialized with serde and validated against the JSON Schema schemars generates for it.
@@ -74,7 +74,7 @@ impl Codec {
             .into_root_schema_for::<T>()
             .to_value();
         let validator = compile(&schema).map_err(|e| e.to_string());
-        let plan = Plan::new(&schema);
+        let plan = Plan::new(&schema, |schema| compile(schema).ok());
         let structural = validator.is_ok() && plan.is_trivial();
         let projection = if structural || validator.is_err() {
             None
@@ -153,6 +153,9 @@ impl Codec {
         let Some((plan, residual)) = &self.projection else {
             return Ok(());
         };
+        if check::is_valid(value, plan) {
+            return Ok(());
+        }
         let partial = project(value, plan).map_err(Checked::Serde)?;
         if residual.is_valid(&partial) {
             return Ok(());

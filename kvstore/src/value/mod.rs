@@ -4,7 +4,8 @@
 //!   compiled validator (jsonschema, formats checked, no external `$ref`s); encode = serialize +
 //!   validate + size check, decode = deserialize + validate.
 //! - [`projection`]: validation of only the constrained parts of a value (what makes validation
-//!   cheap for types with a few constraints).
+//!   cheap for types with a few constraints); [`check`] walks its plan over a typed value without
+//!   building anything, and leaves the doubtful cases to it.
 //! - [`depth_limit`]: serialization that refuses values nested deeper than serde_json can read
 //!   back, before recursing that deep.
 //! - [`leaf`]: the three encodings a node can store — JSON text ([`Json`]), decimal integer text
@@ -13,6 +14,7 @@
 //! - [`versions`]: the older versions of a type (`#[store(migrate_from(...))]`) and the read
 //!   path that falls back to them.
 
+pub(crate) mod check;
 pub(crate) mod codec;
 pub(crate) mod depth_limit;
 pub(crate) mod email;

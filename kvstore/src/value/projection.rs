@@ -79,6 +79,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use serde::ser::{self, Impossible, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -146,7 +148,16 @@ const MAX_TRACKED: u32 = 64;
 pub(crate) struct Plan {
     root: Projection,
     residual: Value,
+    /// What a `Keep` node's sub-schema needs around it to compile alone: the residual's
+    /// `$schema`, `$id`, `$defs` and `definitions`. `None` when the root itself is kept (the
+    /// residual is then the whole schema).
+    context: Option<Map<String, Value>>,
+    /// How the `Keep` nodes' validators are compiled.
+    compile: Compile,
 }
+
+/// How a [`Plan`] compiles a sub-schema (the codec's options: formats checked, offline).
+pub(crate) type Compile = fn(&Value) -> Option<jsonschema::Validator>;
 
 /// The part of a value at one schema node that validation needs.
 #[derive(Debug)]
@@ -154,33 +165,120 @@ pub(crate) enum Projection {
     /// No constraint below: the value is not looked at.
     Skip,
     /// The whole value, checked against the original sub-schema.
-    Keep,
+    Keep(Kept),
     /// A struct or map: only constrained entries.
     Object(Box<ObjectPlan>),
     /// A sequence: every element, projected.
-    Array(Box<Projection>),
+    Array(Box<ArrayPlan>),
+}
+
+/// A `Keep` node: its sub-schema (a copy of the original, as the residual holds it), and the
+/// validator of that sub-schema alone, compiled the first time [`check`](super::check) needs it.
+pub(crate) struct Kept {
+    pub(crate) schema: Value,
+    pub(crate) validator: OnceLock<Option<jsonschema::Validator>>,
+}
+
+impl Kept {
+    fn new(schema: Value) -> Kept {
+        Kept {
+            schema,
+            validator: OnceLock::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keep({})", self.schema)
+    }
 }
 
 /// The projection of an object node.
 #[derive(Debug)]
 pub(crate) struct ObjectPlan {
-    /// Declared properties that are constrained or required. Unconstrained ones are here (as
-    /// `Skip`) only when they must be told from undeclared keys (`additional` is set) or their
-    /// presence is tracked.
-    fields: HashMap<String, Field, BuildHasherDefault<FieldHasher>>,
+    /// Declared properties, in the schema's order. Unconstrained, optional ones are `Skip`.
+    fields: Vec<(String, Field)>,
+    /// Where each of `fields` is, by name.
+    index: HashMap<String, usize, BuildHasherDefault<FieldHasher>>,
+    /// For the n-th field a struct serializes: which of `fields` it was last time, plus one (0:
+    /// not known). A struct serializes its fields in the same order every time, so after the
+    /// first value a lookup is one string comparison.
+    order: Box<[AtomicU32]>,
     /// The projection of undeclared keys (`additionalProperties`); `None` when they are not
     /// constrained.
     additional: Option<Box<Projection>>,
     /// The presence bits of the required, unconstrained fields.
     required_mask: u64,
+    /// The bits ([`Field::required_bit`]) of every required property.
+    pub(crate) required_bits: u64,
+    /// More than 64 properties are required: [`check`](super::check) leaves the node to the
+    /// residual.
+    pub(crate) required_untracked: bool,
+    /// Whether the node's `type` lets an object through, and `null` (properties, `required`
+    /// and `additionalProperties` only look at objects).
+    pub(crate) accepts_object: bool,
+    pub(crate) accepts_null: bool,
 }
 
 /// One declared property of an [`ObjectPlan`].
 #[derive(Debug)]
 pub(crate) struct Field {
-    projection: Projection,
+    pub(crate) projection: Projection,
     /// For a required, unconstrained (`Skip`) property: its bit in the presence mask.
     presence_bit: Option<u32>,
+    /// For a required property: its bit in [`ObjectPlan::required_bits`].
+    pub(crate) required_bit: Option<u32>,
+}
+
+/// The projection of an array node.
+#[derive(Debug)]
+pub(crate) struct ArrayPlan {
+    /// Every element's.
+    pub(crate) items: Projection,
+    /// Whether the node's `type` lets an array through, and `null`.
+    pub(crate) accepts_array: bool,
+    pub(crate) accepts_null: bool,
+}
+
+impl ObjectPlan {
+    /// The declared property `key`; `position`: the how-manieth field of a struct it is (not
+    /// given for maps, whose entries come in any order).
+    pub(crate) fn field(&self, position: Option<usize>, key: &str) -> Option<&Field> {
+        let Some(slot) = position.and_then(|p| self.order.get(p)) else {
+            return self.index.get(key).map(|&i| &self.fields[i].1);
+        };
+        let guess = slot.load(Ordering::Relaxed);
+        if let Some((name, field)) = (guess as usize)
+            .checked_sub(1)
+            .and_then(|i| self.fields.get(i))
+        {
+            if name == key {
+                return Some(field);
+            }
+        }
+        let found = self.index.get(key).copied();
+        let learned = found.map_or(0, |i| i as u32 + 1);
+        if learned != guess {
+            slot.store(learned, Ordering::Relaxed);
+        }
+        found.map(|i| &self.fields[i].1)
+    }
+
+    /// The projection of undeclared keys, when they are constrained.
+    pub(crate) fn additional(&self) -> Option<&Projection> {
+        self.additional.as_deref()
+    }
+}
+
+/// Whether a node's `type` keyword (absent: any type) admits `kind`.
+fn admits(map: &Map<String, Value>, kind: &str) -> bool {
+    match map.get("type") {
+        None => true,
+        Some(Value::String(t)) => t == kind,
+        Some(Value::Array(types)) => types.iter().any(|t| t == kind),
+        Some(_) => false,
+    }
 }
 
 /// The hash of field-name lookups, done for every field of every projected struct: FxHash
@@ -220,10 +318,12 @@ impl Hasher for FieldHasher {
 impl Plan {
     /// The plan of a root schema (draft 2020-12, as schemars emits). Never fails: whatever it
     /// does not understand is kept whole.
-    pub(crate) fn new(schema: &Value) -> Plan {
-        Builder::plan(schema).unwrap_or_else(|| Plan {
-            root: Projection::Keep,
+    pub(crate) fn new(schema: &Value, compile: Compile) -> Plan {
+        Builder::plan(schema, compile).unwrap_or_else(|| Plan {
+            root: Projection::Keep(Kept::new(schema.clone())),
             residual: schema.clone(),
+            context: None,
+            compile,
         })
     }
 
@@ -238,9 +338,50 @@ impl Plan {
     }
 
     /// The projection of the root.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn root(&self) -> &Projection {
         &self.root
+    }
+
+    /// The validator of a `Keep` node's sub-schema alone (with the definitions it may refer
+    /// to), compiled on first use; `None` when it does not compile. When the root is kept, its
+    /// sub-schema is the residual, the whole schema.
+    pub(crate) fn kept_validator<'p>(&self, kept: &'p Kept) -> Option<&'p jsonschema::Validator> {
+        kept.validator
+            .get_or_init(|| match &self.context {
+                Some(context) => (self.compile)(&kept_document(&kept.schema, context)),
+                None => (self.compile)(&self.residual),
+            })
+            .as_ref()
+    }
+}
+
+/// A kept sub-schema as a schema document of its own: with the draft of the root, and, when it
+/// refers to definitions, under an `allOf` next to them.
+fn kept_document(schema: &Value, context: &Map<String, Value>) -> Value {
+    match schema {
+        Value::Object(map) if !has_reference(schema) => {
+            let mut doc = map.clone();
+            if let Some(draft) = context.get("$schema") {
+                doc.entry("$schema").or_insert_with(|| draft.clone());
+            }
+            Value::Object(doc)
+        }
+        Value::Object(_) => {
+            let mut doc = context.clone();
+            doc.insert("allOf".to_owned(), Value::Array(vec![schema.clone()]));
+            Value::Object(doc)
+        }
+        _ => schema.clone(),
+    }
+}
+
+fn has_reference(node: &Value) -> bool {
+    match node {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k == "$ref" || k == "$dynamicRef" || has_reference(v)),
+        Value::Array(items) => items.iter().any(has_reference),
+        _ => false,
     }
 }
 
@@ -257,12 +398,12 @@ pub(crate) fn project<T: Serialize + ?Sized>(value: &T, plan: &Plan) -> Result<V
 fn project_with<T: Serialize + ?Sized>(value: &T, projection: &Projection) -> Result<Value> {
     match projection {
         Projection::Skip => Ok(Value::Null),
-        Projection::Keep => value.serialize(ValueSerializer),
+        Projection::Keep(_) => value.serialize(ValueSerializer),
         Projection::Object(object) => value.serialize(Projector {
             shape: Shape::Object(object),
         }),
-        Projection::Array(items) => value.serialize(Projector {
-            shape: Shape::Array(items),
+        Projection::Array(array) => value.serialize(Projector {
+            shape: Shape::Array(&array.items),
         }),
     }
 }
@@ -296,12 +437,14 @@ struct Builder<'s> {
 
 impl<'s> Builder<'s> {
     /// `None` when the schema is outside what projection supports (the whole value is kept).
-    fn plan(schema: &'s Value) -> Option<Plan> {
+    fn plan(schema: &'s Value, compile: Compile) -> Option<Plan> {
         let root = match schema {
             Value::Bool(true) => {
                 return Some(Plan {
                     root: Projection::Skip,
                     residual: Value::Bool(true),
+                    context: Some(Map::new()),
+                    compile,
                 })
             }
             Value::Object(root) => root,
@@ -381,7 +524,7 @@ impl<'s> Builder<'s> {
         let (projection, residual) = builder.build(schema);
         let residual = match projection {
             Projection::Skip => Value::Bool(true),
-            Projection::Keep => schema.clone(),
+            Projection::Keep(_) => schema.clone(),
             Projection::Object(_) | Projection::Array(_) => {
                 let Value::Object(mut out) = residual else {
                     return None;
@@ -420,9 +563,21 @@ impl<'s> Builder<'s> {
                 Value::Object(out)
             }
         };
+        let context = match (&projection, &residual) {
+            (Projection::Keep(_), _) => None,
+            (_, Value::Object(out)) => Some(
+                ["$schema", "$id", "$defs", "definitions"]
+                    .into_iter()
+                    .filter_map(|k| out.get(k).map(|v| (k.to_owned(), v.clone())))
+                    .collect(),
+            ),
+            _ => Some(Map::new()),
+        };
         Some(Plan {
             root: projection,
             residual,
+            context,
+            compile,
         })
     }
 
@@ -472,7 +627,7 @@ impl<'s> Builder<'s> {
         if let Some(target) = &self.root_copy {
             rewrite_root_refs(&mut copy, target);
         }
-        (Projection::Keep, copy)
+        (Projection::Keep(Kept::new(copy.clone())), copy)
     }
 
     fn build_ref(&mut self, node: &'s Value, reference: &Value) -> (Projection, Value) {
@@ -491,7 +646,7 @@ impl<'s> Builder<'s> {
         self.stack.pop();
         match built.0 {
             // A reference to a kept definition stays a reference.
-            Projection::Keep => self.keep(node),
+            Projection::Keep(_) => self.keep(node),
             _ => built,
         }
     }
@@ -527,25 +682,36 @@ impl<'s> Builder<'s> {
             None => (None, None),
             // Serde never writes undeclared keys where this is false; if it does, keep them so
             // that the residual rejects them too.
-            Some(Value::Bool(false)) => {
-                (Some(Box::new(Projection::Keep)), Some(Value::Bool(false)))
-            }
+            Some(Value::Bool(false)) => (
+                Some(Box::new(Projection::Keep(Kept::new(Value::Bool(false))))),
+                Some(Value::Bool(false)),
+            ),
             Some(schema) => match self.build(schema) {
                 (Projection::Skip, _) => (None, None),
                 (projection, residual) => (Some(Box::new(projection)), Some(residual)),
             },
         };
 
-        let mut fields = HashMap::default();
+        let mut fields = Vec::new();
         let mut residual_properties = Map::new();
         let mut residual_required = Vec::new();
         let mut required_mask = 0u64;
         let mut tracked = 0u32;
+        let mut required_bits = 0u64;
+        let mut required_count = 0u32;
         for (name, schema) in properties.into_iter().flatten() {
             let is_required = required.contains(&name.as_str());
+            let required_bit = (is_required && required_count < 64).then(|| {
+                required_bits |= 1 << required_count;
+                required_count += 1;
+                required_count - 1
+            });
             let (projection, residual) = match schema {
                 // Present only if serde disagrees with the schema: keep it, to be rejected.
-                Value::Bool(false) => (Projection::Keep, Value::Bool(false)),
+                Value::Bool(false) => (
+                    Projection::Keep(Kept::new(Value::Bool(false))),
+                    Value::Bool(false),
+                ),
                 schema => self.build(schema),
             };
             let field = match projection {
@@ -556,26 +722,25 @@ impl<'s> Builder<'s> {
                     Field {
                         projection,
                         presence_bit: Some(tracked - 1),
+                        required_bit,
                     }
                 }
                 Projection::Skip if is_required => {
-                    residual_properties.insert(name.clone(), self.keep(schema).1);
+                    let (projection, residual) = self.keep(schema);
+                    residual_properties.insert(name.clone(), residual);
                     residual_required.push(Value::String(name.clone()));
-                    Field {
-                        projection: Projection::Keep,
-                        presence_bit: None,
-                    }
-                }
-                Projection::Skip => {
-                    if additional.is_none() {
-                        // Left out either way: no need to look it up.
-                        continue;
-                    }
                     Field {
                         projection,
                         presence_bit: None,
+                        required_bit,
                     }
                 }
+                // Left out either way; listed so that a struct's fields are found in order.
+                Projection::Skip => Field {
+                    projection,
+                    presence_bit: None,
+                    required_bit: None,
+                },
                 projection => {
                     residual_properties.insert(name.clone(), residual);
                     if is_required {
@@ -584,10 +749,11 @@ impl<'s> Builder<'s> {
                     Field {
                         projection,
                         presence_bit: None,
+                        required_bit,
                     }
                 }
             };
-            fields.insert(name.clone(), field);
+            fields.push((name.clone(), field));
         }
 
         let mut residual = Map::new();
@@ -603,10 +769,24 @@ impl<'s> Builder<'s> {
         if let Some(additional) = additional_residual {
             residual.insert("additionalProperties".to_owned(), additional);
         }
+        let index = fields
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), i))
+            .collect();
+        let order = (0..fields.len().min(64))
+            .map(|_| AtomicU32::new(0))
+            .collect();
         let plan = ObjectPlan {
             fields,
+            index,
+            order,
             additional,
             required_mask,
+            required_bits,
+            required_untracked: required.len() > 64,
+            accepts_object: admits(map, "object"),
+            accepts_null: admits(map, "null"),
         };
         (Projection::Object(Box::new(plan)), Value::Object(residual))
     }
@@ -614,17 +794,19 @@ impl<'s> Builder<'s> {
     fn build_array(&mut self, node: &'s Value, map: &'s Map<String, Value>) -> (Projection, Value) {
         match self.build(&map["items"]) {
             // Projecting every element in full is keeping the array, only slower.
-            (Projection::Skip | Projection::Keep, _) => self.keep(node),
-            (projection, items) => {
+            (Projection::Skip | Projection::Keep(_), _) => self.keep(node),
+            (items, items_residual) => {
                 let mut residual = Map::new();
                 if let Some(ty) = map.get("type") {
                     residual.insert("type".to_owned(), ty.clone());
                 }
-                residual.insert("items".to_owned(), items);
-                (
-                    Projection::Array(Box::new(projection)),
-                    Value::Object(residual),
-                )
+                residual.insert("items".to_owned(), items_residual);
+                let plan = ArrayPlan {
+                    items,
+                    accepts_array: admits(map, "array"),
+                    accepts_null: admits(map, "null"),
+                };
+                (Projection::Array(Box::new(plan)), Value::Object(residual))
             }
         }
     }
@@ -655,8 +837,14 @@ impl<'s> Builder<'s> {
             _ => return self.keep(node),
         };
         match self.build(other) {
-            (Projection::Skip | Projection::Keep, _) => self.keep(node),
-            (projection, residual) => {
+            (Projection::Skip | Projection::Keep(_), _) => self.keep(node),
+            (mut projection, residual) => {
+                // The `null` branch lets `null` through, whatever `X` says.
+                match &mut projection {
+                    Projection::Object(plan) => plan.accepts_null = true,
+                    Projection::Array(plan) => plan.accepts_null = true,
+                    Projection::Skip | Projection::Keep(_) => {}
+                }
                 let null = Value::from(Map::from_iter([("type".to_owned(), Value::from("null"))]));
                 let branches = if other_first {
                     vec![residual, null]
@@ -1151,6 +1339,8 @@ struct ObjectState<'a> {
     seen: u64,
     /// The key of a map entry whose value comes next.
     pending_key: Option<String>,
+    /// How many fields of a struct came so far.
+    position: usize,
 }
 
 impl<'a> ObjectState<'a> {
@@ -1160,12 +1350,14 @@ impl<'a> ObjectState<'a> {
             map: Map::new(),
             seen: 0,
             pending_key: None,
+            position: 0,
         }
     }
 
-    /// Records the entry `key` and returns the projection of its value, if it is kept.
-    fn route(&mut self, key: &str) -> Option<&'a Projection> {
-        match self.plan.fields.get(key) {
+    /// Records the entry `key` (the `position`-th field of a struct) and returns the projection
+    /// of its value, if it is kept.
+    fn route(&mut self, position: Option<usize>, key: &str) -> Option<&'a Projection> {
+        match self.plan.field(position, key) {
             Some(field) => {
                 if let Some(bit) = field.presence_bit {
                     self.seen |= 1 << bit;
@@ -1180,7 +1372,8 @@ impl<'a> ObjectState<'a> {
     }
 
     fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
-        if let Some(projection) = self.route(key) {
+        self.position += 1;
+        if let Some(projection) = self.route(Some(self.position - 1), key) {
             let value = project_with(value, projection)?;
             self.map.insert(key.to_owned(), value);
         }
@@ -1188,7 +1381,7 @@ impl<'a> ObjectState<'a> {
     }
 
     fn entry<T: ?Sized + Serialize>(&mut self, key: String, value: &T) -> Result<()> {
-        if let Some(projection) = self.route(&key) {
+        if let Some(projection) = self.route(None, &key) {
             let value = project_with(value, projection)?;
             self.map.insert(key, value);
         }
@@ -1427,7 +1620,7 @@ where
 struct KeySerializer;
 
 /// The key `serde_json` makes of `key` (through a one-entry map).
-fn serde_json_key<K: ?Sized + Serialize>(key: &K) -> Result<String> {
+pub(crate) fn serde_json_key<K: ?Sized + Serialize>(key: &K) -> Result<String> {
     struct OneEntry<'k, K: ?Sized>(&'k K);
 
     impl<K: ?Sized + Serialize> Serialize for OneEntry<'_, K> {
@@ -1639,16 +1832,23 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}: {schema}"))
     }
 
-    /// How many values the original schema accepted and rejected.
+    /// The plans' `Keep` validators: the same options as [`validator`].
+    fn compiled(schema: &Value) -> Option<jsonschema::Validator> {
+        Some(validator(schema))
+    }
+
+    /// How many values the original schema accepted and rejected, and how many of the accepted
+    /// ones [`check::is_valid`] vouched for.
     #[derive(Debug, Default)]
     struct Tally {
         valid: usize,
         invalid: usize,
+        vouched: usize,
     }
 
     /// Asserts the correctness property for every value, projected with the plan of `schema`.
     fn check_against<V: Serialize>(schema: &Value, values: &[V]) -> Tally {
-        let plan = Plan::new(schema);
+        let plan = Plan::new(schema, compiled);
         let original = validator(schema);
         let residual = validator(plan.residual());
         let mut tally = Tally::default();
@@ -1663,8 +1863,16 @@ mod tests {
                 plan.residual(),
                 plan.root(),
             );
+            // The walk vouches only for valid values (and, on the usual shapes, for all of them).
+            let vouched = crate::value::check::is_valid(value, &plan);
+            assert!(
+                !vouched || expected,
+                "the walk accepted an invalid value\nschema: {schema}\nplan: {:?}\nvalue: {full}",
+                plan.root(),
+            );
             if expected {
                 tally.valid += 1;
+                tally.vouched += usize::from(vouched);
             } else {
                 tally.invalid += 1;
             }
@@ -1680,11 +1888,16 @@ mod tests {
         let schema = schema_of::<T>();
         let tally = check_against(&schema, &values);
         assert!(
+            tally.vouched * 10 >= tally.valid * 9,
+            "the walk left most valid values to the residual: {}: {tally:?}",
+            std::any::type_name::<T>()
+        );
+        assert!(
             tally.valid > n / 100 && tally.invalid > n / 100,
             "{}: {tally:?}",
             std::any::type_name::<T>()
         );
-        Plan::new(&schema)
+        Plan::new(&schema, compiled)
     }
 
     /// A small deterministic generator (SplitMix64).
@@ -2200,15 +2413,15 @@ mod tests {
             panic!("{:?}", plan.root());
         };
         assert!(matches!(
-            root.fields["items"].projection,
+            root.field(None, "items").unwrap().projection,
             Projection::Array(_)
         ));
         assert!(matches!(
-            root.fields["maybe"].projection,
+            root.field(None, "maybe").unwrap().projection,
             Projection::Object(_)
         ));
         assert!(matches!(
-            root.fields["by_name"].projection,
+            root.field(None, "by_name").unwrap().projection,
             Projection::Object(_)
         ));
     }
@@ -2220,10 +2433,22 @@ mod tests {
             panic!("{:?}", plan.root());
         };
         // Tagged unions are kept whole; `label` is only checked for presence.
-        assert!(matches!(root.fields["ext"].projection, Projection::Keep));
-        assert!(matches!(root.fields["int"].projection, Projection::Keep));
-        assert!(matches!(root.fields["unt"].projection, Projection::Keep));
-        assert!(matches!(root.fields["label"].projection, Projection::Skip));
+        assert!(matches!(
+            root.field(None, "ext").unwrap().projection,
+            Projection::Keep(_)
+        ));
+        assert!(matches!(
+            root.field(None, "int").unwrap().projection,
+            Projection::Keep(_)
+        ));
+        assert!(matches!(
+            root.field(None, "unt").unwrap().projection,
+            Projection::Keep(_)
+        ));
+        assert!(matches!(
+            root.field(None, "label").unwrap().projection,
+            Projection::Skip
+        ));
         let projected = project(&gen_enums(&mut Rng(4)), &plan).unwrap();
         assert_eq!(keys_of(&projected), ["ext", "int", "list", "opt", "unt"]);
         check_type(500, event);
@@ -2275,10 +2500,13 @@ mod tests {
             panic!("{:?}", plan.root());
         };
         // The root is projected; the recursion (`$ref: "#"`) below is kept whole.
-        assert!(matches!(root.fields["name"].projection, Projection::Keep));
         assert!(matches!(
-            root.fields["children"].projection,
-            Projection::Keep
+            root.field(None, "name").unwrap().projection,
+            Projection::Keep(_)
+        ));
+        assert!(matches!(
+            root.field(None, "children").unwrap().projection,
+            Projection::Keep(_)
         ));
         assert_eq!(
             plan.residual()["properties"]["children"]["items"]["$ref"],
@@ -2370,14 +2598,14 @@ mod tests {
         check_type(1000, |r| r.vec(3, profile));
         check_type(1000, |r| r.map(2, inner));
         check_type(1000, |r| r.option(inner));
-        let plan = Plan::new(&schema_of::<Option<Profile>>());
+        let plan = Plan::new(&schema_of::<Option<Profile>>(), compiled);
         assert_eq!(project(&None::<Profile>, &plan).unwrap(), Value::Null);
     }
 
     #[test]
     fn unconstrained_types_are_trivial() {
         let schema = schema_of::<Plain>();
-        let plan = Plan::new(&schema);
+        let plan = Plan::new(&schema, compiled);
         assert!(plan.is_trivial(), "{schema}\n{:?}", plan.root());
         assert_eq!(plan.residual(), &json!(true));
         assert_eq!(project(&plain(&mut Rng(1)), &plan).unwrap(), Value::Null);
@@ -2393,11 +2621,15 @@ mod tests {
             schema_of::<BTreeMap<String, PlainInner>>(),
             schema_of::<Kind>(),
         ] {
-            assert!(Plan::new(&schema).is_trivial(), "{schema}");
+            assert!(Plan::new(&schema, compiled).is_trivial(), "{schema}");
         }
         // Every type the codec calls structural is trivial here too.
         assert!(crate::value::codec::codec::<PlainInner>().is_structural());
-        assert!(Plan::new(crate::value::codec::codec::<PlainInner>().schema()).is_trivial());
+        assert!(Plan::new(
+            crate::value::codec::codec::<PlainInner>().schema(),
+            compiled
+        )
+        .is_trivial());
     }
 
     #[test]
@@ -2414,8 +2646,8 @@ mod tests {
             #[schemars(range(max = 254))]
             some: u8,
         }
-        assert!(Plan::new(&schema_of::<Bounds>()).is_trivial());
-        assert!(!Plan::new(&schema_of::<Tighter>()).is_trivial());
+        assert!(Plan::new(&schema_of::<Bounds>(), compiled).is_trivial());
+        assert!(!Plan::new(&schema_of::<Tighter>(), compiled).is_trivial());
         assert!(implied_maximum("uint64", &json!(u64::MAX)));
         assert!(!implied_maximum("uint64", &json!(u64::MAX - 1)));
         assert!(!implied_maximum("int64", &json!(9.223372036854775e18)));
@@ -2503,17 +2735,23 @@ mod tests {
                 "b": {"$ref": "https://example.com/schema"}
             }
         });
-        let plan = Plan::new(&schema);
-        assert!(matches!(plan.root(), Projection::Keep));
+        let plan = Plan::new(&schema, compiled);
+        assert!(matches!(plan.root(), Projection::Keep(_)));
         assert_eq!(plan.residual(), &schema);
         let draft7 = json!({
             "$schema": "http://json-schema.org/draft-07/schema#",
             "type": "object",
             "properties": {"a": {"type": "string", "format": "email"}}
         });
-        assert!(matches!(Plan::new(&draft7).root(), Projection::Keep));
-        assert!(Plan::new(&json!(true)).is_trivial());
-        assert!(matches!(Plan::new(&json!(false)).root(), Projection::Keep));
+        assert!(matches!(
+            Plan::new(&draft7, compiled).root(),
+            Projection::Keep(_)
+        ));
+        assert!(Plan::new(&json!(true), compiled).is_trivial());
+        assert!(matches!(
+            Plan::new(&json!(false), compiled).root(),
+            Projection::Keep(_)
+        ));
     }
 
     #[test]
@@ -2524,7 +2762,7 @@ mod tests {
             "properties": {"x": {"$ref": "#/$defs/a~1b%20c"}, "y": {"type": "string"}},
             "required": ["x", "y"]
         });
-        let plan = Plan::new(&schema);
+        let plan = Plan::new(&schema, compiled);
         assert!(
             matches!(plan.root(), Projection::Object(_)),
             "{:?}",
@@ -2562,7 +2800,7 @@ mod tests {
         fn run<T: Serialize + JsonSchema + serde::de::DeserializeOwned>(name: &str, values: &[T]) {
             let n = 200_000;
             let schema = schema_of::<T>();
-            let plan = Plan::new(&schema);
+            let plan = Plan::new(&schema, compiled);
             let original = validator(&schema);
             let residual = validator(plan.residual());
             let bytes: Vec<Vec<u8>> = values

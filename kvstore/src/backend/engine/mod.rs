@@ -542,7 +542,7 @@ impl<T: StorageTxn> Op<'_, T> {
                     Some(set) => Reply::Bool(set.insert(member.to_vec())),
                     None => {
                         let set = HashSet::from([member.to_vec()]);
-                        self.put(key, Stored::Set(set), ttl)?;
+                        self.put(key, Stored::Set(Box::new(set)), ttl)?;
                         Reply::Bool(true)
                     }
                 }

@@ -100,7 +100,7 @@ impl<T: StorageTxn> Op<'_, T> {
     }
 
     pub(super) fn list(&mut self, key: &str, op: ListOp<'_>) -> Result<Reply> {
-        let empty_list = || Stored::List(VecDeque::new());
+        let empty_list = || Stored::List(Box::default());
         Ok(match op {
             ListOp::Push {
                 end,
@@ -185,7 +185,7 @@ impl<T: StorageTxn> Op<'_, T> {
     }
 
     pub(super) fn sorted_set(&mut self, key: &str, op: SortedSetOp<'_>) -> Result<Reply> {
-        let empty_set = || Stored::SortedSet(super::SortedSet::default());
+        let empty_set = || Stored::SortedSet(Box::default());
         Ok(match op {
             SortedSetOp::Add {
                 member,
@@ -273,7 +273,7 @@ impl<T: StorageTxn> Op<'_, T> {
     }
 
     pub(super) fn map(&mut self, key: &str, op: MapOp<'_>) -> Result<Reply> {
-        let empty_hash = || Stored::Hash(HashMap::new());
+        let empty_hash = || Stored::Hash(Box::default());
         Ok(match op {
             MapOp::Get { field } => Reply::Value(
                 self.typed(key, as_hash)?

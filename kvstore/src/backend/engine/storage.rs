@@ -13,13 +13,13 @@ pub enum Stored {
     /// A string of bytes (items, blobs, counters, bits, packed integers).
     Str(Vec<u8>),
     /// A set of members.
-    Set(HashSet<Vec<u8>>),
+    Set(Box<HashSet<Vec<u8>>>),
     /// A list of elements.
-    List(VecDeque<Vec<u8>>),
+    List(Box<VecDeque<Vec<u8>>>),
     /// A sorted set.
-    SortedSet(SortedSet),
+    SortedSet(Box<SortedSet>),
     /// A hash: fields to values.
-    Hash(HashMap<Vec<u8>, Vec<u8>>),
+    Hash(Box<HashMap<Vec<u8>, Vec<u8>>>),
 }
 
 /// Members with scores, ordered by score, ties by the members' bytes (as Redis's `ZSET`).

@@ -56,7 +56,7 @@ pub(crate) fn encode(entry: &Entry) -> Vec<u8> {
             }
         }
         Stored::Hash(hash) => {
-            for (field, value) in hash {
+            for (field, value) in hash.iter() {
                 put_bytes(&mut out, field);
                 put_bytes(&mut out, value);
             }
@@ -133,14 +133,14 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, &'static str> {
             while !r.done() {
                 set.insert(r.bytes()?);
             }
-            Stored::Set(set)
+            Stored::Set(Box::new(set))
         }
         2 => {
             let mut list = VecDeque::new();
             while !r.done() {
                 list.push_back(r.bytes()?);
             }
-            Stored::List(list)
+            Stored::List(Box::new(list))
         }
         3 => {
             let mut set = SortedSet::default();
@@ -151,7 +151,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, &'static str> {
                 }
                 set.insert(&r.bytes()?, score);
             }
-            Stored::SortedSet(set)
+            Stored::SortedSet(Box::new(set))
         }
         _ => {
             let mut hash = HashMap::new();
@@ -159,7 +159,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, &'static str> {
                 let field = r.bytes()?;
                 hash.insert(field, r.bytes()?);
             }
-            Stored::Hash(hash)
+            Stored::Hash(Box::new(hash))
         }
     };
     Ok(Entry { value, expires_at })
@@ -177,10 +177,14 @@ mod tests {
         let values = [
             Stored::Str(b"bytes".to_vec()),
             Stored::Str(Vec::new()),
-            Stored::Set(HashSet::from([b"x".to_vec(), Vec::new()])),
-            Stored::List(VecDeque::from([b"1".to_vec(), b"2".to_vec(), Vec::new()])),
-            Stored::SortedSet(zset),
-            Stored::Hash(HashMap::from([(b"f".to_vec(), b"v".to_vec())])),
+            Stored::Set(Box::new(HashSet::from([b"x".to_vec(), Vec::new()]))),
+            Stored::List(Box::new(VecDeque::from([
+                b"1".to_vec(),
+                b"2".to_vec(),
+                Vec::new(),
+            ]))),
+            Stored::SortedSet(Box::new(zset)),
+            Stored::Hash(Box::new(HashMap::from([(b"f".to_vec(), b"v".to_vec())]))),
         ];
         for value in values {
             for expires_at in [None, Some(0), Some(1_700_000_000_000)] {
@@ -201,7 +205,7 @@ mod tests {
         assert!(decode(b"").is_err());
         assert!(decode(&[9; 9]).is_err());
         let mut list = encode(&Entry {
-            value: Stored::List(VecDeque::from([b"abc".to_vec()])),
+            value: Stored::List(Box::new(VecDeque::from([b"abc".to_vec()]))),
             expires_at: None,
         });
         list.pop();
