@@ -208,6 +208,14 @@ impl Backend for MemoryBackend {
         self.engine.run_async(command).await
     }
 
+    fn execute_now(&self, command: Command<'_>) -> Option<Result<Reply>> {
+        // Interleaving yields before each command; a blocking pop waits.
+        if self.interleave || command.may_wait() {
+            return None;
+        }
+        Some(self.engine.run(command))
+    }
+
     fn instance(&self) -> usize {
         self.engine.instance()
     }

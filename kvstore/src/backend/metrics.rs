@@ -235,6 +235,14 @@ impl<B: Backend> Backend for Instrumented<B> {
             .await
     }
 
+    fn execute_now(&self, command: Command<'_>) -> Option<Result<Reply>> {
+        let started = Instant::now();
+        let result = self.inner.execute_now(command)?;
+        self.metrics
+            .record(command.index(), started.elapsed(), result.is_err());
+        Some(result)
+    }
+
     fn instance(&self) -> usize {
         self.inner.instance()
     }

@@ -74,6 +74,16 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs one command.
     async fn execute(&self, command: Command<'_>) -> Result<Reply>;
 
+    /// Runs `command` at once, without a future, if this backend can: an in-process backend
+    /// whose command does not wait (no blocking pop) answers here, and handles then skip the
+    /// boxed future of [`execute`](Backend::execute). `None`: call `execute`. The answer must be
+    /// exactly what `execute` would give. The default is `None`; a layer that wraps a backend
+    /// forwards it (or keeps the default, and every command goes through its `execute`).
+    fn execute_now(&self, command: Command<'_>) -> Option<Result<Reply>> {
+        let _ = command;
+        None
+    }
+
     /// An identity shared by every clone of this backend that reaches the same data: an atomic
     /// step refuses handles of different instances. The default, the address of this value,
     /// is right for a backend that is not cloned; a backend whose clones share data returns
@@ -185,6 +195,9 @@ pub(crate) async fn dispatch<B: Backend + ?Sized>(
     }
     #[cfg(not(feature = "tracing"))]
     {
+        if let Some(reply) = backend.execute_now(command) {
+            return reply;
+        }
         backend.execute(command).await
     }
 }

@@ -14,13 +14,19 @@
 //! was expected, `null` where the node does not say it is allowed, a tuple), a serde error, a
 //! `Keep` schema that does not compile alone — is `false`, and the caller asks the residual.
 //! So it may be slower on unusual values, never wrong: the projection's tests run both.
+//!
+//! The commonest kept parts — a string with `format: email` and/or a length range, an integer
+//! with bounds — are [`Native`]: checked on the serialized scalar directly, no `Value`, no
+//! jsonschema. A native check is used only after it agreed with the sub-schema's validator on
+//! probes at and around each of its limits.
 
 use std::fmt;
 
 use serde::ser::{self, Impossible, Serialize, Serializer};
 use serde_json::value::Serializer as ValueSerializer;
+use serde_json::Value;
 
-use super::projection::{ArrayPlan, ObjectPlan, Plan, Projection};
+use super::projection::{ArrayPlan, Field, ObjectPlan, Plan, Projection};
 
 /// Whether `value` is certainly valid under `plan` (see the module docs); `false` means "ask
 /// the residual", not "invalid".
@@ -72,9 +78,20 @@ impl<'a> Walk<'a> {
         match self.projection {
             Projection::Skip => Ok(()),
             Projection::Keep(kept) => {
-                let validator = self.plan.kept_validator(kept).ok_or(Unsure)?;
-                let json = value.serialize(ValueSerializer).map_err(|_| Unsure)?;
-                validator.is_valid(&json).then_some(()).ok_or(Unsure)
+                let check = self.plan.kept_check(kept).ok_or(Unsure)?;
+                let verdict = match &check.native {
+                    // `Err`: not a value the native check reads; the validator decides.
+                    Some(native) => value.serialize(NativeCheck(native)).ok(),
+                    None => None,
+                };
+                let valid = match verdict {
+                    Some(valid) => valid,
+                    None => {
+                        let json = value.serialize(ValueSerializer).map_err(|_| Unsure)?;
+                        check.validator.is_valid(&json)
+                    }
+                };
+                valid.then_some(()).ok_or(Unsure)
             }
             Projection::Object(object) => value.serialize(Shaped {
                 walk: self,
@@ -286,14 +303,10 @@ struct Entries<'a> {
     pending_key: Option<String>,
 }
 
-impl Entries<'_> {
-    fn entry<T: ?Sized + Serialize>(
-        &mut self,
-        position: Option<usize>,
-        key: &str,
-        value: &T,
-    ) -> Checked {
-        let projection = match self.object.field(position, key) {
+impl<'a> Entries<'a> {
+    /// An entry, with its declared property if it has one.
+    fn entry<T: ?Sized + Serialize>(&mut self, field: Option<&'a Field>, value: &T) -> Checked {
+        let projection = match field {
             Some(field) => {
                 if let Some(bit) = field.required_bit {
                     self.seen |= 1 << bit;
@@ -321,7 +334,8 @@ impl ser::SerializeStruct for Entries<'_> {
 
     fn serialize_field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Checked {
         self.position += 1;
-        self.entry(Some(self.position - 1), key, value)
+        let field = self.object.struct_field(self.position - 1, key);
+        self.entry(field, value)
     }
 
     fn end(self) -> Checked {
@@ -340,10 +354,529 @@ impl ser::SerializeMap for Entries<'_> {
 
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Checked {
         let key = self.pending_key.take().ok_or(Unsure)?;
-        self.entry(None, &key, value)
+        let field = self.object.field(&key);
+        self.entry(field, value)
     }
 
     fn end(self) -> Checked {
         Entries::end(self)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Native checks of simple scalar schemas.
+// ---------------------------------------------------------------------------------------------
+
+/// Keywords a native check may meet besides its own: annotations, which never reject.
+const ANNOTATIONS: &[&str] = &[
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+];
+
+/// The integer formats schemars writes, which jsonschema does not check (the Rust type does).
+const INTEGER_FORMATS: &[&str] = &[
+    "int8", "int16", "int32", "int64", "int128", "int", "uint8", "uint16", "uint32", "uint64",
+    "uint128", "uint",
+];
+
+/// A kept sub-schema checked without jsonschema.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Native {
+    /// `type: string`, optionally `format: email`, `minLength`, `maxLength` (in characters).
+    String {
+        nullable: bool,
+        email: bool,
+        min_len: u64,
+        max_len: u64,
+    },
+    /// `type: integer` or `number` with bounds, read on integers (inclusive bounds).
+    Integer {
+        nullable: bool,
+        min: i128,
+        max: i128,
+    },
+}
+
+impl Native {
+    /// The native check of `schema`, when it is that simple.
+    pub(crate) fn of(schema: &Value) -> Option<Native> {
+        let map = schema.as_object()?;
+        let (kind, nullable) = match map.get("type")? {
+            Value::String(kind) => (kind.as_str(), false),
+            Value::Array(kinds) => match kinds.as_slice() {
+                [Value::String(a), Value::String(b)] if b == "null" => (a.as_str(), true),
+                [Value::String(a), Value::String(b)] if a == "null" => (b.as_str(), true),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let mut keywords = map
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "type" && !ANNOTATIONS.contains(k));
+        match kind {
+            "string" => {
+                let (mut email, mut min_len, mut max_len) = (false, 0, u64::MAX);
+                for keyword in keywords.by_ref() {
+                    match (keyword, &map[keyword]) {
+                        ("format", Value::String(f)) if f == "email" => email = true,
+                        ("minLength", n) => min_len = n.as_u64()?,
+                        ("maxLength", n) => max_len = n.as_u64()?,
+                        _ => return None,
+                    }
+                }
+                Some(Native::String {
+                    nullable,
+                    email,
+                    min_len,
+                    max_len,
+                })
+            }
+            "integer" | "number" => {
+                let (mut min, mut max) = (i128::MIN, i128::MAX);
+                for keyword in keywords.by_ref() {
+                    let bound = &map[keyword];
+                    match keyword {
+                        "format"
+                            if bound.as_str().is_some_and(|f| INTEGER_FORMATS.contains(&f)) => {}
+                        "minimum" => min = min.max(lowest_above(bound, false)?),
+                        "exclusiveMinimum" => min = min.max(lowest_above(bound, true)?),
+                        "maximum" => max = max.min(highest_below(bound, false)?),
+                        "exclusiveMaximum" => max = max.min(highest_below(bound, true)?),
+                        _ => return None,
+                    }
+                }
+                Some(Native::Integer { nullable, min, max })
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this check and `validator` (of the same sub-schema) agree on values at and
+    /// around every limit: the native check is only used when they do.
+    pub(crate) fn agrees_with(&self, validator: &jsonschema::Validator) -> bool {
+        let mut probes: Vec<Value> = vec![Value::Null, Value::from(0), Value::from("")];
+        match self {
+            Native::String {
+                min_len, max_len, ..
+            } => {
+                for len in [*min_len, *max_len] {
+                    for len in [len.saturating_sub(1), len, len.saturating_add(1)] {
+                        if len <= 300 {
+                            probes.push(Value::from("a".repeat(len as usize)));
+                            probes.push(Value::from("é".repeat(len as usize)));
+                        }
+                    }
+                }
+                for address in [
+                    "a@b.co",
+                    "user17@example.com",
+                    "first.last+tag@mail.example.org",
+                    "user@localhost",
+                    "not an address",
+                    "a@b@c.com",
+                    "\"quoted\"@example.com",
+                ] {
+                    probes.push(Value::from(address));
+                }
+            }
+            Native::Integer { min, max, .. } => {
+                for bound in [*min, *max] {
+                    for n in [bound.saturating_sub(1), bound, bound.saturating_add(1)] {
+                        probes.extend(integer_value(n));
+                    }
+                }
+                for n in [-1, 1, i64::MIN.into(), i64::MAX.into(), u64::MAX.into()] {
+                    probes.extend(integer_value(n));
+                }
+            }
+        }
+        probes
+            .iter()
+            .all(|probe| self.check_json(probe) == Some(validator.is_valid(probe)))
+    }
+
+    /// The native verdict on a JSON value (for the probes); `None` for a value it does not
+    /// read.
+    fn check_json(&self, value: &Value) -> Option<bool> {
+        match value {
+            Value::Null => self.null(),
+            Value::String(s) => self.string(s),
+            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(n), _) => self.integer(n.into()),
+                (_, Some(n)) => self.integer(n.into()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn null(&self) -> Option<bool> {
+        match self {
+            Native::String { nullable, .. } | Native::Integer { nullable, .. } => Some(*nullable),
+        }
+    }
+
+    fn string(&self, s: &str) -> Option<bool> {
+        let Native::String {
+            email,
+            min_len,
+            max_len,
+            ..
+        } = self
+        else {
+            return Some(false);
+        };
+        // Characters, not bytes: at most the byte length, at least a quarter of it.
+        let bytes = s.len() as u64;
+        let chars = if bytes <= *max_len && bytes / 4 >= *min_len {
+            None
+        } else {
+            Some(s.chars().count() as u64)
+        };
+        let length_ok = chars.is_none_or(|n| (*min_len..=*max_len).contains(&n));
+        Some(length_ok && (!email || super::email::is_email(s)))
+    }
+
+    fn integer(&self, n: i128) -> Option<bool> {
+        match self {
+            Native::Integer { min, max, .. } => Some((*min..=*max).contains(&n)),
+            Native::String { .. } => Some(false),
+        }
+    }
+}
+
+/// A JSON number for `n`, when it has one.
+fn integer_value(n: i128) -> Option<Value> {
+    i64::try_from(n)
+        .map(Value::from)
+        .or_else(|_| u64::try_from(n).map(Value::from))
+        .ok()
+}
+
+/// The lowest integer `>= bound` (`> bound` when `exclusive`).
+fn lowest_above(bound: &Value, exclusive: bool) -> Option<i128> {
+    let step = i128::from(exclusive);
+    if let Some(n) = bound.as_i64() {
+        return Some(i128::from(n) + step);
+    }
+    if let Some(n) = bound.as_u64() {
+        return Some(i128::from(n) + step);
+    }
+    let f = bound.as_f64()?;
+    if !f.is_finite() || f.abs() > 1e30 {
+        return None;
+    }
+    Some(if exclusive {
+        f.floor() as i128 + 1
+    } else {
+        f.ceil() as i128
+    })
+}
+
+/// The highest integer `<= bound` (`< bound` when `exclusive`).
+fn highest_below(bound: &Value, exclusive: bool) -> Option<i128> {
+    let step = i128::from(exclusive);
+    if let Some(n) = bound.as_i64() {
+        return Some(i128::from(n) - step);
+    }
+    if let Some(n) = bound.as_u64() {
+        return Some(i128::from(n) - step);
+    }
+    let f = bound.as_f64()?;
+    if !f.is_finite() || f.abs() > 1e30 {
+        return None;
+    }
+    Some(if exclusive {
+        f.ceil() as i128 - 1
+    } else {
+        f.floor() as i128
+    })
+}
+
+/// The serializer of a [`Native`] check: its verdict on a scalar; `Unsure` for anything it
+/// does not read (the validator decides).
+struct NativeCheck<'a>(&'a Native);
+
+macro_rules! integers {
+    ($($method:ident($ty:ty);)*) => {
+        $(fn $method(self, v: $ty) -> Result<bool, Unsure> {
+            self.0.integer(v as i128).ok_or(Unsure)
+        })*
+    };
+}
+
+impl Serializer for NativeCheck<'_> {
+    type Ok = bool;
+    type Error = Unsure;
+    type SerializeSeq = Impossible<bool, Unsure>;
+    type SerializeTuple = Impossible<bool, Unsure>;
+    type SerializeTupleStruct = Impossible<bool, Unsure>;
+    type SerializeTupleVariant = Impossible<bool, Unsure>;
+    type SerializeMap = Impossible<bool, Unsure>;
+    type SerializeStruct = Impossible<bool, Unsure>;
+    type SerializeStructVariant = Impossible<bool, Unsure>;
+
+    integers! {
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+    }
+
+    fn serialize_u128(self, v: u128) -> Result<bool, Unsure> {
+        self.0
+            .integer(i128::try_from(v).map_err(|_| Unsure)?)
+            .ok_or(Unsure)
+    }
+
+    fn serialize_str(self, v: &str) -> Result<bool, Unsure> {
+        self.0.string(v).ok_or(Unsure)
+    }
+
+    fn serialize_char(self, v: char) -> Result<bool, Unsure> {
+        self.0.string(v.encode_utf8(&mut [0; 4])).ok_or(Unsure)
+    }
+
+    fn serialize_none(self) -> Result<bool, Unsure> {
+        self.0.null().ok_or(Unsure)
+    }
+
+    fn serialize_unit(self) -> Result<bool, Unsure> {
+        self.0.null().ok_or(Unsure)
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<bool, Unsure> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<bool, Unsure> {
+        value.serialize(self)
+    }
+
+    fn serialize_bool(self, _: bool) -> Result<bool, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_f32(self, _: f32) -> Result<bool, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_f64(self, _: f64) -> Result<bool, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_bytes(self, _: &[u8]) -> Result<bool, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<bool, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> Result<bool, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<bool, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Unsure> {
+        Err(Unsure)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Unsure> {
+        Err(Unsure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn validator(schema: &Value) -> jsonschema::Validator {
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(schema)
+            .unwrap()
+    }
+
+    #[test]
+    fn simple_scalar_schemas_are_native() {
+        let cases = [
+            (
+                json!({"type": "string", "format": "email"}),
+                Some(Native::String {
+                    nullable: false,
+                    email: true,
+                    min_len: 0,
+                    max_len: u64::MAX,
+                }),
+            ),
+            (
+                json!({"type": ["string", "null"], "minLength": 2, "maxLength": 4}),
+                Some(Native::String {
+                    nullable: true,
+                    email: false,
+                    min_len: 2,
+                    max_len: 4,
+                }),
+            ),
+            (
+                json!({"type": "integer", "format": "uint32", "minimum": 0, "maximum": 150}),
+                Some(Native::Integer {
+                    nullable: false,
+                    min: 0,
+                    max: 150,
+                }),
+            ),
+            (
+                json!({"type": "number", "exclusiveMinimum": 0.5, "exclusiveMaximum": 10}),
+                Some(Native::Integer {
+                    nullable: false,
+                    min: 1,
+                    max: 9,
+                }),
+            ),
+            (json!({"type": "string", "format": "uuid"}), None),
+            (json!({"type": "string", "pattern": "^a"}), None),
+            (json!({"type": "integer", "multipleOf": 2}), None),
+            (json!({"type": "integer", "format": "double"}), None),
+            (json!({"type": ["string", "integer"]}), None),
+            (json!({"enum": [1, 2]}), None),
+        ];
+        for (schema, expected) in cases {
+            assert_eq!(Native::of(&schema), expected, "{schema}");
+            if let Some(native) = expected {
+                assert!(native.agrees_with(&validator(&schema)), "{schema}");
+            }
+        }
+    }
+
+    /// On many values, a native check says what the validator of its schema says.
+    #[test]
+    fn native_checks_agree_with_jsonschema() {
+        let schemas = [
+            json!({"type": "string", "format": "email"}),
+            json!({"type": "string", "minLength": 3}),
+            json!({"type": "string", "maxLength": 3}),
+            json!({"type": ["null", "string"], "format": "email", "minLength": 8, "maxLength": 20}),
+            json!({"type": "integer", "minimum": -5, "maximum": 5}),
+            json!({"type": "integer", "format": "uint8", "minimum": 0, "maximum": 255}),
+            json!({"type": ["integer", "null"], "exclusiveMinimum": -2, "exclusiveMaximum": 2}),
+            json!({"type": "number", "minimum": 1.5, "maximum": 7.25}),
+            json!({"type": "number", "exclusiveMinimum": 1.5, "exclusiveMaximum": 7.0}),
+            json!({"type": "integer", "maximum": 18446744073709551615u64}),
+            json!({"type": "integer", "minimum": -9223372036854775808i64}),
+        ];
+        let mut values: Vec<Value> = vec![Value::Null, json!(true), json!([]), json!({})];
+        for n in -12i64..=12 {
+            values.push(json!(n));
+        }
+        values.extend([
+            json!(i64::MIN),
+            json!(i64::MAX),
+            json!(u64::MAX),
+            json!(255),
+            json!(256),
+        ]);
+        let alphabet = ['a', 'é', '@', '.', 'b', 'c', 'o', '😀', ' '];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..3000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let s: String = (0..len)
+                .map(|i| alphabet[((seed >> (i * 2 % 60)) % alphabet.len() as u64) as usize])
+                .collect();
+            values.push(json!(s));
+        }
+        values.extend(["user17@example.com", "a@b.co", "x@y", "é@example.com"].map(Value::from));
+        for schema in &schemas {
+            let native = Native::of(schema).unwrap_or_else(|| panic!("{schema}"));
+            let validator = validator(schema);
+            assert!(native.agrees_with(&validator), "{schema}");
+            for value in &values {
+                if let Some(verdict) = native.check_json(value) {
+                    assert_eq!(verdict, validator.is_valid(value), "{schema} on {value}");
+                }
+            }
+        }
+    }
+
+    /// A native check that would disagree with its validator is not used.
+    #[test]
+    fn a_disagreeing_native_check_is_refused() {
+        let schema = json!({"type": "string", "format": "email"});
+        let no_formats = jsonschema::options()
+            .should_validate_formats(false)
+            .build(&schema)
+            .unwrap();
+        assert!(!Native::of(&schema).unwrap().agrees_with(&no_formats));
     }
 }

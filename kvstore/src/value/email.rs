@@ -45,17 +45,18 @@ pub(crate) fn is_plain_email(value: &str) -> bool {
     let mut prev = b'.';
     let mut at = None;
     for (i, &b) in bytes.iter().enumerate() {
+        if CLASS[b as usize] & LOCAL != 0 {
+            prev = b;
+            continue;
+        }
         match b {
             b'@' => {
                 at = Some(i);
                 break;
             }
-            b'.' if prev == b'.' => return false,
-            b'.' | b'_' | b'+' | b'-' => {}
-            _ if b.is_ascii_alphanumeric() => {}
+            b'.' if prev != b'.' => prev = b,
             _ => return false,
         }
-        prev = b;
     }
     let Some(at) = at else {
         return false;
@@ -68,35 +69,51 @@ pub(crate) fn is_plain_email(value: &str) -> bool {
         return false;
     }
     // The labels: `dots` ended so far, the current one's length and first byte.
-    let (mut dots, mut len, mut first, mut prev) = (0, 0, 0u8, 0u8);
+    let (mut dots, mut len, mut first, mut prev) = (0u32, 0u32, 0u8, 0u8);
     for &b in domain {
+        if CLASS[b as usize] & ALNUM != 0 {
+            if len == 0 {
+                first = b;
+            }
+            len += 1;
+            prev = b;
+            continue;
+        }
         match b {
-            b'.' => {
-                if len == 0 || prev == b'-' {
-                    return false;
-                }
+            b'.' if len > 0 && len <= 63 && prev != b'-' => {
                 dots += 1;
                 len = 0;
-                prev = b;
-                continue;
             }
             // Not leading, not doubled.
-            b'-' if len == 0 || prev == b'-' => return false,
-            b'-' => {}
-            _ if b.is_ascii_alphanumeric() => {}
+            b'-' if len > 0 && prev != b'-' => {
+                len += 1;
+                prev = b;
+            }
             _ => return false,
         }
-        if len == 0 {
-            first = b;
-        }
-        len += 1;
-        if len > 63 {
-            return false;
-        }
-        prev = b;
     }
-    dots >= 1 && len > 0 && prev != b'-' && first.is_ascii_alphabetic()
+    dots >= 1 && len > 0 && len <= 63 && prev != b'-' && first.is_ascii_alphabetic()
 }
+
+/// [`CLASS`] bits: a byte of the plain local part other than `.`; a letter or a digit.
+const LOCAL: u8 = 1;
+const ALNUM: u8 = 2;
+
+/// The class of every byte, for one table lookup per byte.
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b.is_ascii_alphanumeric() {
+            table[i] = LOCAL | ALNUM;
+        } else if matches!(b, b'_' | b'+' | b'-') {
+            table[i] = LOCAL;
+        }
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -79,13 +79,15 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use serde::ser::{self, Impossible, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use serde_json::value::Serializer as ValueSerializer;
+
+use super::check::Native;
 type Result<T> = std::result::Result<T, serde_json::Error>;
 
 /// Keywords that never affect validation here (`$defs` are reached through `$ref`s).
@@ -175,15 +177,23 @@ pub(crate) enum Projection {
 /// A `Keep` node: its sub-schema (a copy of the original, as the residual holds it), and the
 /// validator of that sub-schema alone, compiled the first time [`check`](super::check) needs it.
 pub(crate) struct Kept {
-    pub(crate) schema: Value,
-    pub(crate) validator: OnceLock<Option<jsonschema::Validator>>,
+    schema: Value,
+    compiled: OnceLock<Option<KeptCheck>>,
+}
+
+/// How [`check`](super::check) checks a kept part.
+pub(crate) struct KeptCheck {
+    /// The sub-schema's validator.
+    pub(crate) validator: jsonschema::Validator,
+    /// For a simple scalar schema: the same check without jsonschema (see [`Native`]).
+    pub(crate) native: Option<Native>,
 }
 
 impl Kept {
     fn new(schema: Value) -> Kept {
         Kept {
             schema,
-            validator: OnceLock::new(),
+            compiled: OnceLock::new(),
         }
     }
 }
@@ -201,10 +211,11 @@ pub(crate) struct ObjectPlan {
     fields: Vec<(String, Field)>,
     /// Where each of `fields` is, by name.
     index: HashMap<String, usize, BuildHasherDefault<FieldHasher>>,
-    /// For the n-th field a struct serializes: which of `fields` it was last time, plus one (0:
-    /// not known). A struct serializes its fields in the same order every time, so after the
-    /// first value a lookup is one string comparison.
-    order: Box<[AtomicU32]>,
+    /// For the n-th field a struct serializes: the name it had last time and which of `fields`
+    /// that is (see [`ObjectPlan::struct_field`]). A struct serializes its fields in the same
+    /// order, with the same `&'static str` names, every time: after the first value a lookup is
+    /// one comparison.
+    order: Box<[AtomicU64]>,
     /// The projection of undeclared keys (`additionalProperties`); `None` when they are not
     /// constrained.
     additional: Option<Box<Projection>>,
@@ -242,25 +253,38 @@ pub(crate) struct ArrayPlan {
 }
 
 impl ObjectPlan {
-    /// The declared property `key`; `position`: the how-manieth field of a struct it is (not
-    /// given for maps, whose entries come in any order).
-    pub(crate) fn field(&self, position: Option<usize>, key: &str) -> Option<&Field> {
-        let Some(slot) = position.and_then(|p| self.order.get(p)) else {
-            return self.index.get(key).map(|&i| &self.fields[i].1);
+    /// The declared property `key` (a map's entry, or a field of a struct in tests).
+    pub(crate) fn field(&self, key: &str) -> Option<&Field> {
+        self.index.get(key).map(|&i| &self.fields[i].1)
+    }
+
+    /// The declared property `key`, the `position`-th field of a struct.
+    ///
+    /// The slot of the position remembers the address and length of the name it saw last and
+    /// what it was (the index in `fields`, or `NOT_DECLARED`) in one word: address << 16 |
+    /// length << 8 | index. A `&'static str` never changes, so the same address and length is
+    /// the same name. Names longer than 255 bytes, addresses above 48 bits and plans of 255
+    /// fields or more are looked up by hash every time.
+    pub(crate) fn struct_field(&self, position: usize, key: &'static str) -> Option<&Field> {
+        const NOT_DECLARED: u64 = 0xff;
+        let Some(slot) = self.order.get(position) else {
+            return self.field(key);
         };
-        let guess = slot.load(Ordering::Relaxed);
-        if let Some((name, field)) = (guess as usize)
-            .checked_sub(1)
-            .and_then(|i| self.fields.get(i))
-        {
-            if name == key {
-                return Some(field);
-            }
+        let address = key.as_ptr() as usize as u64;
+        let tag = (address << 16) | ((key.len() as u64) << 8);
+        let word = slot.load(Ordering::Relaxed);
+        if word != 0 && word & !0xff == tag {
+            return match word & 0xff {
+                NOT_DECLARED => None,
+                i => self.fields.get(i as usize).map(|(_, field)| field),
+            };
         }
         let found = self.index.get(key).copied();
-        let learned = found.map_or(0, |i| i as u32 + 1);
-        if learned != guess {
-            slot.store(learned, Ordering::Relaxed);
+        if address >> 48 == 0 && key.len() < 256 && self.fields.len() < NOT_DECLARED as usize {
+            slot.store(
+                tag | found.map_or(NOT_DECLARED, |i| i as u64),
+                Ordering::Relaxed,
+            );
         }
         found.map(|i| &self.fields[i].1)
     }
@@ -342,14 +366,19 @@ impl Plan {
         &self.root
     }
 
-    /// The validator of a `Keep` node's sub-schema alone (with the definitions it may refer
-    /// to), compiled on first use; `None` when it does not compile. When the root is kept, its
-    /// sub-schema is the residual, the whole schema.
-    pub(crate) fn kept_validator<'p>(&self, kept: &'p Kept) -> Option<&'p jsonschema::Validator> {
-        kept.validator
-            .get_or_init(|| match &self.context {
-                Some(context) => (self.compile)(&kept_document(&kept.schema, context)),
-                None => (self.compile)(&self.residual),
+    /// How to check a `Keep` node: the validator of its sub-schema alone (with the definitions
+    /// it may refer to) and, for a simple scalar schema, its [`Native`] check — built on first
+    /// use; `None` when the sub-schema does not compile. When the root is kept, its sub-schema
+    /// is the residual, the whole schema.
+    pub(crate) fn kept_check<'p>(&self, kept: &'p Kept) -> Option<&'p KeptCheck> {
+        kept.compiled
+            .get_or_init(|| {
+                let validator = match &self.context {
+                    Some(context) => (self.compile)(&kept_document(&kept.schema, context)),
+                    None => (self.compile)(&self.residual),
+                }?;
+                let native = Native::of(&kept.schema).filter(|n| n.agrees_with(&validator));
+                Some(KeptCheck { validator, native })
             })
             .as_ref()
     }
@@ -775,7 +804,7 @@ impl<'s> Builder<'s> {
             .map(|(i, (name, _))| (name.clone(), i))
             .collect();
         let order = (0..fields.len().min(64))
-            .map(|_| AtomicU32::new(0))
+            .map(|_| AtomicU64::new(0))
             .collect();
         let plan = ObjectPlan {
             fields,
@@ -1354,10 +1383,10 @@ impl<'a> ObjectState<'a> {
         }
     }
 
-    /// Records the entry `key` (the `position`-th field of a struct) and returns the projection
-    /// of its value, if it is kept.
-    fn route(&mut self, position: Option<usize>, key: &str) -> Option<&'a Projection> {
-        match self.plan.field(position, key) {
+    /// Records an entry (its declared property, if any) and returns the projection of its
+    /// value, if it is kept.
+    fn route(&mut self, field: Option<&'a Field>) -> Option<&'a Projection> {
+        match field {
             Some(field) => {
                 if let Some(bit) = field.presence_bit {
                     self.seen |= 1 << bit;
@@ -1371,9 +1400,10 @@ impl<'a> ObjectState<'a> {
         }
     }
 
-    fn field<T: ?Sized + Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
+    fn field<T: ?Sized + Serialize>(&mut self, key: &'static str, value: &T) -> Result<()> {
         self.position += 1;
-        if let Some(projection) = self.route(Some(self.position - 1), key) {
+        let field = self.plan.struct_field(self.position - 1, key);
+        if let Some(projection) = self.route(field) {
             let value = project_with(value, projection)?;
             self.map.insert(key.to_owned(), value);
         }
@@ -1381,7 +1411,7 @@ impl<'a> ObjectState<'a> {
     }
 
     fn entry<T: ?Sized + Serialize>(&mut self, key: String, value: &T) -> Result<()> {
-        if let Some(projection) = self.route(None, &key) {
+        if let Some(projection) = self.route(self.plan.field(&key)) {
             let value = project_with(value, projection)?;
             self.map.insert(key, value);
         }
@@ -2413,15 +2443,15 @@ mod tests {
             panic!("{:?}", plan.root());
         };
         assert!(matches!(
-            root.field(None, "items").unwrap().projection,
+            root.field("items").unwrap().projection,
             Projection::Array(_)
         ));
         assert!(matches!(
-            root.field(None, "maybe").unwrap().projection,
+            root.field("maybe").unwrap().projection,
             Projection::Object(_)
         ));
         assert!(matches!(
-            root.field(None, "by_name").unwrap().projection,
+            root.field("by_name").unwrap().projection,
             Projection::Object(_)
         ));
     }
@@ -2434,19 +2464,19 @@ mod tests {
         };
         // Tagged unions are kept whole; `label` is only checked for presence.
         assert!(matches!(
-            root.field(None, "ext").unwrap().projection,
+            root.field("ext").unwrap().projection,
             Projection::Keep(_)
         ));
         assert!(matches!(
-            root.field(None, "int").unwrap().projection,
+            root.field("int").unwrap().projection,
             Projection::Keep(_)
         ));
         assert!(matches!(
-            root.field(None, "unt").unwrap().projection,
+            root.field("unt").unwrap().projection,
             Projection::Keep(_)
         ));
         assert!(matches!(
-            root.field(None, "label").unwrap().projection,
+            root.field("label").unwrap().projection,
             Projection::Skip
         ));
         let projected = project(&gen_enums(&mut Rng(4)), &plan).unwrap();
@@ -2501,11 +2531,11 @@ mod tests {
         };
         // The root is projected; the recursion (`$ref: "#"`) below is kept whole.
         assert!(matches!(
-            root.field(None, "name").unwrap().projection,
+            root.field("name").unwrap().projection,
             Projection::Keep(_)
         ));
         assert!(matches!(
-            root.field(None, "children").unwrap().projection,
+            root.field("children").unwrap().projection,
             Projection::Keep(_)
         ));
         assert_eq!(
@@ -2752,6 +2782,47 @@ mod tests {
             Plan::new(&json!(false), compiled).root(),
             Projection::Keep(_)
         ));
+    }
+
+    #[test]
+    fn struct_fields_are_found_by_position_and_name() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "a": {"type": "string", "minLength": 1},
+                "b": {"type": "integer", "maximum": 3}
+            },
+            "required": ["a"]
+        });
+        let plan = Plan::new(&schema, compiled);
+        let Projection::Object(root) = plan.root() else {
+            panic!("{:?}", plan.root());
+        };
+        let is = |found: Option<&Field>, name: &str| match (found, root.field(name)) {
+            (Some(found), Some(expected)) => std::ptr::eq(found, expected),
+            (None, None) => true,
+            _ => false,
+        };
+        // Learned, then remembered; another name at the same position, an undeclared one, a
+        // name with the same length at another address.
+        let a2 = String::leak("a".to_owned());
+        for (position, name) in [
+            (0, "a"),
+            (0, "a"),
+            (1, "b"),
+            (1, "b"),
+            (0, "b"),
+            (0, "zz"),
+            (0, "zz"),
+            (0, &*a2),
+            (0, "a"),
+            (70, "a"),
+        ] {
+            assert!(
+                is(root.struct_field(position, name), name),
+                "{position} {name}"
+            );
+        }
     }
 
     #[test]

@@ -451,6 +451,18 @@ impl Command<'_> {
         }
     }
 
+    /// Whether the command may wait for something to happen (a blocking pop): it cannot be
+    /// answered at once, even by an in-process backend.
+    pub fn may_wait(&self) -> bool {
+        matches!(
+            self,
+            Command::List {
+                op: ListOp::PopFrontBlocking { .. },
+                ..
+            }
+        )
+    }
+
     /// Whether the command may change what is stored.
     pub fn is_write(&self) -> bool {
         match self {

@@ -291,6 +291,14 @@ impl Backend for RedbBackend {
         }
     }
 
+    fn execute_now(&self, command: Command<'_>) -> Option<Result<Reply>> {
+        // Reads answer at once; writes go through `execute` (a write may wait for an fsync).
+        if command.is_write() || command.may_wait() {
+            return None;
+        }
+        Some(self.inner.engine.run(command))
+    }
+
     fn instance(&self) -> usize {
         self.inner.engine.instance()
     }
