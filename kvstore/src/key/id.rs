@@ -9,8 +9,16 @@ use std::fmt::Write as _;
 
 use crate::error::InvalidKeyReason;
 
+/// Whether `c` is percent-encoded in an id.
 pub(crate) fn must_escape(c: char) -> bool {
-    matches!(c, '%' | ':' | '*' | '?' | '[' | ']' | '\\' | '{' | '}') || c.is_ascii_control()
+    c.is_ascii() && ESCAPED[c as usize]
+}
+
+const fn escapes(b: u8) -> bool {
+    matches!(
+        b,
+        b'%' | b':' | b'*' | b'?' | b'[' | b']' | b'\\' | b'{' | b'}'
+    ) || b.is_ascii_control()
 }
 
 /// Appends the encoded form of `id` to `out`.
@@ -19,9 +27,14 @@ pub fn encode_id_into(id: &str, out: &mut String) {
     // scan finds them, and the slices between them stay on char boundaries.
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = id.as_bytes();
+    let Some(first) = bytes.iter().position(|&b| ESCAPED[usize::from(b)]) else {
+        // The common case: nothing to escape.
+        out.push_str(id);
+        return;
+    };
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii() && must_escape(b as char) {
+    for (i, &b) in bytes.iter().enumerate().skip(first) {
+        if ESCAPED[usize::from(b)] {
             out.push_str(&id[start..i]);
             out.push('%');
             out.push(HEX[usize::from(b >> 4)] as char);
@@ -31,6 +44,17 @@ pub fn encode_id_into(id: &str, out: &mut String) {
     }
     out.push_str(&id[start..]);
 }
+
+/// Whether each byte is escaped (never the bytes of multi-byte characters, all >= 0x80).
+static ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        table[i] = escapes(i as u8);
+        i += 1;
+    }
+    table
+};
 
 /// The encoded form of `id`.
 pub fn encode_id(id: &str) -> String {
