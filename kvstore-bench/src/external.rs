@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kvstore::{Dynamic, Item, MemoryBackend, RedisBackend, Store};
+use redis::aio::MultiplexedConnection;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +39,7 @@ pub(crate) fn user(i: u64) -> User {
 
 #[derive(Store)]
 #[store(prefix = "bench")]
-struct Bench {
+pub(crate) struct Bench {
     users: Dynamic<Item<User>>,
 }
 
@@ -79,25 +80,12 @@ pub async fn memory(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
         }
         get.typed.push(sample(N, t));
 
-        let raw: Mutex<HashMap<String, Vec<u8>>> = Mutex::new(HashMap::new());
+        let raw = RawMap::default();
         let t = Instant::now();
-        for (i, u) in users.iter().enumerate() {
-            let bytes = serde_json::to_vec(u)?;
-            raw.lock()
-                .unwrap()
-                .insert(format!("bench:users:k{i}"), bytes);
-        }
+        raw_insert(&raw, &users)?;
         set.raw.push(sample(N, t));
         let t = Instant::now();
-        for i in 0..N {
-            let bytes = raw
-                .lock()
-                .unwrap()
-                .get(&format!("bench:users:k{i}"))
-                .cloned()
-                .ok_or("missing")?;
-            let _: User = serde_json::from_slice(&bytes)?;
-        }
+        raw_read(&raw, N, drop)?;
         get.raw.push(sample(N, t));
     }
     rows.push(set);
@@ -109,10 +97,7 @@ pub async fn memory(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
 /// `MSET`/`MGET`), `keys()` of the 20k ids (vs a `SCAN MATCH .. COUNT 1000` loop, sorted and
 /// deduplicated).
 pub async fn redis(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
-    let bench = Bench::open(RedisBackend::connect(url).await?);
-    let conn = redis::Client::open(url)?
-        .get_multiplexed_async_connection()
-        .await?;
+    let (bench, conn) = connect(url).await?;
     let users: Arc<Vec<User>> = Arc::new((0..N).map(user).collect());
     let (mut set, mut get) = (
         row("redis set, 64 in flight"),
@@ -174,44 +159,26 @@ pub async fn redis(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
 
         // A batch call takes a few milliseconds: each sample is several calls, so that one
         // scheduling hiccup does not make a round.
+        let batch = &users[..BATCH as usize];
         let t = Instant::now();
         for _ in 0..BATCH_CALLS {
-            bench
-                .users()
-                .set_many((0..BATCH).map(|i| (format!("k{i}"), &users[i as usize])))
-                .await?;
+            typed_set_many(&bench, batch).await?;
         }
         set_many.typed.push(sample(BATCH * BATCH_CALLS, t));
         let t = Instant::now();
         for _ in 0..BATCH_CALLS {
-            let mut mset = redis::cmd("MSET");
-            for i in 0..BATCH {
-                mset.arg(format!("bench:users:k{i}"))
-                    .arg(serde_json::to_vec(&users[i as usize])?);
-            }
-            mset.query_async::<()>(&mut conn.clone()).await?;
+            raw_mset(&conn, batch).await?;
         }
         set_many.raw.push(sample(BATCH * BATCH_CALLS, t));
 
         let t = Instant::now();
         for _ in 0..BATCH_CALLS {
-            let got = bench
-                .users()
-                .get_many((0..BATCH).map(|i| format!("k{i}")))
-                .await?;
-            assert!(got.iter().all(Option::is_some));
+            typed_get_many(&bench, BATCH).await?;
         }
         get_many.typed.push(sample(BATCH * BATCH_CALLS, t));
         let t = Instant::now();
         for _ in 0..BATCH_CALLS {
-            let mut mget = redis::cmd("MGET");
-            for i in 0..BATCH {
-                mget.arg(format!("bench:users:k{i}"));
-            }
-            let got: Vec<Vec<u8>> = mget.query_async(&mut conn.clone()).await?;
-            for bytes in &got {
-                let _: User = serde_json::from_slice(bytes)?;
-            }
+            raw_mget(&conn, BATCH, drop).await?;
         }
         get_many.raw.push(sample(BATCH * BATCH_CALLS, t));
 
@@ -225,5 +192,90 @@ pub async fn redis(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
     }
     bench.users().clear().await?;
     rows.extend([set, get, set_many, get_many, keys]);
+    Ok(())
+}
+
+// The batch calls and their raw baselines, shared with the `scale` section: value `i` of `users`
+// at id `k{i}`, key `bench:users:k{i}`.
+
+/// The raw memory baseline: a `Mutex<HashMap>` of serde_json bytes.
+pub(crate) type RawMap = Mutex<HashMap<String, Vec<u8>>>;
+
+/// The store on Redis at `url`, and the raw baseline's connection.
+pub(crate) async fn connect(url: &str) -> Res<(Bench, MultiplexedConnection)> {
+    let bench = Bench::open(RedisBackend::connect(url).await?);
+    let conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    Ok((bench, conn))
+}
+
+/// Typed: one `set_many` of `users`.
+pub(crate) async fn typed_set_many(bench: &Bench, users: &[User]) -> Res<()> {
+    let entries = users.iter().enumerate().map(|(i, u)| (format!("k{i}"), u));
+    Ok(bench.users().set_many(entries).await?)
+}
+
+/// Typed: one `get_many` of the first `n` ids, all present.
+pub(crate) async fn typed_get_many(bench: &Bench, n: u64) -> Res<Vec<Option<User>>> {
+    let got = bench
+        .users()
+        .get_many((0..n).map(|i| format!("k{i}")))
+        .await?;
+    assert!(got.iter().all(Option::is_some));
+    Ok(got)
+}
+
+/// Raw memory: each of `users` encoded and inserted, one lock each.
+pub(crate) fn raw_insert(raw: &RawMap, users: &[User]) -> Res<()> {
+    for (i, u) in users.iter().enumerate() {
+        let bytes = serde_json::to_vec(u)?;
+        raw.lock()
+            .unwrap()
+            .insert(format!("bench:users:k{i}"), bytes);
+    }
+    Ok(())
+}
+
+/// Raw memory: the first `n` values read (a lock and a copy each) and decoded, each given to
+/// `each`.
+pub(crate) fn raw_read(raw: &RawMap, n: u64, mut each: impl FnMut(User)) -> Res<()> {
+    for i in 0..n {
+        let bytes = raw
+            .lock()
+            .unwrap()
+            .get(&format!("bench:users:k{i}"))
+            .cloned()
+            .ok_or("missing")?;
+        each(serde_json::from_slice(&bytes)?);
+    }
+    Ok(())
+}
+
+/// Raw Redis: one `MSET` of `users`.
+pub(crate) async fn raw_mset(conn: &MultiplexedConnection, users: &[User]) -> Res<()> {
+    let mut mset = redis::cmd("MSET");
+    for (i, u) in users.iter().enumerate() {
+        mset.arg(format!("bench:users:k{i}"))
+            .arg(serde_json::to_vec(u)?);
+    }
+    mset.query_async::<()>(&mut conn.clone()).await?;
+    Ok(())
+}
+
+/// Raw Redis: one `MGET` of the first `n` keys, each value decoded and given to `each`.
+pub(crate) async fn raw_mget(
+    conn: &MultiplexedConnection,
+    n: u64,
+    mut each: impl FnMut(User),
+) -> Res<()> {
+    let mut mget = redis::cmd("MGET");
+    for i in 0..n {
+        mget.arg(format!("bench:users:k{i}"));
+    }
+    let got: Vec<Vec<u8>> = mget.query_async(&mut conn.clone()).await?;
+    for bytes in &got {
+        each(serde_json::from_slice(bytes)?);
+    }
     Ok(())
 }

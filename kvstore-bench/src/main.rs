@@ -5,7 +5,7 @@
 //! cargo run --release -p kvstore-bench              # full run (a few minutes)
 //! cargo run --release -p kvstore-bench -- --quick   # under a minute
 //! cargo run --release -p kvstore-bench -- --redis-url redis://127.0.0.1:6379/  # an existing server
-//! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native,redb,cache,cluster
+//! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native,redb,scale,cache,cluster
 //! ```
 //!
 //! Without `--redis-url` it starts its own `redis-server` on a free loopback port (Debian's
@@ -13,10 +13,11 @@
 //! its own the same way (`redis-cli` too). Every workload runs several rounds, alternating typed
 //! and raw, and the table shows medians.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ mod cluster;
 mod external;
 mod native;
 mod persistent;
+mod scale;
 
 use kvstore::{
     async_trait, Backend, BackendExt, DynBackend, Dynamic, Item, ManualClock, MemoryBackend,
@@ -99,7 +101,7 @@ struct Config {
     modify_per_task: u64,
     redis_url: Option<String>,
     /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`, `redb`,
-    /// `cache`, `cluster`).
+    /// `scale`, `cache`, `cluster`).
     only: Option<Vec<String>>,
 }
 
@@ -116,8 +118,8 @@ impl Config {
             .position(|a| a == "--only")
             .and_then(|i| args.get(i + 1))
             .map(|list| list.split(',').map(str::to_owned).collect::<Vec<_>>());
-        const SECTIONS: [&str; 7] = [
-            "external", "memory", "redis", "native", "redb", "cache", "cluster",
+        const SECTIONS: [&str; 8] = [
+            "external", "memory", "redis", "native", "redb", "scale", "cache", "cluster",
         ];
         for s in only.iter().flatten() {
             assert!(
@@ -257,6 +259,98 @@ fn print_table(rows: &[Row]) {
             row.note
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Heap accounting (the `scale` rows): the global allocator is `System`, counting while
+// `count_heap(true)`: the bytes allocated (a `realloc` counts its growth), and the net bytes held
+// since counting began (freed blocks count even if allocated before) and their peak. Off — every
+// other section — it costs one relaxed load per call, not three contended atomic updates.
+
+struct CountingAlloc;
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+static CURRENT: AtomicI64 = AtomicI64::new(0);
+static PEAK: AtomicI64 = AtomicI64::new(0);
+
+fn grew(bytes: usize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATED.fetch_add(bytes as u64, Ordering::Relaxed);
+        let now = CURRENT.fetch_add(bytes as i64, Ordering::Relaxed) + bytes as i64;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+fn shrank(bytes: usize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        CURRENT.fetch_sub(bytes as i64, Ordering::Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        shrank(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        // On failure the old block is untouched.
+        if !new.is_null() {
+            if new_size >= layout.size() {
+                grew(new_size - layout.size());
+            } else {
+                shrank(layout.size() - new_size);
+            }
+        }
+        new
+    }
+}
+
+/// The heap counters: bytes allocated, and net bytes held and their peak, since counting began.
+#[derive(Clone, Copy)]
+struct Heap {
+    allocated: u64,
+    current: i64,
+    peak: i64,
+}
+
+fn heap() -> Heap {
+    Heap {
+        allocated: ALLOCATED.load(Ordering::Relaxed),
+        current: CURRENT.load(Ordering::Relaxed),
+        peak: PEAK.load(Ordering::Relaxed),
+    }
+}
+
+/// Turns the heap counting on or off.
+fn count_heap(on: bool) {
+    COUNTING.store(on, Ordering::Relaxed);
+}
+
+/// Starts a new peak from what is held now.
+fn reset_heap_peak() {
+    PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1026,6 +1120,10 @@ fn main() -> Res<()> {
         }
         if cfg.runs("redb") {
             persistent::rows(&cfg, &mut rows).await?;
+        }
+        if cfg.runs("scale") {
+            scale::memory(&cfg, &mut rows).await?;
+            scale::redis(&cfg, &url, &mut rows).await?;
         }
         // On a 3-primary Redis Cluster of its own (started and stopped by the section).
         if cfg.runs("cluster") {
