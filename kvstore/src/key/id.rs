@@ -66,12 +66,9 @@ pub fn encode_id(id: &str) -> String {
 /// Decodes an encoded id; `None` if `segment` is not the output of [`encode_id`] (a raw
 /// character that should have been escaped, a bad or needless escape).
 pub fn decode_id(segment: &str) -> Option<String> {
-    if !segment.contains('%') {
-        return if segment.contains(must_escape) {
-            None
-        } else {
-            Some(segment.to_owned())
-        };
+    // The common case, one byte scan: nothing escaped (not even `%`), nothing to decode.
+    if !segment.bytes().any(|b| ESCAPED[usize::from(b)]) {
+        return Some(segment.to_owned());
     }
     let mut out = String::with_capacity(segment.len());
     let mut chars = segment.char_indices();

@@ -20,7 +20,7 @@ use crate::backend::round_up_to_millis;
 use crate::backend::ClientCache;
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::key::{split_id_segment, Id, IntoId, KeyPath};
-use crate::value::{codec, Codec, Json, LeafCodec, Migrations, Storable};
+use crate::value::{codec, map_batch, Codec, Json, LeafCodec, Migrations, Storable};
 
 /// A keyspace of ids of type `K` (`String` by default), each holding a node `N`: `Dynamic<Item<User>>`
 /// is a map from ids to users, `Dynamic<Tenant>` a nested store per id,
@@ -323,11 +323,12 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
     ) -> Result<Vec<Option<T>>> {
         let json = self.json();
         if self.migrations().is_none() {
-            return keys
-                .iter()
-                .zip(values)
-                .map(|(key, bytes)| bytes.map(|b| json.decode(key, &b)).transpose())
-                .collect();
+            let pairs: Vec<(&String, Option<Vec<u8>>)> = keys.iter().zip(values).collect();
+            return map_batch(&pairs, |(key, bytes)| {
+                bytes.as_ref().map(|b| json.decode(key, b)).transpose()
+            })
+            .into_iter()
+            .collect();
         }
         let mut out = Vec::with_capacity(keys.len());
         for (key, bytes) in keys.iter().zip(values) {
@@ -349,14 +350,25 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
     {
         let json = self.json();
         let max = self.inner.ctx.limits().max_value_size;
-        let encoded = entries
-            .into_iter()
-            .map(|(id, value)| {
-                let key = self.item_key(&id)?;
-                let bytes = json.encode(&key, value.borrow(), max)?;
-                Ok((key, bytes))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let entries: Vec<(I, V)> = entries.into_iter().collect();
+        let keyed: Vec<(Result<String>, &T)> = entries
+            .iter()
+            .map(|(id, value)| (self.item_key(id), value.borrow()))
+            .collect();
+        // Entry by entry, the first error in order (a bad id or a bad value), whichever core
+        // found it.
+        let encoded = map_batch(&keyed, |(key, value)| match key {
+            Ok(key) => Some(json.encode(key, *value, max)),
+            Err(_) => None,
+        })
+        .into_iter()
+        .zip(keyed)
+        .map(|(bytes, (key, _))| {
+            let key = key?;
+            let bytes = bytes.expect("encoded when the key is valid")?;
+            Ok((key, bytes))
+        })
+        .collect::<Result<Vec<_>>>()?;
         if encoded.is_empty() {
             return Ok(());
         }

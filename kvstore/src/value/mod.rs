@@ -22,6 +22,24 @@ pub(crate) mod leaf;
 pub(crate) mod projection;
 pub(crate) mod versions;
 
+/// Batches at least this long are encoded or decoded on every core (see [`map_batch`]).
+const PARALLEL_MIN: usize = 256;
+
+/// `f` of every item, in order: on rayon's threads (every core) for a batch of
+/// [`PARALLEL_MIN`] items or more when there is more than one core, here otherwise. For the
+/// codec work of `set_many` and `get_many` — which blocks the calling task either way; spread
+/// over the cores, it blocks it for less.
+pub(crate) fn map_batch<A: Sync, B: Send>(
+    items: &[A],
+    f: impl Fn(&A) -> B + Sync + Send,
+) -> Vec<B> {
+    use rayon::prelude::*;
+    if items.len() < PARALLEL_MIN || rayon::current_num_threads() < 2 {
+        return items.iter().map(f).collect();
+    }
+    items.par_iter().with_min_len(64).map(f).collect()
+}
+
 pub use codec::Storable;
 pub(crate) use codec::{codec, Codec};
 pub(crate) use leaf::{Decimal, Json, LeafCodec, Raw};

@@ -345,6 +345,7 @@ impl RedisClusterBackendBuilder {
             core: Core {
                 conn,
                 response_timeout: opts.response_timeout,
+                deadline: opts.response_timeout + Duration::from_millis(50),
                 limits: Limits {
                     max_value_size: opts.max_value_size,
                     ..Limits::default()

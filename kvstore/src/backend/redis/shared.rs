@@ -151,6 +151,11 @@ pub(crate) fn write_ttl_ms(key: &str, ttl: Option<Duration>) -> Result<Option<u6
 pub(crate) struct Core<C> {
     pub(crate) conn: C,
     pub(crate) response_timeout: Duration,
+    /// How long one round trip ([`Core::call_raw`]) may take in all: the one timer of a call
+    /// on a standalone server (its connection has none of its own); a little past the
+    /// response timeout on a cluster, so that the cluster connection's own timeout, which it
+    /// watches to follow the topology, fires first.
+    pub(crate) deadline: Duration,
     pub(crate) limits: Limits,
     /// Shared by the clones of one backend: its [`Backend::instance`].
     pub(crate) instance: std::sync::Arc<()>,
@@ -183,10 +188,9 @@ where
                 other => other,
             }
         };
-        // A little past the response timeout, so that the client's own timeout (which the
-        // cluster connection watches) fires first.
-        let deadline = self.response_timeout + Duration::from_millis(50);
-        match tokio::time::timeout(deadline, attempt).await {
+        // It also bounds a wait for the connection manager's reconnection, which the
+        // connection's own response timeout would not.
+        match tokio::time::timeout(self.deadline, attempt).await {
             Ok(result) => result,
             Err(_) => Err(errors::timeout_error(self.response_timeout)),
         }

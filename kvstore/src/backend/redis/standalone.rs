@@ -164,9 +164,11 @@ impl RedisBackendBuilder {
                 })
             })
         };
+        // No response timeout of its own: every call has one deadline (`Core::deadline`), which
+        // also bounds the wait for a reconnection. One timer per call, not two.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(opts.connect_timeout))
-            .set_response_timeout(Some(opts.response_timeout))
+            .set_response_timeout(None)
             .set_number_of_retries(opts.reconnect_attempts)
             .set_min_delay(opts.backoff_min)
             .set_max_delay(opts.backoff_max);
@@ -193,6 +195,7 @@ impl RedisBackendBuilder {
             core: Core {
                 conn,
                 response_timeout: opts.response_timeout,
+                deadline: opts.response_timeout,
                 limits: Limits {
                     max_value_size: opts.max_value_size,
                     ..Limits::default()
