@@ -6,6 +6,7 @@
 //! cargo run --release -p kvstore-bench -- --quick   # under a minute
 //! cargo run --release -p kvstore-bench -- --redis-url redis://127.0.0.1:6379/  # an existing server
 //! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native,redb,scale,cache,cluster
+//! cargo run --release -p kvstore-bench -- --readme  # then README.md's Performance table becomes this run's
 //! ```
 //!
 //! Without `--redis-url` it starts its own `redis-server` on a free loopback port (Debian's
@@ -15,6 +16,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -103,12 +105,16 @@ struct Config {
     /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`, `redb`,
     /// `scale`, `cache`, `cluster`).
     only: Option<Vec<String>>,
+    /// `--readme`: after the run, the table in README.md's Performance section is replaced with
+    /// the one printed.
+    readme: bool,
 }
 
 impl Config {
     fn from_args() -> Config {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let quick = args.iter().any(|a| a == "--quick");
+        let readme = args.iter().any(|a| a == "--readme");
         let redis_url = args
             .iter()
             .position(|a| a == "--redis-url")
@@ -138,6 +144,7 @@ impl Config {
                 modify_per_task: 20,
                 redis_url,
                 only,
+                readme,
             }
         } else {
             Config {
@@ -150,6 +157,7 @@ impl Config {
                 modify_per_task: 50,
                 redis_url,
                 only,
+                readme,
             }
         }
     }
@@ -215,9 +223,12 @@ fn fmt_ops(v: f64) -> String {
     }
 }
 
-fn print_table(rows: &[Row]) {
-    println!(
-        "\n| {:<40} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | note",
+/// The results as a Markdown table (each line ends with a newline).
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| {:<40} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | note",
         "workload",
         "typed op/s",
         "raw op/s",
@@ -227,7 +238,8 @@ fn print_table(rows: &[Row]) {
         "raw p50",
         "raw p99"
     );
-    println!(
+    let _ = writeln!(
+        out,
         "|{}|{}|{}|{}|{}|{}|{}|{}|---",
         "-".repeat(42),
         "-".repeat(12),
@@ -246,7 +258,8 @@ fn print_table(rows: &[Row]) {
         } else {
             format!("{:.2}", typed / raw)
         };
-        println!(
+        let _ = writeln!(
+            out,
             "| {:<40} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | {}",
             row.workload,
             fmt_ops(typed),
@@ -259,6 +272,56 @@ fn print_table(rows: &[Row]) {
             row.note
         );
     }
+    out
+}
+
+const README_BEGIN: &str = "<!-- kvstore-bench table: begin -->";
+const README_END: &str = "<!-- kvstore-bench table: end -->";
+
+/// `readme` with what stands between its two table markers (each there once, in order) replaced
+/// by `table` in a ```text block.
+fn replace_table(readme: &str, table: &str) -> Result<String, String> {
+    for marker in [README_BEGIN, README_END] {
+        match readme.matches(marker).count() {
+            1 => {}
+            0 => {
+                return Err(format!(
+                    "README.md has no `{marker}` line: the Performance section's table must stand \
+                     between `{README_BEGIN}` and `{README_END}`"
+                ))
+            }
+            _ => return Err(format!("README.md has `{marker}` more than once")),
+        }
+    }
+    let (begin, end) = (readme.find(README_BEGIN), readme.find(README_END));
+    let (begin, end) = (begin.unwrap() + README_BEGIN.len(), end.unwrap());
+    if end < begin {
+        return Err(format!(
+            "README.md has `{README_END}` before `{README_BEGIN}`"
+        ));
+    }
+    Ok(format!(
+        "{}\n```text\n{table}```\n{}",
+        &readme[..begin],
+        &readme[end..]
+    ))
+}
+
+/// The workspace's README.md.
+fn readme_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")
+}
+
+/// Replaces the table in README.md with `table`.
+fn write_readme(table: &str) -> Res<()> {
+    let path = readme_path();
+    let readme = std::fs::read_to_string(&path)
+        .map_err(|e| format!("--readme: reading {}: {e}", path.display()))?;
+    let updated = replace_table(&readme, table).map_err(|e| format!("--readme: {e}"))?;
+    std::fs::write(&path, updated)
+        .map_err(|e| format!("--readme: writing {}: {e}", path.display()))?;
+    println!("README.md: table replaced ({})", path.display());
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1135,7 +1198,78 @@ fn main() -> Res<()> {
         }
         Res::Ok(())
     })?;
-    print_table(&rows);
+    let table = table(&rows);
+    print!("\n{table}");
     println!("\ntotal time {:.1}s", started.elapsed().as_secs_f64());
+    if cfg.readme {
+        write_readme(&table)?;
+        if cfg.quick || cfg.only.is_some() {
+            println!(
+                "README.md: note, from a --quick or --only run (the full run is the reference)"
+            );
+        }
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "| workload | typed op/s |\n|---|---|\n| new row | 1.00M |\n";
+
+    #[test]
+    fn replace_table_replaces_between_the_markers() {
+        let readme = format!(
+            "# Title\n\n## Performance\n\nText:\n\n{README_BEGIN}\n```text\n| workload | old |\n| old row | 1 |\n```\n{README_END}\n\nAfter.\n"
+        );
+        let expected = format!(
+            "# Title\n\n## Performance\n\nText:\n\n{README_BEGIN}\n```text\n{TABLE}```\n{README_END}\n\nAfter.\n"
+        );
+        let updated = replace_table(&readme, TABLE).unwrap();
+        assert_eq!(updated, expected);
+        // Again: the same text.
+        assert_eq!(replace_table(&updated, TABLE).unwrap(), expected);
+    }
+
+    #[test]
+    fn replace_table_fails_without_markers() {
+        let no_begin = format!("```text\n| workload |\n```\n{README_END}\n");
+        let err = replace_table(&no_begin, TABLE).unwrap_err();
+        assert!(err.contains(README_BEGIN), "{err}");
+        let no_end = format!("{README_BEGIN}\n```text\n| workload |\n```\n");
+        let err = replace_table(&no_end, TABLE).unwrap_err();
+        assert!(err.contains(README_END), "{err}");
+        let end_first = format!("{README_END}\n```text\n```\n{README_BEGIN}\n");
+        assert!(replace_table(&end_first, TABLE).is_err());
+        let twice = format!("{README_BEGIN}\n{README_END}\n{README_BEGIN}\n{README_END}\n");
+        assert!(replace_table(&twice, TABLE).is_err());
+    }
+
+    #[test]
+    fn the_readme_has_the_markers() {
+        let readme = std::fs::read_to_string(readme_path()).unwrap();
+        let block = readme.split(README_BEGIN).nth(1).unwrap();
+        let block = block.split(README_END).next().unwrap();
+        let table = block.strip_prefix("\n```text\n").unwrap();
+        let table = table.strip_suffix("```\n").unwrap();
+        assert!(table.starts_with("| workload "));
+        assert_eq!(replace_table(&readme, table).unwrap(), readme);
+    }
+
+    #[test]
+    fn table_is_what_the_readme_block_holds() {
+        let row = Row {
+            workload: "w".into(),
+            typed: vec![Sample {
+                ops_per_sec: 1e6,
+                latencies: Vec::new(),
+            }],
+            ..Row::default()
+        };
+        let table = table(&[row]);
+        assert!(table.starts_with("| workload "), "{table}");
+        assert!(table.ends_with('\n'), "{table}");
+        assert_eq!(table.lines().count(), 3);
+    }
 }
