@@ -323,12 +323,31 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
     ) -> Result<Vec<Option<T>>> {
         let json = self.json();
         if self.migrations().is_none() {
-            let pairs: Vec<(&String, Option<Vec<u8>>)> = keys.iter().zip(values).collect();
-            return map_batch(&pairs, |(key, bytes)| {
-                bytes.as_ref().map(|b| json.decode(key, b)).transpose()
-            })
-            .into_iter()
-            .collect();
+            // Decoded into one vector (not a vector of `Result`s, then another): the first error
+            // in order, whichever core found it, is kept aside.
+            let first_error = parking_lot::Mutex::new(None::<(usize, Error)>);
+            let entries: Vec<(usize, &String, Option<Vec<u8>>)> = keys
+                .iter()
+                .zip(values)
+                .enumerate()
+                .map(|(i, (key, bytes))| (i, key, bytes))
+                .collect();
+            let decoded = map_batch(&entries, |(i, key, bytes)| {
+                match bytes.as_ref().map(|b| json.decode(key, b)).transpose() {
+                    Ok(value) => value,
+                    Err(e) => {
+                        let mut first = first_error.lock();
+                        if first.as_ref().is_none_or(|(at, _)| i < at) {
+                            *first = Some((*i, e));
+                        }
+                        None
+                    }
+                }
+            });
+            return match first_error.into_inner() {
+                Some((_, e)) => Err(e),
+                None => Ok(decoded),
+            };
         }
         let mut out = Vec::with_capacity(keys.len());
         for (key, bytes) in keys.iter().zip(values) {
