@@ -129,9 +129,11 @@ impl Shaped<'_> {
     }
 }
 
+/// Serializer methods that answer `Unsure` to whatever they are given (`-> R`: they return
+/// `Result<R, Unsure>`).
 macro_rules! unsure {
-    ($($method:ident($($arg:ty),*);)*) => {
-        $(fn $method(self, $(_: $arg),*) -> Checked {
+    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<$ret, Unsure> {
             Err(Unsure)
         })*
     };
@@ -149,23 +151,27 @@ impl<'a> Serializer for Shaped<'a> {
     type SerializeStructVariant = Impossible<(), Unsure>;
 
     unsure! {
-        serialize_bool(bool);
-        serialize_i8(i8);
-        serialize_i16(i16);
-        serialize_i32(i32);
-        serialize_i64(i64);
-        serialize_i128(i128);
-        serialize_u8(u8);
-        serialize_u16(u16);
-        serialize_u32(u32);
-        serialize_u64(u64);
-        serialize_u128(u128);
-        serialize_f32(f32);
-        serialize_f64(f64);
-        serialize_char(char);
-        serialize_str(&str);
-        serialize_bytes(&[u8]);
-        serialize_unit_variant(&'static str, u32, &'static str);
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_i128(i128) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_u128(u128) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_str(&str) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 
     fn serialize_none(self) -> Checked {
@@ -211,28 +217,6 @@ impl<'a> Serializer for Shaped<'a> {
         }
     }
 
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unsure> {
-        Err(Unsure)
-    }
-
     fn serialize_map(self, _: Option<usize>) -> Result<Entries<'a>, Unsure> {
         self.entries()
     }
@@ -243,16 +227,6 @@ impl<'a> Serializer for Shaped<'a> {
             return Err(Unsure);
         }
         self.entries()
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Unsure> {
-        Err(Unsure)
     }
 }
 
@@ -623,6 +597,22 @@ impl Serializer for NativeCheck<'_> {
     type SerializeStruct = Impossible<bool, Unsure>;
     type SerializeStructVariant = Impossible<bool, Unsure>;
 
+    unsure! {
+        serialize_bool(bool) -> bool;
+        serialize_f32(f32) -> bool;
+        serialize_f64(f64) -> bool;
+        serialize_bytes(&[u8]) -> bool;
+        serialize_unit_struct(&'static str) -> bool;
+        serialize_unit_variant(&'static str, u32, &'static str) -> bool;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+
     integers! {
         serialize_i8(i8);
         serialize_i16(i16);
@@ -669,35 +659,6 @@ impl Serializer for NativeCheck<'_> {
         value.serialize(self)
     }
 
-    fn serialize_bool(self, _: bool) -> Result<bool, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_f32(self, _: f32) -> Result<bool, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_f64(self, _: f64) -> Result<bool, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_bytes(self, _: &[u8]) -> Result<bool, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_unit_struct(self, _: &'static str) -> Result<bool, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<bool, Unsure> {
-        Err(Unsure)
-    }
-
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
         _: &'static str,
@@ -705,50 +666,6 @@ impl Serializer for NativeCheck<'_> {
         _: &'static str,
         _: &T,
     ) -> Result<bool, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Unsure> {
-        Err(Unsure)
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Unsure> {
         Err(Unsure)
     }
 }
