@@ -183,15 +183,19 @@ pub(crate) async fn dispatch<B: Backend + ?Sized>(
             op = command.name(),
             key = command.key()
         );
-        async {
-            let result = backend.execute(command).await;
-            if let Err(error) = &result {
-                tracing::debug!(%error, "kvstore operation failed");
-            }
-            result
+        let now = {
+            let _entered = span.enter();
+            backend.execute_now(command)
+        };
+        let result = match now {
+            Some(result) => result,
+            None => backend.execute(command).instrument(span.clone()).await,
+        };
+        if let Err(error) = &result {
+            let _entered = span.enter();
+            tracing::debug!(%error, "kvstore operation failed");
         }
-        .instrument(span)
-        .await
+        result
     }
     #[cfg(not(feature = "tracing"))]
     {
