@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use crate::error::Result;
 
 /// What a key holds: one of Redis's value types. Containers are never empty: an emptied one is
-/// removed.
+/// removed. The containers are boxed, so that every entry is as small as a string's (24 bytes):
+/// a storage's table of mostly strings stays compact.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Stored {
