@@ -17,13 +17,13 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvstore::{Backend, Dynamic, Item, RedisClusterBackend, Store};
+use kvstore::{Backend, RedisClusterBackend};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::Slot;
 
 use crate::cache::{self, Registry};
-use crate::external::{user, User};
-use crate::{concurrent, raw_scan, Config, Res, Row, Sample};
+use crate::external::{single_ops, user, Bench, User};
+use crate::{raw_scan, Config, Res, Row, Sample};
 
 // ---------------------------------------------------------------------------------------------
 // A Redis Cluster of our own.
@@ -169,14 +169,7 @@ impl Cluster {
 // ---------------------------------------------------------------------------------------------
 // Workloads.
 
-#[derive(Store)]
-#[store(prefix = "bench")]
-struct Bench {
-    users: Dynamic<Item<User>>,
-}
-
 const N: u64 = 20_000;
-const TASKS: u64 = 64;
 const BATCH: u64 = 1_000;
 /// Where the raw side of the registry mix keeps its copy.
 const RAW_PREFIX: &str = "clusterraw:users:";
@@ -275,56 +268,7 @@ async fn external_rows(cfg: &Config, urls: &[String], rows: &mut Vec<Row>) -> Re
     let (mut set_many, mut get_many) = (row("set_many 1k"), row("get_many 1k"));
     let mut keys = row("keys() 20k");
     for _ in 0..cfg.rounds {
-        let (b, u) = (bench.clone(), users.clone());
-        set.typed.push(
-            concurrent(N, TASKS, move |i| {
-                let (b, u) = (b.clone(), u.clone());
-                async move { Ok(b.users().set(&format!("k{i}"), &u[i as usize]).await?) }
-            })
-            .await?,
-        );
-        let (c, u) = (conn.clone(), users.clone());
-        set.raw.push(
-            concurrent(N, TASKS, move |i| {
-                let (mut c, u) = (c.clone(), u.clone());
-                async move {
-                    let bytes = serde_json::to_vec(&u[i as usize])?;
-                    redis::cmd("SET")
-                        .arg(format!("bench:users:k{i}"))
-                        .arg(bytes)
-                        .query_async::<()>(&mut c)
-                        .await?;
-                    Ok(())
-                }
-            })
-            .await?,
-        );
-        let b = bench.clone();
-        get.typed.push(
-            concurrent(N, TASKS, move |i| {
-                let b = b.clone();
-                async move {
-                    assert!(b.users().get(&format!("k{i}")).await?.is_some());
-                    Ok(())
-                }
-            })
-            .await?,
-        );
-        let c = conn.clone();
-        get.raw.push(
-            concurrent(N, TASKS, move |i| {
-                let mut c = c.clone();
-                async move {
-                    let bytes: Vec<u8> = redis::cmd("GET")
-                        .arg(format!("bench:users:k{i}"))
-                        .query_async(&mut c)
-                        .await?;
-                    let _: User = serde_json::from_slice(&bytes)?;
-                    Ok(())
-                }
-            })
-            .await?,
-        );
+        single_ops(&bench, &conn, &users, &mut set, &mut get).await?;
 
         let t = Instant::now();
         bench

@@ -93,6 +93,72 @@ pub async fn memory(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
     Ok(())
 }
 
+/// One round of the single-operation rows: `set`, then `get`, of every user from 64 tasks,
+/// typed through `bench` and raw (`SET`/`GET` of serde_json bytes on `conn`, cloned per task).
+/// On one server or a cluster: `conn` is either kind of redis-rs connection.
+pub(crate) async fn single_ops<C>(
+    bench: &Bench,
+    conn: &C,
+    users: &Arc<Vec<User>>,
+    set: &mut Row,
+    get: &mut Row,
+) -> Res<()>
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let (b, u) = (bench.clone(), users.clone());
+    set.typed.push(
+        concurrent(N, TASKS, move |i| {
+            let (b, u) = (b.clone(), u.clone());
+            async move { Ok(b.users().set(&format!("k{i}"), &u[i as usize]).await?) }
+        })
+        .await?,
+    );
+    let (c, u) = (conn.clone(), users.clone());
+    set.raw.push(
+        concurrent(N, TASKS, move |i| {
+            let (mut c, u) = (c.clone(), u.clone());
+            async move {
+                let bytes = serde_json::to_vec(&u[i as usize])?;
+                redis::cmd("SET")
+                    .arg(format!("bench:users:k{i}"))
+                    .arg(bytes)
+                    .query_async::<()>(&mut c)
+                    .await?;
+                Ok(())
+            }
+        })
+        .await?,
+    );
+    let b = bench.clone();
+    get.typed.push(
+        concurrent(N, TASKS, move |i| {
+            let b = b.clone();
+            async move {
+                assert!(b.users().get(&format!("k{i}")).await?.is_some());
+                Ok(())
+            }
+        })
+        .await?,
+    );
+    let c = conn.clone();
+    get.raw.push(
+        concurrent(N, TASKS, move |i| {
+            let mut c = c.clone();
+            async move {
+                let bytes: Vec<u8> = redis::cmd("GET")
+                    .arg(format!("bench:users:k{i}"))
+                    .query_async(&mut c)
+                    .await?;
+                let _: User = serde_json::from_slice(&bytes)?;
+                Ok(())
+            }
+        })
+        .await?,
+    );
+    Ok(())
+}
+
 /// Redis: `set`/`get` of 20k values from 64 tasks, `set_many`/`get_many` of 1,000 (vs
 /// `MSET`/`MGET`), `keys()` of the 20k ids (vs a `SCAN MATCH .. COUNT 1000` loop, sorted and
 /// deduplicated).
@@ -106,56 +172,7 @@ pub async fn redis(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
     let (mut set_many, mut get_many) = (row("redis set_many 1k"), row("redis get_many 1k"));
     let mut keys = row("redis keys() 20k");
     for _ in 0..cfg.rounds {
-        let (b, u) = (bench.clone(), users.clone());
-        set.typed.push(
-            concurrent(N, TASKS, move |i| {
-                let (b, u) = (b.clone(), u.clone());
-                async move { Ok(b.users().set(&format!("k{i}"), &u[i as usize]).await?) }
-            })
-            .await?,
-        );
-        let (c, u) = (conn.clone(), users.clone());
-        set.raw.push(
-            concurrent(N, TASKS, move |i| {
-                let (mut c, u) = (c.clone(), u.clone());
-                async move {
-                    let bytes = serde_json::to_vec(&u[i as usize])?;
-                    redis::cmd("SET")
-                        .arg(format!("bench:users:k{i}"))
-                        .arg(bytes)
-                        .query_async::<()>(&mut c)
-                        .await?;
-                    Ok(())
-                }
-            })
-            .await?,
-        );
-        let b = bench.clone();
-        get.typed.push(
-            concurrent(N, TASKS, move |i| {
-                let b = b.clone();
-                async move {
-                    assert!(b.users().get(&format!("k{i}")).await?.is_some());
-                    Ok(())
-                }
-            })
-            .await?,
-        );
-        let c = conn.clone();
-        get.raw.push(
-            concurrent(N, TASKS, move |i| {
-                let mut c = c.clone();
-                async move {
-                    let bytes: Vec<u8> = redis::cmd("GET")
-                        .arg(format!("bench:users:k{i}"))
-                        .query_async(&mut c)
-                        .await?;
-                    let _: User = serde_json::from_slice(&bytes)?;
-                    Ok(())
-                }
-            })
-            .await?,
-        );
+        single_ops(&bench, &conn, &users, &mut set, &mut get).await?;
 
         // A batch call takes a few milliseconds: each sample is several calls, so that one
         // scheduling hiccup does not make a round.
