@@ -262,6 +262,39 @@ rules! {
         );
     }
 
+    /// Large batches (hundreds of values, which handles may encode and decode on several
+    /// threads) keep the order of the small ones: values in id order, and the first bad entry in
+    /// order is the error — a bad value before a bad id, a bad id before a bad value, the first of
+    /// two corrupt stored values.
+    pub async fn dynamic_large_batches_keep_order(env: Env) {
+        let shop = env.shop();
+        let users = shop.users();
+        let all: Vec<(String, User)> = (0..600u32)
+            .map(|i| (format!("b{i}"), User::new(&format!("b{i}"), i % 100)))
+            .collect();
+
+        let mut entries = all.clone();
+        entries[300].1.email = "not-an-email".into();
+        entries[450].0 = String::new();
+        let issues = expect_validation(users.set_many(entries).await, &env.key("u:b300"));
+        assert_issue_at(&issues, "/email");
+        let mut entries = all.clone();
+        entries[100].0 = String::new();
+        entries[300].1.email = "not-an-email".into();
+        expect_invalid_key(users.set_many(entries).await, &env.key("u:"));
+        assert_eq!(users.count().await.unwrap(), 0, "nothing written");
+
+        users.set_many(all.clone()).await.unwrap();
+        let ids: Vec<&String> = all.iter().map(|(id, _)| id).collect();
+        let got = users.get_many(ids.iter().copied()).await.unwrap();
+        let expected: Vec<Option<User>> = all.iter().map(|(_, u)| Some(u.clone())).collect();
+        assert_eq!(got, expected);
+
+        env.raw_set("u:b500", b"not json at all").await;
+        env.raw_set("u:b200", b"\xff\xfe").await;
+        expect_decode(users.get_many(ids.iter().copied()).await, &env.key("u:b200"));
+    }
+
     /// entries: every (id, value) pair.
     pub async fn dynamic_entries(env: Env) {
         let shop = env.shop();
