@@ -15,13 +15,24 @@ fn main() {
         .map(|u| u.replace("redis://", ""))
         .collect();
     let url = format!("redis+cluster://{}", hosts.join(","));
+    let nodes = cluster.urls();
     let trials = kvstore_conformance::trials("cluster", move |test_name| {
         let url = url.clone();
+        let nodes = nodes.clone();
         async move {
             let backend = kvstore::connect(&url)
                 .await
                 .expect("connect to the cluster");
-            Env::new(backend, &test_name)
+            Env::new(backend, &test_name).with_cached_client(move || {
+                let nodes = nodes.clone();
+                async move {
+                    kvstore::RedisClusterBackend::builder(nodes)
+                        .client_cache(1_000)
+                        .build()
+                        .await
+                        .expect("connect a caching client to the cluster")
+                }
+            })
         }
     });
     let conclusion = kvstore_conformance::run(trials);

@@ -14,7 +14,17 @@ fn main() {
         let url = url.clone();
         async move {
             let backend = kvstore::connect(&url).await.expect("connect to redis");
-            Env::new(backend, &test_name)
+            let cached_url = url.clone();
+            Env::new(backend, &test_name).with_cached_client(move || {
+                let url = cached_url.clone();
+                async move {
+                    kvstore::RedisBackend::builder(&url)
+                        .client_cache(1_000)
+                        .build()
+                        .await
+                        .expect("connect a caching client to redis")
+                }
+            })
         }
     });
     let conclusion = kvstore_conformance::run(trials);

@@ -78,6 +78,7 @@ macro_rules! rules {
 
 mod atomic;
 mod blob;
+mod cache;
 mod counter;
 mod dynamic;
 mod evolution;
@@ -156,6 +157,7 @@ pub fn rules() -> Vec<Rule> {
         schema::RULES,
         native::RULES,
         watch::RULES,
+        cache::RULES,
     ]
     .concat()
 }
@@ -487,7 +489,13 @@ pub struct Env {
     clock: Option<ManualClock>,
     /// Whatever must live as long as the test (a shared server), dropped with the `Env`.
     keep_alive: Option<Arc<dyn Any + Send + Sync>>,
+    /// Makes a second client of the same data that keeps a client-side read cache.
+    cached_client: Option<CachedClient>,
 }
+
+/// Makes a second client of an [`Env`]'s data that keeps a client-side read cache (see
+/// [`Env::with_cached_client`]).
+type CachedClient = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = DynBackend> + Send>> + Send + Sync>;
 
 /// One `T` (a server) shared by every test that is running, started by the first and dropped
 /// (its `Drop` run: the process killed, its files removed) when the last one ends.
@@ -538,6 +546,7 @@ impl Env {
             prefix: test_prefix(test_name),
             clock: None,
             keep_alive: None,
+            cached_client: None,
         }
     }
 
@@ -552,6 +561,7 @@ impl Env {
             prefix: test_prefix(test_name),
             clock: Some(clock),
             keep_alive: None,
+            cached_client: None,
         }
     }
 
@@ -559,6 +569,33 @@ impl Env {
     pub fn keep_alive(mut self, guard: Arc<dyn Any + Send + Sync>) -> Env {
         self.keep_alive = Some(guard);
         self
+    }
+
+    /// Lets the cache rules read through a client-side read cache: `make` opens another client
+    /// of the same data that keeps one (for example `RedisBackend::builder(url)
+    /// .client_cache(1_000).build()`). It is called on the runtime the rule reads from (a
+    /// current-thread one), so that the cache's own tasks run there too. Without it, those rules
+    /// read through [`Env::backend`].
+    pub fn with_cached_client<F, Fut, B>(mut self, make: F) -> Env
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = B> + Send + 'static,
+        B: IntoBackend,
+    {
+        self.cached_client = Some(Arc::new(move || {
+            let made = make();
+            Box::pin(async move { made.await.into_backend() })
+        }));
+        self
+    }
+
+    /// A client of this environment's data that keeps a client-side read cache, made on the
+    /// current runtime (see [`Env::with_cached_client`]), or [`Env::backend`] when there is none.
+    pub async fn cached_client(&self) -> DynBackend {
+        match &self.cached_client {
+            Some(make) => make().await,
+            None => self.backend.clone(),
+        }
     }
 
     /// A fresh in-memory backend on a manual clock.

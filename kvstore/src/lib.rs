@@ -83,8 +83,8 @@ pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, 
 pub use key::{Id, IntoId};
 pub use node::{
     Atomic, AtomicKey, AuditReport, Bits, Blob, Context, Counter, Dynamic, Item, ListOf, MapOf,
-    MigrationReport, Node, PackedInt, PackedInts, PatternReport, Problem, ProblemKind, Progress,
-    SetOf, SortedSetOf, MAX_PROBLEMS,
+    MemberSet, MigrationReport, Node, PackedInt, PackedInts, PatternReport, Problem, ProblemKind,
+    Progress, SetOf, SortedSetOf, Versioned, MAX_PROBLEMS,
 };
 pub use value::{Migrations, Storable};
 

@@ -3,13 +3,19 @@
 use std::future::Future;
 use std::time::Duration;
 
+use super::bits::check_len;
+use super::map::encode_field;
 use super::{
-    Bits, Blob, Context, Counter, Item, Leaf, ListOf, MapOf, PackedInts, SetOf, SortedSetOf,
+    Bits, Blob, Context, Counter, Item, Leaf, ListOf, MapOf, PackedInt, PackedInts, SetOf,
+    SortedSetOf, Versioned,
 };
-use crate::backend::command::{Check, Command, SetOptions};
+use crate::backend::command::{
+    BitsOp, Check, Command, End, ListOp, MapOp, SetOptions, SortedSetOp,
+};
 use crate::backend::write_ttl;
-use crate::error::{Error, Result};
-use crate::value::{LeafCodec, Storable};
+use crate::error::{not_a_number, Error, Result};
+use crate::key::{Id, IntoId};
+use crate::value::{Json, LeafCodec, Storable};
 
 /// Most commit rounds [`Atomic::retry`] tries before [`Error::Conflict`].
 const RETRY_ATTEMPTS: u32 = 100;
@@ -99,6 +105,42 @@ enum Write {
         key: String,
         member: Vec<u8>,
     },
+    Push {
+        key: String,
+        end: End,
+        value: Vec<u8>,
+        ttl: Option<Duration>,
+    },
+    Scored {
+        key: String,
+        member: Vec<u8>,
+        op: ScoreWrite,
+        ttl: Option<Duration>,
+    },
+    Field {
+        key: String,
+        field: String,
+        op: FieldWrite,
+        ttl: Option<Duration>,
+    },
+    Bits {
+        key: String,
+        op: BitsOp,
+    },
+}
+
+/// What a step does to a sorted-set member.
+enum ScoreWrite {
+    Add(f64),
+    Increment(f64),
+    Remove,
+}
+
+/// What a step does to a map field.
+enum FieldWrite {
+    Set(Vec<u8>),
+    Remove,
+    Increment(i64),
 }
 
 impl Write {
@@ -124,6 +166,77 @@ impl Write {
                 ttl_if_created: *ttl,
             },
             Write::SetRemove { key, member } => Command::SetRemove { key, member },
+            Write::Push {
+                key,
+                end,
+                value,
+                ttl,
+            } => Command::List {
+                key,
+                op: ListOp::Push {
+                    end: *end,
+                    value,
+                    ttl_if_created: *ttl,
+                },
+            },
+            Write::Scored {
+                key,
+                member,
+                op,
+                ttl,
+            } => Command::SortedSet {
+                key,
+                op: match *op {
+                    ScoreWrite::Add(score) => SortedSetOp::Add {
+                        member,
+                        score,
+                        ttl_if_created: *ttl,
+                    },
+                    ScoreWrite::Increment(by) => SortedSetOp::Increment {
+                        member,
+                        by,
+                        ttl_if_created: *ttl,
+                    },
+                    ScoreWrite::Remove => SortedSetOp::Remove { member },
+                },
+            },
+            Write::Field {
+                key,
+                field,
+                op,
+                ttl,
+            } => Command::Map {
+                key,
+                op: match op {
+                    FieldWrite::Set(value) => MapOp::Set {
+                        field,
+                        value,
+                        only_if_absent: false,
+                        ttl_if_created: *ttl,
+                    },
+                    FieldWrite::Remove => MapOp::Remove { field },
+                    FieldWrite::Increment(delta) => MapOp::Increment {
+                        field,
+                        delta: *delta,
+                        ttl_if_created: *ttl,
+                    },
+                },
+            },
+            Write::Bits { key, op } => Command::Bits { key, op: *op },
+        }
+    }
+
+    fn key(&self) -> &str {
+        match self {
+            Write::Set { key, .. }
+            | Write::Increment { key, .. }
+            | Write::SetAdd { key, .. }
+            | Write::SetRemove { key, .. }
+            | Write::Push { key, .. }
+            | Write::Scored { key, .. }
+            | Write::Field { key, .. }
+            | Write::Bits { key, .. } => key,
+            Write::Delete { keys } => &keys[0],
         }
     }
 }
@@ -136,6 +249,11 @@ pub trait AtomicKey: sealed::Sealed {}
 mod sealed {
     pub trait Sealed {
         fn leaf(&self) -> &super::Leaf;
+    }
+
+    pub trait Members<T>: Sealed {
+        fn codec(&self) -> super::Json<T>;
+        fn remove(key: String, member: Vec<u8>) -> super::Write;
     }
 }
 
@@ -203,8 +321,15 @@ impl Atomic {
         }
     }
 
-    /// Commits only if `item` holds exactly `expected` (compared as stored JSON), or is absent
-    /// for `None`.
+    /// Commits only if `item` holds exactly the canonical encoding of `expected` (the bytes
+    /// [`Item::set`] would write: serde_json's compact text of the value), or is absent for
+    /// `None`.
+    ///
+    /// It compares bytes, not values: a value written by another program in another form
+    /// (`{"coins": 100}` with a space, fields in another order) or stored in an older version's
+    /// shape never matches, so a read-check-write loop over such a value ends in
+    /// [`Error::Conflict`]. To check that a key is unchanged since you read it, read it with
+    /// [`Item::get_versioned`] and use [`check_unchanged`](Atomic::check_unchanged).
     pub fn check<T: Storable>(mut self, item: &Item<T>, expected: Option<&T>) -> Atomic {
         if let Some(key) = self.key(&item.leaf) {
             let max = item.leaf.max_value_size();
@@ -212,6 +337,25 @@ impl Atomic {
             if let Some(bytes) = self.encoded(bytes.transpose()) {
                 self.checks.push((key, bytes));
             }
+        }
+        self
+    }
+
+    /// Commits only if `item` still holds exactly the bytes it held when `read` was read with
+    /// [`Item::get_versioned`] (or [`Dynamic::get_versioned`](crate::Dynamic::get_versioned)),
+    /// or, for `&None`, only if it is still absent.
+    ///
+    /// Whatever form the stored value has (written by another program, of an older version read
+    /// with write-back off), the check holds as long as nobody wrote the key in between. `read`
+    /// must come from this same key: a version read from another key never matches.
+    pub fn check_unchanged<T: Storable>(
+        mut self,
+        item: &Item<T>,
+        read: &Option<Versioned<T>>,
+    ) -> Atomic {
+        if let Some(key) = self.key(&item.leaf) {
+            let stored = read.as_ref().map(|v| v.stored.to_vec());
+            self.checks.push((key, stored));
         }
         self
     }
@@ -244,7 +388,9 @@ impl Atomic {
         self
     }
 
-    /// Removes the key of `handle` (an item, a counter, a set or a blob).
+    /// Removes the key of `handle`, whatever its kind: any single-key handle (see
+    /// [`AtomicKey`]). To remove one member of a set, use
+    /// [`remove_member`](Atomic::remove_member).
     pub fn remove(mut self, handle: &impl AtomicKey) -> Atomic {
         if let Some(key) = self.key(sealed::Sealed::leaf(handle)) {
             self.writes.push(Write::Delete { keys: [key] });
@@ -278,15 +424,206 @@ impl Atomic {
         self
     }
 
-    /// Removes `member` from `set` (as [`SetOf::remove`]).
-    pub fn remove_member<T: Storable>(mut self, set: &SetOf<T>, member: &T) -> Atomic {
-        if let Some(key) = self.key(&set.leaf) {
-            let max = set.leaf.max_value_size();
-            if let Some(member) = self.encoded(set.json.encode(&key, member, max)) {
-                self.writes.push(Write::SetRemove { key, member });
+    /// Removes `member` from `set`, a [`SetOf`] or a [`SortedSetOf`] (as [`SetOf::remove`] and
+    /// [`SortedSetOf::remove`]).
+    pub fn remove_member<T: Storable, S: MemberSet<T>>(mut self, set: &S, member: &T) -> Atomic {
+        let leaf = sealed::Sealed::leaf(set);
+        if let Some(key) = self.key(leaf) {
+            let max = leaf.max_value_size();
+            let codec = sealed::Members::codec(set);
+            if let Some(member) = self.encoded(codec.encode(&key, member, max)) {
+                self.writes.push(S::remove(key, member));
             }
         }
         self
+    }
+
+    /// Appends `value` to `list` (as [`ListOf::push_back`]: a list created here gets the
+    /// field's TTL).
+    pub fn push_back<T: Storable>(self, list: &ListOf<T>, value: &T) -> Atomic {
+        self.push(list, End::Back, value)
+    }
+
+    /// Prepends `value` to `list` (as [`ListOf::push_front`]).
+    pub fn push_front<T: Storable>(self, list: &ListOf<T>, value: &T) -> Atomic {
+        self.push(list, End::Front, value)
+    }
+
+    fn push<T: Storable>(mut self, list: &ListOf<T>, end: End, value: &T) -> Atomic {
+        if let Some(key) = self.key(&list.leaf) {
+            let max = list.leaf.max_value_size();
+            if let Some(value) = self.encoded(list.json.encode(&key, value, max)) {
+                let ttl = list.leaf.ttl;
+                self.writes.push(Write::Push {
+                    key,
+                    end,
+                    value,
+                    ttl,
+                });
+            }
+        }
+        self
+    }
+
+    /// Adds `member` to `set` with `score`, or updates its score (as [`SortedSetOf::add`]; a
+    /// NaN score fails the step).
+    pub fn add_scored<T: Storable>(self, set: &SortedSetOf<T>, member: &T, score: f64) -> Atomic {
+        self.scored(set, member, ScoreWrite::Add(score), score)
+    }
+
+    /// Adds `by` to the score of `member` in `set`, adding it when absent (as
+    /// [`SortedSetOf::increment`]; a NaN, or a sum that is not a number, fails the step).
+    pub fn increment_score<T: Storable>(self, set: &SortedSetOf<T>, member: &T, by: f64) -> Atomic {
+        self.scored(set, member, ScoreWrite::Increment(by), by)
+    }
+
+    fn scored<T: Storable>(
+        mut self,
+        set: &SortedSetOf<T>,
+        member: &T,
+        op: ScoreWrite,
+        score: f64,
+    ) -> Atomic {
+        if let Some(key) = self.key(&set.leaf) {
+            let max = set.leaf.max_value_size();
+            let member = if score.is_nan() {
+                Err(not_a_number(&key))
+            } else {
+                set.json.encode(&key, member, max)
+            };
+            if let Some(member) = self.encoded(member) {
+                let ttl = set.leaf.ttl;
+                self.writes.push(Write::Scored {
+                    key,
+                    member,
+                    op,
+                    ttl,
+                });
+            }
+        }
+        self
+    }
+
+    /// Sets `field` of `map` to `value` (as [`MapOf::set`]: a map created here gets the
+    /// field's TTL).
+    pub fn set_field<F: Id, V: Storable, I: IntoId<F>>(
+        mut self,
+        map: &MapOf<F, V>,
+        field: I,
+        value: &V,
+    ) -> Atomic {
+        if let Some((key, field)) = self.field(map, &field) {
+            let max = map.leaf.max_value_size();
+            if let Some(value) = self.encoded(map.json.encode(&key, value, max)) {
+                let ttl = map.leaf.ttl;
+                let op = FieldWrite::Set(value);
+                self.writes.push(Write::Field {
+                    key,
+                    field,
+                    op,
+                    ttl,
+                });
+            }
+        }
+        self
+    }
+
+    /// Removes `field` from `map` (as [`MapOf::remove`]).
+    pub fn remove_field<F: Id, V: Storable, I: IntoId<F>>(
+        mut self,
+        map: &MapOf<F, V>,
+        field: I,
+    ) -> Atomic {
+        if let Some((key, field)) = self.field(map, &field) {
+            self.writes.push(Write::Field {
+                key,
+                field,
+                op: FieldWrite::Remove,
+                ttl: None,
+            });
+        }
+        self
+    }
+
+    /// Adds `by` to the integer in `field` of `map` (as [`MapOf::increment`]: a stored value
+    /// that is not a decimal `i64`, or an overflow, fails the step).
+    pub fn increment_field<F: Id, I: IntoId<F>>(
+        mut self,
+        map: &MapOf<F, i64>,
+        field: I,
+        by: i64,
+    ) -> Atomic {
+        if let Some((key, field)) = self.field(map, &field) {
+            let ttl = map.leaf.ttl;
+            self.writes.push(Write::Field {
+                key,
+                field,
+                op: FieldWrite::Increment(by),
+                ttl,
+            });
+        }
+        self
+    }
+
+    /// The key of `map` and `field` encoded, or `None` with the error kept.
+    fn field<F, V, I: IntoId<F>>(
+        &mut self,
+        map: &MapOf<F, V>,
+        field: &I,
+    ) -> Option<(String, String)> {
+        let key = self.key(&map.leaf)?;
+        let field = self.encoded(encode_field(&map.leaf, &key, field))?;
+        Some((key, field))
+    }
+
+    /// Sets the bit at `offset` of `bits` (as [`Bits::set`]).
+    pub fn set_bit(mut self, bits: &Bits, offset: u64, bit: bool) -> Atomic {
+        let ttl_if_created = bits.leaf.ttl;
+        let op = BitsOp::Set {
+            offset,
+            bit,
+            ttl_if_created,
+        };
+        self.bits(&bits.leaf, op, check_len(&bits.leaf, offset / 8 + 1));
+        self
+    }
+
+    /// Sets slot `index` of `ints` to `value` (as [`PackedInts::set`]).
+    pub fn set_slot<I: PackedInt>(mut self, ints: &PackedInts<I>, index: u64, value: I) -> Atomic {
+        let op = BitsOp::FieldSet {
+            ty: I::TYPE,
+            index,
+            value: value.to_i64(),
+            ttl_if_created: ints.leaf.ttl,
+        };
+        self.bits(&ints.leaf, op, ints.check_slot(index));
+        self
+    }
+
+    /// Adds `by` to slot `index` of `ints` (as [`PackedInts::increment`]: a result out of
+    /// `I`'s range fails the step with [`Error::Overflow`]).
+    pub fn increment_slot<I: PackedInt>(
+        mut self,
+        ints: &PackedInts<I>,
+        index: u64,
+        by: I,
+    ) -> Atomic {
+        let op = BitsOp::FieldIncrement {
+            ty: I::TYPE,
+            index,
+            by: by.to_i64(),
+            ttl_if_created: ints.leaf.ttl,
+        };
+        self.bits(&ints.leaf, op, ints.check_slot(index));
+        self
+    }
+
+    fn bits(&mut self, leaf: &Leaf, op: BitsOp, checked: Result<()>) {
+        if let Some(key) = self.key(leaf) {
+            if self.encoded(checked).is_some() {
+                self.writes.push(Write::Bits { key, op });
+            }
+        }
     }
 
     /// Sends the step: `true` when every check held and every write was applied, `false` when a
@@ -380,15 +717,39 @@ impl Atomic {
         self.checks
             .first()
             .map(|(key, _)| key.clone())
-            .or_else(|| {
-                self.writes.first().map(|w| match w {
-                    Write::Set { key, .. }
-                    | Write::Increment { key, .. }
-                    | Write::SetAdd { key, .. }
-                    | Write::SetRemove { key, .. } => key.clone(),
-                    Write::Delete { keys } => keys[0].clone(),
-                })
-            })
+            .or_else(|| self.writes.first().map(|w| w.key().to_owned()))
             .unwrap_or_default()
     }
 }
+
+/// A set whose members [`Atomic::remove_member`] can remove: a [`SetOf`] or a [`SortedSetOf`].
+pub trait MemberSet<T>: sealed::Members<T> {}
+
+#[allow(private_interfaces)]
+impl<T: Storable> sealed::Members<T> for SetOf<T> {
+    fn codec(&self) -> Json<T> {
+        self.json
+    }
+
+    fn remove(key: String, member: Vec<u8>) -> Write {
+        Write::SetRemove { key, member }
+    }
+}
+impl<T: Storable> MemberSet<T> for SetOf<T> {}
+
+#[allow(private_interfaces)]
+impl<T: Storable> sealed::Members<T> for SortedSetOf<T> {
+    fn codec(&self) -> Json<T> {
+        self.json
+    }
+
+    fn remove(key: String, member: Vec<u8>) -> Write {
+        Write::Scored {
+            key,
+            member,
+            op: ScoreWrite::Remove,
+            ttl: None,
+        }
+    }
+}
+impl<T: Storable> MemberSet<T> for SortedSetOf<T> {}

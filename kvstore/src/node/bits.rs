@@ -34,7 +34,7 @@ async fn run(leaf: &Leaf, op: BitsOp) -> Result<(crate::backend::Reply, Command<
 
 /// The string length writing `bytes` bytes needs, checked against the size limit first (so a
 /// hostile offset is refused before anything is sent).
-fn check_len(leaf: &Leaf, bytes: u64) -> Result<()> {
+pub(crate) fn check_len(leaf: &Leaf, bytes: u64) -> Result<()> {
     let key = leaf.key()?;
     leaf.ctx
         .limits()
@@ -175,7 +175,7 @@ impl<I: PackedInt> PackedInts<I> {
         })
     }
 
-    fn check_slot(&self, index: u64) -> Result<()> {
+    pub(crate) fn check_slot(&self, index: u64) -> Result<()> {
         check_len(
             &self.leaf,
             index.saturating_add(1).saturating_mul(I::TYPE.bytes()),

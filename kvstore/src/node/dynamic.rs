@@ -13,7 +13,7 @@ use futures_core::Stream;
 use super::audit::{BoxFuture, Run, PAGE};
 use super::item::{audit_methods, cached_read, CachedRead, ItemAt};
 use super::watch::PrefixWatch;
-use super::{Context, Item, ItemLeaf, Node, Spec};
+use super::{Context, Item, ItemLeaf, Node, Spec, Versioned};
 use crate::backend::cache::Lookup;
 use crate::backend::command::{Command, ScanPage, SetOptions};
 use crate::backend::round_up_to_millis;
@@ -242,6 +242,12 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         self.item_at(&key).get().await
     }
 
+    /// The value at `id` with its version (see [`Item::get_versioned`]).
+    pub async fn get_versioned<I: IntoId<K>>(&self, id: I) -> Result<Option<Versioned<T>>> {
+        let key = self.item_key(&id)?;
+        self.item_at(&key).get_versioned().await
+    }
+
     /// Validates and writes the value at `id` (see [`Item::set`]).
     pub async fn set<I: IntoId<K>>(&self, id: I, value: &T) -> Result<()> {
         let key = self.item_key(&id)?;
@@ -303,7 +309,11 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
                 Lookup::Miss(ticket) => missing.push((i, ticket)),
             }
         }
-        if !missing.is_empty() {
+        if missing.is_empty() {
+            // Every value was a hit: no I/O, so yield to the runtime now and then (see
+            // `cooperate`).
+            super::item::cooperate().await;
+        } else {
             let missing_keys: Vec<String> = missing.iter().map(|(i, _)| keys[*i].clone()).collect();
             let fetched = self.fetch(&missing_keys).await?;
             for ((i, ticket), bytes) in missing.into_iter().zip(fetched) {

@@ -14,6 +14,7 @@ use super::watch::{KeyWatch, WatchRead};
 
 use super::{
     key_methods, manifest_entry, remove_key, Context, ItemLeaf, KeyPath, Leaf, Node, Spec,
+    Versioned,
 };
 use crate::backend::cache::{Cached, Lookup};
 use crate::backend::command::{Command, SetOptions, Swap};
@@ -38,6 +39,16 @@ pub(crate) async fn backoff(attempt: u32) {
     let cap_micros = (100u64 << (attempt - 4).min(9)).min(50_000);
     let micros = rand::random_range(0..=cap_micros);
     tokio::time::sleep(Duration::from_micros(micros)).await;
+}
+
+/// A cache hit's yield point: a hit does no I/O, so without one a task that only reads cached
+/// values would never give the runtime back, and on a current-thread runtime the task that
+/// applies the server's invalidations would never run (the cache would serve a stale value for
+/// as long as the loop lasts). This spends one unit of tokio's cooperative budget and yields
+/// only when the task has used it all (every 128 budgeted operations): a thread-local counter
+/// per hit, and the invalidations run at least once per budget.
+pub(crate) async fn cooperate() {
+    tokio::task::coop::consume_budget().await;
 }
 
 /// What a cache hit gives an item read: the value (decoded without validation when this codec
@@ -102,8 +113,14 @@ impl<T: Storable> ItemAt<'_, T> {
     async fn get_cached(&self, cache: &ClientCache) -> Result<Option<T>> {
         let read = |c: &Cached| cached_read(self.json, self.clone, self.key, c);
         let ticket = match cache.lookup(self.key, read) {
-            Lookup::Hit(CachedRead::Done(read)) => return read,
-            Lookup::Hit(CachedRead::Unchecked(bytes)) => return self.read(&bytes).await.map(Some),
+            Lookup::Hit(CachedRead::Done(read)) => {
+                cooperate().await;
+                return read;
+            }
+            Lookup::Hit(CachedRead::Unchecked(bytes)) => {
+                cooperate().await;
+                return self.read(&bytes).await.map(Some);
+            }
             Lookup::Miss(ticket) => ticket,
         };
         let command = Command::Get { key: self.key };
@@ -152,15 +169,31 @@ impl<T: Storable> ItemAt<'_, T> {
     /// Decodes stored `bytes`: as `T`, or through an older version (then written back in the
     /// current shape, unless the field turned that off).
     pub(crate) async fn read(&self, bytes: &[u8]) -> Result<T> {
+        self.read_migrating(bytes).await.map(|(value, _)| value)
+    }
+
+    /// [`read`](Self::read), and the bytes it wrote back (`None`: it wrote nothing, the key
+    /// still holds `bytes` as far as this read knows).
+    async fn read_migrating(&self, bytes: &[u8]) -> Result<(T, Option<Vec<u8>>)> {
         match self.classify(bytes)? {
-            Read::Current(value) => Ok(value),
+            Read::Current(value) => Ok((value, None)),
             Read::Older { value, encoded, .. } => {
-                if self.migrations.is_some_and(Migrations::writes_back) {
-                    self.write_back(bytes, &encoded).await;
-                }
-                Ok(value)
+                let wrote = self.migrations.is_some_and(Migrations::writes_back)
+                    && self.write_back(bytes, &encoded).await;
+                Ok((value, wrote.then_some(encoded)))
             }
         }
+    }
+
+    /// Reads the value from the backend (never from a client cache: the version must be what
+    /// is stored) with the exact bytes the key holds when the read returns.
+    pub(crate) async fn get_versioned(&self) -> Result<Option<Versioned<T>>> {
+        let command = Command::Get { key: self.key };
+        let Some(bytes) = self.ctx.execute(command).await?.into_value(&command)? else {
+            return Ok(None);
+        };
+        let (value, written) = self.read_migrating(&bytes).await?;
+        Ok(Some(Versioned::new(value, written.unwrap_or(bytes))))
     }
 
     /// How `bytes` read: current, or an older version (no write).
@@ -406,6 +439,34 @@ impl<T: Storable> Item<T> {
     /// `T`'s schema is [`Error::Decode`] or [`Error::Validation`].
     pub async fn get(&self) -> Result<Option<T>> {
         self.at()?.get().await
+    }
+
+    /// The value with its version: the exact bytes the key holds when the read returns (after
+    /// a migration write-back, the bytes written back), for
+    /// [`Atomic::check_unchanged`](crate::Atomic::check_unchanged). Always reads the backend,
+    /// never a client cache.
+    ///
+    /// ```
+    /// # use kvstore::{Atomic, Item, MemoryBackend, Store};
+    /// #[derive(Store)]
+    /// struct App {
+    ///     coins: Item<i64>,
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let app = App::open(MemoryBackend::new());
+    /// app.coins().set(&100).await?;
+    /// let read = app.coins().get_versioned().await?;
+    /// assert_eq!(read.as_deref(), Some(&100));
+    /// let committed = Atomic::new()
+    ///     .check_unchanged(&app.coins(), &read)
+    ///     .set(&app.coins(), &(*read.unwrap() - 30))
+    ///     .commit()
+    ///     .await?;
+    /// assert!(committed);
+    /// # Ok::<(), kvstore::Error>(()) }).unwrap();
+    /// ```
+    pub async fn get_versioned(&self) -> Result<Option<Versioned<T>>> {
+        self.at()?.get_versioned().await
     }
 
     /// Validates and writes the value, replacing any previous one; its TTL becomes the field's

@@ -16,7 +16,7 @@ use crate::value::{codec, Json, LeafCodec, Storable};
 /// (written by someone else) has still been removed; the error names the key.
 pub struct ListOf<T> {
     pub(crate) leaf: Leaf,
-    json: Json<T>,
+    pub(crate) json: Json<T>,
 }
 
 impl<T> Clone for ListOf<T> {

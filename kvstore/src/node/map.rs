@@ -22,7 +22,7 @@ use crate::value::{codec, Json, LeafCodec, Storable};
 /// A `MapOf<F, i64>` also has an atomic [`increment`](MapOf::increment) (`HINCRBY`).
 pub struct MapOf<F, V> {
     pub(crate) leaf: Leaf,
-    json: Json<V>,
+    pub(crate) json: Json<V>,
     _field: PhantomData<fn() -> F>,
 }
 
@@ -43,7 +43,11 @@ impl<F, V> fmt::Debug for MapOf<F, V> {
 }
 
 /// The encoded form of `field`, checked (not empty, not longer than the key limit).
-fn encode_field<F, I: IntoId<F> + ?Sized>(leaf: &Leaf, key: &str, field: &I) -> Result<String> {
+pub(crate) fn encode_field<F, I: IntoId<F> + ?Sized>(
+    leaf: &Leaf,
+    key: &str,
+    field: &I,
+) -> Result<String> {
     let mut out = String::new();
     let limit = leaf.ctx.limits().max_key_len;
     let invalid = |reason| Error::InvalidKey {

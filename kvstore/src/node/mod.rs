@@ -16,6 +16,7 @@ mod list;
 mod map;
 mod set;
 mod sorted_set;
+mod versioned;
 mod watch;
 
 use std::any::Any;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-pub use atomic::{Atomic, AtomicKey};
+pub use atomic::{Atomic, AtomicKey, MemberSet};
 pub use audit::{audit as audit_entry, migrate as migrate_entry};
 pub use audit::{
     AuditReport, BoxFuture, MigrationReport, PatternReport, Problem, ProblemKind, Progress, Run,
@@ -41,6 +42,7 @@ pub use list::ListOf;
 pub use map::MapOf;
 pub use set::SetOf;
 pub use sorted_set::SortedSetOf;
+pub use versioned::Versioned;
 
 use crate::backend::command::{Command, KeyTtl, Reply};
 use crate::backend::{dispatch, round_up_to_millis, DynBackend, IntoBackend, Limits};

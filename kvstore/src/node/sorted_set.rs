@@ -17,7 +17,7 @@ use crate::value::{codec, Json, LeafCodec, Storable};
 /// Membership compares the JSON text, so `T` must serialize deterministically.
 pub struct SortedSetOf<T> {
     pub(crate) leaf: Leaf,
-    json: Json<T>,
+    pub(crate) json: Json<T>,
 }
 
 impl<T> Clone for SortedSetOf<T> {

@@ -202,8 +202,8 @@ pub enum Command<'a> {
     /// `expected` bytes; `None`: the key is absent), run every write, in order, as one step that
     /// no reader sees half done, and answer `true`; otherwise write nothing and answer `false`.
     /// A write that fails (`WRONGTYPE`, a counter overflow) undoes the step and is the error.
-    /// Writes may be [`Command::Set`], [`Command::Delete`], [`Command::Increment`],
-    /// [`Command::SetAdd`] and [`Command::SetRemove`]. A cluster needs every key in one hash
+    /// Writes may be any command for which [`Command::is_atomic_write`] holds (every
+    /// single-key write); their replies are not returned. A cluster needs every key in one hash
     /// slot. Reply: [`Reply::Bool`].
     Atomic {
         /// What must hold.
@@ -461,6 +461,35 @@ impl Command<'_> {
                 ..
             }
         )
+    }
+
+    /// Whether the command may be a write of a [`Command::Atomic`] step: every single-key write
+    /// (strings, counters, sets; list pushes; sorted-set adds, increments and removals; hash
+    /// field sets, removals and increments; bits and integer slots).
+    pub fn is_atomic_write(&self) -> bool {
+        match self {
+            Command::Set { .. }
+            | Command::Delete { .. }
+            | Command::Increment { .. }
+            | Command::SetAdd { .. }
+            | Command::SetRemove { .. } => true,
+            Command::List { op, .. } => matches!(op, ListOp::Push { .. }),
+            Command::SortedSet { op, .. } => matches!(
+                op,
+                SortedSetOp::Add { .. }
+                    | SortedSetOp::Increment { .. }
+                    | SortedSetOp::Remove { .. }
+            ),
+            Command::Map { op, .. } => matches!(
+                op,
+                MapOp::Set { .. } | MapOp::Remove { .. } | MapOp::Increment { .. }
+            ),
+            Command::Bits { op, .. } => matches!(
+                op,
+                BitsOp::Set { .. } | BitsOp::FieldSet { .. } | BitsOp::FieldIncrement { .. }
+            ),
+            _ => false,
+        }
     }
 
     /// Whether the command may change what is stored.

@@ -599,7 +599,7 @@ impl<T: StorageTxn> Op<'_, T> {
                         return Ok(Reply::Bool(false));
                     }
                 }
-                if let Some(other) = writes.iter().find(|w| !is_atomic_write(w)) {
+                if let Some(other) = writes.iter().find(|w| !w.is_atomic_write()) {
                     return Err(other.unsupported(self.name));
                 }
                 self.batch(writes, true)?;
@@ -651,16 +651,4 @@ fn written_keys<'c>(command: &'c Command<'c>) -> Vec<&'c str> {
     } else {
         Vec::new()
     }
-}
-
-/// The writes an atomic step may hold.
-pub(crate) fn is_atomic_write(command: &Command<'_>) -> bool {
-    matches!(
-        command,
-        Command::Set { .. }
-            | Command::Delete { .. }
-            | Command::Increment { .. }
-            | Command::SetAdd { .. }
-            | Command::SetRemove { .. }
-    )
 }

@@ -12,7 +12,7 @@ use super::errors::{self, map, map_increment};
 use super::scripts;
 use super::shared::{write_ttl_ms, Core};
 use crate::backend::command::{
-    BitsOp, End, IntType, ListOp, MapOp, Reply, SortedSetOp, MAX_BIT_OFFSET,
+    BitsOp, Command, End, IntType, ListOp, MapOp, Reply, SortedSetOp, MAX_BIT_OFFSET,
 };
 use crate::error::{not_a_number, Error, Result};
 
@@ -113,10 +113,146 @@ fn parse_pairs(key: &str, value: Value) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     }
 }
 
+/// A native write of an atomic step, as the `ATOMIC` script runs it: `name key args...`, the
+/// TTL (ms) of a key it creates, and whether a nil first reply means an overflow (`BITFIELD
+/// OVERFLOW FAIL`).
+pub(crate) struct NativeWrite {
+    pub(crate) name: &'static str,
+    pub(crate) args: Vec<Vec<u8>>,
+    pub(crate) ttl_ms: Option<u64>,
+    pub(crate) overflow_on_nil: bool,
+}
+
 impl<C> Core<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
+    /// A list, sorted-set, hash or bits write of an atomic step as its native command, after the
+    /// same checks as when it runs alone (value sizes, NaN scores, integer ranges). `None`: the
+    /// command is not one of those writes.
+    pub(crate) fn native_write(&self, command: &Command<'_>) -> Result<Option<NativeWrite>> {
+        let (key, name, args, ttl, overflow_on_nil): (_, _, Vec<Vec<u8>>, _, _) = match *command {
+            Command::List {
+                key,
+                op:
+                    ListOp::Push {
+                        end,
+                        value,
+                        ttl_if_created,
+                    },
+            } => {
+                self.check_value(key, value)?;
+                let name = match end {
+                    End::Front => "LPUSH",
+                    End::Back => "RPUSH",
+                };
+                (key, name, vec![value.to_vec()], ttl_if_created, false)
+            }
+            Command::SortedSet { key, op } => match op {
+                SortedSetOp::Add {
+                    member,
+                    score,
+                    ttl_if_created,
+                }
+                | SortedSetOp::Increment {
+                    member,
+                    by: score,
+                    ttl_if_created,
+                } => {
+                    self.check_value(key, member)?;
+                    if score.is_nan() {
+                        return Err(not_a_number(key));
+                    }
+                    let name = match op {
+                        SortedSetOp::Add { .. } => "ZADD",
+                        _ => "ZINCRBY",
+                    };
+                    let args = vec![score_arg(score).into_bytes(), member.to_vec()];
+                    (key, name, args, ttl_if_created, false)
+                }
+                SortedSetOp::Remove { member } => (key, "ZREM", vec![member.to_vec()], None, false),
+                _ => return Ok(None),
+            },
+            Command::Map { key, op } => match op {
+                MapOp::Set {
+                    field,
+                    value,
+                    only_if_absent,
+                    ttl_if_created,
+                } => {
+                    self.check_value(key, value)?;
+                    let name = if only_if_absent { "HSETNX" } else { "HSET" };
+                    let args = vec![field.as_bytes().to_vec(), value.to_vec()];
+                    (key, name, args, ttl_if_created, false)
+                }
+                MapOp::Remove { field } => (key, "HDEL", vec![field.as_bytes().to_vec()], None, false),
+                MapOp::Increment {
+                    field,
+                    delta,
+                    ttl_if_created,
+                } => {
+                    let args = vec![field.as_bytes().to_vec(), delta.to_string().into_bytes()];
+                    (key, "HINCRBY", args, ttl_if_created, false)
+                }
+                _ => return Ok(None),
+            },
+            Command::Bits { key, op } => match op {
+                BitsOp::Set {
+                    offset,
+                    bit,
+                    ttl_if_created,
+                } => {
+                    self.limits
+                        .check_value(key, usize::try_from(offset / 8 + 1).unwrap_or(usize::MAX))?;
+                    let args = vec![
+                        offset.to_string().into_bytes(),
+                        vec![if bit { b'1' } else { b'0' }],
+                    ];
+                    (key, "SETBIT", args, ttl_if_created, false)
+                }
+                BitsOp::FieldSet {
+                    ty,
+                    index,
+                    value: by,
+                    ttl_if_created,
+                }
+                | BitsOp::FieldIncrement {
+                    ty,
+                    index,
+                    by,
+                    ttl_if_created,
+                } => {
+                    let set = matches!(op, BitsOp::FieldSet { .. });
+                    if set {
+                        ty.check(key, by)?;
+                    }
+                    let end = index.saturating_add(1).saturating_mul(ty.bytes());
+                    self.limits
+                        .check_value(key, usize::try_from(end).unwrap_or(usize::MAX))?;
+                    let args = [
+                        "OVERFLOW",
+                        "FAIL",
+                        if set { "SET" } else { "INCRBY" },
+                        &ty.to_string(),
+                        &format!("#{index}"),
+                        &by.to_string(),
+                    ]
+                    .map(|a| a.as_bytes().to_vec())
+                    .to_vec();
+                    (key, "BITFIELD", args, ttl_if_created, true)
+                }
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        Ok(Some(NativeWrite {
+            name,
+            args,
+            ttl_ms: write_ttl_ms(key, ttl)?,
+            overflow_on_nil,
+        }))
+    }
+
     /// Runs `name keys... args...`; with a TTL, through [`scripts::CREATE_WITH_TTL`] so that
     /// the key `keys[target]` gets it when the command creates it. Errors name `key`.
     async fn creating<T: FromRedisValue>(

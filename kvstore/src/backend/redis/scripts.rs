@@ -123,7 +123,10 @@ return 1
 /// then per write an op and its arguments:
 /// `S idx value px flags` (`SET`; `px` empty for no TTL; flags: `K` keep the TTL, `N` only if
 /// absent, `-` none), `D n idx...` (`DEL`), `I idx delta px` (`INCRBY`, `px` for a created
-/// counter), `A idx member px` (`SADD`, `px` for a created set), `R idx member` (`SREM`).
+/// counter), `A idx member px` (`SADD`, `px` for a created set), `R idx member` (`SREM`),
+/// `C idx px overflow name n arg...` (any other single-key write: `name key arg...`, `px` for a
+/// created key; `overflow` `F` when a nil first reply is an overflow, as `BITFIELD OVERFLOW FAIL`
+/// answers).
 /// Returns 0 when a check fails (nothing written), 1 when every write was applied; a write that
 /// fails restores every key of the step (`DUMP`/`RESTORE` snapshots taken after the checks)
 /// and returns its error, with ` [key <key>]` appended.
@@ -203,6 +206,20 @@ for _ = 1, writes do
   elseif op == 'R' then
     k = KEYS[tonumber(arg())]
     r = redis.pcall('SREM', k, arg())
+  elseif op == 'C' then
+    k = KEYS[tonumber(arg())]
+    local px, nil_overflows, name, n = arg(), arg(), arg(), tonumber(arg())
+    local cmd = {name, k}
+    for _ = 1, n do table.insert(cmd, arg()) end
+    local existed = redis.call('EXISTS', k)
+    r = redis.pcall(unpack(cmd))
+    if not (type(r) == 'table' and r.err) then
+      if nil_overflows == 'F' and not r[1] then
+        r = redis.error_reply('ERR increment or decrement would overflow')
+      else
+        created(k, px, existed)
+      end
+    end
   else
     undo()
     return redis.error_reply('ERR unknown atomic op ' .. tostring(op))

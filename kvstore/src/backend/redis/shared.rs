@@ -512,7 +512,30 @@ where
                     args.push(index(key, &mut keys).into_bytes());
                     args.push(member.to_vec());
                 }
-                other => return Err(other.unsupported("redis")),
+                ref other => {
+                    let (Some(key), Some(native)) =
+                        (other.keys().first().copied(), self.native_write(other)?)
+                    else {
+                        return Err(other.unsupported("redis"));
+                    };
+                    args.push(b"C".to_vec());
+                    args.push(index(key, &mut keys).into_bytes());
+                    args.push(
+                        native
+                            .ttl_ms
+                            .map(|ms| ms.to_string())
+                            .unwrap_or_default()
+                            .into_bytes(),
+                    );
+                    args.push(if native.overflow_on_nil {
+                        b"F".to_vec()
+                    } else {
+                        Vec::new()
+                    });
+                    args.push(native.name.as_bytes().to_vec());
+                    args.push(native.args.len().to_string().into_bytes());
+                    args.extend(native.args);
+                }
             }
         }
         let Some(first) = keys.first().copied() else {
