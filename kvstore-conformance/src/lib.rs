@@ -85,12 +85,14 @@ mod evolution;
 mod item;
 mod keys;
 mod native;
+mod native_steps;
 mod schema;
 mod set;
 mod steps;
 mod ttl;
 mod validation;
 mod values;
+mod versioned;
 mod watch;
 
 pub use libtest_mimic::{Arguments, Conclusion, Failed, Trial};
@@ -153,6 +155,8 @@ pub fn rules() -> Vec<Rule> {
         ttl::RULES,
         atomic::RULES,
         steps::RULES,
+        native_steps::RULES,
+        versioned::RULES,
         evolution::RULES,
         schema::RULES,
         native::RULES,
