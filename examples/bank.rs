@@ -1,5 +1,6 @@
 //! Transfers between accounts as atomic steps: 32 tasks make 1,000 random transfers each among
-//! 10 accounts, each one read-check-write with `Atomic::retry`. The total before and after is
+//! 10 accounts, each one read-check-write with `Atomic::retry` over versioned reads
+//! (`get_versioned` + `Atomic::check_unchanged`). The total before and after is
 //! the same, however the tasks interleave.
 //!
 //! The accounts live under one colocated branch id (`#[store(colocate)]`), so on a Redis Cluster
@@ -72,17 +73,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
                 let transfers = branch.transfers();
                 Atomic::retry(|| async {
-                    let (a, b) = (from.get().await?, to.get().await?);
-                    let balance = a.unwrap_or_default();
+                    // Versioned reads: each remembers the exact bytes stored, so the step
+                    // commits only if nobody wrote either account since (whatever wrote it).
+                    let (a, b) = (from.get_versioned().await?, to.get_versioned().await?);
+                    let balance = a.as_deref().copied().unwrap_or_default();
                     if balance < amount {
                         return Ok(None); // insufficient funds: nothing to do
                     }
+                    let credit = b.as_deref().copied().unwrap_or_default() + amount;
                     Ok(Some(
                         Atomic::new()
-                            .check(&from, a.as_ref())
-                            .check(&to, b.as_ref())
+                            .check_unchanged(&from, &a)
+                            .check_unchanged(&to, &b)
                             .set(&from, &(balance - amount))
-                            .set(&to, &(b.unwrap_or_default() + amount))
+                            .set(&to, &credit)
                             .increment(&transfers, 1),
                     ))
                 })

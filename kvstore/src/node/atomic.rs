@@ -53,6 +53,12 @@ const RETRY_DEADLINE: Duration = Duration::from_secs(15);
 /// # Ok::<(), kvstore::Error>(()) }).unwrap();
 /// ```
 ///
+/// Checks: [`check_unchanged`](Atomic::check_unchanged) (the key still holds the bytes a
+/// [`get_versioned`](Item::get_versioned) read — the check for a read-check-write) and
+/// [`check`](Atomic::check) (the key holds the canonical encoding of a value). Writes: every
+/// write of every single-key node — items, counters, sets, lists, sorted sets, maps, bits and
+/// packed integers, and [`remove`](Atomic::remove) of any of their keys.
+///
 /// Every value is encoded and validated when it is added; an invalid value, an invalid key, or
 /// handles of different backends make [`commit`](Atomic::commit) fail before anything is sent.
 /// `commit` returns `false` when a check does not hold (nothing written).
@@ -241,8 +247,9 @@ impl Write {
     }
 }
 
-/// A handle whose key [`Atomic::remove`] can delete: any single-key handle ([`Item`], [`Counter`],
-/// [`SetOf`], [`Blob`], [`ListOf`], [`SortedSetOf`], [`MapOf`], [`Bits`], [`PackedInts`]).
+/// A handle whose key [`Atomic::remove`] can delete, whatever its kind: any single-key handle
+/// ([`Item`], [`Counter`], [`SetOf`], [`Blob`], [`ListOf`], [`SortedSetOf`], [`MapOf`], [`Bits`],
+/// [`PackedInts`]).
 pub trait AtomicKey: sealed::Sealed {}
 
 #[allow(private_interfaces)]
@@ -667,17 +674,19 @@ impl Atomic {
     /// # bank.accounts().set("a", &100).await?;
     /// let (a, b) = (bank.accounts().at("a"), bank.accounts().at("b"));
     /// let moved = Atomic::retry(|| async {
-    ///     let (from, to) = (a.get().await?, b.get().await?);
-    ///     let balance = from.unwrap_or(0);
+    ///     // Versioned reads: the step commits only if nobody wrote either key since.
+    ///     let (from, to) = (a.get_versioned().await?, b.get_versioned().await?);
+    ///     let balance = from.as_deref().copied().unwrap_or(0);
     ///     if balance < 30 {
     ///         return Ok(None); // not enough: give up, nothing written
     ///     }
+    ///     let credit = to.as_deref().copied().unwrap_or(0) + 30;
     ///     Ok(Some(
     ///         Atomic::new()
-    ///             .check(&a, from.as_ref())
-    ///             .check(&b, to.as_ref())
+    ///             .check_unchanged(&a, &from)
+    ///             .check_unchanged(&b, &to)
     ///             .set(&a, &(balance - 30))
-    ///             .set(&b, &(to.unwrap_or(0) + 30)),
+    ///             .set(&b, &credit),
     ///     ))
     /// })
     /// .await?;

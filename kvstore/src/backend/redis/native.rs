@@ -185,7 +185,9 @@ where
                     let args = vec![field.as_bytes().to_vec(), value.to_vec()];
                     (key, name, args, ttl_if_created, false)
                 }
-                MapOp::Remove { field } => (key, "HDEL", vec![field.as_bytes().to_vec()], None, false),
+                MapOp::Remove { field } => {
+                    (key, "HDEL", vec![field.as_bytes().to_vec()], None, false)
+                }
                 MapOp::Increment {
                     field,
                     delta,
