@@ -15,7 +15,9 @@
 //! - **Staleness**: another client (raw redis-rs, its own connection) `SET`s a fresh value on a
 //!   probe id that the cache holds; the time from that `SET`'s reply to the first cached typed
 //!   `get` (polled in a loop with `yield_now`) that returns the new value — with nothing else
-//!   running, and while the cached mix runs (64 tasks, until stopped).
+//!   running, and while the cached mix runs (64 tasks, until stopped); and read by a task on a
+//!   current-thread runtime of its own that polls in a tight loop with no other `.await` (cache
+//!   hits must not keep the invalidations from being applied).
 //! - **Watch delivery**: a typed `set` on one backend handle, then the time from its reply to the
 //!   value coming out of a `watch()` stream on another handle (each delivery awaited before the
 //!   next write, so nothing coalesces). `Item::watch` and `Dynamic::watch` (measured once a
@@ -329,6 +331,7 @@ pub async fn rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
     warm_by_get_many(cfg, url, &ids, rows).await?;
     staleness(false, &counts, url, &ids, &users, rows).await?;
     staleness(true, &counts, url, &ids, &users, rows).await?;
+    staleness_current_thread(&counts, url, rows).await?;
     watch_rows(&counts, url, rows).await?;
 
     setup.users().clear().await?;
@@ -600,6 +603,93 @@ async fn staleness(
             latencies: delays,
         }],
         note,
+        ..Row::default()
+    });
+    Ok(())
+}
+
+/// Another client's write, seen by a task on a current-thread runtime (its own thread, its own
+/// cached backend) that reads cached values in a tight loop with no other `.await`: the delay
+/// from the `SET`'s reply to the first `get` that returns the new value. The hits yield through
+/// tokio's cooperative budget, so the runtime's invalidation task runs between them.
+async fn staleness_current_thread(counts: &Counts, url: &str, rows: &mut Vec<Row>) -> Res<()> {
+    const ID: &str = "probe-ct";
+    let key = format!("cachebench:users:{ID}");
+    let mut other = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let set = |n: u64| {
+        let mut c = redis::cmd("SET");
+        c.arg(&key)
+            .arg(serde_json::to_vec(&user(n)).unwrap_or_default());
+        c
+    };
+    set(0).query_async::<()>(&mut other).await?;
+    let probes = counts.probes;
+    let acked = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let reader = {
+        let (url, acked) = (url.to_owned(), acked.clone());
+        std::thread::spawn(move || -> Result<(Vec<Duration>, u64), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let backend = cached_backend(&url).await.map_err(|e| e.to_string())?;
+                let store = Registry::open(backend);
+                let (mut delays, mut reads) = (Vec::new(), 0u64);
+                for n in 0..=probes {
+                    let expected = user(n);
+                    let started = Instant::now();
+                    loop {
+                        reads += 1;
+                        let got = store.users().get(ID).await.map_err(|e| e.to_string())?;
+                        if got.as_ref() == Some(&expected) {
+                            break;
+                        }
+                        if started.elapsed() > GIVE_UP {
+                            return Err(format!("a cached read stayed stale for {GIVE_UP:?}"));
+                        }
+                    }
+                    if n > 0 {
+                        let at = acked.lock().map_err(|e| e.to_string())?.take();
+                        delays.push(at.map_or(Duration::ZERO, |at| at.elapsed()));
+                    }
+                    if n < probes {
+                        let _ = ready_tx.send(());
+                    }
+                }
+                Ok((delays, reads))
+            })
+        })
+    };
+    for n in 1..=probes {
+        if ready_rx.recv().await.is_none() {
+            break; // the reader failed: its error is reported below
+        }
+        // Let the reader's loop run on hits for a moment before the write.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        set(n).query_async::<()>(&mut other).await?;
+        *acked.lock().map_err(|_| "a poisoned lock")? = Some(Instant::now());
+    }
+    let (delays, reads) = tokio::task::spawn_blocking(move || reader.join())
+        .await?
+        .map_err(|_| "the reader thread panicked")??;
+    redis::cmd("DEL")
+        .arg(&key)
+        .query_async::<()>(&mut other)
+        .await?;
+    rows.push(Row {
+        workload: "cache: other's SET -> cached get, current-thread reader".into(),
+        typed: vec![Sample {
+            ops_per_sec: f64::NAN,
+            latencies: delays,
+        }],
+        note: format!(
+            "{probes} samples from the SET's reply; the reader: a tight loop of cached gets \
+             (no yield_now) on a current-thread runtime, {reads} reads"
+        ),
         ..Row::default()
     });
     Ok(())
