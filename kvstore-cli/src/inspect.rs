@@ -610,3 +610,52 @@ pub(crate) async fn stats(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_escaped_on_a_terminal_only() {
+        let hostile = "app:raw\x1b[31m\\x 100% a\tb";
+        assert_eq!(
+            shown_key(hostile, false),
+            hostile,
+            "a pipe gets the key as stored"
+        );
+        assert_eq!(
+            shown_key(hostile, true),
+            "app:raw\\u{1b}[31m\\\\x 100% a\\tb",
+            "a terminal gets no control character, and every escape is unambiguous"
+        );
+    }
+
+    #[test]
+    fn raw_values_are_told_apart_from_json_strings() {
+        assert_eq!(shown(b"notjson", false), "notjson (not JSON)");
+        assert_eq!(shown(b"\"notjson\"", false), "\"notjson\"");
+        assert_eq!(shown(b"\xff\x01", false), "\\xff\\x01 (not JSON)");
+    }
+
+    #[test]
+    fn bits_and_integer_types() {
+        assert_eq!(set_bits(&[0b0100_0000, 0b0010_0001]), [1, 10, 15]);
+        assert_eq!(
+            int_type("u8"),
+            Some(IntType {
+                bits: 8,
+                signed: false
+            })
+        );
+        assert_eq!(
+            int_type("i64"),
+            Some(IntType {
+                bits: 64,
+                signed: true
+            })
+        );
+        assert_eq!(int_type("u64"), None);
+        assert_eq!(int_type("x8"), None);
+        assert_eq!(int_type(""), None);
+    }
+}

@@ -324,6 +324,22 @@ fn diff_classifies_and_sets_the_exit_code() {
     let out = kvstore(&["diff", o, o]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out).0.trim(), "no changes");
+
+    // A tightened constraint is breaking, even with the old version listed in `previous`.
+    let short = |max: u64| serde_json::json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": max}}});
+    let loose = write_manifest(dir.path(), "loose.json", &item(short(20), Value::Null));
+    let tight = write_manifest(
+        dir.path(),
+        "tight.json",
+        &item(short(10), serde_json::json!({"previous": [short(20)]})),
+    );
+    let out = kvstore(&["diff", loose.to_str().unwrap(), tight.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("breaking") && !stdout.contains("migrates"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
