@@ -5,14 +5,17 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use kvstore::{BackendExt as _, Counter, Dynamic, Item, ListOf, MapOf, SetOf, Store};
+use kvstore::{
+    BackendExt as _, Bits, Counter, Dynamic, Item, ListOf, MapOf, PackedInts, SetOf, SortedSetOf,
+    Store,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use support::{RedisCluster, RedisServer};
+use support::{RedisCluster, RedisServer, Resp};
 
 type R<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -321,6 +324,22 @@ fn diff_classifies_and_sets_the_exit_code() {
     let out = kvstore(&["diff", o, o]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out).0.trim(), "no changes");
+
+    // A tightened constraint is breaking, even with the old version listed in `previous`.
+    let short = |max: u64| serde_json::json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": max}}});
+    let loose = write_manifest(dir.path(), "loose.json", &item(short(20), Value::Null));
+    let tight = write_manifest(
+        dir.path(),
+        "tight.json",
+        &item(short(10), serde_json::json!({"previous": [short(20)]})),
+    );
+    let out = kvstore(&["diff", loose.to_str().unwrap(), tight.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("breaking") && !stdout.contains("migrates"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,18 +372,19 @@ async fn keys_get_and_stats_read_known_data_and_hostile_keys_safely() -> R {
             "cli:profiles:%5Ba%5D",
             "cli:profiles:100%25",
             "cli:profiles:plain",
+            "cli:profiles:raw\x1b[31m",
             "cli:profiles:with space",
             "cli:profiles:x%2Ay"
         ],
-        "ids are matched as encoded ids; a raw escape sequence is not an id"
+        "every key the glob matches, as stored (in a pipe, not escaped), in key order"
     );
-    let out = kvstore(&["keys", "cli:", "--url", &url]);
-    let (stdout, _) = text(&out);
+    let out = kvstore(&["keys", "cli:", "--url", &url, "--json"]);
+    let listed: Vec<String> = serde_json::from_slice(&out.stdout)?;
     assert!(
-        stdout.contains("cli:profiles:raw\\u{1b}[31m"),
-        "control characters are escaped: {stdout}"
+        listed.contains(&"cli:profiles:raw\x1b[31m".to_owned())
+            && listed.contains(&"cli:bad".to_owned()),
+        "{listed:?}"
     );
-    assert!(!stdout.contains('\x1b'));
 
     let out = kvstore(&["get", "cli:profiles:x%2Ay", "--url", &url, "--manifest", m]);
     let (stdout, _) = text(&out);
@@ -381,7 +401,7 @@ async fn keys_get_and_stats_read_known_data_and_hostile_keys_safely() -> R {
     let out = kvstore(&["get", "cli:queue", "--url", &url, "--manifest", m]);
     let (stdout, _) = text(&out);
     assert!(
-        stdout.contains("kind:  list") && stdout.contains("1 members"),
+        stdout.contains("kind:  list") && stdout.contains("value: 1 elements"),
         "{stdout}"
     );
 
@@ -403,5 +423,356 @@ async fn keys_get_and_stats_read_known_data_and_hostile_keys_safely() -> R {
     assert_eq!(stats["(unknown keys)"]["keys"], 2, "{stats:#}");
     let bytes = stats["cli:profiles:*"]["bytes"].as_u64().unwrap();
     assert!(bytes > 5 * 20, "{stats:#}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_commands_never_create_a_store() -> R {
+    let dir = tempfile::tempdir()?;
+    let manifest = write_manifest(dir.path(), "schema.json", &App::schema());
+    let m = manifest.to_str().unwrap();
+    let missing = dir.path().join("typo.redb");
+    let url = format!("redb://{}", missing.display());
+    for args in [
+        vec!["audit", "--manifest", m, "--url", &url],
+        vec!["stats", "--manifest", m, "--url", &url],
+        vec!["keys", "cli:", "--url", &url],
+        vec!["get", "cli:hits", "--url", &url],
+    ] {
+        let out = kvstore(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&missing.display().to_string())
+                && stderr.contains("nothing was created"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+
+    let out = kvstore(&["keys", "cli:", "--url", "memory://"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("new, empty store"), "{stderr}");
+
+    // A file another process has open: said so, not "server unavailable".
+    let file = dir.path().join("app.redb");
+    let held = kvstore::RedbBackend::open(&file)?;
+    let url = format!("redb://{}", file.display());
+    let out = kvstore(&["keys", "cli:", "--url", &url]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("in use by another process") && !stderr.contains("server unavailable"),
+        "{stderr}"
+    );
+    drop(held);
+    let out = kvstore(&["keys", "cli:", "--url", &url]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_quietly() -> R {
+    let dir = tempfile::tempdir()?;
+    let manifest = write_manifest(dir.path(), "schema.json", &App::schema());
+    let m = manifest.to_str().unwrap();
+    let file = dir.path().join("app.redb");
+    let url = format!("redb://{}", file.display());
+    {
+        let backend = kvstore::connect(&url).await?;
+        plant(&App::open(backend.clone()), &backend).await?;
+    }
+    for args in [
+        vec!["keys", "cli:", "--url", &url],
+        vec!["keys", "cli:", "--url", &url, "--json"],
+        vec!["get", "cli:queue", "--url", &url, "--manifest", m],
+        vec!["stats", "--manifest", m, "--url", &url],
+        vec!["audit", "--manifest", m, "--url", &url],
+        vec!["diff", m, m],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kvstore"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        // The reader goes away before anything is written, as `| head -0` would.
+        drop(child.stdout.take());
+        let out = child.wait_with_output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    Ok(())
+}
+
+#[test]
+fn with_json_an_error_is_one_json_object_on_stderr() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("redis://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(dir.path(), "schema.json", &App::schema());
+    let m = manifest.to_str().unwrap();
+    let missing = format!("redb://{}", dir.path().join("missing.redb").display());
+    let cases: [(Vec<&str>, &str); 6] = [
+        (
+            vec![
+                "audit",
+                "--manifest",
+                "/no/such/file.json",
+                "--url",
+                &closed,
+                "--json",
+            ],
+            "manifest",
+        ),
+        (vec!["keys", "x", "--url", "nosuch://x", "--json"], "usage"),
+        (vec!["keys", "--json"], "usage"),
+        (vec!["--json", "get", "x", "--url", &closed], "connection"),
+        (
+            vec!["stats", "--manifest", m, "--url", &missing, "--json"],
+            "connection",
+        ),
+        (vec!["diff", m, "/no/such/file.json", "--json"], "manifest"),
+    ];
+    for (args, kind) in cases {
+        let out = kvstore(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        let error: Value = serde_json::from_str(&stderr).expect("one JSON object");
+        assert_eq!(error["kind"], kind, "{args:?}: {error}");
+        assert!(
+            error["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn errors_say_what_failed() {
+    let out = kvstore(&["diff", "/no/such/file.json", "/no/such/file.json"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("cannot read manifest /no/such/file.json: No such file")
+            && !stderr.contains("backend error"),
+        "{stderr}"
+    );
+    let out = kvstore(&["keys", "x", "--url", "nosuch://x"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr.matches("memory://").count(), 1, "{stderr}");
+    assert!(
+        !stderr.contains("check that the server is running"),
+        "{stderr}"
+    );
+}
+
+/// Every key of the server that Redis's own `SCAN MATCH pattern` returns, sorted.
+fn redis_scan(server: &RedisServer, pattern: &str) -> Vec<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_owned();
+    loop {
+        let reply = server.cmd(&["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]);
+        let Resp::Array(Some(parts)) = reply else {
+            panic!("SCAN replied {reply:?}")
+        };
+        cursor = parts[0].text();
+        if let Resp::Array(Some(keys)) = &parts[1] {
+            found.extend(keys.iter().map(Resp::text));
+        }
+        if cursor == "0" {
+            return found.into_iter().collect();
+        }
+    }
+}
+
+#[test]
+fn keys_match_as_redis_scan_match_does() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let mut planted: Vec<String> = [
+        "g:a",
+        "g:a:b",
+        "g:ab",
+        "g:b",
+        "g:[x]",
+        "g:*",
+        "g:?",
+        "g:\\",
+        "g:with space",
+        "g:100%",
+        "g:100%25",
+        "g:é",
+        "g:ctl\u{1}x",
+        "g:hello",
+        "g:hallo",
+        "g:hxllo",
+        "g:hllo",
+        "g:heeeello",
+        "g:-",
+        "g:^",
+        "h:other",
+    ]
+    .iter()
+    .map(|k| k.to_string())
+    .collect();
+    planted.extend((0..40).map(|i| format!("g:n:{i:02}")));
+    for key in &planted {
+        server.cmd(&["SET", key, "1"]);
+    }
+    for pattern in [
+        "g:*",
+        "*",
+        "g:?",
+        "g:??",
+        "g:\\*",
+        "g:\\?",
+        "g:\\\\",
+        "g:[ab]",
+        "g:[^a]*",
+        "g:h?llo",
+        "g:h*llo",
+        "g:h[a-e]llo",
+        "g:h[e-a]llo",
+        "g:h[^e]llo",
+        "*:b",
+        "g:a*",
+        "g:\\[x]",
+        "g:[\\]x]*",
+        "g:[-^]",
+        "*%*",
+        "*space",
+        "g:n:[0-1]?",
+        "g:[",
+        "nothing*",
+        "g:n:0*",
+    ] {
+        let out = kvstore(&["keys", pattern, "--url", &url, "--json"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{pattern}: {stderr}");
+        let listed: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(listed, redis_scan(&server, pattern), "pattern {pattern:?}");
+    }
+    // A trailing `:` is a prefix.
+    let out = kvstore(&["keys", "g:", "--url", &url, "--json"]);
+    let listed: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed, redis_scan(&server, "g:*"));
+    // --limit: the first N in key order, not the first N scanned.
+    let out = kvstore(&["keys", "g:n:*", "--url", &url, "--limit", "3"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["g:n:00", "g:n:01", "g:n:02"]
+    );
+}
+
+#[derive(Store)]
+#[store(prefix = "kinds")]
+struct Kinds {
+    board: SortedSetOf<String>,
+    flags: Bits,
+    small: PackedInts<u8>,
+    signed: PackedInts<i16>,
+    scores: MapOf<String, i64>,
+    queue: ListOf<Profile>,
+    tags: SetOf<String>,
+    hits: Counter,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_decodes_every_kind_and_points_at_what_does_not_read() -> R {
+    let server = RedisServer::start();
+    let url = server.url();
+    let backend = kvstore::connect(&url).await?;
+    let kinds = Kinds::open(backend.clone());
+    kinds.board().add(&"ann".to_owned(), 5.0).await?;
+    kinds.board().add(&"bob".to_owned(), 7.5).await?;
+    kinds.flags().set(1, true).await?;
+    kinds.flags().set(10, true).await?;
+    kinds.small().set(0, 200).await?;
+    kinds.small().set(2, 7).await?;
+    kinds.signed().set(1, -3).await?;
+    kinds.scores().set("ann", &4).await?;
+    kinds.queue().push_back(&profile("Q")).await?;
+    kinds.tags().add(&"t".to_owned()).await?;
+    kinds.hits().increment(42).await?;
+    let dir = tempfile::tempdir()?;
+    let manifest = write_manifest(dir.path(), "schema.json", &Kinds::schema());
+    let m = manifest.to_str().unwrap();
+    let get = |key: &str| -> (Option<i32>, Value) {
+        let out = kvstore(&["get", key, "--url", &url, "--manifest", m, "--json"]);
+        let json = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{key}: {e}: {:?}", text(&out)));
+        (out.status.code(), json)
+    };
+
+    let (code, json) = get("kinds:board");
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(
+        json["value"],
+        serde_json::json!([{"member": "ann", "score": 5.0}, {"member": "bob", "score": 7.5}])
+    );
+    assert_eq!(get("kinds:flags").1["value"], serde_json::json!([1, 10]));
+    assert_eq!(
+        get("kinds:small").1["value"],
+        serde_json::json!([200, 0, 7])
+    );
+    assert_eq!(get("kinds:signed").1["value"], serde_json::json!([0, -3]));
+    assert_eq!(
+        get("kinds:scores").1["value"],
+        serde_json::json!({"ann": 4})
+    );
+    assert_eq!(get("kinds:hits").1["value"], 42);
+    assert_eq!(get("kinds:tags").1["value"], serde_json::json!(["t"]));
+    assert_eq!(get("kinds:queue").1["value"][0]["first"], "Q");
+
+    // Written by another program: a member that is not JSON, an element and a field that
+    // break the schema.
+    server.cmd(&["ZADD", "kinds:board", "6", "notjson"]);
+    server.cmd(&[
+        "RPUSH",
+        "kinds:queue",
+        r#"{"first":"A","last":"far too long a name"}"#,
+    ]);
+    server.cmd(&["HSET", "kinds:scores", "bob", "\"x\""]);
+    let (code, json) = get("kinds:board");
+    assert_eq!(code, Some(1), "{json:#}");
+    assert_eq!(json["verdict"], "invalid", "{json:#}");
+    let at = json["problems"][0]["at"].as_str().unwrap_or_default();
+    assert!(
+        at.contains("member `notjson`") && at.contains("score 6"),
+        "{json:#}"
+    );
+    let (code, json) = get("kinds:queue");
+    assert_eq!(code, Some(1), "{json:#}");
+    assert_eq!(json["problems"][0]["at"], "element 1", "{json:#}");
+    let (code, json) = get("kinds:scores");
+    assert_eq!(code, Some(1), "{json:#}");
+    assert_eq!(json["problems"][0]["at"], "field `bob`", "{json:#}");
+
+    // The text output marks the member and says it is not JSON.
+    let out = kvstore(&["get", "kinds:board", "--url", &url, "--manifest", m]);
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("6  notjson (not JSON)"), "{stdout}");
+    assert!(stdout.contains("^ does not read"), "{stdout}");
+    assert!(
+        stdout.contains("valid: no: member `notjson` (score 6)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("5  \"ann\""), "{stdout}");
+    // Without a manifest, a raw member is still told apart from a JSON string.
+    let out = kvstore(&["get", "kinds:board", "--url", &url]);
+    assert!(
+        text(&out).0.contains("notjson (not JSON)"),
+        "{:?}",
+        text(&out)
+    );
     Ok(())
 }

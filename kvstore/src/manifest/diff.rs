@@ -130,8 +130,38 @@ pub fn diff(old: &Manifest, new: &Manifest) -> Vec<Change> {
                 Compatibility::Breaking,
             );
         }
-        let (Some(os), Some(ns)) = (&o.schema, &n.schema) else {
-            continue;
+        // Values still in an old `previous` version read only while the new pattern keeps it.
+        let kept =
+            |schema: &Value| n.previous.contains(schema) || n.schema.as_ref() == Some(schema);
+        let removed = o.previous.iter().filter(|p| !kept(p)).count();
+        if removed > 0 {
+            push(
+                "",
+                format!(
+                    "{removed} `previous` version(s) removed: stored values still in them will not read (run `migrate()` with the old version before deploying this one)"
+                ),
+                Compatibility::Breaking,
+            );
+        }
+        let (os, ns) = match (&o.schema, &n.schema) {
+            (Some(os), Some(ns)) => (os, ns),
+            (None, Some(_)) => {
+                push(
+                    "",
+                    "a schema was added: stored values that do not match it will not read".into(),
+                    Compatibility::Breaking,
+                );
+                continue;
+            }
+            (Some(_), None) => {
+                push(
+                    "",
+                    "the schema was removed: every stored value reads".into(),
+                    Compatibility::Compatible,
+                );
+                continue;
+            }
+            (None, None) => continue,
         };
         let mut found = Vec::new();
         Walk {
@@ -141,11 +171,20 @@ pub fn diff(old: &Manifest, new: &Manifest) -> Vec<Change> {
             out: &mut found,
         }
         .compare("", os, ns);
-        // A breaking change is covered when the old schema is one of the new `previous` ones.
+        // A breaking change of shape is covered when the old schema is one of the new
+        // `previous` ones: old values no longer read as the current version, so they read
+        // through the old one. A tightened constraint is not: a value of the current shape that
+        // breaks a constraint is invalid, even when an older version would accept it.
         let migrates = n.previous.iter().any(|p| p == os);
-        for (path, message, mut compatibility) in found {
+        for (path, mut message, mut compatibility, constraint) in found {
             if compatibility == Compatibility::Breaking && migrates {
-                compatibility = Compatibility::Migrates;
+                if constraint {
+                    message.push_str(
+                        " (listing the old version in `previous` does not help: a value of the current shape that breaks a constraint is invalid, not outdated)",
+                    );
+                } else {
+                    compatibility = Compatibility::Migrates;
+                }
             }
             push(&path, message, compatibility);
         }
@@ -158,7 +197,9 @@ struct Walk<'a, 'o> {
     old_root: &'a Value,
     new_root: &'a Value,
     seen: HashSet<(String, String)>,
-    out: &'o mut Vec<(String, String, Compatibility)>,
+    /// Each change: where, what, how compatible, and whether it is a constraint (a bound, a
+    /// length, a `pattern`, a `format`) rather than the shape of the value.
+    out: &'o mut Vec<(String, String, Compatibility, bool)>,
 }
 
 /// The schema `$ref` points to inside `root` (`#/$defs/X`, `#/definitions/X`).
@@ -207,7 +248,14 @@ fn number(schema: &Value, key: &str) -> Option<f64> {
 
 impl Walk<'_, '_> {
     fn report(&mut self, path: &str, message: String, compatibility: Compatibility) {
-        self.out.push((path.to_owned(), message, compatibility));
+        self.out
+            .push((path.to_owned(), message, compatibility, false));
+    }
+
+    /// A change of a constraint (not of the shape): see [`Walk::out`].
+    fn constraint(&mut self, path: &str, message: String, compatibility: Compatibility) {
+        self.out
+            .push((path.to_owned(), message, compatibility, true));
     }
 
     fn compare(&mut self, path: &str, old: &Value, new: &Value) {
@@ -226,7 +274,11 @@ impl Walk<'_, '_> {
         let at = shown(path);
         match (types(old), types(new)) {
             (Some(a), Some(b)) if a != b => {
-                let lost: Vec<&String> = a.difference(&b).collect();
+                // An integer is also a number.
+                let lost: Vec<&String> = a
+                    .difference(&b)
+                    .filter(|t| !(*t == "integer" && b.contains("number")))
+                    .collect();
                 if lost.is_empty() {
                     self.report(
                         path,
@@ -263,9 +315,11 @@ impl Walk<'_, '_> {
         self.bounds(path, old, new);
         self.words(path, old, new);
         self.objects(path, old, new);
-        if let (Some(a), Some(b)) = (old.get("items"), new.get("items")) {
-            if a.is_object() && b.is_object() {
-                self.compare(&format!("{path}/*"), a, b);
+        for key in ["items", "additionalProperties"] {
+            if let (Some(a), Some(b)) = (old.get(key), new.get(key)) {
+                if a.is_object() && b.is_object() {
+                    self.compare(&format!("{path}/*"), a, b);
+                }
             }
         }
         for combinator in ["anyOf", "oneOf", "allOf"] {
@@ -277,10 +331,22 @@ impl Walk<'_, '_> {
                         self.compare(path, x, y);
                     }
                 } else {
+                    // Compatible only when every old value still has what it needs: for
+                    // `anyOf`/`oneOf` each old alternative is still one, for `allOf` each new
+                    // requirement was already one.
+                    let kept = if combinator == "allOf" {
+                        b.iter().all(|x| a.contains(x))
+                    } else {
+                        a.iter().all(|x| b.contains(x))
+                    };
                     self.report(
                         path,
-                        format!("{at}: the alternatives changed ({} → {})", a.len(), b.len()),
-                        if b.len() > a.len() && combinator != "allOf" {
+                        if kept {
+                            format!("{at}: the alternatives changed ({} → {}), every old one kept", a.len(), b.len())
+                        } else {
+                            format!("{at}: the alternatives changed ({} → {}): stored values of a changed or removed one will not read", a.len(), b.len())
+                        },
+                        if kept {
                             Compatibility::Compatible
                         } else {
                             Compatibility::Breaking
@@ -324,7 +390,7 @@ impl Walk<'_, '_> {
             };
             let show = |v: Option<f64>| v.map_or("none".to_owned(), |v| v.to_string());
             if tighter {
-                self.report(
+                self.constraint(
                     path,
                     format!(
                         "{at}: {what} tightened from {} to {}: stored values outside it will not read",
@@ -334,7 +400,7 @@ impl Walk<'_, '_> {
                     Compatibility::Breaking,
                 );
             } else {
-                self.report(
+                self.constraint(
                     path,
                     format!("{at}: {what} loosened from {} to {}", show(a), show(b)),
                     Compatibility::Compatible,
@@ -343,19 +409,25 @@ impl Walk<'_, '_> {
         }
     }
 
-    /// `pattern`, `format`, `enum`, `const`.
+    /// `pattern`, `format` (constraints), `const`, `enum` (shape).
     fn words(&mut self, path: &str, old: &Value, new: &Value) {
         let at = shown(path);
         for key in ["pattern", "format", "const"] {
+            let constraint = key != "const";
+            let mut report = |message: String, compatibility| {
+                if constraint {
+                    self.constraint(path, message, compatibility);
+                } else {
+                    self.report(path, message, compatibility);
+                }
+            };
             match (old.get(key), new.get(key)) {
                 (a, b) if a == b => {}
-                (Some(a), None) => self.report(
-                    path,
+                (Some(a), None) => report(
                     format!("{at}: {key} {a} removed"),
                     Compatibility::Compatible,
                 ),
-                (a, Some(b)) => self.report(
-                    path,
+                (a, Some(b)) => report(
                     match a {
                         None => format!("{at} must now match {key} {b}: stored values that do not will not read"),
                         Some(a) => format!("{at}: {key} changed from {a} to {b}: stored values that do not match it will not read"),
@@ -553,6 +625,70 @@ mod tests {
             Compatibility::Compatible
         );
         assert_eq!(classes(item(e2), item(e1))[0].1, Compatibility::Breaking);
+    }
+
+    #[test]
+    fn a_tightened_constraint_breaks_even_with_previous() {
+        let old =
+            json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}}});
+        let new =
+            json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 10}}});
+        let with_previous = |schema: &Value, previous: &Value| json!({"app:p:*": {"kind": "item", "schema": schema, "previous": [previous]}});
+        let found = classes(item(old.clone()), with_previous(&new, &old));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, Compatibility::Breaking, "{found:?}");
+        assert!(found[0].0.contains("does not help"), "{found:?}");
+        let email = json!({"type": "object", "properties": {"name": {"type": "string", "format": "email", "maxLength": 20}}});
+        let found = classes(item(old.clone()), with_previous(&email, &old));
+        assert!(
+            found.iter().all(|f| f.1 == Compatibility::Breaking),
+            "{found:?}"
+        );
+        // A change of shape, with the old version listed, still migrates.
+        let typed = json!({"type": "object", "properties": {"name": {"type": "integer"}}});
+        let found = classes(item(old.clone()), with_previous(&typed, &old));
+        assert_eq!(found[0].1, Compatibility::Migrates, "{found:?}");
+    }
+
+    #[test]
+    fn removing_a_previous_version_breaks() {
+        let v1 = json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]});
+        let v2 = json!({"type": "object", "properties": {"first": {"type": "string"}}, "required": ["first"]});
+        let old = json!({"app:p:*": {"kind": "item", "schema": v2, "previous": [v1]}});
+        let new = json!({"app:p:*": {"kind": "item", "schema": v2}});
+        let found = classes(old.clone(), new);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, Compatibility::Breaking, "{found:?}");
+        assert!(found[0].0.contains("`previous` version"), "{found:?}");
+        assert!(classes(old.clone(), old).is_empty());
+    }
+
+    #[test]
+    fn schemas_added_alternatives_and_map_values() {
+        let found = classes(
+            json!({"app:s": {"kind": "set"}}),
+            json!({"app:s": {"kind": "set", "schema": {"type": "string"}}}),
+        );
+        assert_eq!(found[0].1, Compatibility::Breaking, "{found:?}");
+        let any = |alts: Value| item(json!({"anyOf": alts}));
+        let found = classes(
+            any(json!([{"type": "string"}, {"type": "integer"}])),
+            any(json!([{"type": "boolean"}, {"type": "null"}, {"type": "number"}])),
+        );
+        assert_eq!(found[0].1, Compatibility::Breaking, "{found:?}");
+        let found = classes(
+            any(json!([{"type": "string"}])),
+            any(json!([{"type": "string"}, {"type": "null"}])),
+        );
+        assert_eq!(found[0].1, Compatibility::Compatible, "{found:?}");
+        let map = |t: &str| item(json!({"type": "object", "additionalProperties": {"type": t}}));
+        let found = classes(map("integer"), map("string"));
+        assert_eq!(found[0].1, Compatibility::Breaking, "{found:?}");
+        let found = classes(map("integer"), map("number"));
+        assert!(
+            found.iter().all(|f| f.1 == Compatibility::Compatible),
+            "{found:?}"
+        );
     }
 
     #[test]
