@@ -278,7 +278,8 @@ pub enum BackendErrorKind {
     Auth,
     /// The (ACL) user may not run this command on this key.
     Permission,
-    /// The server is loading, busy, read-only, or the cluster is down or moving slots.
+    /// Not available now, try again later: the server is loading, busy or read-only, the
+    /// cluster is down or moving slots, or a file is in use by another process.
     Unavailable,
     /// The backend does not implement this command (a backend written before the command
     /// existed, or an atomic batch where the backend cannot run one).
@@ -294,7 +295,7 @@ impl fmt::Display for BackendErrorKind {
             BackendErrorKind::Timeout => "timeout",
             BackendErrorKind::Auth => "authentication error",
             BackendErrorKind::Permission => "permission denied",
-            BackendErrorKind::Unavailable => "server unavailable",
+            BackendErrorKind::Unavailable => "unavailable",
             BackendErrorKind::Unsupported => "unsupported command",
             BackendErrorKind::Other => "backend error",
         })
