@@ -81,6 +81,66 @@ pub struct Team {
     pub lead: Item<Profile>,
 }
 
+/// The first version of a name: no limit on `last`, which may be absent.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct NameV1 {
+    pub first: String,
+    #[serde(default)]
+    pub last: String,
+}
+
+/// The current name: `last` required, at most 8 characters. Every value of it fits `NameV1`'s
+/// schema too (a structural subset with no limit).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Name {
+    pub first: String,
+    #[schemars(length(max = 8))]
+    pub last: String,
+}
+
+impl From<NameV1> for Name {
+    fn from(v1: NameV1) -> Self {
+        Name {
+            first: v1.first,
+            last: v1.last.chars().take(8).collect(),
+        }
+    }
+}
+
+/// A store whose current type has a constraint that its older version lacks.
+#[derive(Store)]
+pub struct Named {
+    #[store(migrate_from(NameV1))]
+    pub names: Dynamic<Item<Name>>,
+    #[store(migrate_from(NameV1))]
+    pub owner: Item<Name>,
+}
+
+/// `Named::schema()` as the manifest of the store opened at `env`'s prefix.
+fn named_manifest(env: &Env) -> kvstore::manifest::Manifest {
+    let patterns = match Named::schema() {
+        serde_json::Value::Object(patterns) => patterns,
+        other => panic!("a manifest is an object: {other}"),
+    };
+    let prefixed: serde_json::Map<String, serde_json::Value> = patterns
+        .into_iter()
+        .map(|(pattern, entry)| (format!("{}:{pattern}", env.prefix), entry))
+        .collect();
+    kvstore::manifest::Manifest::from_json(&serde_json::Value::Object(prefixed)).unwrap()
+}
+
+/// An audit report's verdict counts: checked, valid, outdated, invalid, wrong type, unknown.
+fn verdicts(report: &kvstore::AuditReport) -> [u64; 6] {
+    [
+        report.checked,
+        report.valid,
+        report.outdated,
+        report.invalid,
+        report.wrong_type,
+        report.unknown,
+    ]
+}
+
 const V1_ADA: &[u8] = br#"{"name":"Ada Lovelace"}"#;
 const V2_GRACE: &[u8] = br#"{"first":"Grace","last":"Hopper"}"#;
 
@@ -590,5 +650,72 @@ rules! {
             "{manifest}"
         );
         assert!(manifest["hits"].get("previous").is_none(), "{manifest}");
+    }
+    /// A store's `audit()` and the audit driven by its manifest give the same verdict on every
+    /// value: one that decodes as the current type but breaks its constraint is invalid in
+    /// both, although the older version's schema accepts it; a value of the older shape is
+    /// outdated in both; and the manifest-driven audit writes nothing.
+    pub async fn evolution_audit_agrees_with_the_manifest(env: Env) {
+        let app = Named::open_with_prefix(env.backend.clone(), &env.prefix);
+        let too_long: &[u8] = br#"{"first":"A","last":"far too long a name"}"#;
+        let old: &[u8] = br#"{"first":"Ada"}"#;
+        app.names()
+            .set("ok", &Name { first: "Ok".into(), last: "Fine".into() })
+            .await
+            .unwrap();
+        env.raw_set("names:long", too_long).await;
+        env.raw_set("names:old", old).await;
+        env.raw_set("names:junk", b"not json").await;
+        env.raw_set_add("names:set", b"\"member\"").await;
+        env.raw_set("owner", too_long).await;
+        env.raw_set("stray", b"x").await;
+
+        let manifest = named_manifest(&env);
+        let typed = app.audit().await.unwrap();
+        let by_manifest =
+            kvstore::manifest::audit(env.backend.clone(), &manifest, None, &mut |_| {})
+                .await
+                .unwrap();
+        let text = format!("store:\n{typed}\nmanifest:\n{by_manifest}");
+        assert_eq!(verdicts(&typed), [6, 1, 1, 3, 1, 1], "{text}");
+        assert_eq!(verdicts(&by_manifest), verdicts(&typed), "{text}");
+        let patterns = |r: &kvstore::AuditReport| {
+            r.patterns
+                .iter()
+                .map(|p| {
+                    let counts = [p.checked, p.valid, p.outdated, p.invalid, p.wrong_type];
+                    (p.pattern.clone(), counts)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(patterns(&by_manifest), patterns(&typed), "{text}");
+        let problems = |r: &kvstore::AuditReport| {
+            let mut list: Vec<(String, kvstore::ProblemKind)> =
+                r.problems.iter().map(|p| (p.key.clone(), p.kind)).collect();
+            list.sort_by(|a, b| a.0.cmp(&b.0));
+            list
+        };
+        assert_eq!(problems(&by_manifest), problems(&typed), "{text}");
+
+        // Key by key.
+        for id in ["ok", "long", "old", "junk", "set"] {
+            let key = env.key(&format!("names:{id}"));
+            let typed = app.names().at(id).audit().await.unwrap();
+            let by_manifest = kvstore::manifest::audit_keys(
+                env.backend.clone(),
+                &manifest,
+                std::slice::from_ref(&key),
+            )
+            .await
+            .unwrap();
+            assert_eq!(verdicts(&typed), verdicts(&by_manifest), "{key}: {typed}\n{by_manifest}");
+        }
+        let owner = app.owner().audit().await.unwrap();
+        assert_eq!((owner.checked, owner.invalid), (1, 1), "{owner}");
+
+        // Neither audit wrote anything.
+        assert_eq!(env.raw_get("names:long").await.unwrap(), too_long);
+        assert_eq!(env.raw_get("names:old").await.unwrap(), old);
+        assert_eq!(env.raw_get("owner").await.unwrap(), too_long);
     }
 }
