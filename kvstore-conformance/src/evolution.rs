@@ -81,16 +81,16 @@ pub struct Team {
     pub lead: Item<Profile>,
 }
 
-/// The first version of a name: no limit on `last`, which may be absent.
+/// The first version of a name: the last name was `surname`, with no limit (and optional).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct NameV1 {
     pub first: String,
     #[serde(default)]
-    pub last: String,
+    pub surname: String,
 }
 
-/// The current name: `last` required, at most 8 characters. Every value of it fits `NameV1`'s
-/// schema too (a structural subset with no limit).
+/// The current name: `last`, required, at most 8 characters. Every value of it fits `NameV1`'s
+/// schema too (`last` is just another field there, and `surname` has a default).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 pub struct Name {
     pub first: String,
@@ -102,7 +102,7 @@ impl From<NameV1> for Name {
     fn from(v1: NameV1) -> Self {
         Name {
             first: v1.first,
-            last: v1.last.chars().take(8).collect(),
+            last: v1.surname,
         }
     }
 }
@@ -319,9 +319,53 @@ rules! {
         assert!(matches!(err, Error::Decode { .. }), "{err:?}");
         assert!(err.is_stored_data());
         let message = err.to_string();
+        // Each older version tried, with where and why it did not fit.
         assert!(
-            message.contains("ProfileV2") && message.contains("ProfileV1"),
+            message.contains("as ProfileV2: /first: missing field")
+                && message.contains("as ProfileV1: /name: missing field"),
             "{message}"
+        );
+        env.raw_set("profiles:y", br#"{"name":7}"#).await;
+        let message = app.profiles().get("y").await.unwrap_err().to_string();
+        assert!(
+            message.contains("as ProfileV1: /name: 7 is not of type"),
+            "{message}"
+        );
+    }
+
+    /// A value of an older version whose conversion breaks the current schema is `Validation`
+    /// (stored data) with the converted value's issues, naming the version it was converted
+    /// from; nothing is written back.
+    pub async fn evolution_converted_value_names_its_version(env: Env) {
+        let app = Named::open_with_prefix(env.backend.clone(), &env.prefix);
+        let old: &[u8] = br#"{"first":"Ada","surname":"far too long a name"}"#;
+        env.raw_set("owner", old).await;
+        let key = env.key("owner");
+        let err = app.owner().get().await.unwrap_err();
+        assert_names_key(&err, &key);
+        match &err {
+            Error::Validation {
+                issues,
+                stored: true,
+                converted_from,
+                ..
+            } => {
+                assert_issue_at(issues, "/last");
+                assert_eq!(converted_from.as_deref(), Some("NameV1"), "{err}");
+            }
+            other => panic!("expected a stored Validation error, got {other:?}"),
+        }
+        assert!(err.is_stored_data());
+        assert!(
+            err.to_string().contains("converted from NameV1: at /last"),
+            "{err}"
+        );
+        assert_eq!(env.raw_get("owner").await.unwrap(), old, "written back");
+        let report = app.owner().audit().await.unwrap();
+        assert_eq!((report.checked, report.invalid), (1, 1), "{report}");
+        assert!(
+            report.problems[0].message.contains("converted from NameV1"),
+            "{report}"
         );
     }
 
@@ -658,7 +702,7 @@ rules! {
     pub async fn evolution_audit_agrees_with_the_manifest(env: Env) {
         let app = Named::open_with_prefix(env.backend.clone(), &env.prefix);
         let too_long: &[u8] = br#"{"first":"A","last":"far too long a name"}"#;
-        let old: &[u8] = br#"{"first":"Ada"}"#;
+        let old: &[u8] = br#"{"first":"Ada","surname":"Lovelace"}"#;
         app.names()
             .set("ok", &Name { first: "Ok".into(), last: "Fine".into() })
             .await

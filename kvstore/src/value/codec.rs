@@ -526,6 +526,7 @@ mod tests {
                 key,
                 issues,
                 stored: false,
+                converted_from: None,
             }) => {
                 assert_eq!(key, "k");
                 let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();

@@ -1934,6 +1934,66 @@ mod tests {
     use serde_json::json;
     use std::collections::{BTreeMap, HashMap};
 
+    // ---- The shape of a schema -----------------------------------------------------------
+
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    struct Shaped {
+        #[schemars(length(max = 8))]
+        last: String,
+        #[schemars(email)]
+        email: String,
+        #[schemars(range(max = 150))]
+        age: u8,
+        inner: Vec<ShapedInner>,
+        choice: ShapedChoice,
+    }
+
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    struct ShapedInner {
+        #[schemars(regex(pattern = "^[a-z]+$"))]
+        tag: String,
+    }
+
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    enum ShapedChoice {
+        Short(#[schemars(length(max = 1))] String),
+        Long(#[schemars(length(min = 2))] String),
+    }
+
+    #[test]
+    fn the_shape_drops_constraints_and_keeps_structure() {
+        let schema = schema_of::<Shaped>();
+        let shape = shape(&schema);
+        let text = shape.to_string();
+        for constraint in [
+            "maxLength",
+            "minLength",
+            "\"format\":\"email\"",
+            "pattern",
+            "oneOf",
+        ] {
+            assert!(!text.contains(constraint), "{constraint} left in {shape:#}");
+        }
+        let full = jsonschema::validator_for(&schema).unwrap();
+        let shape = jsonschema::validator_for(&shape).unwrap();
+        let broken = json!({
+            "last": "far too long a name", "email": "nope", "age": 200,
+            "inner": [{"tag": "UPPER"}], "choice": {"Short": "xyz"},
+        });
+        assert!(!full.is_valid(&broken) && shape.is_valid(&broken));
+        // What serde would refuse stays refused: missing or mistyped fields, an integer
+        // beyond its type (the constraint's bound becomes the type's), an unknown variant.
+        for other in [
+            json!({"email": "", "age": 1, "inner": [], "choice": {"Short": ""}}),
+            json!({"last": 1, "email": "", "age": 1, "inner": [], "choice": {"Short": ""}}),
+            json!({"last": "", "email": "", "age": 256, "inner": [], "choice": {"Short": ""}}),
+            json!({"last": "", "email": "", "age": 1, "inner": [{}], "choice": {"Short": ""}}),
+            json!({"last": "", "email": "", "age": 1, "inner": [], "choice": {"Other": ""}}),
+        ] {
+            assert!(!shape.is_valid(&other), "{other}");
+        }
+    }
+
     // ---- Harness -------------------------------------------------------------------------
 
     fn schema_of<T: JsonSchema>() -> Value {

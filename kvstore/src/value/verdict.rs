@@ -93,3 +93,162 @@ pub(crate) fn judge<X, V: Versions + ?Sized>(
     };
     Verdict::Invalid(Error::Decode { key, message })
 }
+
+#[cfg(test)]
+mod tests {
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::value::{codec, Migrations, Read};
+
+    #[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+    struct ProfileV1 {
+        name: String,
+    }
+
+    #[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+    struct ProfileV2 {
+        first: String,
+        last: String,
+    }
+
+    #[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+    struct Profile {
+        first: String,
+        #[schemars(length(max = 8))]
+        last: String,
+    }
+
+    fn from_v2(v2: ProfileV2) -> Profile {
+        Profile {
+            first: v2.first,
+            last: v2.last,
+        }
+    }
+
+    fn from_v1(v1: ProfileV1) -> Profile {
+        Profile {
+            first: String::new(),
+            last: v1.name,
+        }
+    }
+
+    fn migrations() -> Migrations<Profile> {
+        Migrations::new()
+            .version::<ProfileV2>(from_v2)
+            .version::<ProfileV1>(from_v1)
+    }
+
+    fn read(bytes: &[u8]) -> Result<Read<Profile>> {
+        migrations().read(codec::<Profile>(), "app:p", bytes)
+    }
+
+    /// The schemas alone, as a manifest has them.
+    struct Schemas(Vec<(String, Codec)>);
+
+    impl Versions for Schemas {
+        type Converted = ();
+        const LISTED: &'static str = "in `previous`";
+        fn version(&self, index: usize) -> Option<(&str, &Codec)> {
+            self.0.get(index).map(|(n, c)| (n.as_str(), c))
+        }
+        fn convert(&self, _: usize, _: &Stored<'_>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    fn by_schemas(bytes: &[u8]) -> Verdict<(), ()> {
+        let of = |codec: &Codec| Codec::from_schema(codec.schema().clone(), "a schema");
+        let current = of(codec::<Profile>());
+        let versions = Schemas(vec![
+            ("ProfileV2".into(), of(codec::<ProfileV2>())),
+            ("ProfileV1".into(), of(codec::<ProfileV1>())),
+        ]);
+        let stored = Stored::new("app:p", bytes);
+        judge(current.fits(&stored), &versions, &stored)
+    }
+
+    #[test]
+    fn typed_and_schema_verdicts_agree() {
+        let cases: [(&[u8], &str); 5] = [
+            (br#"{"first":"A","last":"B"}"#, "valid"),
+            // Of the current shape, breaking its constraint: ProfileV2 would take it.
+            (br#"{"first":"A","last":"far too long a name"}"#, "invalid"),
+            (br#"{"name":"Ada"}"#, "outdated"),
+            (br#"{"nick":"x"}"#, "invalid"),
+            (b"not json", "invalid"),
+        ];
+        for (bytes, expected) in cases {
+            let typed = match read(bytes) {
+                Ok(Read::Current(_)) => "valid",
+                Ok(Read::Older { .. }) => "outdated",
+                Err(_) => "invalid",
+            };
+            let schemas = match by_schemas(bytes) {
+                Verdict::Valid(()) => "valid",
+                Verdict::Outdated(()) => "outdated",
+                Verdict::Invalid(_) => "invalid",
+            };
+            let text = String::from_utf8_lossy(bytes);
+            assert_eq!((typed, schemas), (expected, expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn no_version_fits_says_why_each_did_not() {
+        let err = match read(br#"{"name":7}"#) {
+            Err(e @ Error::Decode { .. }) => e.to_string(),
+            other => panic!("{:?}", other.map(|_| ())),
+        };
+        assert!(err.contains("app:p"), "{err}");
+        assert!(
+            err.contains("missing field `first`"),
+            "the current type's own error: {err}"
+        );
+        assert!(!err.contains("the type may have changed"), "{err}");
+        assert!(
+            err.contains(
+                "no older version listed in `migrate_from` matched either: \
+                 as ProfileV2: /first: missing field (and 1 more issue); \
+                 as ProfileV1: /name: 7 is not of type \"string\""
+            ),
+            "{err}"
+        );
+        let err = match by_schemas(br#"{"name":7}"#) {
+            Verdict::Invalid(e @ Error::Decode { .. }) => e.to_string(),
+            _ => panic!("not a Decode error"),
+        };
+        assert!(
+            err.contains("/first: missing field (and 1 more issue); no older version in `previous` matched either: as ProfileV2: /first: missing field (and 1 more issue); as ProfileV1: /name: 7 is not of type"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_converted_value_that_breaks_the_schema_names_its_version() {
+        let err = match read(br#"{"name":"far too long a name"}"#) {
+            Err(e) => e,
+            Ok(_) => panic!("converted"),
+        };
+        match &err {
+            Error::Validation {
+                issues,
+                stored: true,
+                converted_from: Some(version),
+                ..
+            } => {
+                assert_eq!(version, "ProfileV1");
+                assert_eq!(issues[0].path, "/last", "{issues:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "invalid value stored at key `app:p`: converted from ProfileV1: at /last: "
+            ),
+            "{text}"
+        );
+    }
+}
