@@ -25,7 +25,7 @@ use crate::backend::command::Command;
 use crate::error::{Error, Result};
 use crate::key::decode_id;
 use crate::node::{AuditReport, Container, Context, Progress, Run, Verdict};
-use crate::value::{self, judge, Codec, Decimal, LeafCodec, Stored, Versions};
+use crate::value::{self, judge, Codec, Decimal, LeafCodec, StoredValue, Versions};
 use crate::IntoBackend;
 
 /// What a manifest says about one key pattern.
@@ -228,7 +228,7 @@ fn json_verdict(pattern: &Pattern, key: &str, bytes: &[u8]) -> Verdict {
     let Some(codec) = &pattern.codec else {
         return Verdict::Valid;
     };
-    let stored = Stored::new(key, bytes);
+    let stored = StoredValue::new(key, bytes);
     match judge(codec.fits(&stored), &Previous(&pattern.older), &stored) {
         value::Verdict::Valid(()) => Verdict::Valid,
         value::Verdict::Outdated(()) => Verdict::Outdated { encoded: None },
@@ -251,7 +251,7 @@ impl Versions for Previous<'_> {
             .map(|(name, codec)| (name.as_str(), codec))
     }
 
-    fn convert(&self, _: usize, _: &Stored<'_>) -> Result<()> {
+    fn convert(&self, _: usize, _: &StoredValue<'_>) -> Result<()> {
         Ok(())
     }
 }

@@ -69,7 +69,7 @@ fn fits_as<T: Storable>(codec: &Codec, key: &str, bytes: &[u8]) -> Result<()> {
 
 /// Stored bytes being judged (by [`Codec::fits`], for each version of a type): parsed as JSON
 /// at most once, when a codec of a schema needs the value.
-pub(crate) struct Stored<'a> {
+pub(crate) struct StoredValue<'a> {
     /// The key the bytes are stored at.
     pub(crate) key: &'a str,
     /// The bytes.
@@ -77,10 +77,10 @@ pub(crate) struct Stored<'a> {
     json: std::cell::OnceCell<std::result::Result<Value, String>>,
 }
 
-impl<'a> Stored<'a> {
+impl<'a> StoredValue<'a> {
     /// The bytes stored at `key`.
-    pub(crate) fn new(key: &'a str, bytes: &'a [u8]) -> Stored<'a> {
-        Stored {
+    pub(crate) fn new(key: &'a str, bytes: &'a [u8]) -> StoredValue<'a> {
+        StoredValue {
             key,
             bytes,
             json: std::cell::OnceCell::new(),
@@ -161,7 +161,7 @@ impl Codec {
     /// not of the type's shape (serde cannot decode it as the Rust type; for a codec of a
     /// schema alone, the schema without its constraints rejects it); otherwise (mostly
     /// [`Error::Validation`]) it is of that shape but breaks a constraint.
-    pub(crate) fn fits(&self, stored: &Stored<'_>) -> Result<()> {
+    pub(crate) fn fits(&self, stored: &StoredValue<'_>) -> Result<()> {
         match &self.shape {
             Shape::Typed(fits) => fits(self, stored.key, stored.bytes),
             Shape::Schema(shape) => {
@@ -181,7 +181,7 @@ impl Codec {
 
     /// Why `stored` is not a value of this type, as [`Codec::fits`] said with `error`, in a
     /// few words that point into it (`/name: missing field`).
-    pub(crate) fn why_not(&self, stored: &Stored<'_>, error: &Error) -> String {
+    pub(crate) fn why_not(&self, stored: &StoredValue<'_>, error: &Error) -> String {
         match error {
             Error::Validation { issues, .. } => issues_reason(issues),
             // serde names no place: ask the schema where the value departs from it.

@@ -44,7 +44,7 @@ pub(crate) fn map_batch<A: Sync, B: Send>(
 }
 
 pub use codec::Storable;
-pub(crate) use codec::{codec, Codec, Stored};
+pub(crate) use codec::{codec, Codec, StoredValue};
 pub(crate) use leaf::{Decimal, Json, LeafCodec, Raw};
 pub(crate) use verdict::{judge, Verdict, Versions};
 pub use versions::Migrations;

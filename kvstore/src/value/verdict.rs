@@ -16,7 +16,7 @@
 //! - none fits: the current type's `Decode` error, saying what each older version made of the
 //!   value (`as ProfileV2: /last: missing field; as ProfileV1: /name: missing field`).
 
-use super::codec::{without_hint, Codec, Stored};
+use super::codec::{without_hint, Codec, StoredValue};
 use crate::error::{Error, Result};
 
 /// What a stored value is (see the module docs).
@@ -43,7 +43,7 @@ pub(crate) trait Versions {
 
     /// Converts `stored`, a valid value of the version at `index`, into the current type; a
     /// result that breaks the current schema is [`Error::Validation`].
-    fn convert(&self, index: usize, stored: &Stored<'_>) -> Result<Self::Converted>;
+    fn convert(&self, index: usize, stored: &StoredValue<'_>) -> Result<Self::Converted>;
 }
 
 /// The verdict on `stored`, given `current`: the result of reading it as the current type —
@@ -51,7 +51,7 @@ pub(crate) trait Versions {
 pub(crate) fn judge<X, V: Versions + ?Sized>(
     current: Result<X>,
     versions: &V,
-    stored: &Stored<'_>,
+    stored: &StoredValue<'_>,
 ) -> Verdict<X, V::Converted> {
     let (key, not_current) = match current {
         Ok(value) => return Verdict::Valid(value),
@@ -153,7 +153,7 @@ mod tests {
         fn version(&self, index: usize) -> Option<(&str, &Codec)> {
             self.0.get(index).map(|(n, c)| (n.as_str(), c))
         }
-        fn convert(&self, _: usize, _: &Stored<'_>) -> Result<()> {
+        fn convert(&self, _: usize, _: &StoredValue<'_>) -> Result<()> {
             Ok(())
         }
     }
@@ -165,7 +165,7 @@ mod tests {
             ("ProfileV2".into(), of(codec::<ProfileV2>())),
             ("ProfileV1".into(), of(codec::<ProfileV1>())),
         ]);
-        let stored = Stored::new("app:p", bytes);
+        let stored = StoredValue::new("app:p", bytes);
         judge(current.fits(&stored), &versions, &stored)
     }
 

@@ -11,7 +11,7 @@ use std::any::type_name;
 
 use serde_json::Value;
 
-use super::codec::{codec, Codec, Storable, Stored};
+use super::codec::{codec, Codec, Storable, StoredValue};
 use super::verdict::{judge, Verdict, Versions};
 use crate::error::{Error, Result};
 
@@ -119,12 +119,15 @@ impl<T: Storable> Migrations<T> {
     /// why each older version did not fit; a converted value that breaks `T`'s schema is
     /// `Validation` naming the version it was converted from.
     pub(crate) fn read(&self, current: &Codec, key: &str, bytes: &[u8]) -> Result<Read<T>> {
-        let first = current.decode_shape_first::<T>(key, bytes);
+        let not_current = match current.decode_shape_first::<T>(key, bytes) {
+            Ok(value) => return Ok(Read::Current(value)),
+            Err(error) => error,
+        };
         let versions = WithCurrent {
             migrations: self,
             current,
         };
-        match judge(first, &versions, &Stored::new(key, bytes)) {
+        match judge(Err(not_current), &versions, &StoredValue::new(key, bytes)) {
             Verdict::Valid(value) => Ok(Read::Current(value)),
             Verdict::Outdated((value, encoded)) => Ok(Read::Older { value, encoded }),
             Verdict::Invalid(error) => Err(error),
@@ -150,7 +153,7 @@ impl<T: Storable> Versions for WithCurrent<'_, T> {
         Some((version.name, (version.codec)()))
     }
 
-    fn convert(&self, index: usize, stored: &Stored<'_>) -> Result<(T, Vec<u8>)> {
+    fn convert(&self, index: usize, stored: &StoredValue<'_>) -> Result<(T, Vec<u8>)> {
         let Some(version) = self.migrations.versions.get(index) else {
             return Err(Error::Decode {
                 key: stored.key.to_owned(),
