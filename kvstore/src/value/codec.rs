@@ -371,6 +371,7 @@ fn issues_reason(issues: &[Issue]) -> String {
     }
 }
 
+/// `reason`, and how many more issues there are when there are some.
 fn with_more(reason: String, more: usize) -> String {
     match more {
         0 => reason,

@@ -15,6 +15,17 @@
 //!   (the typed path), and the converted value must be a valid current value;
 //! - none fits: the current type's `Decode` error, saying what each older version made of the
 //!   value (`as ProfileV2: /last: missing field; as ProfileV1: /name: missing field`).
+//!
+//! A key of another kind (a set where an item belongs) is told by the walk that reads the keys
+//! (`Run::check_strings`, shared by both audits), before any bytes are judged.
+//!
+//! Where a schema alone cannot know what the Rust types know, a store's `audit()` and the
+//! manifest's can still differ, in two narrow cases: a value of an older version whose
+//! conversion breaks the current schema (the typed path converts it: invalid, naming the
+//! version; the schemas have no conversion: outdated), and a string that a type parses (a
+//! `Uuid`, a date) but that does not parse, where an older version accepts it (serde refuses
+//! it, so the typed path tries the older version; the schema sees a `format`, a constraint of
+//! the current shape: invalid).
 
 use super::codec::{without_hint, Codec, StoredValue};
 use crate::error::{Error, Result};
