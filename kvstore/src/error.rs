@@ -20,9 +20,9 @@ pub enum Error {
     ///
     /// A stored value of an older version (`#[store(migrate_from(...))]`) is converted, and the
     /// result must be valid too: when it is not, `converted_from` names the version it was
-    /// read as (the issues are the converted value's), and the message says so
-    /// (`invalid value stored at key `app:profiles:ada`: converted from ProfileV1: at
-    /// /country: ...`).
+    /// read as (the issues are the converted value's), and the message says so:
+    /// ``invalid value stored at key `app:profiles:ada`: converted from ProfileV1: at /country:
+    /// ...``.
     #[error(
         "invalid value {} key `{key}`: {}{}",
         if *.stored { "stored at" } else { "for" },
@@ -44,6 +44,11 @@ pub enum Error {
 
     /// The stored bytes are not JSON of the expected shape (or, for a counter, not a decimal
     /// 64-bit integer). Someone wrote something else under this key.
+    ///
+    /// For a field with `#[store(migrate_from(...))]`, the message goes on to say why each
+    /// older version did not fit either, each at its own JSON pointer:
+    /// ``...; no older version listed in `migrate_from` matched either: as ProfileV2: /last:
+    /// missing field; as ProfileV1: /name: 7 is not of type "string"``.
     #[error("cannot decode the value stored at key `{key}`: {message}")]
     Decode {
         /// The full key of the value.
