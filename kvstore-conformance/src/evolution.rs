@@ -81,6 +81,66 @@ pub struct Team {
     pub lead: Item<Profile>,
 }
 
+/// The first version of a name: the last name was `surname`, with no limit (and optional).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct NameV1 {
+    pub first: String,
+    #[serde(default)]
+    pub surname: String,
+}
+
+/// The current name: `last`, required, at most 8 characters. Every value of it fits `NameV1`'s
+/// schema too (`last` is just another field there, and `surname` has a default).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+pub struct Name {
+    pub first: String,
+    #[schemars(length(max = 8))]
+    pub last: String,
+}
+
+impl From<NameV1> for Name {
+    fn from(v1: NameV1) -> Self {
+        Name {
+            first: v1.first,
+            last: v1.surname,
+        }
+    }
+}
+
+/// A store whose current type has a constraint that its older version lacks.
+#[derive(Store)]
+pub struct Named {
+    #[store(migrate_from(NameV1))]
+    pub names: Dynamic<Item<Name>>,
+    #[store(migrate_from(NameV1))]
+    pub owner: Item<Name>,
+}
+
+/// `Named::schema()` as the manifest of the store opened at `env`'s prefix.
+fn named_manifest(env: &Env) -> kvstore::manifest::Manifest {
+    let patterns = match Named::schema() {
+        serde_json::Value::Object(patterns) => patterns,
+        other => panic!("a manifest is an object: {other}"),
+    };
+    let prefixed: serde_json::Map<String, serde_json::Value> = patterns
+        .into_iter()
+        .map(|(pattern, entry)| (format!("{}:{pattern}", env.prefix), entry))
+        .collect();
+    kvstore::manifest::Manifest::from_json(&serde_json::Value::Object(prefixed)).unwrap()
+}
+
+/// An audit report's verdict counts: checked, valid, outdated, invalid, wrong type, unknown.
+fn verdicts(report: &kvstore::AuditReport) -> [u64; 6] {
+    [
+        report.checked,
+        report.valid,
+        report.outdated,
+        report.invalid,
+        report.wrong_type,
+        report.unknown,
+    ]
+}
+
 const V1_ADA: &[u8] = br#"{"name":"Ada Lovelace"}"#;
 const V2_GRACE: &[u8] = br#"{"first":"Grace","last":"Hopper"}"#;
 
@@ -259,9 +319,53 @@ rules! {
         assert!(matches!(err, Error::Decode { .. }), "{err:?}");
         assert!(err.is_stored_data());
         let message = err.to_string();
+        // Each older version tried, with where and why it did not fit.
         assert!(
-            message.contains("ProfileV2") && message.contains("ProfileV1"),
+            message.contains("as ProfileV2: /first: missing field")
+                && message.contains("as ProfileV1: /name: missing field"),
             "{message}"
+        );
+        env.raw_set("profiles:y", br#"{"name":7}"#).await;
+        let message = app.profiles().get("y").await.unwrap_err().to_string();
+        assert!(
+            message.contains("as ProfileV1: /name: 7 is not of type"),
+            "{message}"
+        );
+    }
+
+    /// A value of an older version whose conversion breaks the current schema is `Validation`
+    /// (stored data) with the converted value's issues, naming the version it was converted
+    /// from; nothing is written back.
+    pub async fn evolution_converted_value_names_its_version(env: Env) {
+        let app = Named::open_with_prefix(env.backend.clone(), &env.prefix);
+        let old: &[u8] = br#"{"first":"Ada","surname":"far too long a name"}"#;
+        env.raw_set("owner", old).await;
+        let key = env.key("owner");
+        let err = app.owner().get().await.unwrap_err();
+        assert_names_key(&err, &key);
+        match &err {
+            Error::Validation {
+                issues,
+                stored: true,
+                converted_from,
+                ..
+            } => {
+                assert_issue_at(issues, "/last");
+                assert_eq!(converted_from.as_deref(), Some("NameV1"), "{err}");
+            }
+            other => panic!("expected a stored Validation error, got {other:?}"),
+        }
+        assert!(err.is_stored_data());
+        assert!(
+            err.to_string().contains("converted from NameV1: at /last"),
+            "{err}"
+        );
+        assert_eq!(env.raw_get("owner").await.unwrap(), old, "written back");
+        let report = app.owner().audit().await.unwrap();
+        assert_eq!((report.checked, report.invalid), (1, 1), "{report}");
+        assert!(
+            report.problems[0].message.contains("converted from NameV1"),
+            "{report}"
         );
     }
 
@@ -590,5 +694,70 @@ rules! {
             "{manifest}"
         );
         assert!(manifest["hits"].get("previous").is_none(), "{manifest}");
+    }
+    /// A store's `audit()` and the audit driven by its manifest give the same verdict on every
+    /// value: one that decodes as the current type but breaks its constraint is invalid in
+    /// both, although the older version's schema accepts it; a value of the older shape is
+    /// outdated in both; and the manifest-driven audit writes nothing.
+    pub async fn evolution_audit_agrees_with_the_manifest(env: Env) {
+        let app = Named::open_with_prefix(env.backend.clone(), &env.prefix);
+        let too_long: &[u8] = br#"{"first":"A","last":"far too long a name"}"#;
+        let old: &[u8] = br#"{"first":"Ada","surname":"Lovelace"}"#;
+        env.raw_set("names:ok", br#"{"first":"Ok","last":"Fine"}"#)
+            .await;
+        env.raw_set("names:long", too_long).await;
+        env.raw_set("names:old", old).await;
+        env.raw_set("names:junk", b"not json").await;
+        env.raw_set_add("names:set", b"\"member\"").await;
+        env.raw_set("owner", too_long).await;
+        env.raw_set("stray", b"x").await;
+
+        let manifest = named_manifest(&env);
+        let typed = app.audit().await.unwrap();
+        let by_manifest =
+            kvstore::manifest::audit(env.backend.clone(), &manifest, None, &mut |_| {})
+                .await
+                .unwrap();
+        let text = format!("store:\n{typed}\nmanifest:\n{by_manifest}");
+        assert_eq!(verdicts(&typed), [6, 1, 1, 3, 1, 1], "{text}");
+        assert_eq!(verdicts(&by_manifest), verdicts(&typed), "{text}");
+        let patterns = |r: &kvstore::AuditReport| {
+            r.patterns
+                .iter()
+                .map(|p| {
+                    let counts = [p.checked, p.valid, p.outdated, p.invalid, p.wrong_type];
+                    (p.pattern.clone(), counts)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(patterns(&by_manifest), patterns(&typed), "{text}");
+        let problems = |r: &kvstore::AuditReport| {
+            let mut list: Vec<(String, kvstore::ProblemKind)> =
+                r.problems.iter().map(|p| (p.key.clone(), p.kind)).collect();
+            list.sort_by(|a, b| a.0.cmp(&b.0));
+            list
+        };
+        assert_eq!(problems(&by_manifest), problems(&typed), "{text}");
+
+        // Key by key.
+        for id in ["ok", "long", "old", "junk", "set"] {
+            let key = env.key(&format!("names:{id}"));
+            let typed = app.names().at(id).audit().await.unwrap();
+            let by_manifest = kvstore::manifest::audit_keys(
+                env.backend.clone(),
+                &manifest,
+                std::slice::from_ref(&key),
+            )
+            .await
+            .unwrap();
+            assert_eq!(verdicts(&typed), verdicts(&by_manifest), "{key}: {typed}\n{by_manifest}");
+        }
+        let owner = app.owner().audit().await.unwrap();
+        assert_eq!((owner.checked, owner.invalid), (1, 1), "{owner}");
+
+        // Neither audit wrote anything.
+        assert_eq!(env.raw_get("names:long").await.unwrap(), too_long);
+        assert_eq!(env.raw_get("names:old").await.unwrap(), old);
+        assert_eq!(env.raw_get("owner").await.unwrap(), too_long);
     }
 }

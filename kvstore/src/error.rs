@@ -17,9 +17,16 @@ pub enum Error {
     /// was written — the caller passed an invalid value; on read (`stored: true`) the stored
     /// value was written by someone who did not respect the schema (see
     /// [`Error::is_stored_data`]).
+    ///
+    /// A stored value of an older version (`#[store(migrate_from(...))]`) is converted, and the
+    /// result must be valid too: when it is not, `converted_from` names the version it was
+    /// read as (the issues are the converted value's), and the message says so:
+    /// ``invalid value stored at key `app:profiles:ada`: converted from ProfileV1: at /country:
+    /// ...``.
     #[error(
-        "invalid value {} key `{key}`: {}",
+        "invalid value {} key `{key}`: {}{}",
         if *.stored { "stored at" } else { "for" },
+        ConvertedFrom(.converted_from.as_deref()),
         Issues(.issues)
     )]
     Validation {
@@ -30,10 +37,18 @@ pub enum Error {
         /// Whether the invalid value was read from the store (`false`: it was about to be
         /// written).
         stored: bool,
+        /// The older version the stored value was read as and converted from, when the
+        /// conversion is what broke the schema (`None`: the value itself is invalid).
+        converted_from: Option<String>,
     },
 
     /// The stored bytes are not JSON of the expected shape (or, for a counter, not a decimal
     /// 64-bit integer). Someone wrote something else under this key.
+    ///
+    /// For a field with `#[store(migrate_from(...))]`, the message goes on to say why each
+    /// older version did not fit either, each at its own JSON pointer:
+    /// ``...; no older version listed in `migrate_from` matched either: as ProfileV2: /last:
+    /// missing field; as ProfileV1: /name: 7 is not of type "string"``.
     #[error("cannot decode the value stored at key `{key}`: {message}")]
     Decode {
         /// The full key of the value.
@@ -131,6 +146,7 @@ pub(crate) fn not_a_number(key: &str) -> Error {
             message: "a score must be a number, not NaN".into(),
         }],
         stored: false,
+        converted_from: None,
     }
 }
 
@@ -187,6 +203,18 @@ impl fmt::Display for Keys<'_> {
             write!(f, "`{key}`")?;
         }
         Ok(())
+    }
+}
+
+/// `converted from <version>: `, or nothing.
+struct ConvertedFrom<'a>(Option<&'a str>);
+
+impl fmt::Display for ConvertedFrom<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(version) => write!(f, "converted from {version}: "),
+            None => Ok(()),
+        }
     }
 }
 
@@ -380,6 +408,7 @@ mod tests {
                 message: "\"x\" is not a \"email\"".into(),
             }],
             stored: false,
+            converted_from: None,
         };
         let s = e.to_string();
         assert!(s.contains("shop:u:alice") && s.contains("/email"), "{s}");

@@ -25,7 +25,7 @@ use crate::backend::command::Command;
 use crate::error::{Error, Result};
 use crate::key::decode_id;
 use crate::node::{AuditReport, Container, Context, Progress, Run, Verdict};
-use crate::value::{Codec, Decimal, LeafCodec};
+use crate::value::{self, judge, Codec, Decimal, LeafCodec, StoredValue, Versions};
 use crate::IntoBackend;
 
 /// What a manifest says about one key pattern.
@@ -45,7 +45,8 @@ pub struct Pattern {
     /// The integer type of `packed_ints`.
     pub int: Option<String>,
     codec: Option<Codec>,
-    older: Vec<Codec>,
+    /// The `previous` schemas' codecs, each with its name (its `title`, or its position).
+    older: Vec<(String, Codec)>,
 }
 
 impl fmt::Debug for Pattern {
@@ -126,7 +127,14 @@ impl Manifest {
                         .map(|s| Codec::from_schema(s, "the manifest's schema")),
                     older: previous
                         .iter()
-                        .map(|s| Codec::from_schema(s.clone(), "a previous schema"))
+                        .enumerate()
+                        .map(|(i, s)| {
+                            let name = match s.get("title").and_then(Value::as_str) {
+                                Some(title) => title.to_owned(),
+                                None => format!("previous[{i}]"),
+                            };
+                            (name, Codec::from_schema(s.clone(), "a previous schema"))
+                        })
                         .collect(),
                     schema,
                     previous,
@@ -211,35 +219,40 @@ pub fn matches(pattern: &str, key: &str) -> bool {
     keys.next().is_none()
 }
 
-/// The verdict on one JSON value of `pattern`: valid, of a `previous` version, or invalid.
+/// The verdict on one JSON value of `pattern`, by [`judge`] (the one decision a store's own
+/// `audit()` makes too): of the current schema, of a `previous` one (nothing to write back:
+/// this audit only reads), or invalid. "Of the current type's shape" is decided by the current
+/// schema without its constraints, so a value of that shape that breaks a constraint is
+/// invalid even when an older schema accepts it.
 fn json_verdict(pattern: &Pattern, key: &str, bytes: &[u8]) -> Verdict {
     let Some(codec) = &pattern.codec else {
         return Verdict::Valid;
     };
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(value) => value,
-        Err(e) => {
-            return Verdict::Invalid(Error::Decode {
-                key: key.to_owned(),
-                message: format!("not JSON: {e}"),
-            })
-        }
-    };
-    match codec.check(key, &value, true) {
-        Ok(()) => Verdict::Valid,
-        Err(e) => {
-            if pattern
-                .older
-                .iter()
-                .any(|old| old.check(key, &value, true).is_ok())
-            {
-                Verdict::Outdated {
-                    encoded: Vec::new(),
-                }
-            } else {
-                Verdict::Invalid(e)
-            }
-        }
+    let stored = StoredValue::new(key, bytes);
+    match judge(codec.fits(&stored), &Previous(&pattern.older), &stored) {
+        value::Verdict::Valid(()) => Verdict::Valid,
+        value::Verdict::Outdated(()) => Verdict::Outdated { encoded: None },
+        value::Verdict::Invalid(error) => Verdict::Invalid(error),
+    }
+}
+
+/// A pattern's `previous` schemas, each with its name: what [`judge`] tries a value as.
+struct Previous<'a>(&'a [(String, Codec)]);
+
+impl Versions for Previous<'_> {
+    /// A manifest has no conversions: only the verdict.
+    type Converted = ();
+
+    const LISTED: &'static str = "in the manifest's `previous`";
+
+    fn version(&self, index: usize) -> Option<(&str, &Codec)> {
+        self.0
+            .get(index)
+            .map(|(name, codec)| (name.as_str(), codec))
+    }
+
+    fn convert(&self, _: usize, _: &StoredValue<'_>) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -171,12 +171,14 @@ fn members(reply: &Reply) -> Vec<(Option<&[u8]>, &[u8])> {
     }
 }
 
-/// The verdict on one stored value.
+/// The verdict on one stored value, as [`judge`](crate::value::judge) gave it.
 pub(crate) enum Verdict {
     /// Of the current type.
     Valid,
-    /// Of an older version; `encoded`: the value in the current shape, to write back.
-    Outdated { encoded: Vec<u8> },
+    /// Of an older version; `encoded`: the value in the current shape, to write back, when the
+    /// verdict came with a conversion (a typed field's; not a manifest's schemas, which have
+    /// none, nor a container, which is not rewritten).
+    Outdated { encoded: Option<Vec<u8>> },
     /// Fits no version (the error says why).
     Invalid(Error),
 }
@@ -375,6 +377,17 @@ impl<'p> Run<'p> {
                 self.audit.outdated += 1;
                 self.counts().outdated += 1;
                 if self.migrate {
+                    let Some(encoded) = encoded else {
+                        // Nothing to write back: no conversion came with the verdict.
+                        self.migration.failed += 1;
+                        Self::problem(
+                            &mut self.migration.problems,
+                            key,
+                            ProblemKind::WriteFailed,
+                            "an older version, but no conversion to write back".to_owned(),
+                        );
+                        return Ok(());
+                    };
                     let swap = Command::CompareAndSwap {
                         key,
                         expected: Some(bytes),
@@ -475,9 +488,7 @@ impl<'p> Run<'p> {
             }
             let verdict = match invalid {
                 Some(e) => Verdict::Invalid(e),
-                None if outdated => Verdict::Outdated {
-                    encoded: Vec::new(),
-                },
+                None if outdated => Verdict::Outdated { encoded: None },
                 None => Verdict::Valid,
             };
             self.verdict(ctx, key, &[], verdict).await?;

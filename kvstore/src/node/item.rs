@@ -298,7 +298,8 @@ fn classify<T: Storable>(
     }
 }
 
-/// The audit's verdict on an item value.
+/// The audit's verdict on an item value: the read's (through [`Migrations::read`], which
+/// [`judge`](crate::value::judge)s what does not decode as `T`), without its write-back.
 fn verdict<T: Storable>(
     json: Json<T>,
     migrations: Option<&Migrations<T>>,
@@ -307,7 +308,9 @@ fn verdict<T: Storable>(
 ) -> Verdict {
     match classify(json, migrations, key, bytes) {
         Ok(Read::Current(_)) => Verdict::Valid,
-        Ok(Read::Older { encoded, .. }) => Verdict::Outdated { encoded },
+        Ok(Read::Older { encoded, .. }) => Verdict::Outdated {
+            encoded: Some(encoded),
+        },
         Err(e) => Verdict::Invalid(e),
     }
 }

@@ -116,10 +116,16 @@ impl<T: Storable> ListOf<T> {
             .await;
         // An element that does not decode has still moved: name the key it is at now.
         moved.map_err(|e| match e {
-            Error::Validation { issues, stored, .. } => Error::Validation {
+            Error::Validation {
+                issues,
+                stored,
+                converted_from,
+                ..
+            } => Error::Validation {
                 key: dest_key.to_owned(),
                 issues,
                 stored,
+                converted_from,
             },
             Error::Decode { message, .. } => Error::Decode {
                 key: dest_key.to_owned(),

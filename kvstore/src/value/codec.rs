@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, InvalidKeyReason, Issue, Result};
-use crate::value::projection::{project, Plan};
+use crate::value::projection::{self, project, Plan};
 use crate::value::{check, depth_limit};
 
 /// A type that can be stored in an [`Item`](crate::Item) or a [`SetOf`](crate::SetOf): it is
@@ -49,6 +49,54 @@ pub struct Codec {
     /// For constrained types: where the constraints are, and a validator of the residual schema
     /// that checks only those parts (see [`crate::value::projection`]).
     projection: Option<(Plan, jsonschema::Validator)>,
+    /// How [`Codec::fits`] tells the type's shape.
+    shape: Shape,
+}
+
+/// How a codec tells whether stored bytes are of its type's shape.
+enum Shape {
+    /// A Rust type: serde decodes them or not (then [`Codec::decode_shape_first`]).
+    Typed(fn(&Codec, &str, &[u8]) -> Result<()>),
+    /// A schema known only as JSON: its shape schema ([`projection::shape`]) accepts them or
+    /// not (`Err`: it does not compile; then the whole schema decides alone).
+    Schema(std::result::Result<jsonschema::Validator, String>),
+}
+
+/// [`Shape::Typed`] of `T`.
+fn fits_as<T: Storable>(codec: &Codec, key: &str, bytes: &[u8]) -> Result<()> {
+    codec.decode_shape_first::<T>(key, bytes).map(drop)
+}
+
+/// Stored bytes being judged (by [`Codec::fits`], for each version of a type): parsed as JSON
+/// at most once, when a codec of a schema needs the value.
+pub(crate) struct StoredValue<'a> {
+    /// The key the bytes are stored at.
+    pub(crate) key: &'a str,
+    /// The bytes.
+    pub(crate) bytes: &'a [u8],
+    json: std::cell::OnceCell<std::result::Result<Value, String>>,
+}
+
+impl<'a> StoredValue<'a> {
+    /// The bytes stored at `key`.
+    pub(crate) fn new(key: &'a str, bytes: &'a [u8]) -> StoredValue<'a> {
+        StoredValue {
+            key,
+            bytes,
+            json: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The bytes as JSON; `Err`: they are not JSON (`Decode`).
+    fn json(&self) -> Result<&Value> {
+        self.json
+            .get_or_init(|| serde_json::from_slice(self.bytes).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Error::Decode {
+                key: self.key.to_owned(),
+                message: format!("not JSON: {e}"),
+            })
+    }
 }
 
 static CODECS: LazyLock<RwLock<HashMap<TypeId, &'static Codec>>> = LazyLock::new(Default::default);
@@ -89,19 +137,64 @@ impl Codec {
             validator,
             structural,
             projection,
+            shape: Shape::Typed(fits_as::<T>),
         }
     }
 
     /// A codec of a schema known only as JSON (a manifest's): validates [`Value`]s with
-    /// [`Codec::check`] exactly as the typed codecs do; `name` names it in errors.
+    /// [`Codec::check`] exactly as the typed codecs do, and tells their shape by the schema
+    /// without its constraints; `name` names it in errors.
     pub fn from_schema(schema: Value, name: &'static str) -> Codec {
         let validator = compile(&schema).map_err(|e| e.to_string());
+        let shape = compile(&projection::shape(&schema));
         Codec {
             type_name: name,
             schema,
             validator,
             structural: false,
             projection: None,
+            shape: Shape::Schema(shape),
+        }
+    }
+
+    /// Whether `stored` is a valid value of this codec's type: `Ok`; [`Error::Decode`]: it is
+    /// not of the type's shape (serde cannot decode it as the Rust type; for a codec of a
+    /// schema alone, the schema without its constraints rejects it); otherwise (mostly
+    /// [`Error::Validation`]) it is of that shape but breaks a constraint.
+    pub(crate) fn fits(&self, stored: &StoredValue<'_>) -> Result<()> {
+        match &self.shape {
+            Shape::Typed(fits) => fits(self, stored.key, stored.bytes),
+            Shape::Schema(shape) => {
+                let value = stored.json()?;
+                if let Ok(shape) = shape {
+                    if let Some(reason) = first_reason(shape.iter_errors(value)) {
+                        return Err(Error::Decode {
+                            key: stored.key.to_owned(),
+                            message: reason,
+                        });
+                    }
+                }
+                self.check(stored.key, value, true)
+            }
+        }
+    }
+
+    /// Why `stored` is not a value of this type, as [`Codec::fits`] said with `error`, in a
+    /// few words that point into it (`/name: missing field`).
+    pub(crate) fn why_not(&self, stored: &StoredValue<'_>, error: &Error) -> String {
+        match error {
+            Error::Validation { issues, .. } => issues_reason(issues),
+            // serde names no place: ask the schema where the value departs from it.
+            Error::Decode { message, .. } => {
+                let located = match (&self.shape, &self.validator, stored.json()) {
+                    (Shape::Typed(_), Ok(validator), Ok(value)) => {
+                        first_reason(validator.iter_errors(value))
+                    }
+                    _ => None,
+                };
+                located.unwrap_or_else(|| without_hint(message).to_owned())
+            }
+            other => other.to_string(),
         }
     }
 
@@ -143,6 +236,7 @@ impl Codec {
             key: key.to_owned(),
             issues,
             stored,
+            converted_from: None,
         })
     }
 
@@ -233,7 +327,58 @@ impl Codec {
 }
 
 /// Where a decode error's hint about changed types starts.
-pub(crate) const CHANGED_TYPE_HINT: &str = "; the type may have changed since this value";
+const CHANGED_TYPE_HINT: &str = "; the type may have changed since this value";
+
+/// A decode error's message without its hint about changed types (for a field that lists older
+/// versions, which says what they made of the value instead).
+pub(crate) fn without_hint(message: &str) -> &str {
+    message
+        .split_once(CHANGED_TYPE_HINT)
+        .map_or(message, |(serde, _)| serde)
+}
+
+/// The first of a validator's `errors`, as `/pointer: message` (a missing property pointed at
+/// where it belongs: `/last: missing field`), and how many more there are; `None` when there
+/// are none.
+fn first_reason<'a>(
+    mut errors: impl Iterator<Item = jsonschema::ValidationError<'a>>,
+) -> Option<String> {
+    let first = errors.next()?;
+    let mut path = first.instance_path().as_str().to_owned();
+    let message = match first.kind() {
+        jsonschema::error::ValidationErrorKind::Required { property } => {
+            let name = property
+                .as_str()
+                .map_or_else(|| property.to_string(), str::to_owned);
+            path.push('/');
+            path.push_str(&name.replace('~', "~0").replace('/', "~1"));
+            "missing field".to_owned()
+        }
+        _ => plain_message(first.to_string()),
+    };
+    let issues = [Issue { path, message }];
+    Some(with_more(issues_reason(&issues), errors.count()))
+}
+
+/// The first of `issues` as `/pointer: message`, and how many more there are.
+fn issues_reason(issues: &[Issue]) -> String {
+    match issues.first() {
+        None => "invalid".to_owned(),
+        Some(Issue { path, message }) if path.is_empty() => {
+            with_more(message.clone(), issues.len() - 1)
+        }
+        Some(Issue { path, message }) => with_more(format!("{path}: {message}"), issues.len() - 1),
+    }
+}
+
+/// `reason`, and how many more issues there are when there are some.
+fn with_more(reason: String, more: usize) -> String {
+    match more {
+        0 => reason,
+        1 => format!("{reason} (and 1 more issue)"),
+        n => format!("{reason} (and {n} more issues)"),
+    }
+}
 
 /// A decode error for `key`; when serde reports a missing or unknown field (the type changed
 /// since the value was written), the message says what to do about it.
@@ -382,6 +527,7 @@ mod tests {
                 key,
                 issues,
                 stored: false,
+                converted_from: None,
             }) => {
                 assert_eq!(key, "k");
                 let paths: Vec<_> = issues.iter().map(|i| i.path.as_str()).collect();

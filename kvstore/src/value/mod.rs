@@ -13,6 +13,8 @@
 //!   uses, so a new node type picks an encoding instead of writing one.
 //! - [`versions`]: the older versions of a type (`#[store(migrate_from(...))]`) and the read
 //!   path that falls back to them.
+//! - [`verdict`]: the one decision, for a stored value, between the current type, an older
+//!   version and neither — for typed reads and audits and for the manifest-driven audit.
 
 pub(crate) mod check;
 pub(crate) mod codec;
@@ -20,6 +22,7 @@ pub(crate) mod depth_limit;
 pub(crate) mod email;
 pub(crate) mod leaf;
 pub(crate) mod projection;
+pub(crate) mod verdict;
 pub(crate) mod versions;
 
 /// Batches at least this long are encoded or decoded on every core (see [`map_batch`]).
@@ -41,7 +44,8 @@ pub(crate) fn map_batch<A: Sync, B: Send>(
 }
 
 pub use codec::Storable;
-pub(crate) use codec::{codec, Codec};
+pub(crate) use codec::{codec, Codec, StoredValue};
 pub(crate) use leaf::{Decimal, Json, LeafCodec, Raw};
+pub(crate) use verdict::{judge, Verdict, Versions};
 pub use versions::Migrations;
 pub(crate) use versions::Read;

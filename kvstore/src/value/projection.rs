@@ -895,10 +895,8 @@ fn scan(node: &Value, root: &Map<String, Value>, refs: &mut Vec<DefKey>) -> bool
         Value::Object(map) => map,
         _ => return true,
     };
-    let format = map.get("format").and_then(Value::as_str);
     for (keyword, value) in map {
         let structural = match keyword.as_str() {
-            k if ANNOTATIONS.contains(&k) => true,
             "$ref" => match value.as_str().and_then(|r| parse_ref(r, root)) {
                 Some(key) => {
                     refs.push(key);
@@ -906,10 +904,6 @@ fn scan(node: &Value, root: &Map<String, Value>, refs: &mut Vec<DefKey>) -> bool
                 }
                 None => false,
             },
-            "type" | "required" | "const" | "enum" => true,
-            "format" => value.as_str().is_some_and(is_numeric_format),
-            "minimum" => format.is_some_and(|f| implied_minimum(f, value)),
-            "maximum" => format.is_some_and(|f| implied_maximum(f, value)),
             "properties" => value
                 .as_object()
                 .is_some_and(|p| p.values().all(|s| !scan(s, root, refs))),
@@ -917,15 +911,96 @@ fn scan(node: &Value, root: &Map<String, Value>, refs: &mut Vec<DefKey>) -> bool
             "prefixItems" | "anyOf" | "oneOf" | "allOf" => value
                 .as_array()
                 .is_some_and(|a| a.iter().all(|s| !scan(s, root, refs))),
-            // Tuples: schemars bounds the length with the arity.
-            "minItems" | "maxItems" => map.contains_key("prefixItems"),
-            _ => false,
+            keyword => !is_constraint(keyword, value, map),
         };
         if !structural {
             return true;
         }
     }
     false
+}
+
+/// Whether `keyword: value` of the schema object `map` is a constraint: something a value of
+/// the Rust type the schema describes can break. The structural keywords are the annotations,
+/// `type`, `required`, `const`, `enum`, the integer and float formats, the bounds those formats
+/// imply, and the length of a tuple; every keyword not listed is a constraint. (The keywords
+/// holding sub-schemas that [`scan`] and [`shape`] look into are theirs to handle.)
+fn is_constraint(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
+    let format = map.get("format").and_then(Value::as_str);
+    !match keyword {
+        k if ANNOTATIONS.contains(&k) => true,
+        "type" | "required" | "const" | "enum" => true,
+        "format" => value.as_str().is_some_and(is_numeric_format),
+        "minimum" => format.is_some_and(|f| implied_minimum(f, value)),
+        "maximum" => format.is_some_and(|f| implied_maximum(f, value)),
+        // Tuples: schemars bounds the length with the arity.
+        "minItems" | "maxItems" => map.contains_key("prefixItems"),
+        _ => false,
+    }
+}
+
+/// The *shape* of a schema: a copy with every constraint removed (see [`is_constraint`]), so
+/// that it accepts exactly the values of the right structure — what a schema alone can say of
+/// "decodes as the type", where there is no Rust type to ask serde.
+///
+/// Everywhere in the schema (definitions included): constraint keywords are dropped, together
+/// with the applicators the plan never looks into (`not`, `if`, `patternProperties`,
+/// `contains`, ...: a value that only they would reject is still of the right structure); a
+/// `minimum`/`maximum` next to an integer format becomes that integer type's bound (what serde
+/// checks); `oneOf` becomes `anyOf` (with their constraints gone, two branches may both fit).
+/// It errs towards accepting: a value the shape accepts is judged by the whole schema.
+pub(crate) fn shape(schema: &Value) -> Value {
+    /// The applicators whose sub-schemas keep their structure.
+    const KEPT: &[&str] = &[
+        "$ref",
+        "properties",
+        "items",
+        "additionalProperties",
+        "prefixItems",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "$defs",
+        "definitions",
+    ];
+    let mut shape = schema.clone();
+    for_each_schema_mut(&mut shape, &mut |map| {
+        let bounds = map
+            .get("format")
+            .and_then(Value::as_str)
+            .and_then(integer_bounds);
+        let dropped: Vec<String> = map
+            .iter()
+            .filter(|(k, v)| !KEPT.contains(&k.as_str()) && is_constraint(k, v, map))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for keyword in dropped {
+            map.remove(&keyword);
+            match (keyword.as_str(), bounds) {
+                ("minimum", Some((min, _))) => {
+                    map.insert(keyword, min_value(min));
+                }
+                ("maximum", Some((_, max))) => {
+                    map.insert(keyword, max_value(max));
+                }
+                _ => {}
+            }
+        }
+        if let Some(branches) = map.remove("oneOf") {
+            map.insert("anyOf".to_owned(), branches);
+        }
+    });
+    shape
+}
+
+/// An integer type's minimum as JSON.
+fn min_value(min: i128) -> Value {
+    i64::try_from(min).map_or_else(|_| Value::from(min as f64), Value::from)
+}
+
+/// An integer type's maximum as JSON.
+fn max_value(max: u128) -> Value {
+    u64::try_from(max).map_or_else(|_| Value::from(max as f64), Value::from)
 }
 
 /// Whether every `$ref` under `node` is one [`parse_ref`] understands and nothing changes how
@@ -974,22 +1049,34 @@ fn subschemas<'v>(keyword: &str, value: &'v Value) -> Box<dyn Iterator<Item = &'
 
 /// Rewrites every `$ref: "#"` under `node` to `target`.
 fn rewrite_root_refs(node: &mut Value, target: &str) {
+    for_each_schema_mut(node, &mut |map| {
+        if let Some(reference) = map.get_mut("$ref") {
+            if reference == "#" {
+                *reference = Value::from(target);
+            }
+        }
+    });
+}
+
+/// Calls `f` on the schema object `node` and then on every schema object under it (what `f`
+/// left of it).
+fn for_each_schema_mut(node: &mut Value, f: &mut impl FnMut(&mut Map<String, Value>)) {
     let Value::Object(map) = node else {
         return;
     };
+    f(map);
     for (keyword, value) in map.iter_mut() {
         match (keyword.as_str(), value) {
-            ("$ref", value) if value == "#" => *value = Value::from(target),
             (k, Value::Object(children)) if SCHEMA_MAPS.contains(&k) || k == "dependencies" => {
                 children
                     .values_mut()
-                    .for_each(|s| rewrite_root_refs(s, target));
+                    .for_each(|s| for_each_schema_mut(s, f));
             }
             (k, value @ Value::Object(_)) if SCHEMA_VALUES.contains(&k) => {
-                rewrite_root_refs(value, target);
+                for_each_schema_mut(value, f);
             }
             (k, Value::Array(items)) if SCHEMA_ARRAYS.contains(&k) => {
-                items.iter_mut().for_each(|s| rewrite_root_refs(s, target));
+                items.iter_mut().for_each(|s| for_each_schema_mut(s, f));
             }
             _ => {}
         }
@@ -1846,6 +1933,66 @@ mod tests {
     use serde::{Deserialize, Serialize};
     use serde_json::json;
     use std::collections::{BTreeMap, HashMap};
+
+    // ---- The shape of a schema -----------------------------------------------------------
+
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    struct Shaped {
+        #[schemars(length(max = 8))]
+        last: String,
+        #[schemars(email)]
+        email: String,
+        #[schemars(range(max = 150))]
+        age: u8,
+        inner: Vec<ShapedInner>,
+        choice: ShapedChoice,
+    }
+
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    struct ShapedInner {
+        #[schemars(regex(pattern = "^[a-z]+$"))]
+        tag: String,
+    }
+
+    #[derive(Serialize, Deserialize, JsonSchema)]
+    enum ShapedChoice {
+        Short(#[schemars(length(max = 1))] String),
+        Long(#[schemars(length(min = 2))] String),
+    }
+
+    #[test]
+    fn the_shape_drops_constraints_and_keeps_structure() {
+        let schema = schema_of::<Shaped>();
+        let shape = shape(&schema);
+        let text = shape.to_string();
+        for constraint in [
+            "maxLength",
+            "minLength",
+            "\"format\":\"email\"",
+            "pattern",
+            "oneOf",
+        ] {
+            assert!(!text.contains(constraint), "{constraint} left in {shape:#}");
+        }
+        let full = jsonschema::validator_for(&schema).unwrap();
+        let shape = jsonschema::validator_for(&shape).unwrap();
+        let broken = json!({
+            "last": "far too long a name", "email": "nope", "age": 200,
+            "inner": [{"tag": "UPPER"}], "choice": {"Short": "xyz"},
+        });
+        assert!(!full.is_valid(&broken) && shape.is_valid(&broken));
+        // What serde would refuse stays refused: missing or mistyped fields, an integer
+        // beyond its type (the constraint's bound becomes the type's), an unknown variant.
+        for other in [
+            json!({"email": "", "age": 1, "inner": [], "choice": {"Short": ""}}),
+            json!({"last": 1, "email": "", "age": 1, "inner": [], "choice": {"Short": ""}}),
+            json!({"last": "", "email": "", "age": 256, "inner": [], "choice": {"Short": ""}}),
+            json!({"last": "", "email": "", "age": 1, "inner": [{}], "choice": {"Short": ""}}),
+            json!({"last": "", "email": "", "age": 1, "inner": [], "choice": {"Other": ""}}),
+        ] {
+            assert!(!shape.is_valid(&other), "{other}");
+        }
+    }
 
     // ---- Harness -------------------------------------------------------------------------
 

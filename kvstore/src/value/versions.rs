@@ -11,16 +11,18 @@ use std::any::type_name;
 
 use serde_json::Value;
 
-use super::codec::{codec, Codec, Storable, CHANGED_TYPE_HINT};
+use super::codec::{codec, Codec, Storable, StoredValue};
+use super::verdict::{judge, Verdict, Versions};
 use crate::error::{Error, Result};
 
-type ReadOlder<T> = Box<dyn Fn(&str, &[u8]) -> Option<T> + Send + Sync>;
+type Convert<T> = Box<dyn Fn(&str, &[u8]) -> Result<T> + Send + Sync>;
 
 /// One older version of `T`.
 struct Version<T> {
     name: &'static str,
     codec: fn() -> &'static Codec,
-    read: ReadOlder<T>,
+    /// Decodes a value of this version and converts it into `T`.
+    convert: Convert<T>,
 }
 
 /// The older versions of the value type `T`, newest first (built by the derive from
@@ -81,9 +83,7 @@ impl<T: Storable> Migrations<T> {
         self.versions.push(Version {
             name: short_name(type_name::<B>()),
             codec: codec::<B>,
-            read: Box::new(move |key, bytes| {
-                codec::<B>().decode::<B>(key, bytes).ok().map(convert)
-            }),
+            convert: Box::new(move |key, bytes| codec::<B>().decode::<B>(key, bytes).map(convert)),
         });
         self
     }
@@ -114,44 +114,55 @@ impl<T: Storable> Migrations<T> {
     }
 
     /// Reads `bytes` stored at `key`: as `T`, or — only when they do not decode as `T` — as the
-    /// first older version they fit, converted to `T` and validated as `T`.
+    /// first older version they fit, converted to `T` and validated as `T` (the verdict of
+    /// [`judge`]). A value that fits no version is the current type's `Decode` error, saying
+    /// why each older version did not fit; a converted value that breaks `T`'s schema is
+    /// `Validation` naming the version it was converted from.
     pub(crate) fn read(&self, current: &Codec, key: &str, bytes: &[u8]) -> Result<Read<T>> {
-        let shape_error = match current.decode_shape_first::<T>(key, bytes) {
+        let not_current = match current.decode_shape_first::<T>(key, bytes) {
             Ok(value) => return Ok(Read::Current(value)),
-            // Decodes as `T` but breaks a constraint: never re-read as an older version (an
-            // older type that is a structural subset would swallow it and drop data).
-            // (Without the hint to list older versions: this field does.)
-            Err(Error::Decode { message, .. }) => match message.split_once(CHANGED_TYPE_HINT) {
-                Some((serde, _)) => serde.to_owned(),
-                None => message,
-            },
-            Err(other) => return Err(other),
+            Err(error) => error,
         };
-        for older in &self.versions {
-            let Some(value) = (older.read)(key, bytes) else {
-                continue;
-            };
-            // The converted value must be a valid `T`, and its encoding is what is written back.
-            let encoded = match current.encode(key, &value, usize::MAX) {
-                Ok(encoded) => encoded,
-                Err(Error::Validation { key, issues, .. }) => {
-                    return Err(Error::Validation {
-                        key,
-                        issues,
-                        stored: true,
-                    })
-                }
-                Err(other) => return Err(other),
-            };
-            return Ok(Read::Older { value, encoded });
+        let versions = WithCurrent {
+            migrations: self,
+            current,
+        };
+        match judge(Err(not_current), &versions, &StoredValue::new(key, bytes)) {
+            Verdict::Valid(value) => Ok(Read::Current(value)),
+            Verdict::Outdated((value, encoded)) => Ok(Read::Older { value, encoded }),
+            Verdict::Invalid(error) => Err(error),
         }
-        Err(Error::Decode {
-            key: key.to_owned(),
-            message: format!(
-                "{shape_error}; no older version listed in `migrate_from` ({}) matched either",
-                self.names().join(", ")
-            ),
-        })
+    }
+}
+
+/// The older versions of `T` with the codec of `T` (that converted values are encoded and
+/// validated with).
+struct WithCurrent<'a, T> {
+    migrations: &'a Migrations<T>,
+    current: &'a Codec,
+}
+
+impl<T: Storable> Versions for WithCurrent<'_, T> {
+    /// The converted value and its encoding, to write back.
+    type Converted = (T, Vec<u8>);
+
+    const LISTED: &'static str = "listed in `migrate_from`";
+
+    fn version(&self, index: usize) -> Option<(&str, &Codec)> {
+        let version = self.migrations.versions.get(index)?;
+        Some((version.name, (version.codec)()))
+    }
+
+    fn convert(&self, index: usize, stored: &StoredValue<'_>) -> Result<(T, Vec<u8>)> {
+        let Some(version) = self.migrations.versions.get(index) else {
+            return Err(Error::Decode {
+                key: stored.key.to_owned(),
+                message: format!("no older version at position {index}"),
+            });
+        };
+        let value = (version.convert)(stored.key, stored.bytes)?;
+        let encoded = self.current.encode(stored.key, &value, usize::MAX)?;
+        Ok((value, encoded))
     }
 }
 
