@@ -34,7 +34,9 @@ rules! {
                     .map_err(|e| format!("current-thread runtime: {e}"))?;
                 runtime.block_on(async move {
                     let backend = env.cached_client().await;
-                    let notes = Shop::open_with_prefix(backend, &env.prefix).notes();
+                    let hits = || backend.client_cache().map(|c| c.hits());
+                    let hits_before = hits();
+                    let notes = Shop::open_with_prefix(backend.clone(), &env.prefix).notes();
                     let mut windows = Vec::new();
                     for round in 0..=ROUNDS {
                         let expected = note(format!("v{round}"));
@@ -62,6 +64,12 @@ rules! {
                         // Cached now: the next round's loop hits it while the other client
                         // writes.
                         let _ = ready_tx.send(());
+                    }
+                    // With a cache, the loops were served by it (not by the server).
+                    if let (Some(before), Some(after)) = (hits_before, hits()) {
+                        if after <= before {
+                            return Err("no read was a cache hit".to_owned());
+                        }
                     }
                     Ok(windows)
                 })

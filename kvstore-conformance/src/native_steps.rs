@@ -75,6 +75,7 @@ rules! {
             .set_slot(&p.levels(), 2, 7)
             .increment_slot(&p.levels(), 2, 5)
             .push_back(&p.recent(), &"joined".to_owned())
+            .push_back(&p.recent(), &"played".to_owned())
             .commit()
             .await
             .unwrap();
@@ -94,7 +95,9 @@ rules! {
         assert!(p.flags().get(9).await.unwrap());
         assert_eq!(p.flags().count().await.unwrap(), 1);
         assert_eq!(p.levels().get(2).await.unwrap(), 12);
-        // A key created by the step gets its field's default TTL; others none.
+        // A key created by the step gets its field's default TTL (a second write to it in the
+        // same step keeps it); others none.
+        assert_eq!(p.recent().len().await.unwrap(), 2);
         let ttl = p.recent().ttl().await.unwrap().expect("the default TTL");
         assert!(ttl > Duration::from_secs(1740), "{ttl:?}");
         assert_eq!(p.inbox().ttl().await.unwrap(), None);
@@ -171,6 +174,30 @@ rules! {
         assert!(matches!(e, Error::Validation { stored: false, .. }), "{e:?}");
     }
 
+    /// A push in a step wakes a `pop_front_blocking` waiting on that list, as a push alone
+    /// does.
+    pub async fn step_native_push_wakes_a_blocked_pop(env: Env) {
+        let p = player(&env);
+        let waiter = {
+            let inbox = p.inbox();
+            tokio::spawn(async move { inbox.pop_front_blocking(Duration::from_secs(10)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let committed = Atomic::new()
+            .set(&p.coins(), &1)
+            .push_back(&p.inbox(), &note("mail"))
+            .commit()
+            .await
+            .unwrap();
+        assert!(committed);
+        let got = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the blocked pop is woken by the step's push")
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, Some(note("mail")));
+    }
+
     /// A native write the backend refuses (an overflowing slot, a field that is not an integer,
     /// a key of another kind) undoes the whole step.
     pub async fn step_native_failed_write_undoes_the_step(env: Env) {
@@ -193,7 +220,26 @@ rules! {
         assert_eq!(p.coins().get().await.unwrap(), Some(100));
         assert_eq!(p.inbox().range(0, -1).await.unwrap(), vec![note("kept")]);
         assert_eq!(p.levels().get(0).await.unwrap(), 250);
-        assert_eq!(p.levels().len().await.unwrap(), 1, "the string did not grow");
+        assert_eq!(p.levels().len().await.unwrap(), 1);
+
+        // A score sum that is not a number (+inf + -inf).
+        p.board().add(&"x".to_owned(), f64::INFINITY).await.unwrap();
+        let e = err(
+            Atomic::new()
+                .set(&p.coins(), &2)
+                .increment_score(&p.board(), &"x".to_owned(), f64::NEG_INFINITY)
+                .commit()
+                .await,
+            "a score sum that is not a number",
+        );
+        assert!(matches!(e, Error::Overflow { .. }), "{e:?}");
+        assert_names_key(&e, &key(&env, "board"));
+        assert_eq!(p.coins().get().await.unwrap(), Some(100));
+        assert_eq!(
+            p.board().score(&"x".to_owned()).await.unwrap(),
+            Some(f64::INFINITY)
+        );
+        p.board().clear().await.unwrap();
 
         p.notes().set("n", &note("x")).await.unwrap();
         // `stats` is a map of integers; a raw text value there is not one.
@@ -217,6 +263,7 @@ rules! {
                 .await,
             "a field that is not an integer",
         );
+        assert!(matches!(e, Error::Decode { .. }), "{e:?}");
         assert_names_key(&e, &key(&env, "stats"));
         assert_eq!(p.notes().get("n").await.unwrap(), Some(note("x")));
 

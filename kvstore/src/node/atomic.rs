@@ -55,9 +55,12 @@ const RETRY_DEADLINE: Duration = Duration::from_secs(15);
 ///
 /// Checks: [`check_unchanged`](Atomic::check_unchanged) (the key still holds the bytes a
 /// [`get_versioned`](Item::get_versioned) read — the check for a read-check-write) and
-/// [`check`](Atomic::check) (the key holds the canonical encoding of a value). Writes: every
-/// write of every single-key node — items, counters, sets, lists, sorted sets, maps, bits and
-/// packed integers, and [`remove`](Atomic::remove) of any of their keys.
+/// [`check`](Atomic::check) (the key holds the canonical encoding of a value). Writes: items
+/// (`set`, `set_with_ttl`), counters (`increment`), sets (`add`, `remove_member`), lists
+/// (`push_back`, `push_front`), sorted sets (`add_scored`, `increment_score`, `remove_member`),
+/// maps (`set_field`, `remove_field`, `increment_field`), bits (`set_bit`), packed integers
+/// (`set_slot`, `increment_slot`), and [`remove`](Atomic::remove) of any single-key handle's
+/// key.
 ///
 /// Every value is encoded and validated when it is added; an invalid value, an invalid key, or
 /// handles of different backends make [`commit`](Atomic::commit) fail before anything is sent.
@@ -353,8 +356,9 @@ impl Atomic {
     /// or, for `&None`, only if it is still absent.
     ///
     /// Whatever form the stored value has (written by another program, of an older version read
-    /// with write-back off), the check holds as long as nobody wrote the key in between. `read`
-    /// must come from this same key: a version read from another key never matches.
+    /// with write-back off), the check holds as long as the key holds those exact bytes — so
+    /// when nobody wrote it in between (a write of the very same bytes is not told apart). It
+    /// compares bytes only: pass the version read from this same `item`.
     pub fn check_unchanged<T: Storable>(
         mut self,
         item: &Item<T>,

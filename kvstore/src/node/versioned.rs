@@ -8,12 +8,15 @@ use std::ops::Deref;
 /// key held when the read returned — after a migration write-back, the bytes written back.
 ///
 /// Hand it to [`Atomic::check_unchanged`](crate::Atomic::check_unchanged) to commit a step only
-/// if nobody wrote the key since the read. Unlike [`Atomic::check`](crate::Atomic::check),
+/// if the key still holds exactly those bytes (nobody wrote it since the read, or wrote the very
+/// same bytes). Unlike [`Atomic::check`](crate::Atomic::check),
 /// which compares the stored bytes with the canonical encoding of a value, this compares with
 /// what was actually stored, so it holds for values written by other programs (`{"coins": 100}`
 /// with a space, keys in another order) and for older versions read with write-back off.
 ///
-/// It dereferences to the value; `value` is public, to move it out.
+/// It dereferences to the value; `value` is public, to move it out. Two versions are equal when
+/// their values and their stored bytes are: the same value read from bytes of another form is
+/// another version.
 #[derive(Clone, PartialEq)]
 pub struct Versioned<T> {
     /// The value read (converted to the current type when it was stored in an older shape).

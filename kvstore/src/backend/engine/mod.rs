@@ -324,6 +324,7 @@ fn pushes(command: &Command<'_>) -> bool {
             matches!(op, ListOp::Push { .. } | ListOp::MoveFrontToBack { .. })
         }
         Command::Batch { commands, .. } => commands.iter().any(pushes),
+        Command::Atomic { writes, .. } => writes.iter().any(pushes),
         _ => false,
     }
 }

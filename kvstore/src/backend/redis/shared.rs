@@ -121,7 +121,9 @@ macro_rules! builder_options {
         /// Invalidations are applied by a task on the runtime that built the backend; a cache
         /// hit spends one unit of tokio's cooperative budget, so a task that only reads cached
         /// values yields now and then and never keeps that task from running, on a
-        /// current-thread runtime too. Your own writes are never read stale. **Memory**: at most `max_entries` keys (rounded up to a multiple of 16), each
+        /// current-thread runtime too. Your own writes are never read stale.
+        ///
+        /// **Memory**: at most `max_entries` keys (rounded up to a multiple of 16), each
         /// with its value's bytes and, for a `Clone` value type, the decoded value. A typed
         /// `get` served from the cache is a clone of the decoded value (or a decode without
         /// validation: the bytes were checked against the same type). Hits and misses show in
