@@ -3,6 +3,7 @@
 //! a write that may create the key with a default TTL goes through a small script that sets the
 //! TTL only on a created key.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use ::redis::aio::ConnectionLike;
@@ -116,9 +117,9 @@ fn parse_pairs(key: &str, value: Value) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
 /// A native write of an atomic step, as the `ATOMIC` script runs it: `name key args...`, the
 /// TTL (ms) of a key it creates, and whether a nil first reply means an overflow (`BITFIELD
 /// OVERFLOW FAIL`).
-pub(crate) struct NativeWrite {
+pub(crate) struct NativeWrite<'a> {
     pub(crate) name: &'static str,
-    pub(crate) args: Vec<Vec<u8>>,
+    pub(crate) args: Vec<Cow<'a, [u8]>>,
     pub(crate) ttl_ms: Option<u64>,
     pub(crate) overflow_on_nil: bool,
 }
@@ -127,132 +128,159 @@ impl<C> Core<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    /// A list, sorted-set, hash or bits write of an atomic step as its native command, after the
-    /// same checks as when it runs alone (value sizes, NaN scores, integer ranges). `None`: the
-    /// command is not one of those writes.
-    pub(crate) fn native_write(&self, command: &Command<'_>) -> Result<Option<NativeWrite>> {
-        let (key, name, args, ttl, overflow_on_nil): (_, _, Vec<Vec<u8>>, _, _) = match *command {
-            Command::List {
-                key,
-                op:
-                    ListOp::Push {
-                        end,
-                        value,
-                        ttl_if_created,
-                    },
-            } => {
-                self.check_value(key, value)?;
-                let name = match end {
-                    End::Front => "LPUSH",
-                    End::Back => "RPUSH",
-                };
-                (key, name, vec![value.to_vec()], ttl_if_created, false)
-            }
-            Command::SortedSet { key, op } => match op {
-                SortedSetOp::Add {
-                    member,
-                    score,
-                    ttl_if_created,
-                }
-                | SortedSetOp::Increment {
-                    member,
-                    by: score,
-                    ttl_if_created,
-                } => {
-                    self.check_value(key, member)?;
-                    if score.is_nan() {
-                        return Err(not_a_number(key));
-                    }
-                    let name = match op {
-                        SortedSetOp::Add { .. } => "ZADD",
-                        _ => "ZINCRBY",
-                    };
-                    let args = vec![score_arg(score).into_bytes(), member.to_vec()];
-                    (key, name, args, ttl_if_created, false)
-                }
-                SortedSetOp::Remove { member } => (key, "ZREM", vec![member.to_vec()], None, false),
-                _ => return Ok(None),
-            },
-            Command::Map { key, op } => match op {
-                MapOp::Set {
-                    field,
-                    value,
-                    only_if_absent,
-                    ttl_if_created,
+    /// A single-key list, sorted-set, hash or bits write as its native command, after the
+    /// checks made before anything is sent (value sizes, NaN scores, integer ranges): what an
+    /// atomic step's script runs, and what the simple writes run alone. `None`: the command is
+    /// not one of those writes.
+    pub(crate) fn native_write<'a>(
+        &self,
+        command: &Command<'a>,
+    ) -> Result<Option<NativeWrite<'a>>> {
+        let owned = |text: String| Cow::Owned(text.into_bytes());
+        let (key, name, args, ttl, overflow_on_nil): (_, _, Vec<Cow<'a, [u8]>>, _, _) =
+            match *command {
+                Command::List {
+                    key,
+                    op:
+                        ListOp::Push {
+                            end,
+                            value,
+                            ttl_if_created,
+                        },
                 } => {
                     self.check_value(key, value)?;
-                    let name = if only_if_absent { "HSETNX" } else { "HSET" };
-                    let args = vec![field.as_bytes().to_vec(), value.to_vec()];
-                    (key, name, args, ttl_if_created, false)
+                    let name = match end {
+                        End::Front => "LPUSH",
+                        End::Back => "RPUSH",
+                    };
+                    (key, name, vec![Cow::Borrowed(value)], ttl_if_created, false)
                 }
-                MapOp::Remove { field } => {
-                    (key, "HDEL", vec![field.as_bytes().to_vec()], None, false)
-                }
-                MapOp::Increment {
-                    field,
-                    delta,
-                    ttl_if_created,
-                } => {
-                    let args = vec![field.as_bytes().to_vec(), delta.to_string().into_bytes()];
-                    (key, "HINCRBY", args, ttl_if_created, false)
-                }
-                _ => return Ok(None),
-            },
-            Command::Bits { key, op } => match op {
-                BitsOp::Set {
-                    offset,
-                    bit,
-                    ttl_if_created,
-                } => {
-                    self.limits
-                        .check_value(key, usize::try_from(offset / 8 + 1).unwrap_or(usize::MAX))?;
-                    let args = vec![
-                        offset.to_string().into_bytes(),
-                        vec![if bit { b'1' } else { b'0' }],
-                    ];
-                    (key, "SETBIT", args, ttl_if_created, false)
-                }
-                BitsOp::FieldSet {
-                    ty,
-                    index,
-                    value: by,
-                    ttl_if_created,
-                }
-                | BitsOp::FieldIncrement {
-                    ty,
-                    index,
-                    by,
-                    ttl_if_created,
-                } => {
-                    let set = matches!(op, BitsOp::FieldSet { .. });
-                    if set {
-                        ty.check(key, by)?;
+                Command::SortedSet { key, op } => match op {
+                    SortedSetOp::Add {
+                        member,
+                        score,
+                        ttl_if_created,
                     }
-                    let end = index.saturating_add(1).saturating_mul(ty.bytes());
-                    self.limits
-                        .check_value(key, usize::try_from(end).unwrap_or(usize::MAX))?;
-                    let args = [
-                        "OVERFLOW",
-                        "FAIL",
-                        if set { "SET" } else { "INCRBY" },
-                        &ty.to_string(),
-                        &format!("#{index}"),
-                        &by.to_string(),
-                    ]
-                    .map(|a| a.as_bytes().to_vec())
-                    .to_vec();
-                    (key, "BITFIELD", args, ttl_if_created, true)
-                }
+                    | SortedSetOp::Increment {
+                        member,
+                        by: score,
+                        ttl_if_created,
+                    } => {
+                        self.check_value(key, member)?;
+                        if score.is_nan() {
+                            return Err(not_a_number(key));
+                        }
+                        let name = match op {
+                            SortedSetOp::Add { .. } => "ZADD",
+                            _ => "ZINCRBY",
+                        };
+                        let args = vec![owned(score_arg(score)), Cow::Borrowed(member)];
+                        (key, name, args, ttl_if_created, false)
+                    }
+                    SortedSetOp::Remove { member } => {
+                        (key, "ZREM", vec![Cow::Borrowed(member)], None, false)
+                    }
+                    _ => return Ok(None),
+                },
+                Command::Map { key, op } => match op {
+                    MapOp::Set {
+                        field,
+                        value,
+                        only_if_absent,
+                        ttl_if_created,
+                    } => {
+                        self.check_value(key, value)?;
+                        let name = if only_if_absent { "HSETNX" } else { "HSET" };
+                        let args = vec![Cow::Borrowed(field.as_bytes()), Cow::Borrowed(value)];
+                        (key, name, args, ttl_if_created, false)
+                    }
+                    MapOp::Remove { field } => (
+                        key,
+                        "HDEL",
+                        vec![Cow::Borrowed(field.as_bytes())],
+                        None,
+                        false,
+                    ),
+                    MapOp::Increment {
+                        field,
+                        delta,
+                        ttl_if_created,
+                    } => {
+                        let args = vec![Cow::Borrowed(field.as_bytes()), owned(delta.to_string())];
+                        (key, "HINCRBY", args, ttl_if_created, false)
+                    }
+                    _ => return Ok(None),
+                },
+                Command::Bits { key, op } => match op {
+                    BitsOp::Set {
+                        offset,
+                        bit,
+                        ttl_if_created,
+                    } => {
+                        self.limits.check_value(
+                            key,
+                            usize::try_from(offset / 8 + 1).unwrap_or(usize::MAX),
+                        )?;
+                        let bit: &'static [u8] = if bit { b"1" } else { b"0" };
+                        let args = vec![owned(offset.to_string()), Cow::Borrowed(bit)];
+                        (key, "SETBIT", args, ttl_if_created, false)
+                    }
+                    BitsOp::FieldSet {
+                        ty,
+                        index,
+                        value: by,
+                        ttl_if_created,
+                    }
+                    | BitsOp::FieldIncrement {
+                        ty,
+                        index,
+                        by,
+                        ttl_if_created,
+                    } => {
+                        let set = matches!(op, BitsOp::FieldSet { .. });
+                        if set {
+                            ty.check(key, by)?;
+                        }
+                        let end = index.saturating_add(1).saturating_mul(ty.bytes());
+                        self.limits
+                            .check_value(key, usize::try_from(end).unwrap_or(usize::MAX))?;
+                        let args = [
+                            "OVERFLOW",
+                            "FAIL",
+                            if set { "SET" } else { "INCRBY" },
+                            &ty.to_string(),
+                            &format!("#{index}"),
+                            &by.to_string(),
+                        ]
+                        .map(|a| owned(a.to_owned()))
+                        .to_vec();
+                        (key, "BITFIELD", args, ttl_if_created, true)
+                    }
+                    _ => return Ok(None),
+                },
                 _ => return Ok(None),
-            },
-            _ => return Ok(None),
-        };
+            };
         Ok(Some(NativeWrite {
             name,
             args,
             ttl_ms: write_ttl_ms(key, ttl)?,
             overflow_on_nil,
         }))
+    }
+
+    /// Runs a simple native write alone (see [`native_write`](Self::native_write)): `name key
+    /// args...`, through [`scripts::CREATE_WITH_TTL`] when a created key gets a TTL.
+    async fn run_native<T: FromRedisValue>(&self, command: Command<'_>) -> Result<T> {
+        let key = command.key();
+        let Some(write) = self.native_write(&command)? else {
+            return Err(command.unsupported("redis"));
+        };
+        self.creating(key, &[key], 0, write.ttl_ms, write.name, |c| {
+            for arg in &write.args {
+                c.arg(&**arg);
+            }
+        })
+        .await
     }
 
     /// Runs `name keys... args...`; with a TTL, through [`scripts::CREATE_WITH_TTL`] so that
@@ -288,24 +316,7 @@ where
     /// [`ListOp`]s, but the blocking pop (which needs a connection of its own).
     pub(crate) async fn list(&self, key: &str, op: ListOp<'_>) -> Result<Reply> {
         Ok(match op {
-            ListOp::Push {
-                end,
-                value,
-                ttl_if_created,
-            } => {
-                self.check_value(key, value)?;
-                let ttl = write_ttl_ms(key, ttl_if_created)?;
-                let name = match end {
-                    End::Front => "LPUSH",
-                    End::Back => "RPUSH",
-                };
-                Reply::Len(
-                    self.creating(key, &[key], 0, ttl, name, |c| {
-                        c.arg(value);
-                    })
-                    .await?,
-                )
-            }
+            ListOp::Push { .. } => Reply::Len(self.run_native(Command::List { key, op }).await?),
             ListOp::Pop { end } => {
                 let name = match end {
                     End::Front => "LPOP",
@@ -358,22 +369,9 @@ where
 
     pub(crate) async fn sorted_set(&self, key: &str, op: SortedSetOp<'_>) -> Result<Reply> {
         Ok(match op {
-            SortedSetOp::Add {
-                member,
-                score,
-                ttl_if_created,
-            } => {
-                self.check_value(key, member)?;
-                if score.is_nan() {
-                    return Err(not_a_number(key));
-                }
-                let ttl = write_ttl_ms(key, ttl_if_created)?;
-                let added: i64 = self
-                    .creating(key, &[key], 0, ttl, "ZADD", |c| {
-                        c.arg(score_arg(score)).arg(member);
-                    })
-                    .await?;
-                Reply::Bool(added == 1)
+            SortedSetOp::Add { .. } | SortedSetOp::Remove { .. } => {
+                let changed: i64 = self.run_native(Command::SortedSet { key, op }).await?;
+                Reply::Bool(changed == 1)
             }
             SortedSetOp::Score { member } => {
                 let v: Value = self
@@ -423,12 +421,6 @@ where
                 let v = result.map_err(|e| map_increment(e, key))?;
                 Reply::Score(Some(parse_score(key, &v)?))
             }
-            SortedSetOp::Remove { member } => {
-                let n: i64 = self
-                    .query(Some(key), cmd("ZREM").arg(key).arg(member))
-                    .await?;
-                Reply::Bool(n == 1)
-            }
             SortedSetOp::Rank { member } => Reply::Rank(
                 self.query(Some(key), cmd("ZRANK").arg(key).arg(member))
                     .await?,
@@ -463,21 +455,9 @@ where
                 self.query(Some(key), cmd("HGET").arg(key).arg(field))
                     .await?,
             ),
-            MapOp::Set {
-                field,
-                value,
-                only_if_absent,
-                ttl_if_created,
-            } => {
-                self.check_value(key, value)?;
-                let ttl = write_ttl_ms(key, ttl_if_created)?;
-                let name = if only_if_absent { "HSETNX" } else { "HSET" };
-                let n: i64 = self
-                    .creating(key, &[key], 0, ttl, name, |c| {
-                        c.arg(field).arg(value);
-                    })
-                    .await?;
-                Reply::Bool(n == 1)
+            MapOp::Set { .. } | MapOp::Remove { .. } => {
+                let changed: i64 = self.run_native(Command::Map { key, op }).await?;
+                Reply::Bool(changed == 1)
             }
             MapOp::SetMany {
                 entries,
@@ -510,12 +490,6 @@ where
                     }
                 }
                 Reply::Unit
-            }
-            MapOp::Remove { field } => {
-                let n: i64 = self
-                    .query(Some(key), cmd("HDEL").arg(key).arg(field))
-                    .await?;
-                Reply::Bool(n == 1)
             }
             MapOp::Contains { field } => {
                 let n: i64 = self
@@ -585,20 +559,9 @@ where
                     .await?;
                 Reply::Bool(n == 1)
             }
-            BitsOp::Set {
-                offset,
-                bit,
-                ttl_if_created,
-            } => {
-                self.limits
-                    .check_value(key, usize::try_from(offset / 8 + 1).unwrap_or(usize::MAX))?;
-                let ttl = write_ttl_ms(key, ttl_if_created)?;
-                let n: i64 = self
-                    .creating(key, &[key], 0, ttl, "SETBIT", |c| {
-                        c.arg(offset).arg(u8::from(bit));
-                    })
-                    .await?;
-                Reply::Bool(n == 1)
+            BitsOp::Set { .. } => {
+                let previous: i64 = self.run_native(Command::Bits { key, op }).await?;
+                Reply::Bool(previous == 1)
             }
             BitsOp::Count => Reply::Len(self.query(Some(key), cmd("BITCOUNT").arg(key)).await?),
             BitsOp::FieldGet { ty, index } => {

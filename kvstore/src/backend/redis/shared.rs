@@ -3,6 +3,7 @@
 //! Redis. What differs between one server and a cluster (multi-key commands, scans) is the
 //! [`Topology`] each backend type implements.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
@@ -539,7 +540,7 @@ where
                     });
                     args.push(native.name.as_bytes().to_vec());
                     args.push(native.args.len().to_string().into_bytes());
-                    args.extend(native.args);
+                    args.extend(native.args.into_iter().map(Cow::into_owned));
                 }
             }
         }
