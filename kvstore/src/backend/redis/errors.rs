@@ -95,6 +95,10 @@ pub(crate) fn map(e: RedisError, key: Option<&str>) -> Error {
 /// overflow is `Overflow`, everything else as [`map`].
 pub(crate) fn map_increment(e: RedisError, key: &str) -> Error {
     if let Some(detail) = detail(&e) {
+        // An atomic step's script names the key after the server's text: judge the text only.
+        let detail = detail
+            .split_once(" [key ")
+            .map_or(detail.as_str(), |(text, _)| text);
         if codes(&e).iter().any(|c| c == "ERR") {
             if detail.contains("not an integer") {
                 return Error::Decode {
