@@ -8,7 +8,9 @@
 //!   `keys()` of the 20k ids (raw: a `SCAN MATCH .. COUNT 1000` loop on every primary, merged,
 //!   sorted and deduplicated);
 //! - the registry mix of `cache.rs` (95% `get` / 5% `set`, 10k ids, 64 tasks), typed with
-//!   `client_cache(16_384)` (and, for reference, without) against raw cluster `GET`/`SET`.
+//!   `client_cache(16_384)` (and, for reference, without) against raw cluster `GET`/`SET`;
+//! - `modify` under contention: 32 tasks x 1,000 increments of one key (20 with `--quick`), each
+//!   of which must succeed, with an exact total.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -241,6 +243,12 @@ pub async fn rows(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
     let urls = cluster.urls();
     external_rows(cfg, &urls, rows).await?;
     registry_rows(cfg, &urls, rows).await?;
+    // 32 x 1,000 in the full run: every `modify` on one key succeeds on a cluster too.
+    let per_task = if cfg.quick { 20 } else { 1_000 };
+    let backend = Arc::new(RedisClusterBackend::connect(&urls).await?);
+    rows.push(
+        crate::modify_row("cluster: modify, 32 tasks on one key", backend, per_task, 1).await?,
+    );
     drop(cluster);
     Ok(())
 }
