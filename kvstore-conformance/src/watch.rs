@@ -83,11 +83,12 @@ rules! {
         let user = shop.users().at("exp");
         let mut changes = Box::pin(user.watch());
         assert_eq!(next(&mut changes, "initial").await.unwrap(), None);
-        user.set_with_ttl(&User::new("exp", 1), Duration::from_millis(200))
+        // Long enough that a stalled machine still reads it before it expires.
+        user.set_with_ttl(&User::new("exp", 1), Duration::from_millis(600))
             .await
             .unwrap();
         assert_eq!(next(&mut changes, "set").await.unwrap(), Some(User::new("exp", 1)));
-        env.sleep(Duration::from_millis(300)).await;
+        env.sleep(Duration::from_millis(800)).await;
         assert_eq!(next(&mut changes, "expiry").await.unwrap(), None);
     }
 
