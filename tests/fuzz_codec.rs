@@ -10,6 +10,8 @@
 //!   back and reads back equal.
 //!
 //! Cases: 2,000 per codec property, 500 per store property; `KVSTORE_FUZZ_CASES=N` for more.
+//! And every input of the fuzz targets' shared corpus (`fuzz/corpus/<target>/`: the seeds, and
+//! whatever a `cargo fuzz` run found worth keeping and was committed) is replayed here.
 
 use kvstore::BackendExt as _;
 use std::future::Future;
@@ -19,7 +21,7 @@ use std::task::{Context, Poll, Waker};
 use kvstore::key::{decode_id, encode_id};
 use kvstore::{Dynamic, Error, InvalidKeyReason, Item, MemoryBackend, SetOf, Storable, Store};
 use proptest::prelude::*;
-use proptest::test_runner::Config;
+use proptest::test_runner::{Config, TestCaseError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -70,24 +72,62 @@ fn any_string() -> impl Strategy<Value = String> {
     prop_oneof![any::<String>(), hostile_string(), segment()]
 }
 
+/// The id codec's properties on `s` (the `id_codec` fuzz target's).
+fn id_properties(s: &str) -> Result<(), TestCaseError> {
+    let enc = encode_id(s);
+    prop_assert!(!enc.chars().any(forbidden), "{:?} -> {:?}", s, enc);
+    let decoded = decode_id(&enc);
+    prop_assert_eq!(decoded.as_deref(), Some(s));
+    if !s.chars().any(|c| forbidden(c) || c == '%') {
+        prop_assert_eq!(&enc, s);
+    }
+    // Any segment: what decodes is canonical (encodes back to the same segment).
+    if let Some(dec) = decode_id(s) {
+        prop_assert_eq!(encode_id(&dec), s);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(cases(2000))]
 
     #[test]
     fn id_codec_round_trips(s in any_string()) {
-        let enc = encode_id(&s);
-        prop_assert!(!enc.chars().any(forbidden), "{:?} -> {:?}", s, enc);
-        prop_assert_eq!(decode_id(&enc), Some(s.clone()));
-        if !s.chars().any(|c| forbidden(c) || c == '%') {
-            prop_assert_eq!(&enc, &s);
+        id_properties(&s)?;
+    }
+}
+
+/// Every input in `fuzz/corpus/<target>/`, by file name.
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut inputs: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the corpus {}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("a corpus entry").path();
+            let bytes = std::fs::read(&path).expect("a corpus file");
+            (path.display().to_string(), bytes)
+        })
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "the corpus {} is empty", dir.display());
+    inputs
+}
+
+#[test]
+fn id_codec_corpus() {
+    for (name, data) in corpus("id_codec") {
+        if let Ok(s) = std::str::from_utf8(&data) {
+            id_properties(s).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
+}
 
-    #[test]
-    fn id_decode_accepts_only_canonical_segments(s in any_string()) {
-        if let Some(dec) = decode_id(&s) {
-            prop_assert_eq!(encode_id(&dec), s);
-        }
+#[test]
+fn decode_value_corpus() {
+    for (name, data) in corpus("decode_value") {
+        decode_all(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
 
