@@ -16,7 +16,10 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use kvstore::{BackendExt, Dynamic, Item, SetOptions, Store};
+use kvstore::{
+    backend::{BackendExt, SetOptions},
+    Dynamic, Item, Store,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -8,7 +8,7 @@
 
 mod support;
 
-use kvstore::BackendExt as _;
+use kvstore::backend::BackendExt as _;
 use std::sync::Arc;
 use std::time::Duration;
 

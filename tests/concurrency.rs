@@ -123,7 +123,7 @@ async fn modify_race(backend: &DynBackend, rounds: u64, give_up: GiveUp) -> u64 
     );
     eprintln!(
         "{}: {TASKS} x {rounds} modify -> {succeeded} in {:?} ({conflicts} gave up with Conflict)",
-        backend.name(),
+        backend.info().name,
         started.elapsed()
     );
     conflicts
@@ -158,7 +158,7 @@ async fn counter_race(backend: &DynBackend, rounds: u64) {
     );
     eprintln!(
         "{}: {TASKS} x {rounds} increments -> {total} in {:?}",
-        backend.name(),
+        backend.info().name,
         started.elapsed()
     );
 }
@@ -272,7 +272,7 @@ async fn listing_under_writes(backend: &DynBackend, stable: usize) {
     }
     eprintln!(
         "{}: {scans} keys() scans + 1 clear() of {stable} stable ids under {ops} concurrent writes",
-        backend.name()
+        backend.info().name
     );
 }
 

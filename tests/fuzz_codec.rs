@@ -13,7 +13,7 @@
 //! And every input of the fuzz targets' shared corpus (`fuzz/corpus/<target>/`: the seeds, and
 //! whatever a `cargo fuzz` run found worth keeping and was committed) is replayed here.
 
-use kvstore::BackendExt as _;
+use kvstore::backend::BackendExt as _;
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};

@@ -335,7 +335,7 @@ async fn connect_opens_redb_urls() -> R {
     let path = dir.path().join("url.redb");
     let url = format!("redb://{}", path.display());
     let backend = kvstore::connect(&url).await?;
-    assert_eq!(backend.name(), "redb");
+    assert_eq!(backend.info().name, "redb");
     let app = App::open(backend);
     app.visits().increment(5).await?;
     drop(app);

@@ -1,16 +1,17 @@
 //! Backend-level tests of `RedisBackend` and `RedisClusterBackend` against real servers spawned
 //! by `support` (a standalone `redis-server`, and a 3-primary Redis Cluster), through the
-//! `kvstore::Backend` trait directly.
+//! `kvstore::backend::Backend` trait directly.
 
 mod support;
 
-use kvstore::BackendExt as _;
+use kvstore::backend::BackendExt as _;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use kvstore::{
-    Backend, BackendErrorKind, Error, InvalidKeyReason, KeyTtl, PartialWriteError, RedisBackend,
-    RedisClusterBackend, SetOptions, Swap,
+    backend::{Backend, KeyTtl, SetOptions, Swap},
+    BackendErrorKind, Error, InvalidKeyReason, PartialWriteError, RedisBackend,
+    RedisClusterBackend,
 };
 use support::{RedisCluster, RedisServer, Resp};
 
@@ -546,7 +547,7 @@ async fn scans(b: &dyn Backend, ns: &str) -> R {
 }
 
 async fn limits(b: &dyn Backend, ns: &str, limit: usize) -> R {
-    assert_eq!(b.limits().max_value_size, limit);
+    assert_eq!(b.info().limits.max_value_size, limit);
     let k = format!("{ns}big");
     let too_big = vec![b'x'; limit + 1];
     let check = |r: Result<(), Error>| match r {
@@ -641,7 +642,7 @@ async fn all_semantics(b: &dyn Backend, ns: &str) -> R {
     sets(b, &format!("{ns}sets:")).await?;
     scans(b, &format!("{ns}scans:")).await?;
     concurrency(b, &format!("{ns}conc:")).await?;
-    if b.name() != "memory" {
+    if b.info().name != "memory" {
         zero_ttls(b, &format!("{ns}zero:")).await?;
     }
     Ok(())
@@ -655,7 +656,7 @@ async fn all_semantics(b: &dyn Backend, ns: &str) -> R {
 async fn standalone_semantics() -> R {
     let server = RedisServer::start();
     let b = RedisBackend::connect(&server.url()).await?;
-    assert_eq!(b.name(), "redis");
+    assert_eq!(b.info().name, "redis");
     all_semantics(&b, "t:").await?;
     // Clones share the connection.
     let clone = b.clone();
@@ -701,7 +702,7 @@ async fn standalone_value_limit_is_configurable() -> R {
         .await?;
     limits(&b, "lim:", 64).await?;
     let default = RedisBackend::connect(&server.url()).await?;
-    assert_eq!(default.limits().max_value_size, 1024 * 1024);
+    assert_eq!(default.info().limits.max_value_size, 1024 * 1024);
     Ok(())
 }
 
@@ -914,10 +915,10 @@ async fn standalone_unavailable_server_errors() -> R {
 async fn connect_by_url() -> R {
     let server = RedisServer::start();
     let b = kvstore::connect(&server.url()).await?;
-    assert_eq!(b.name(), "redis");
+    assert_eq!(b.info().name, "redis");
     b.set("u:k", b"v", plain()).await?;
     let memory = kvstore::connect("memory://").await?;
-    assert_eq!(memory.name(), "memory");
+    assert_eq!(memory.info().name, "memory");
     assert_eq!(memory.get("u:k").await?, None);
     let Err(err) = kvstore::connect("mysql://localhost").await else {
         panic!("an unknown scheme must fail")
@@ -935,7 +936,7 @@ async fn connect_by_url() -> R {
 async fn cluster_semantics() -> R {
     let cluster = RedisCluster::start(3, 0);
     let b = RedisClusterBackend::connect(&cluster.urls()).await?;
-    assert_eq!(b.name(), "redis-cluster");
+    assert_eq!(b.info().name, "redis-cluster");
     all_semantics(&b, "t:").await?;
     limits(&b, "lim:", 1024 * 1024).await?;
 
@@ -950,7 +951,7 @@ async fn cluster_semantics() -> R {
         .map(|n| format!("127.0.0.1:{}", n.port()))
         .collect();
     let b2 = kvstore::connect(&format!("redis+cluster://{}", ports.join(","))).await?;
-    assert_eq!(b2.name(), "redis-cluster");
+    assert_eq!(b2.info().name, "redis-cluster");
     assert_eq!(b2.get("t:strings:s").await?, b.get("t:strings:s").await?);
     let b3 = kvstore::connect(&format!("redis+cluster://{}", ports[1])).await?;
     assert_eq!(b3.scan_prefix("t:scans:scan:").await?.len(), 2501);

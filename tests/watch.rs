@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 use kvstore::{
-    Backend, BackendErrorKind, DynBackend, Dynamic, Error, Instrumented, IntoBackend, Item,
-    MemoryBackend, RedisBackend, RedisClusterBackend, Store,
+    backend::Backend, BackendErrorKind, DynBackend, Dynamic, Error, Instrumented, IntoBackend,
+    Item, MemoryBackend, RedisBackend, RedisClusterBackend, Store,
 };
 use support::{RedisCluster, RedisServer};
 
@@ -539,7 +539,7 @@ async fn nothing_stale_is_served_after_a_disconnect() {
     let registry = Registry::open_with_prefix(cached.clone(), "disc");
     let config = registry.config();
     config.set(&"old".to_owned()).await.unwrap();
-    let cache = cached.client_cache().unwrap();
+    let cache = cached.info().client_cache.unwrap();
     // The cache serves once its connection is up (a moment after `build`).
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cache.is_live() {
@@ -690,7 +690,7 @@ fn a_shut_down_runtime_turns_the_cache_off() {
             .await
             .unwrap()
     });
-    let cache = backend.client_cache().unwrap().clone();
+    let cache = backend.info().client_cache.unwrap().clone();
     assert!(cache.is_live());
     drop(first);
     assert!(!cache.is_live(), "{cache:?}");

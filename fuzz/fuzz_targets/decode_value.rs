@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use kvstore::{Backend, Dynamic, Error, Item, MemoryBackend, SetOf, Store};
+use kvstore::{Dynamic, Error, Item, MemoryBackend, SetOf, Store, backend::Backend};
 use libfuzzer_sys::fuzz_target;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvstore::{Backend, Dynamic, Item, RedisBackend, Store};
+use kvstore::{backend::Backend, Dynamic, Item, RedisBackend, Store};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -63,7 +63,7 @@ fn main() {
             builder = builder.client_cache(16_384);
         }
         let backend = builder.build().await.unwrap();
-        if let Some(cache) = backend.client_cache() {
+        if let Some(cache) = backend.info().client_cache {
             while !cache.is_live() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
@@ -125,7 +125,8 @@ fn main() {
             "{ops} ops, {:.1}k ops/s{}",
             ops as f64 / started.elapsed().as_secs_f64() / 1e3,
             backend
-                .client_cache()
+                .info()
+                .client_cache
                 .map(|c| format!("; cache hits {} misses {}", c.hits(), c.misses()))
                 .unwrap_or_default()
         );

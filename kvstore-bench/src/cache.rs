@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{Stream, StreamExt};
-use kvstore::{Backend, Dynamic, Item, MemoryBackend, RedisBackend, Store};
+use kvstore::{backend::Backend, Dynamic, Item, MemoryBackend, RedisBackend, Store};
 
 use crate::external::{user, User};
 use crate::{timed, Config, Res, Row, Sample};
@@ -256,7 +256,7 @@ async fn cached_backend(url: &str) -> Res<RedisBackend> {
         .client_cache(CACHE_ENTRIES)
         .build()
         .await?;
-    let cache = backend.client_cache().ok_or("no client cache")?;
+    let cache = backend.info().client_cache.ok_or("no client cache")?;
     let since = Instant::now();
     while !cache.is_live() {
         if since.elapsed() > GIVE_UP {
@@ -288,7 +288,8 @@ pub(crate) async fn warm(store: &Registry, ids: &Arc<Vec<String>>) -> Res<()> {
 /// (hits, misses) of a backend's client cache.
 fn cache_counts(backend: &RedisBackend) -> (u64, u64) {
     backend
-        .client_cache()
+        .info()
+        .client_cache
         .map_or((0, 0), |c| (c.hits(), c.misses()))
 }
 

@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvstore::{Backend, RedisClusterBackend};
+use kvstore::{backend::Backend, RedisClusterBackend};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::Slot;
 
@@ -336,7 +336,7 @@ async fn cached_backend(urls: &[String]) -> Res<RedisClusterBackend> {
         .client_cache(cache::CACHE_ENTRIES)
         .build()
         .await?;
-    let cache = backend.client_cache().ok_or("no client cache")?;
+    let cache = backend.info().client_cache.ok_or("no client cache")?;
     let since = Instant::now();
     while !cache.is_live() {
         if since.elapsed() > cache::GIVE_UP {
@@ -349,7 +349,8 @@ async fn cached_backend(urls: &[String]) -> Res<RedisClusterBackend> {
 
 fn cache_counts(backend: &RedisClusterBackend) -> (u64, u64) {
     backend
-        .client_cache()
+        .info()
+        .client_cache
         .map_or((0, 0), |c| (c.hits(), c.misses()))
 }
 

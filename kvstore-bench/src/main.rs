@@ -31,8 +31,8 @@ mod persistent;
 mod scale;
 
 use kvstore::{
-    async_trait, Backend, BackendExt, DynBackend, Dynamic, Item, ManualClock, MemoryBackend,
-    RedisBackend, Reply, Store, Swap,
+    backend::{async_trait, Backend, BackendExt, BackendInfo, Reply, Swap},
+    DynBackend, Dynamic, Item, ManualClock, MemoryBackend, RedisBackend, Store,
 };
 
 use redis::AsyncCommands;
@@ -480,13 +480,10 @@ struct CountingCas {
 
 #[async_trait]
 impl Backend for CountingCas {
-    fn name(&self) -> &'static str {
-        self.inner.name()
+    fn info(&self) -> BackendInfo<'_> {
+        self.inner.info()
     }
-    fn limits(&self) -> kvstore::Limits {
-        self.inner.limits()
-    }
-    async fn execute(&self, command: kvstore::Command<'_>) -> kvstore::Result<Reply> {
+    async fn execute(&self, command: kvstore::backend::Command<'_>) -> kvstore::Result<Reply> {
         let reply = self.inner.execute(command).await?;
         if let Reply::Swap(swap) = &reply {
             self.total.fetch_add(1, Ordering::Relaxed);

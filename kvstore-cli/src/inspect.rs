@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use kvstore::manifest::{self, Manifest, Pattern};
 use kvstore::{
-    BackendExt as _, Command, DynBackend, Error, IntType, KeyTtl, ListOp, MapOp, MemoryBackend,
-    Reply, SetOptions, SortedSetOp,
+    backend::{
+        BackendExt as _, Command, IntType, KeyTtl, ListOp, MapOp, Reply, SetOptions, SortedSetOp,
+    },
+    DynBackend, Error, MemoryBackend,
 };
 use serde_json::{json, Value};
 

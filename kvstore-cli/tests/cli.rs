@@ -9,8 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use kvstore::{
-    BackendExt as _, Bits, Counter, Dynamic, Item, ListOf, MapOf, PackedInts, SetOf, SortedSetOf,
-    Store,
+    backend::BackendExt as _, Bits, Counter, Dynamic, Item, ListOf, MapOf, PackedInts, SetOf,
+    SortedSetOf, Store,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

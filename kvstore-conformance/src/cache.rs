@@ -34,7 +34,7 @@ rules! {
                     .map_err(|e| format!("current-thread runtime: {e}"))?;
                 runtime.block_on(async move {
                     let backend = env.cached_client().await;
-                    let hits = || backend.client_cache().map(|c| c.hits());
+                    let hits = || backend.info().client_cache.map(|c| c.hits());
                     let hits_before = hits();
                     let notes = Shop::open_with_prefix(backend.clone(), &env.prefix).notes();
                     let mut windows = Vec::new();

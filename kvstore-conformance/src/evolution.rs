@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use kvstore::{async_trait, Backend, Command, Reply, SetOptions};
+use kvstore::backend::{async_trait, Backend, BackendInfo, Command, Reply, SetOptions};
 
 use super::*;
 
@@ -175,12 +175,8 @@ struct InjectBeforeSwap {
 
 #[async_trait]
 impl Backend for InjectBeforeSwap {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn limits(&self) -> kvstore::Limits {
-        self.inner.limits()
+    fn info(&self) -> BackendInfo<'_> {
+        self.inner.info()
     }
 
     async fn execute(&self, command: Command<'_>) -> kvstore::Result<Reply> {

@@ -21,7 +21,7 @@
 //! // tests/conformance.rs
 //! use kvstore_conformance::Env;
 //! # mod my_crate {
-//! #     // Stands in for your own `kvstore::Backend`.
+//! #     // Stands in for your own `kvstore::backend::Backend`.
 //! #     pub fn connect() -> kvstore::MemoryBackend { kvstore::MemoryBackend::new() }
 //! # }
 //!
@@ -47,7 +47,7 @@
 //! cannot be written and forgotten.
 #![warn(missing_docs)]
 
-use kvstore::BackendExt as _;
+use kvstore::backend::BackendExt as _;
 use std::any::Any;
 use std::fmt::Debug;
 use std::future::Future;

@@ -4,8 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use kvstore::BackendExt as _;
-use kvstore::{Bits, Command, ListOf, ListOp, MapOf, PackedInts, SortedSetOf};
+use kvstore::backend::BackendExt as _;
+use kvstore::{
+    backend::{Command, ListOp},
+    Bits, ListOf, MapOf, PackedInts, SortedSetOf,
+};
 
 use super::*;
 
@@ -161,7 +164,7 @@ rules! {
         let push = Command::List {
             key: &key,
             op: ListOp::Push {
-                end: kvstore::End::Back,
+                end: kvstore::backend::End::Back,
                 value: bad,
                 ttl_if_created: None,
             },
@@ -449,7 +452,7 @@ rules! {
         profile.set("ok", &note("fine")).await.unwrap();
         let hset = Command::Map {
             key: &key,
-            op: kvstore::MapOp::Set {
+            op: kvstore::backend::MapOp::Set {
                 field: "bad",
                 value: b"{\"text\": 12}",
                 only_if_absent: false,
@@ -473,7 +476,7 @@ rules! {
         assert_eq!(totals.get(1).await.unwrap(), Some(5));
         let hset = Command::Map {
             key: &tkey,
-            op: kvstore::MapOp::Set {
+            op: kvstore::backend::MapOp::Set {
                 field: "not-a-number",
                 value: b"1",
                 only_if_absent: false,
@@ -503,7 +506,7 @@ rules! {
         assert_eq!(totals.get(2).await.unwrap(), Some(i64::MAX));
         let hset = Command::Map {
             key: &key,
-            op: kvstore::MapOp::Set {
+            op: kvstore::backend::MapOp::Set {
                 field: "3",
                 value: b"1.5",
                 only_if_absent: false,
@@ -677,7 +680,7 @@ rules! {
         let push = Command::List {
             key: &wins_key,
             op: ListOp::Push {
-                end: kvstore::End::Back,
+                end: kvstore::backend::End::Back,
                 value: b"x",
                 ttl_if_created: None,
             },
@@ -713,7 +716,7 @@ rules! {
         let push = Command::List {
             key: &labels_key,
             op: ListOp::Push {
-                end: kvstore::End::Back,
+                end: kvstore::backend::End::Back,
                 value: br#"{"name":"far too long"}"#,
                 ttl_if_created: None,
             },
@@ -722,7 +725,7 @@ rules! {
         let w2 = env.key("n:boards:w2");
         let add = Command::SortedSet {
             key: &w2,
-            op: kvstore::SortedSetOp::Add {
+            op: kvstore::backend::SortedSetOp::Add {
                 member: b"not json",
                 score: 2.0,
                 ttl_if_created: None,
@@ -732,7 +735,7 @@ rules! {
         let t2 = env.key("n:totals:2");
         let hset = Command::Map {
             key: &t2,
-            op: kvstore::MapOp::Set {
+            op: kvstore::backend::MapOp::Set {
                 field: "x",
                 value: b"1",
                 only_if_absent: false,

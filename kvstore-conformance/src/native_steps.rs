@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use kvstore::{Atomic, Bits, Command, ListOf, MapOf, MapOp, PackedInts, SortedSetOf};
+use kvstore::{
+    backend::{Command, MapOp},
+    Atomic, Bits, ListOf, MapOf, PackedInts, SortedSetOf,
+};
 
 use super::*;
 

@@ -31,7 +31,7 @@ fn bank(env: &Env) -> Bank {
 }
 
 fn is_cluster(env: &Env) -> bool {
-    env.backend.name() == "redis-cluster"
+    env.backend.info().name == "redis-cluster"
 }
 
 rules! {

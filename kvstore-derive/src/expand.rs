@@ -60,7 +60,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 None => quote!(__spec.ttl),
             };
             let migrations = match &f.migrate_from {
-                Some((path, older)) => migrations(&p, f.ty, path, older, f.write_back),
+                Some((path, older)) => migrations(krate, f.ty, path, older, f.write_back),
                 None => quote!(#p::None),
             };
             let ty = f.ty;
@@ -129,7 +129,7 @@ pub fn expand(model: &Model) -> TokenStream {
             fn __audit<'__a>(
                 &'__a self,
                 __run: &'__a mut #p::Run<'_>,
-            ) -> #p::BoxFuture<'__a, #p::Result<()>> {
+            ) -> #p::BoxFuture<'__a, #krate::Result<()>> {
                 ::std::boxed::Box::pin(async move {
                     #(
                         __run.push(#segments);
@@ -137,7 +137,7 @@ pub fn expand(model: &Model) -> TokenStream {
                         __run.pop();
                         __result?;
                     )*
-                    #p::Result::Ok(())
+                    #krate::Result::Ok(())
                 })
             }
 
@@ -166,14 +166,14 @@ pub fn expand(model: &Model) -> TokenStream {
         impl #ident {
             #[doc = #open_doc]
             #[must_use]
-            #vis fn open(backend: impl #p::IntoBackend) -> Self {
+            #vis fn open(backend: impl #krate::IntoBackend) -> Self {
                 #p::open_root::<Self>(backend, #prefix)
             }
 
             #[doc = #open_with_prefix_doc]
             #[must_use]
             #vis fn open_with_prefix(
-                backend: impl #p::IntoBackend,
+                backend: impl #krate::IntoBackend,
                 prefix: &::core::primitive::str,
             ) -> Self {
                 #p::open_root::<Self>(backend, prefix)
@@ -189,15 +189,15 @@ pub fn expand(model: &Model) -> TokenStream {
             /// are valid, outdated (an older version listed in `migrate_from`), invalid or of
             /// another kind, and which keys under the store's prefix fit no pattern. Never
             /// stops at a bad value; reads in batches, so memory stays bounded.
-            #vis async fn audit(&self) -> #p::Result<#p::AuditReport> {
-                #p::audit(self, true, &mut |_: &#p::Progress| {}).await
+            #vis async fn audit(&self) -> #krate::Result<#krate::AuditReport> {
+                #p::audit(self, true, &mut |_: &#krate::Progress| {}).await
             }
 
             /// `audit()`, calling `progress` after each batch (for a progress bar).
             #vis async fn audit_with_progress(
                 &self,
-                mut progress: impl ::core::ops::FnMut(&#p::Progress) + ::core::marker::Send,
-            ) -> #p::Result<#p::AuditReport> {
+                mut progress: impl ::core::ops::FnMut(&#krate::Progress) + ::core::marker::Send,
+            ) -> #krate::Result<#krate::AuditReport> {
                 #p::audit(self, true, &mut progress).await
             }
 
@@ -205,15 +205,15 @@ pub fn expand(model: &Model) -> TokenStream {
             /// nested ones included) in the current shape — a compare-and-swap per key against
             /// the bytes read, keeping its TTL, so it is safe while the service writes — and
             /// reports what it did. Running it again migrates nothing.
-            #vis async fn migrate(&self) -> #p::Result<#p::MigrationReport> {
-                #p::migrate(self, true, &mut |_: &#p::Progress| {}).await
+            #vis async fn migrate(&self) -> #krate::Result<#krate::MigrationReport> {
+                #p::migrate(self, true, &mut |_: &#krate::Progress| {}).await
             }
 
             /// `migrate()`, calling `progress` after each batch.
             #vis async fn migrate_with_progress(
                 &self,
-                mut progress: impl ::core::ops::FnMut(&#p::Progress) + ::core::marker::Send,
-            ) -> #p::Result<#p::MigrationReport> {
+                mut progress: impl ::core::ops::FnMut(&#krate::Progress) + ::core::marker::Send,
+            ) -> #krate::Result<#krate::MigrationReport> {
                 #p::migrate(self, true, &mut progress).await
             }
 
@@ -226,12 +226,13 @@ pub fn expand(model: &Model) -> TokenStream {
 /// `From` impls, each conversion spanned on its type in the attribute (a missing `From`, or a type
 /// that cannot be stored, is reported there).
 fn migrations(
-    p: &TokenStream,
+    krate: &syn::Path,
     ty: &Type,
     path: &syn::Path,
     older: &[Type],
     write_back: bool,
 ) -> TokenStream {
+    let p = quote!(#krate::__private);
     let value = quote_spanned!(path_span(path)=> <#ty as #p::ItemLeaf>::Value);
     let steps = older.iter().enumerate().map(|(i, version)| {
         // `version` into the one before it, ..., into the current type.
@@ -248,7 +249,7 @@ fn migrations(
     });
     quote! {
         #p::Some(#p::Arc::new(
-            #p::Migrations::<#value>::new()
+            #krate::Migrations::<#value>::new()
                 #(#steps)*
                 .write_back(#write_back)
         ) as #p::Arc<dyn #p::Any + ::core::marker::Send + ::core::marker::Sync>)

@@ -80,7 +80,7 @@ use syn::{parse_macro_input, DeriveInput};
 ///   comments and its key pattern (`<store>:u:*`).
 /// - `impl Clone for Shop` (a store handle is cheap to clone: it shares one backend). **Do not
 ///   also `#[derive(Clone)]`**: the two impls would conflict.
-/// - the `kvstore::Node` impl that lets `Shop` be a field of another store or the `N` of a
+/// - the (hidden) node impl that lets `Shop` be a field of another store or the `N` of a
 ///   `Dynamic<N>`.
 ///
 /// A field name that would clash with a generated method (`open`, `open_with_prefix`, `schema`,

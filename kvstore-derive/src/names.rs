@@ -1,5 +1,5 @@
 //! Rules for static key segments and root prefixes, checked at compile time. The runtime keeps
-//! the same rules in `kvstore/src/key/names.rs`; the test below includes that file and proves
+//! the same rules in `kvstore/src/layout/names.rs`; the test below includes that file and proves
 //! both agree.
 
 /// Why a static name is not a valid key segment.
@@ -37,7 +37,7 @@ fn is_name_char(c: char) -> bool {
 /// The runtime's rules, compiled into the tests from the runtime crate's own file.
 #[cfg(test)]
 #[allow(dead_code)]
-#[path = "../../kvstore/src/key/names.rs"]
+#[path = "../../kvstore/src/layout/names.rs"]
 mod runtime;
 
 #[cfg(test)]

@@ -45,12 +45,14 @@
 //!
 //! Backends: [`MemoryBackend`] (embedded, exactly Redis's semantics, with a [`ManualClock`] for
 //! tests), `RedisBackend` and `RedisClusterBackend` (feature `redis`, on by default), any of them
-//! from a URL with [`connect`], or your own [`Backend`] (or [`Storage`] under the [`Engine`]).
+//! from a URL with [`connect`], or your own [`Backend`](backend::Backend) (or
+//! [`Storage`](backend::storage::Storage) under the [`Engine`](backend::storage::Engine)): what
+//! a backend implementer needs is in [`backend`].
 //!
 //! Changes can be watched: [`Item::watch`], [`Counter::watch`], [`Blob::watch`],
 //! [`SetOf::watch`], [`MapOf::watch`] and [`Dynamic::watch`] are streams of the current value and each change (coalesced, converging on
 //! what is stored; keyspace notifications on Redis). The Redis backends can keep a read cache
-//! that the server keeps fresh (`client_cache` on their builders, see [`ClientCache`]).
+//! that the server keeps fresh (`client_cache` on their builders; [`Metrics::cache`] reports its hits).
 //!
 //! The README has the full tour, the key layout, and what is atomic where; `ARCHITECTURE.md`
 //! has the layers and where each concern lives.
@@ -61,11 +63,23 @@ extern crate self as kvstore;
 
 pub mod backend;
 mod error;
-pub mod key;
+pub mod key {
+    //! How an id becomes one key segment, and back: for tools that read raw keys.
+    //!
+    //! In an id, `%` `:` `*` `?` `[` `]` `\\` `{` `}` and ASCII control characters (and DEL)
+    //! are percent-encoded as `%XX` (uppercase hex of the UTF-8 byte); everything else is kept
+    //! as is. So an encoded id never contains a separator, a glob metacharacter or a hash-tag
+    //! brace, and decoding is exact.
+    pub use crate::layout::{decode_id, encode_id};
+}
+mod layout;
 pub mod manifest;
 mod node;
 mod value;
 
+pub use backend::connect::{connect, DynBackend, IntoBackend};
+pub use backend::memory::{Clock, ManualClock, MemoryBackend, SystemClock};
+pub use backend::metrics::{CacheSnapshot, Instrumented, Metrics, OpSnapshot};
 #[cfg(feature = "redb")]
 pub use backend::redb::{RedbBackend, RedbBackendBuilder, FORMAT_VERSION as REDB_FORMAT_VERSION};
 #[cfg(feature = "redis")]
@@ -73,18 +87,12 @@ pub use backend::redis::{
     PartialWriteError, RedisBackend, RedisBackendBuilder, RedisClusterBackend,
     RedisClusterBackendBuilder,
 };
-pub use backend::{
-    async_trait, connect, Backend, BackendExt, BitsOp, CacheSnapshot, Changes, Check, ClientCache,
-    Clock, Command, DynBackend, End, Engine, Entry, Instrumented, IntType, IntoBackend, KeyTtl,
-    Limits, ListOp, ManualClock, MapOp, MemoryBackend, Metrics, OpSnapshot, Reply, SetOptions,
-    SortedSet, SortedSetOp, Storage, StorageTxn, Stored, Subscription, Swap, SystemClock,
-};
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
-pub use key::{Id, IntoId};
+pub use layout::{Id, IntoId};
 pub use node::{
-    Atomic, AtomicKey, AuditReport, Bits, Blob, Context, Counter, Dynamic, Item, ListOf, MapOf,
-    MemberSet, MigrationReport, Node, PackedInt, PackedInts, PatternReport, Problem, ProblemKind,
-    Progress, SetOf, SortedSetOf, Versioned, MAX_PROBLEMS,
+    Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, Item, ListOf, MapOf, MemberSet,
+    MigrationReport, PackedInt, PackedInts, PatternReport, Problem, ProblemKind, Progress, SetOf,
+    SortedSetOf, Versioned, MAX_PROBLEMS,
 };
 pub use value::{Migrations, Storable};
 
@@ -94,14 +102,11 @@ pub use kvstore_derive::Store;
 /// Implementation details of `#[derive(Store)]`. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::backend::IntoBackend;
-    pub use crate::error::Result;
-    pub use crate::key::{split_static_segment as split_segment, KeyPath};
+    pub use crate::layout::{split_static_segment as split_segment, KeyPath};
     pub use crate::node::{
-        audit_entry as audit, migrate_entry as migrate, AuditReport, BoxFuture, CloneProbe,
-        Context, ItemLeaf, MigrationReport, Node, Progress, Run, Spec, ViaClone, ViaNothing,
+        audit_entry as audit, migrate_entry as migrate, BoxFuture, CloneProbe, Context, ItemLeaf,
+        Node, Run, Spec, ViaClone, ViaNothing,
     };
-    pub use crate::value::Migrations;
     pub use core::option::Option::{self, None, Some};
     pub use core::time::Duration;
     pub use serde_json::{Map, Value};
@@ -109,7 +114,7 @@ pub mod __private {
     pub use std::sync::Arc;
 
     /// Opens the store `S` at the root `prefix` over `backend`.
-    pub fn open_root<S: Node>(backend: impl IntoBackend, prefix: &str) -> S {
+    pub fn open_root<S: Node>(backend: impl crate::IntoBackend, prefix: &str) -> S {
         let ctx = Context::new(backend);
         let root = KeyPath::root(prefix).with_limit(ctx.limits().max_key_len);
         S::__build(&ctx, root, &Spec::default())
@@ -130,7 +135,7 @@ pub mod __private {
         let (ctx, location) = field?;
         let root = match location.strip_suffix(segment) {
             Some("") => "",
-            Some(root) => root.strip_suffix(crate::key::SEPARATOR).unwrap_or(root),
+            Some(root) => root.strip_suffix(crate::layout::SEPARATOR).unwrap_or(root),
             None => &location,
         };
         Some((ctx, root.to_owned()))

@@ -280,7 +280,7 @@ async fn hostile_checks(backend: DynBackend, prefix: &str) {
     assert_eq!(changed(&before, &snapshot(b).await), Vec::<String>::new());
 
     // 3. Values over the size limit: refused before anything is sent.
-    let limit = b.limits().max_value_size;
+    let limit = b.info().limits.max_value_size;
     let big = "x".repeat(limit);
     let before = snapshot(b).await;
     let r = shop.notes().set("big", &note(&big)).await;
@@ -520,7 +520,7 @@ struct Natives {
 async fn hostile_native_checks(backend: DynBackend, prefix: &str) {
     let b: &dyn Backend = &*backend;
     let n = Natives::open_with_prefix(backend.clone(), prefix);
-    let limit = b.limits().max_value_size;
+    let limit = b.info().limits.max_value_size;
     for id in hostile_ids() {
         let list = n.lists().at(id.as_str());
         list.push_back(&note(&id)).await.unwrap();

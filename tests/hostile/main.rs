@@ -14,7 +14,7 @@ mod support;
 
 use support::backends::{self, Kind, Options};
 
-use kvstore::BackendExt as _;
+use kvstore::backend::BackendExt as _;
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,9 +22,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use kvstore::{
-    Backend, Bits, Blob, Command, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item,
-    ListOf, ListOp, MapOf, MapOp, MemoryBackend, PackedInts, Reply, SetOf, SortedSetOf,
-    SortedSetOp, Store,
+    backend::{Backend, Command, ListOp, MapOp, Reply, SortedSetOp},
+    Bits, Blob, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item, ListOf, MapOf,
+    MemoryBackend, PackedInts, SetOf, SortedSetOf, Store,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -34,15 +34,15 @@ mod support;
 
 use support::backends::{self, Kind, Options};
 
-use kvstore::BackendExt as _;
+use kvstore::backend::BackendExt as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kvstore::{
-    Bits, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item, Limits, ListOf, ManualClock,
-    MapOf, MemoryBackend, PackedInts, SetOf, SortedSetOf, Store,
+    backend::Limits, Bits, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item, ListOf,
+    ManualClock, MapOf, MemoryBackend, PackedInts, SetOf, SortedSetOf, Store,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

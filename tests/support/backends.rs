@@ -6,7 +6,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvstore::{DynBackend, Limits, MemoryBackend, RedisBackend, RedisClusterBackend};
+use kvstore::{backend::Limits, DynBackend, MemoryBackend, RedisBackend, RedisClusterBackend};
 
 /// A kind of backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,30 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::{DynBackend, MemoryBackend};
+use super::Backend;
 use crate::error::{BackendErrorKind, Error, Result};
+use crate::MemoryBackend;
+
+/// A shared, type-erased backend: what [`connect`](crate::connect) returns.
+pub type DynBackend = Arc<dyn Backend>;
+
+/// Anything a store can be opened over: every backend by value, or a [`DynBackend`].
+pub trait IntoBackend {
+    /// Converts into a shared backend.
+    fn into_backend(self) -> DynBackend;
+}
+
+impl<B: Backend> IntoBackend for B {
+    fn into_backend(self) -> DynBackend {
+        Arc::new(self)
+    }
+}
+
+impl IntoBackend for DynBackend {
+    fn into_backend(self) -> DynBackend {
+        self
+    }
+}
 
 type Opened = Pin<Box<dyn Future<Output = Result<DynBackend>> + Send>>;
 
@@ -90,7 +112,7 @@ pub const SCHEMES: &[&str] = &[
 /// ```no_run
 /// # async fn demo() -> kvstore::Result<()> {
 /// let backend = kvstore::connect("redis://127.0.0.1:6379/0").await?;
-/// assert_eq!(backend.name(), "redis");
+/// assert_eq!(backend.info().name, "redis");
 /// # Ok(()) }
 /// ```
 pub async fn connect(url: &str) -> Result<DynBackend> {
@@ -269,6 +291,6 @@ mod tests {
             }
         }
         let backend = connect("memory://").await.unwrap();
-        assert_eq!(backend.name(), "memory");
+        assert_eq!(backend.info().name, "memory");
     }
 }

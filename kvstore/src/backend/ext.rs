@@ -11,7 +11,7 @@ use crate::error::Result;
 /// backend (and `dyn Backend`); each method's semantics are its [`Command`]'s.
 ///
 /// ```
-/// use kvstore::{BackendExt, MemoryBackend};
+/// use kvstore::{MemoryBackend, backend::BackendExt};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let backend = MemoryBackend::new();

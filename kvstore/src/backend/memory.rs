@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use super::command::{Command, Reply};
 use super::engine::{Access, Engine, Entry, Storage, StorageTxn, Stored};
-use super::{async_trait, Backend, Limits};
+use super::{async_trait, Backend, BackendInfo, Limits};
 use crate::error::Result;
 
 /// A source of time for [`MemoryBackend`]'s TTLs.
@@ -146,7 +146,7 @@ impl std::fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryBackend")
             .field("keys", &self.stored_keys())
-            .field("limits", &self.engine.limits())
+            .field("limits", &self.engine.info().limits)
             .finish()
     }
 }
@@ -192,12 +192,8 @@ impl MemoryBackend {
 
 #[async_trait]
 impl Backend for MemoryBackend {
-    fn name(&self) -> &'static str {
-        "memory"
-    }
-
-    fn limits(&self) -> Limits {
-        self.engine.limits()
+    fn info(&self) -> BackendInfo<'_> {
+        self.engine.info()
     }
 
     async fn execute(&self, command: Command<'_>) -> Result<Reply> {
@@ -214,10 +210,6 @@ impl Backend for MemoryBackend {
             return None;
         }
         Some(self.engine.run(command))
-    }
-
-    fn instance(&self) -> usize {
-        self.engine.instance()
     }
 }
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::command::{Command, Reply};
-use super::{async_trait, Backend, ClientCache, Limits};
+use super::{async_trait, Backend, BackendInfo, ClientCache};
 use crate::error::Result;
 
 /// Latency buckets: bucket `i` counts calls that took less than 2^i µs (the last one: the rest).
@@ -125,7 +125,7 @@ impl OpSnapshot {
 
 impl Metrics {
     /// The client cache's hits, misses and size, when the wrapped backend keeps one
-    /// ([`Backend::client_cache`]).
+    /// ([`BackendInfo::client_cache`](super::BackendInfo::client_cache)).
     pub fn cache(&self) -> Option<CacheSnapshot> {
         self.cache.as_ref().map(|cache| CacheSnapshot {
             hits: cache.hits(),
@@ -189,7 +189,7 @@ impl<B: Backend> Instrumented<B> {
     /// Wraps `inner`, with fresh counters.
     pub fn new(inner: B) -> Instrumented<B> {
         let metrics = Metrics {
-            cache: inner.client_cache().cloned(),
+            cache: inner.info().client_cache.cloned(),
             ..Metrics::default()
         };
         Instrumented {
@@ -222,12 +222,8 @@ impl<B: Backend> Instrumented<B> {
 
 #[async_trait]
 impl<B: Backend> Backend for Instrumented<B> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn limits(&self) -> Limits {
-        self.inner.limits()
+    fn info(&self) -> BackendInfo<'_> {
+        self.inner.info()
     }
 
     async fn execute(&self, command: Command<'_>) -> Result<Reply> {
@@ -242,20 +238,15 @@ impl<B: Backend> Backend for Instrumented<B> {
             .record(command.index(), started.elapsed(), result.is_err());
         Some(result)
     }
-
-    fn instance(&self) -> usize {
-        self.inner.instance()
-    }
-
-    fn client_cache(&self) -> Option<&ClientCache> {
-        self.inner.client_cache()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BackendExt, MemoryBackend, SetOptions};
+    use crate::{
+        backend::{BackendExt, SetOptions},
+        MemoryBackend,
+    };
 
     #[test]
     fn counts_calls_errors_and_latency() {

@@ -10,8 +10,9 @@
 //!   a minimal transactional [`Storage`]; [`MemoryBackend`] is the engine over a `HashMap`.
 //! - `redis`: [`Command`]s mapped onto Redis commands and scripts, for one server
 //!   (`RedisBackend`) or a cluster (`RedisClusterBackend`).
-//! - [`Instrumented`]: a layer that counts every command; layers wrap a backend and override
-//!   only [`Backend::execute`].
+//! - [`Instrumented`](crate::Instrumented): a layer that counts every command; a layer wraps a
+//!   backend, forwards [`Backend::info`] and [`Backend::execute_now`], and changes what its
+//!   [`Backend::execute`] does.
 //! - [`connect`]: any backend from a URL.
 //!
 //! The trait is object safe (`Arc<dyn Backend>`); implement it with [`async_trait`](macro@async_trait) to plug in a
@@ -20,34 +21,38 @@
 //! (`get`, `set`, `increment`, ...) to every backend.
 
 pub(crate) mod cache;
-pub mod command;
-mod connect;
+pub(crate) mod command;
+pub(crate) mod connect;
 mod engine;
 mod ext;
-mod memory;
-mod metrics;
+pub(crate) mod memory;
+pub(crate) mod metrics;
 #[cfg(feature = "redb")]
 pub(crate) mod redb;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 mod watch;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 pub use async_trait::async_trait;
 pub use cache::ClientCache;
 pub use command::{
     BitsOp, Check, Command, End, IntType, KeyTtl, ListOp, MapOp, Reply, ScanPage, SetOptions,
-    SortedSetOp, Swap,
+    SortedSetOp, Swap, MAX_BLOCKING_WAIT,
 };
-pub use connect::{connect, SCHEMES};
-pub use engine::{Engine, Entry, SortedSet, Storage, StorageTxn, Stored};
+pub use connect::SCHEMES;
 pub use ext::BackendExt;
-pub use memory::{Clock, ManualClock, MemoryBackend, SystemClock};
-pub use metrics::{CacheSnapshot, Instrumented, Metrics, OpSnapshot};
 pub use watch::{Changes, Subscription};
 pub(crate) use watch::{Hub, Target};
+
+/// The embedded engine's storage interface: implement [`Storage`](storage::Storage) (a
+/// transactional map of keys to entries) and [`Engine`](storage::Engine) over it is a
+/// [`Backend`] with every Redis semantic of the command set (TTLs, `WRONGTYPE`, containers,
+/// atomic steps, watches) — as [`MemoryBackend`](crate::MemoryBackend) and the redb backend are.
+pub mod storage {
+    pub use super::engine::{Engine, Entry, SortedSet, Storage, StorageTxn, Stored};
+}
+
+use std::time::Duration;
 
 use crate::error::{Error, InvalidKeyReason, Result};
 
@@ -60,16 +65,17 @@ use crate::error::{Error, InvalidKeyReason, Result};
 /// there is one. A command that fails must not have written anything partially.
 ///
 /// [`Command`] is `#[non_exhaustive]`: answer a command you do not implement with
-/// `Err(command.unsupported(self.name()))`.
+/// `Err(command.unsupported(self.info().name))`.
+///
+/// A layer (a type that wraps a backend) forwards [`info`](Backend::info),
+/// [`execute`](Backend::execute) and [`execute_now`](Backend::execute_now) to the backend it
+/// wraps, and changes only what it is for.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
-    /// A short name for logs and metrics (`"memory"`, `"redis"`, `"redis-cluster"`).
-    fn name(&self) -> &'static str;
-
-    /// The limits handles enforce before calling this backend.
-    fn limits(&self) -> Limits {
-        Limits::default()
-    }
+    /// What handles need to know about this backend besides its commands: its name, its
+    /// limits, its identity and its client cache (see [`BackendInfo`]). Cheap: called for
+    /// every store opened and every failed command.
+    fn info(&self) -> BackendInfo<'_>;
 
     /// Runs one command.
     async fn execute(&self, command: Command<'_>) -> Result<Reply>;
@@ -83,20 +89,46 @@ pub trait Backend: Send + Sync + 'static {
         let _ = command;
         None
     }
+}
 
+/// What [`Backend::info`] reports. A layer returns its inner backend's.
+#[derive(Clone, Copy)]
+pub struct BackendInfo<'a> {
+    /// A short name for logs and metrics (`"memory"`, `"redis"`, `"redis-cluster"`).
+    pub name: &'static str,
+    /// The limits handles enforce before calling this backend.
+    pub limits: Limits,
     /// An identity shared by every clone of this backend that reaches the same data: an atomic
-    /// step refuses handles of different instances. The default, the address of this value,
-    /// is right for a backend that is not cloned; a backend whose clones share data returns
-    /// the address of what they share.
-    fn instance(&self) -> usize {
-        self as *const Self as *const () as usize
-    }
-
+    /// step refuses handles of different instances. A backend that is not cloned uses its own
+    /// address ([`BackendInfo::new`]); a backend whose clones share data uses the address of
+    /// what they share.
+    pub instance: usize,
     /// The backend's client-side read cache, if it keeps one (a Redis backend built with
-    /// `client_cache`). Typed reads look there first. A layer that wraps a backend forwards
-    /// this (the default, `None`, turns caching off for reads through the layer).
-    fn client_cache(&self) -> Option<&ClientCache> {
-        None
+    /// `client_cache`): typed reads look there first. `None` turns caching off.
+    pub client_cache: Option<&'a ClientCache>,
+}
+
+impl BackendInfo<'_> {
+    /// The info of `backend`, named `name`: default limits, its own address as its identity,
+    /// no client cache. Change the fields that differ.
+    pub fn new<B: ?Sized>(name: &'static str, backend: &B) -> BackendInfo<'static> {
+        BackendInfo {
+            name,
+            limits: Limits::default(),
+            instance: backend as *const B as *const () as usize,
+            client_cache: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for BackendInfo<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendInfo")
+            .field("name", &self.name)
+            .field("limits", &self.limits)
+            .field("instance", &self.instance)
+            .field("client_cache", &self.client_cache.is_some())
+            .finish()
     }
 }
 
@@ -179,7 +211,7 @@ pub(crate) async fn dispatch<B: Backend + ?Sized>(
         use tracing::Instrument as _;
         let span = tracing::debug_span!(
             "kvstore",
-            backend = backend.name(),
+            backend = backend.info().name,
             op = command.name(),
             key = command.key()
         );
@@ -203,45 +235,5 @@ pub(crate) async fn dispatch<B: Backend + ?Sized>(
             return reply;
         }
         backend.execute(command).await
-    }
-}
-
-/// Runs a batch one command after the other, for backends without a native batch (not atomic).
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) async fn run_batch_in_order(backend: &dyn Backend, batch: Command<'_>) -> Result<Reply> {
-    let Command::Batch { commands, atomic } = batch else {
-        return Err(batch.unexpected(&Reply::Unit));
-    };
-    if atomic {
-        return Err(batch.unsupported(backend.name()));
-    }
-    let mut replies = Vec::with_capacity(commands.len());
-    for command in commands {
-        if matches!(command, Command::Batch { .. } | Command::Watch { .. }) {
-            return Err(command.unsupported(backend.name()));
-        }
-        replies.push(backend.execute(*command).await?);
-    }
-    Ok(Reply::Batch(replies))
-}
-
-/// A shared, type-erased backend: what [`connect`](crate::connect) returns.
-pub type DynBackend = Arc<dyn Backend>;
-
-/// Anything a store can be opened over: every backend by value, or a [`DynBackend`].
-pub trait IntoBackend {
-    /// Converts into a shared backend.
-    fn into_backend(self) -> DynBackend;
-}
-
-impl<B: Backend> IntoBackend for B {
-    fn into_backend(self) -> DynBackend {
-        Arc::new(self)
-    }
-}
-
-impl IntoBackend for DynBackend {
-    fn into_backend(self) -> DynBackend {
-        self
     }
 }

@@ -7,9 +7,11 @@
 //!   same report (and the same counting) as a store's own `audit()`, for a tool that has the
 //!   manifest but not the Rust types (the `kvstore` command line).
 //! - [`diff`]: what changed between two manifests, each change compatible or breaking.
-//! - [`assert_snapshot`]: a test helper that keeps a manifest in a committed file.
+//! - `assert_snapshot` (feature `test-support`): a test helper that keeps a manifest in a
+//!   committed file.
 
 mod diff;
+#[cfg(feature = "test-support")]
 mod snapshot;
 
 use std::collections::BTreeMap;
@@ -19,11 +21,12 @@ use std::path::Path;
 use serde_json::Value;
 
 pub use diff::{diff, Change, Compatibility};
+#[cfg(feature = "test-support")]
 pub use snapshot::{assert_snapshot, ACCEPT_ENV};
 
-use crate::backend::command::Command;
+use crate::backend::Command;
 use crate::error::{Error, Result};
-use crate::key::decode_id;
+use crate::layout::decode_id;
 use crate::node::{AuditReport, Container, Context, Progress, Run, Verdict};
 use crate::value::{self, judge, Codec, Decimal, LeafCodec, StoredValue, Versions};
 use crate::IntoBackend;

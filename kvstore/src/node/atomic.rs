@@ -14,7 +14,7 @@ use crate::backend::command::{
 };
 use crate::backend::write_ttl;
 use crate::error::{not_a_number, Error, Result};
-use crate::key::{Id, IntoId};
+use crate::layout::{Id, IntoId};
 use crate::value::{Json, LeafCodec, Storable};
 
 /// Most commit rounds [`Atomic::retry`] tries before [`Error::Conflict`].
@@ -312,7 +312,7 @@ impl Atomic {
         };
         match &self.ctx {
             None => self.ctx = Some(leaf.ctx.clone()),
-            Some(ctx) if ctx.backend().instance() != leaf.ctx.backend().instance() => {
+            Some(ctx) if ctx.backend().info().instance != leaf.ctx.backend().info().instance => {
                 self.error = Some(Error::MixedBackends { key });
                 return None;
             }

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use super::{Context, Node};
 use crate::backend::command::{Command, ListOp, MapOp, Reply, SortedSetOp, Swap};
 use crate::error::{Error, Result};
-use crate::key::SEPARATOR;
+use crate::layout::SEPARATOR;
 
 /// A boxed future, as the walk's recursive methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -19,7 +19,7 @@ use crate::backend::command::{Command, ScanPage, SetOptions};
 use crate::backend::round_up_to_millis;
 use crate::backend::ClientCache;
 use crate::error::{Error, InvalidKeyReason, Result};
-use crate::key::{split_id_segment, Id, IntoId, KeyPath};
+use crate::layout::{split_id_segment, Id, IntoId, KeyPath};
 use crate::value::{codec, map_batch, Codec, Json, LeafCodec, Migrations, Storable};
 
 /// A keyspace of ids of type `K` (`String` by default), each holding a node `N`: `Dynamic<Item<User>>`
@@ -700,7 +700,7 @@ mod tests {
             crate::__private::parent_location(self.name.__location(), "name")
         }
         fn __owns(tail: Option<&str>) -> bool {
-            match tail.map(crate::key::split_static_segment) {
+            match tail.map(crate::layout::split_static_segment) {
                 Some(("name", rest)) => <Item<String>>::__owns(rest),
                 Some(("children", rest)) => <Dynamic<Tree>>::__owns(rest),
                 _ => false,

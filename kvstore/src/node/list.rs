@@ -103,7 +103,7 @@ impl<T: Storable> ListOf<T> {
     /// `#[store(colocate)]` id).
     pub async fn move_front_to_back(&self, dest: &ListOf<T>) -> Result<Option<T>> {
         let dest_key = dest.leaf.key()?;
-        if self.leaf.ctx.backend().instance() != dest.leaf.ctx.backend().instance() {
+        if self.leaf.ctx.backend().info().instance != dest.leaf.ctx.backend().info().instance {
             return Err(Error::MixedBackends {
                 key: dest_key.to_owned(),
             });

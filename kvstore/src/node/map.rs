@@ -11,7 +11,7 @@ use super::watch::{KeyWatch, WatchRead};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{Command, MapOp};
 use crate::error::{Error, InvalidKeyReason, Result};
-use crate::key::{Id, IntoId};
+use crate::layout::{Id, IntoId};
 use crate::value::{codec, Json, LeafCodec, Storable};
 
 /// Fields of id type `F` (`String`, `u64`, ...) mapped to JSON values of type `V`, in one key
@@ -330,4 +330,4 @@ impl<F: Id, V: Storable> MapOf<F, V> {
     }
 }
 
-leaf_node!(MapOf<F: crate::key::Id, V: crate::Storable>, "map", Some(codec::<V>().schema().clone()), { json: Json::new(), _field: PhantomData });
+leaf_node!(MapOf<F: crate::layout::Id, V: crate::Storable>, "map", Some(codec::<V>().schema().clone()), { json: Json::new(), _field: PhantomData });

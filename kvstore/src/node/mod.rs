@@ -45,8 +45,9 @@ pub use sorted_set::SortedSetOf;
 pub use versioned::Versioned;
 
 use crate::backend::command::{Command, KeyTtl, Reply};
-use crate::backend::{dispatch, round_up_to_millis, DynBackend, IntoBackend, Limits};
+use crate::backend::{dispatch, round_up_to_millis, Limits};
 use crate::error::{Error, InvalidKeyReason, Result};
+use crate::{DynBackend, IntoBackend};
 
 /// The shared state every handle of one opened store holds: the backend and its limits.
 ///
@@ -65,7 +66,7 @@ impl Context {
     /// A context over `backend`.
     pub fn new(backend: impl IntoBackend) -> Context {
         let backend = backend.into_backend();
-        let limits = backend.limits();
+        let limits = backend.info().limits;
         Context {
             inner: Arc::new(ContextInner { backend, limits }),
         }
@@ -84,7 +85,7 @@ impl Context {
     /// The backend's client cache, if it keeps one.
     #[inline]
     pub(crate) fn cache(&self) -> Option<&crate::backend::ClientCache> {
-        self.inner.backend.client_cache()
+        self.inner.backend.info().client_cache
     }
 
     /// Sends one command to the backend (the one call path of every handle).
@@ -96,7 +97,7 @@ impl Context {
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("backend", &self.inner.backend.name())
+            .field("backend", &self.inner.backend.info().name)
             .field("limits", &self.inner.limits)
             .finish()
     }
@@ -156,7 +157,7 @@ pub trait Node: Clone + Send + Sync + Sized + 'static {
     }
 }
 
-pub use crate::key::KeyPath;
+pub use crate::layout::KeyPath;
 
 /// What a field's attributes say about the nodes below it (built by the derive).
 #[doc(hidden)]
@@ -420,7 +421,7 @@ macro_rules! leaf_node {
         impl$(<$($t: $bound),+>)? $crate::node::Node for $handle$(<$($t),+>)? {
             fn __build(
                 ctx: &$crate::node::Context,
-                path: $crate::key::KeyPath,
+                path: $crate::layout::KeyPath,
                 spec: &$crate::node::Spec,
             ) -> Self {
                 $handle {
@@ -430,7 +431,7 @@ macro_rules! leaf_node {
             }
 
             fn __manifest(
-                path: $crate::key::KeyPath,
+                path: $crate::layout::KeyPath,
                 spec: &$crate::node::Spec,
                 out: &mut serde_json::Map<String, serde_json::Value>,
             ) {

@@ -239,15 +239,6 @@ pub enum Command<'a> {
         /// The operation.
         op: BitsOp,
     },
-    /// Several commands in one round trip, in order; with `atomic`, as one step that no reader
-    /// sees half done (a backend that cannot answers [`BackendErrorKind::Unsupported`] and runs
-    /// nothing). Batches do not nest. Reply: [`Reply::Batch`], one reply per command.
-    Batch {
-        /// The commands.
-        commands: &'a [Command<'a>],
-        /// Whether they must apply as one atomic step.
-        atomic: bool,
-    },
     /// Subscribes to changes of the key `key` or, with `prefix`, of every key that starts
     /// with `key`: writes, removals and expiries (Redis: keyspace notifications). Reply:
     /// [`Reply::Watch`], a [`Subscription`] that lists the keys that changed from now on (it
@@ -295,8 +286,6 @@ pub enum Reply {
     Ttl(KeyTtl),
     /// The outcome of a compare-and-swap.
     Swap(Swap),
-    /// The replies of a batch, in order.
-    Batch(Vec<Reply>),
     /// One page of a scan.
     Page(ScanPage),
     /// A sorted-set score, or nothing.
@@ -346,19 +335,18 @@ impl Command<'_> {
             Command::SetMembers { .. } => 14,
             Command::SetLen { .. } => 15,
             Command::ScanPrefix { .. } => 16,
-            Command::Batch { .. } => 17,
-            Command::Scan { .. } => 18,
-            Command::Atomic { .. } => 19,
-            Command::List { op, .. } => 20 + op.index(),
-            Command::SortedSet { op, .. } => 27 + op.index(),
-            Command::Map { op, .. } => 35 + op.index(),
-            Command::Bits { op, .. } => 45 + op.index(),
-            Command::Watch { .. } => 53,
+            Command::Scan { .. } => 17,
+            Command::Atomic { .. } => 18,
+            Command::List { op, .. } => 19 + op.index(),
+            Command::SortedSet { op, .. } => 26 + op.index(),
+            Command::Map { op, .. } => 34 + op.index(),
+            Command::Bits { op, .. } => 44 + op.index(),
+            Command::Watch { .. } => 52,
         }
     }
 
     /// Every command name, in a fixed order (what [`Command::name`] returns).
-    pub const NAMES: [&'static str; 54] = [
+    pub const NAMES: [&'static str; 53] = [
         "get",
         "set",
         "get_many",
@@ -376,7 +364,6 @@ impl Command<'_> {
         "set_members",
         "set_len",
         "scan_prefix",
-        "batch",
         "scan",
         "atomic",
         "list_push",
@@ -416,7 +403,7 @@ impl Command<'_> {
     ];
 
     /// The key errors and traces name: the key, the first key of a multi-key command, the prefix
-    /// of a scan, the first command's key of a batch (`""` when there is none).
+    /// of a scan (`""` when there is none).
     pub fn key(&self) -> &str {
         match self {
             Command::Get { key }
@@ -442,7 +429,6 @@ impl Command<'_> {
             }
             Command::SetMany { entries, .. } => entries.first().map_or("", |(key, _)| key),
             Command::ScanPrefix { prefix } | Command::Scan { prefix, .. } => prefix,
-            Command::Batch { commands, .. } => commands.first().map_or("", |c| c.key()),
             Command::Atomic { checks, writes } => checks
                 .first()
                 .map(|c| c.key)
@@ -504,7 +490,6 @@ impl Command<'_> {
             | Command::Persist { .. }
             | Command::SetAdd { .. }
             | Command::SetRemove { .. } => true,
-            Command::Batch { commands, .. } => commands.iter().any(Command::is_write),
             Command::Atomic { writes, .. } => !writes.is_empty(),
             Command::List { op, .. } => op.is_write(),
             Command::SortedSet { op, .. } => op.is_write(),
@@ -530,7 +515,6 @@ impl Command<'_> {
                 keys.iter().map(String::as_str).collect()
             }
             Command::SetMany { entries, .. } => entries.iter().map(|(k, _)| k.as_str()).collect(),
-            Command::Batch { commands, .. } => commands.iter().flat_map(Command::keys).collect(),
             Command::Atomic { checks, writes } => checks
                 .iter()
                 .map(|c| c.key)
@@ -599,7 +583,6 @@ reply_as! {
     into_keys(Keys) -> Vec<String>;
     into_ttl(Ttl) -> KeyTtl;
     into_swap(Swap) -> Swap;
-    into_batch(Batch) -> Vec<Reply>;
     into_page(Page) -> ScanPage;
     into_score(Score) -> Option<f64>;
     into_rank(Rank) -> Option<usize>;
@@ -631,13 +614,6 @@ mod tests {
         let get = Command::Get { key: "k" };
         assert_eq!(get.name(), "get");
         assert_eq!(Command::Ttl { key: "k" }.name(), "ttl");
-        let batch = [get];
-        let batch = Command::Batch {
-            commands: &batch,
-            atomic: false,
-        };
-        assert_eq!((batch.name(), batch.key()), ("batch", "k"));
-        assert!(!batch.is_write());
     }
 
     #[test]

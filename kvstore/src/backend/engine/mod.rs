@@ -18,7 +18,7 @@ pub use storage::{Access, Entry, SortedSet, Storage, StorageTxn, Stored};
 
 use super::command::{Command, KeyTtl, ListOp, Reply, ScanPage, Swap};
 use super::memory::Clock;
-use super::{async_trait, ttl_ms, write_ttl, Backend, Hub, Limits, Target};
+use super::{async_trait, ttl_ms, write_ttl, Backend, BackendInfo, Hub, Limits, Target};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::value::{Decimal, LeafCodec};
 
@@ -86,19 +86,9 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// An identity shared by the clones of this engine (see [`Backend::instance`]).
-    pub fn instance(&self) -> usize {
-        Arc::as_ptr(&self.shared) as *const () as usize
-    }
-
     /// The storage.
     pub fn storage(&self) -> &S {
         &self.shared.storage
-    }
-
-    /// The limits values and keys are checked against.
-    pub fn limits(&self) -> Limits {
-        self.shared.limits
     }
 
     /// The current time, in milliseconds since the Unix epoch, on the engine's clock.
@@ -323,7 +313,6 @@ fn pushes(command: &Command<'_>) -> bool {
         Command::List { op, .. } => {
             matches!(op, ListOp::Push { .. } | ListOp::MoveFrontToBack { .. })
         }
-        Command::Batch { commands, .. } => commands.iter().any(pushes),
         Command::Atomic { writes, .. } => writes.iter().any(pushes),
         _ => false,
     }
@@ -331,20 +320,18 @@ fn pushes(command: &Command<'_>) -> bool {
 
 #[async_trait]
 impl<S: Storage> Backend for Engine<S> {
-    fn name(&self) -> &'static str {
-        self.shared.storage.name()
-    }
-
-    fn limits(&self) -> Limits {
-        self.shared.limits
+    /// The storage's name and the engine's limits; clones of an engine share its identity.
+    fn info(&self) -> BackendInfo<'_> {
+        BackendInfo {
+            name: self.shared.storage.name(),
+            limits: self.shared.limits,
+            instance: Arc::as_ptr(&self.shared) as *const () as usize,
+            client_cache: None,
+        }
     }
 
     async fn execute(&self, command: Command<'_>) -> Result<Reply> {
         self.run_async(command).await
-    }
-
-    fn instance(&self) -> usize {
-        Engine::instance(self)
     }
 }
 
@@ -590,8 +577,7 @@ impl<T: StorageTxn> Op<'_, T> {
             Command::SortedSet { key, op } => self.sorted_set(key, op)?,
             Command::Map { key, op } => self.map(key, op)?,
             Command::Bits { key, op } => self.bits(key, op)?,
-            Command::Batch { commands, atomic } => self.batch(commands, atomic)?,
-            // Only on its own (`Engine::run`), not inside a batch.
+            // Only on its own (`Engine::run`), not inside an atomic step.
             Command::Watch { .. } => return Err(command.unsupported(self.name)),
             Command::Atomic { checks, writes } => {
                 for check in checks {
@@ -603,45 +589,36 @@ impl<T: StorageTxn> Op<'_, T> {
                 if let Some(other) = writes.iter().find(|w| !w.is_atomic_write()) {
                     return Err(other.unsupported(self.name));
                 }
-                self.batch(writes, true)?;
+                self.atomic_writes(writes)?;
                 Reply::Bool(true)
             }
         })
     }
 
-    /// A batch in one transaction; an atomic one is undone when a command fails.
-    fn batch(&mut self, commands: &[Command<'_>], atomic: bool) -> Result<Reply> {
-        if let Some(nested) = commands.iter().find(|c| matches!(c, Command::Batch { .. })) {
-            return Err(nested.unsupported(self.name));
-        }
+    /// The writes of an atomic step, in order, in one transaction: undone when one fails.
+    fn atomic_writes(&mut self, writes: &[Command<'_>]) -> Result<()> {
         let mut undo = Vec::new();
-        if atomic {
-            for key in commands.iter().flat_map(written_keys) {
-                if !undo.iter().any(|(k, _): &(String, _)| k == key) {
-                    let entry = self.txn.get(key)?.map(|(value, expires_at)| Entry {
-                        value: value.clone(),
-                        expires_at,
-                    });
-                    undo.push((key.to_owned(), entry));
-                }
+        for key in writes.iter().flat_map(written_keys) {
+            if !undo.iter().any(|(k, _): &(String, _)| k == key) {
+                let entry = self.txn.get(key)?.map(|(value, expires_at)| Entry {
+                    value: value.clone(),
+                    expires_at,
+                });
+                undo.push((key.to_owned(), entry));
             }
         }
-        let mut replies = Vec::with_capacity(commands.len());
-        for command in commands {
-            match self.apply(*command) {
-                Ok(reply) => replies.push(reply),
-                Err(e) => {
-                    for (key, entry) in undo {
-                        match entry {
-                            Some(entry) => self.txn.put(&key, entry)?,
-                            None => drop(self.txn.remove(&key)?),
-                        }
+        for write in writes {
+            if let Err(e) = self.apply(*write) {
+                for (key, entry) in undo {
+                    match entry {
+                        Some(entry) => self.txn.put(&key, entry)?,
+                        None => drop(self.txn.remove(&key)?),
                     }
-                    return Err(e);
                 }
+                return Err(e);
             }
         }
-        Ok(Reply::Batch(replies))
+        Ok(())
     }
 }
 

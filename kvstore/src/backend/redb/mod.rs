@@ -17,7 +17,7 @@ use ::redb::{
 
 use super::engine::{Access, Engine, Entry, Storage, StorageTxn, Stored};
 use super::memory::{Clock, SystemClock};
-use super::{async_trait, Backend, Command, Limits, Reply};
+use super::{async_trait, Backend, BackendInfo, Command, Limits, Reply};
 use crate::error::{BackendErrorKind, Error, Result};
 use group::GroupCommit;
 
@@ -77,7 +77,7 @@ impl fmt::Debug for RedbBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedbBackend")
             .field("path", &self.inner.path)
-            .field("limits", &self.inner.engine.limits())
+            .field("limits", &self.inner.engine.info().limits)
             .finish()
     }
 }
@@ -268,12 +268,8 @@ fn check_format(db: &Database) -> std::result::Result<(), String> {
 
 #[async_trait]
 impl Backend for RedbBackend {
-    fn name(&self) -> &'static str {
-        "redb"
-    }
-
-    fn limits(&self) -> Limits {
-        self.inner.engine.limits()
+    fn info(&self) -> BackendInfo<'_> {
+        self.inner.engine.info()
     }
 
     async fn execute(&self, command: Command<'_>) -> Result<Reply> {
@@ -297,10 +293,6 @@ impl Backend for RedbBackend {
             return None;
         }
         Some(self.inner.engine.run(command))
-    }
-
-    fn instance(&self) -> usize {
-        self.inner.engine.instance()
     }
 }
 

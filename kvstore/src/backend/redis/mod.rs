@@ -2,7 +2,7 @@
 //! Cluster), two [`Topology`](shared::Topology) types over one mapping of the command set
 //! (`shared::execute`).
 //!
-//! Both keep the [`Command`](crate::Command) semantics with native commands:
+//! Both keep the [`Command`](crate::backend::Command) semantics with native commands:
 //!
 //! | operation | Redis |
 //! | --- | --- |

@@ -11,7 +11,7 @@
 //!   server pushes an `invalidate` for every key written, which empties that key's cache entry.
 //! - **Reconnection.** A lost connection empties the cache (and turns it off until every
 //!   connection is back); once back, every watch is told to re-read everything
-//!   ([`Changes::Everything`](crate::Changes::Everything)), because pub/sub loses what was
+//!   ([`Changes::Everything`](crate::backend::Changes::Everything)), because pub/sub loses what was
 //!   published meanwhile. A cluster's primaries are listed again every second and after a lost
 //!   connection, so that failovers and resharding are followed. Every connection is pinged
 //!   every second: one that does not answer within the response timeout counts as lost.
@@ -29,7 +29,7 @@ use super::shared::Options;
 use crate::backend::cache::ClientCache;
 use crate::backend::{Hub, Subscription, Target};
 use crate::error::{BackendErrorKind, Error, Result};
-use crate::key::scan_pattern;
+use crate::layout::scan_pattern;
 
 /// The `notify-keyspace-events` flags watches need: keyspace events (`K`) of generic commands,
 /// strings, lists, sets, hashes, sorted sets, expiries and evictions.
@@ -160,7 +160,7 @@ impl Notifier {
         }
     }
 
-    /// [`Command::Watch`](crate::Command::Watch): subscribed on every node before it returns.
+    /// [`Command::Watch`](crate::backend::Command::Watch): subscribed on every node before it returns.
     pub(crate) async fn watch(
         &self,
         key: &str,

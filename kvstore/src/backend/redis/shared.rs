@@ -16,11 +16,9 @@ use ::redis::{
 use super::errors::{self, map, map_increment};
 use super::scripts;
 use crate::backend::command::{Check, Command, KeyTtl, ListOp, Reply, ScanPage, SetOptions, Swap};
-use crate::backend::{
-    async_trait, run_batch_in_order, ttl_ms, write_ttl, Backend, ClientCache, Limits,
-};
+use crate::backend::{async_trait, ttl_ms, write_ttl, Backend, ClientCache, Limits};
 use crate::error::{Error, Result};
-use crate::key::scan_pattern;
+use crate::layout::scan_pattern;
 
 /// The connection options both builders share.
 #[derive(Debug, Clone)]
@@ -129,7 +127,7 @@ macro_rules! builder_options {
         /// `get` served from the cache is a clone of the decoded value (or a decode without
         /// validation: the bytes were checked against the same type). Hits and misses show in
         /// [`Metrics`](crate::Metrics) through [`Instrumented`](crate::Instrumented), or in
-        /// [`Backend::client_cache`](crate::Backend::client_cache).
+        /// [`BackendInfo::client_cache`](crate::backend::BackendInfo::client_cache).
         pub fn client_cache(mut self, max_entries: usize) -> Self {
             self.opts.client_cache = Some(max_entries.max(1));
             self
@@ -163,7 +161,7 @@ pub(crate) struct Core<C> {
     /// watches to follow the topology, fires first.
     pub(crate) deadline: Duration,
     pub(crate) limits: Limits,
-    /// Shared by the clones of one backend: its [`Backend::instance`].
+    /// Shared by the clones of one backend: its [`BackendInfo::instance`](crate::backend::BackendInfo::instance).
     pub(crate) instance: std::sync::Arc<()>,
     /// The client cache, if any (this client's writes invalidate their keys at once).
     pub(crate) cache: Option<ClientCache>,
@@ -828,7 +826,6 @@ async fn run<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
         Command::SortedSet { key, op } => core.sorted_set(key, op).await?,
         Command::Map { key, op } => core.map(key, op).await?,
         Command::Bits { key, op } => core.bits(key, op).await?,
-        Command::Batch { .. } => run_batch_in_order(topology, command).await?,
         Command::Watch { key, prefix } => Reply::Watch(topology.watch(key, prefix).await?),
         Command::Atomic { checks, writes } => {
             topology.check_one_slot(&command)?;
@@ -837,17 +834,19 @@ async fn run<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
     })
 }
 
-/// The [`Backend`] impl of a Redis backend type: its name, its limits, and [`execute`].
+/// The [`Backend`] impl of a Redis backend type: its info (name, limits, identity, cache) and
+/// [`execute`].
 macro_rules! redis_backend {
     ($backend:ty, $name:literal) => {
         #[$crate::backend::async_trait]
         impl $crate::backend::Backend for $backend {
-            fn name(&self) -> &'static str {
-                $name
-            }
-
-            fn limits(&self) -> $crate::backend::Limits {
-                self.core.limits
+            fn info(&self) -> $crate::backend::BackendInfo<'_> {
+                $crate::backend::BackendInfo {
+                    name: $name,
+                    limits: self.core.limits,
+                    instance: std::sync::Arc::as_ptr(&self.core.instance) as usize,
+                    client_cache: self.core.cache.as_ref(),
+                }
             }
 
             async fn execute(
@@ -855,14 +854,6 @@ macro_rules! redis_backend {
                 command: $crate::backend::Command<'_>,
             ) -> $crate::error::Result<$crate::backend::Reply> {
                 super::shared::execute(self, command).await
-            }
-
-            fn instance(&self) -> usize {
-                std::sync::Arc::as_ptr(&self.core.instance) as usize
-            }
-
-            fn client_cache(&self) -> Option<&$crate::backend::ClientCache> {
-                self.core.cache.as_ref()
             }
         }
     };

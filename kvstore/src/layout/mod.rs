@@ -18,7 +18,7 @@
 mod id;
 mod names;
 
-pub use id::{decode_id, encode_id, encode_id_into, Id, IntoId};
+pub use id::{decode_id, encode_id, Id, IntoId};
 pub use names::{is_valid_name, is_valid_prefix, SEPARATOR};
 
 use crate::error::InvalidKeyReason;
