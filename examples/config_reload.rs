@@ -7,8 +7,8 @@
 //! - starts with the stored config (or the built-in default when none is stored yet);
 //! - applies each valid new config as soon as it is written;
 //! - on an invalid one (here written by `redis-cli` on Redis, or raw bytes through
-//!   `kvstore::backend::BackendExt` on memory and redb) reports the error, which names the key, and keeps
-//!   running on the previous config;
+//!   `kvstore::backend::BackendExt` on memory and redb) reports the error, which names the key,
+//!   and keeps running on the previous config;
 //! - when the key is removed, keeps the last config it applied: deleting the key is not a way to
 //!   reset a running service (a restart would start from the default).
 //!

@@ -52,7 +52,8 @@
 //! Changes can be watched: [`Item::watch`], [`Counter::watch`], [`Blob::watch`],
 //! [`SetOf::watch`], [`MapOf::watch`] and [`Dynamic::watch`] are streams of the current value and each change (coalesced, converging on
 //! what is stored; keyspace notifications on Redis). The Redis backends can keep a read cache
-//! that the server keeps fresh (`client_cache` on their builders; [`Metrics::cache`] reports its hits).
+//! that the server keeps fresh (`client_cache` on their builders; [`Metrics::cache`] reports
+//! its hits).
 //!
 //! The README has the full tour, the key layout, and what is atomic where; `ARCHITECTURE.md`
 //! has the layers and where each concern lives.

@@ -1,23 +1,28 @@
-//! Backends: the interface every storage implements, and the ones this crate ships.
+//! Backends: the interface every storage implements — what a backend *implementer* needs. A store
+//! user needs none of it: the backends this crate ships, [`connect`](crate::connect) and
+//! [`Instrumented`](crate::Instrumented) are at the crate root.
 //!
 //! Handles never talk to Redis or memory directly: they build full keys, encode and validate
 //! values, and send one typed [`Command`] per operation ([`Backend::execute`]). A backend only
 //! moves bytes and keeps the semantics documented on each command — exactly Redis's, so that the
 //! in-memory backend behaves like the server users deploy.
 //!
-//! - [`command`]: the command set and the replies.
-//! - `engine`: Redis semantics (TTL, `WRONGTYPE`, NX/KEEPTTL, counters, sets) written once over
-//!   a minimal transactional [`Storage`]; [`MemoryBackend`] is the engine over a `HashMap`.
+//! - [`Command`], [`Reply`] and the operation enums ([`ListOp`], [`SortedSetOp`], [`MapOp`],
+//!   [`BitsOp`]): the command set and the replies.
+//! - [`storage`]: Redis semantics (TTL, `WRONGTYPE`, NX/KEEPTTL, counters, sets) written once
+//!   over a minimal transactional [`Storage`](storage::Storage);
+//!   [`MemoryBackend`](crate::MemoryBackend) is the engine over a `HashMap`.
 //! - `redis`: [`Command`]s mapped onto Redis commands and scripts, for one server
 //!   (`RedisBackend`) or a cluster (`RedisClusterBackend`).
 //! - [`Instrumented`](crate::Instrumented): a layer that counts every command; a layer wraps a
 //!   backend, forwards [`Backend::info`] and [`Backend::execute_now`], and changes what its
 //!   [`Backend::execute`] does.
-//! - [`connect`]: any backend from a URL.
+//! - [`connect`](crate::connect): any backend from a URL ([`SCHEMES`]).
 //!
-//! The trait is object safe (`Arc<dyn Backend>`); implement it with [`async_trait`](macro@async_trait) to plug in a
-//! backend of your own — or implement [`Storage`] and get the Redis semantics for free — and run
-//! the `kvstore-conformance` suite against it. [`BackendExt`] adds one typed method per command
+//! The trait is object safe (`Arc<dyn Backend>`); implement it with
+//! [`async_trait`](macro@async_trait) to plug in a backend of your own — or implement
+//! [`Storage`](storage::Storage) and get the Redis semantics for free — and run the
+//! `kvstore-conformance` suite against it. [`BackendExt`] adds one typed method per command
 //! (`get`, `set`, `increment`, ...) to every backend.
 
 pub(crate) mod cache;

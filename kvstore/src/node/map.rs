@@ -330,4 +330,4 @@ impl<F: Id, V: Storable> MapOf<F, V> {
     }
 }
 
-leaf_node!(MapOf<F: crate::layout::Id, V: crate::Storable>, "map", Some(codec::<V>().schema().clone()), { json: Json::new(), _field: PhantomData });
+leaf_node!(MapOf<F: crate::Id, V: crate::Storable>, "map", Some(codec::<V>().schema().clone()), { json: Json::new(), _field: PhantomData });

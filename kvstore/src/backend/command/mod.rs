@@ -180,7 +180,9 @@ pub enum Command<'a> {
         key: &'a str,
     },
     /// Every live key starting with the literal `prefix`, each once, in no particular order
-    /// (`SCAN MATCH <escaped prefix>*`; never `KEYS`). Reply: [`Reply::Keys`].
+    /// (`SCAN MATCH <escaped prefix>*`; never `KEYS`). Reply: [`Reply::Keys`]. The whole
+    /// listing at once, deduplicated by the backend (a cluster scans its primaries in
+    /// parallel); [`Command::Scan`] is the resumable one, a page at a time in bounded memory.
     ScanPrefix {
         /// The literal prefix (not a glob).
         prefix: &'a str,

@@ -145,7 +145,8 @@ pub trait Storage: Send + Sync + 'static {
     where
         Self: 'a;
 
-    /// A short name for logs and metrics (the backend's [`BackendInfo::name`](crate::backend::BackendInfo::name)).
+    /// A short name for logs and metrics (the backend's
+    /// [`BackendInfo::name`](crate::backend::BackendInfo::name)).
     fn name(&self) -> &'static str;
 
     /// Runs `f` as one transaction, isolated from every other (serializable): its changes become

@@ -160,7 +160,8 @@ impl Notifier {
         }
     }
 
-    /// [`Command::Watch`](crate::backend::Command::Watch): subscribed on every node before it returns.
+    /// [`Command::Watch`](crate::backend::Command::Watch): subscribed on every node before it
+    /// returns.
     pub(crate) async fn watch(
         &self,
         key: &str,

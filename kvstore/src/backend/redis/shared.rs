@@ -161,7 +161,8 @@ pub(crate) struct Core<C> {
     /// watches to follow the topology, fires first.
     pub(crate) deadline: Duration,
     pub(crate) limits: Limits,
-    /// Shared by the clones of one backend: its [`BackendInfo::instance`](crate::backend::BackendInfo::instance).
+    /// Shared by the clones of one backend: its
+    /// [`BackendInfo::instance`](crate::backend::BackendInfo::instance).
     pub(crate) instance: std::sync::Arc<()>,
     /// The client cache, if any (this client's writes invalidate their keys at once).
     pub(crate) cache: Option<ClientCache>,
