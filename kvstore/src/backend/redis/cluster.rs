@@ -18,10 +18,13 @@ use ::redis::{
 };
 use futures_util::future::{join_all, try_join_all};
 
+use super::blocking::BlockingPool;
+use super::connection::Core;
 use super::errors::{self, classify, map, PartialWriteError};
+use super::mapping::{redis_backend, Topology};
 use super::notify::{Nodes, Notifier};
+use super::options::{builder_options, Options};
 use super::scripts;
-use super::shared::{builder_options, redis_backend, BlockingPool, Core, Options, Topology};
 use super::standalone::{bad_cursor, connection_info, parse_cursor};
 use crate::backend::connect::redact_url;
 use crate::backend::{async_trait, ClientCache, Limits, ScanPage, Subscription};

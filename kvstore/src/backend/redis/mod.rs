@@ -1,6 +1,6 @@
 //! The Redis backends: [`RedisBackend`] (one server) and [`RedisClusterBackend`] (a Redis
-//! Cluster), two [`Topology`](shared::Topology) types over one mapping of the command set
-//! (`shared::execute`).
+//! Cluster), two [`Topology`](mapping::Topology) types over one mapping of the command set
+//! (`mapping::execute`).
 //!
 //! Both keep the [`Command`](crate::backend::Command) semantics with native commands:
 //!
@@ -29,12 +29,15 @@
 //! error names the key of the operation (the first key for multi-key operations, the prefix for
 //! scans).
 
+mod blocking;
 mod cluster;
+mod connection;
 mod errors;
+mod mapping;
 mod native;
 mod notify;
+mod options;
 mod scripts;
-mod shared;
 mod standalone;
 
 pub use cluster::{RedisClusterBackend, RedisClusterBackendBuilder};
@@ -43,7 +46,7 @@ pub use standalone::{RedisBackend, RedisBackendBuilder};
 
 #[cfg(test)]
 mod tests {
-    use super::shared::write_ttl_ms;
+    use super::connection::write_ttl_ms;
 
     #[test]
     fn ttls_round_up_to_whole_milliseconds() {

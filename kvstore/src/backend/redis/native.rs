@@ -9,9 +9,9 @@ use std::time::Duration;
 use ::redis::aio::ConnectionLike;
 use ::redis::{cmd, from_redis_value, Cmd, FromRedisValue, Value};
 
+use super::connection::{write_ttl_ms, Core};
 use super::errors::{self, map, map_increment};
 use super::scripts;
-use super::shared::{write_ttl_ms, Core};
 use crate::backend::command::{
     BitsOp, Command, End, IntType, ListOp, MapOp, Reply, SortedSetOp, MAX_BIT_OFFSET,
 };
@@ -360,7 +360,7 @@ where
                 Reply::Unit
             }
             ListOp::Len => Reply::Len(self.query(Some(key), cmd("LLEN").arg(key)).await?),
-            // Routed to a dedicated connection by `shared::execute`.
+            // Routed to a dedicated connection by `mapping::execute`.
             ListOp::PopFrontBlocking { .. } => {
                 return Err(crate::backend::Command::List { key, op }.unsupported("redis"))
             }

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::errors::map;
-use super::shared::Options;
+use super::options::Options;
 use crate::backend::cache::ClientCache;
 use crate::backend::{Hub, Subscription, Target};
 use crate::error::{BackendErrorKind, Error, Result};

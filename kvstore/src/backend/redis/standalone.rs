@@ -11,9 +11,12 @@ use ::redis::{
     RedisError,
 };
 
+use super::blocking::BlockingPool;
+use super::connection::Core;
 use super::errors::{self, map};
+use super::mapping::{redis_backend, Topology};
 use super::notify::{Nodes, Notifier};
-use super::shared::{builder_options, redis_backend, BlockingPool, Core, Options, Topology};
+use super::options::{builder_options, Options};
 use crate::backend::connect::redact_url;
 use crate::backend::{async_trait, ClientCache, Limits, ScanPage, Subscription};
 use crate::error::{BackendErrorKind, Error, Result};
