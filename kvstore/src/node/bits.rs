@@ -5,6 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use super::audit::{Run, Verdict};
+use super::handle_impls;
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{BitsOp, Command, IntType};
 use crate::error::{Error, Result};
@@ -152,20 +153,7 @@ pub struct PackedInts<I> {
     _int: PhantomData<fn() -> I>,
 }
 
-impl<I> Clone for PackedInts<I> {
-    fn clone(&self) -> Self {
-        PackedInts {
-            leaf: self.leaf.clone(),
-            _int: PhantomData,
-        }
-    }
-}
-
-impl<I> fmt::Debug for PackedInts<I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PackedInts").field(&self.leaf).finish()
-    }
-}
+handle_impls!(PackedInts<I> { _int });
 
 impl<I: PackedInt> PackedInts<I> {
     fn narrow(&self, value: i64) -> Result<I> {

@@ -1,10 +1,10 @@
 //! [`ListOf<T>`]: a native list of JSON values at one key.
 
-use std::fmt;
 use std::time::Duration;
 
-use super::audit::{Container, Run};
-use super::{key_methods, leaf_node, Context, Leaf, Spec};
+use super::audit::Container;
+use super::{container_methods, handle_impls, json_members_audit};
+use super::{key_methods, leaf_node, Leaf};
 use crate::backend::command::{Command, End, ListOp, Reply};
 use crate::error::{Error, Result};
 use crate::value::{codec, Json, LeafCodec, Storable};
@@ -19,20 +19,7 @@ pub struct ListOf<T> {
     pub(crate) json: Json<T>,
 }
 
-impl<T> Clone for ListOf<T> {
-    fn clone(&self) -> Self {
-        ListOf {
-            leaf: self.leaf.clone(),
-            json: self.json,
-        }
-    }
-}
-
-impl<T> fmt::Debug for ListOf<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ListOf").field(&self.leaf).finish()
-    }
-}
+handle_impls!(ListOf<T> { json });
 
 impl<T: Storable> ListOf<T> {
     async fn run(&self, op: ListOp<'_>) -> Result<Reply> {
@@ -157,36 +144,14 @@ impl<T: Storable> ListOf<T> {
         self.run(op).await?.into_unit(&Command::List { key, op })
     }
 
-    /// The number of elements (`LLEN`).
-    pub async fn len(&self) -> Result<usize> {
-        let key = self.leaf.key()?;
-        let op = ListOp::Len;
-        self.run(op).await?.into_len(&Command::List { key, op })
-    }
-
-    /// Whether the list has no elements.
-    pub async fn is_empty(&self) -> Result<bool> {
-        Ok(self.len().await? == 0)
-    }
-
-    /// Removes the whole list; returns whether it existed.
-    pub async fn clear(&self) -> Result<bool> {
-        self.leaf.remove().await
-    }
+    container_methods!("elements (`LLEN`)", |key| Command::List {
+        key,
+        op: ListOp::Len
+    });
 
     key_methods!();
 }
 
-impl<T: Storable> ListOf<T> {
-    async fn audit_keys(
-        ctx: &Context,
-        keys: &[String],
-        _spec: &Spec,
-        run: &mut Run<'_>,
-    ) -> Result<()> {
-        run.check_json_members::<T>(ctx, keys, Container::List)
-            .await
-    }
-}
+json_members_audit!(ListOf<T>, Container::List);
 
 leaf_node!(ListOf<T: crate::Storable>, "list", Some(codec::<T>().schema().clone()), { json: Json::new() });

@@ -1,13 +1,13 @@
 //! [`MapOf<F, V>`]: a native hash of JSON values at one key, by field ids.
 
 use std::borrow::Borrow;
-use std::fmt;
 use std::marker::PhantomData;
 
 use futures_core::Stream;
 
 use super::audit::{Container, Run, Verdict};
 use super::watch::{KeyWatch, WatchRead};
+use super::{container_methods, handle_impls};
 use super::{key_methods, leaf_node, Context, Leaf, Spec};
 use crate::backend::command::{Command, MapOp};
 use crate::error::{Error, InvalidKeyReason, Result};
@@ -26,21 +26,7 @@ pub struct MapOf<F, V> {
     _field: PhantomData<fn() -> F>,
 }
 
-impl<F, V> Clone for MapOf<F, V> {
-    fn clone(&self) -> Self {
-        MapOf {
-            leaf: self.leaf.clone(),
-            json: self.json,
-            _field: PhantomData,
-        }
-    }
-}
-
-impl<F, V> fmt::Debug for MapOf<F, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MapOf").field(&self.leaf).finish()
-    }
-}
+handle_impls!(MapOf<F, V> { json, _field });
 
 /// The encoded form of `field`, checked (not empty, not longer than the key limit).
 pub(crate) fn encode_field<F, I: IntoId<F> + ?Sized>(
@@ -265,25 +251,10 @@ impl<F: Id, V: Storable> MapOf<F, V> {
         self.leaf.ctx.execute(command).await?.into_unit(&command)
     }
 
-    /// The number of fields (`HLEN`).
-    pub async fn len(&self) -> Result<usize> {
-        let key = self.leaf.key()?;
-        let command = Command::Map {
-            key,
-            op: MapOp::Len,
-        };
-        self.leaf.ctx.execute(command).await?.into_len(&command)
-    }
-
-    /// Whether the map has no fields.
-    pub async fn is_empty(&self) -> Result<bool> {
-        Ok(self.len().await? == 0)
-    }
-
-    /// Removes the whole map; returns whether it existed.
-    pub async fn clear(&self) -> Result<bool> {
-        self.leaf.remove().await
-    }
+    container_methods!("fields (`HLEN`)", |key| Command::Map {
+        key,
+        op: MapOp::Len
+    });
 
     key_methods!();
 }

@@ -409,6 +409,69 @@ macro_rules! key_methods {
 }
 pub(crate) use key_methods;
 
+/// `Clone` and `Debug` of a handle that holds a [`Leaf`] and `Copy` fields (its codec, markers):
+/// written once for every such handle.
+macro_rules! handle_impls {
+    ($handle:ident <$($t:ident),+> { $($field:ident),* }) => {
+        impl<$($t),+> Clone for $handle<$($t),+> {
+            fn clone(&self) -> Self {
+                $handle {
+                    leaf: self.leaf.clone(),
+                    $($field: self.$field,)*
+                }
+            }
+        }
+
+        impl<$($t),+> std::fmt::Debug for $handle<$($t),+> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_tuple(stringify!($handle)).field(&self.leaf).finish()
+            }
+        }
+    };
+}
+pub(crate) use handle_impls;
+
+/// What every container handle has alike: `len` (the one command `$len` builds from the key
+/// `$key`), `is_empty` and `clear`.
+macro_rules! container_methods {
+    ($what:literal, |$key:ident| $len:expr) => {
+        #[doc = concat!("The number of ", $what, ".")]
+        pub async fn len(&self) -> $crate::Result<usize> {
+            let $key = self.leaf.key()?;
+            let command = $len;
+            self.leaf.ctx.execute(command).await?.into_len(&command)
+        }
+
+        #[doc = concat!("Whether it holds no ", $what, ".")]
+        pub async fn is_empty(&self) -> $crate::Result<bool> {
+            Ok(self.len().await? == 0)
+        }
+
+        /// Removes the whole key; returns whether it existed.
+        pub async fn clear(&self) -> $crate::Result<bool> {
+            self.leaf.remove().await
+        }
+    };
+}
+pub(crate) use container_methods;
+
+/// The audit of a container of JSON members of type `$t` (each member checked like an item).
+macro_rules! json_members_audit {
+    ($handle:ident <$t:ident>, $container:expr) => {
+        impl<$t: $crate::Storable> $handle<$t> {
+            async fn audit_keys(
+                ctx: &$crate::node::Context,
+                keys: &[String],
+                _spec: &$crate::node::Spec,
+                run: &mut $crate::node::Run<'_>,
+            ) -> $crate::Result<()> {
+                run.check_json_members::<$t>(ctx, keys, $container).await
+            }
+        }
+    };
+}
+pub(crate) use json_members_audit;
+
 /// The `Node` impl of a single-key handle: built over a [`Leaf`] (plus `$extra` fields), listed
 /// in manifests as `$kind` with the schema `$schema`, owning exactly its own key.
 macro_rules! leaf_node {

@@ -1,12 +1,11 @@
 //! [`SetOf<T>`]: a native set of JSON values at one key.
 
-use std::fmt;
-
 use futures_core::Stream;
 
-use super::audit::{Container, Run};
+use super::audit::Container;
 use super::watch::{KeyWatch, WatchRead};
-use super::{key_methods, leaf_node, Context, Leaf, Spec};
+use super::{container_methods, handle_impls, json_members_audit};
+use super::{key_methods, leaf_node, Leaf};
 use crate::backend::command::Command;
 use crate::error::Result;
 use crate::value::{codec, Json, LeafCodec, Storable};
@@ -20,20 +19,7 @@ pub struct SetOf<T> {
     pub(crate) json: Json<T>,
 }
 
-impl<T> Clone for SetOf<T> {
-    fn clone(&self) -> Self {
-        SetOf {
-            leaf: self.leaf.clone(),
-            json: self.json,
-        }
-    }
-}
-
-impl<T> fmt::Debug for SetOf<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SetOf").field(&self.leaf).finish()
-    }
-}
+handle_impls!(SetOf<T> { json });
 
 impl<T: Storable> SetOf<T> {
     fn member(&self, key: &str, value: &T) -> Result<Vec<u8>> {
@@ -110,32 +96,11 @@ impl<T: Storable> SetOf<T> {
         })
     }
 
-    /// The number of members.
-    pub async fn len(&self) -> Result<usize> {
-        let command = Command::SetLen {
-            key: self.leaf.key()?,
-        };
-        self.leaf.ctx.execute(command).await?.into_len(&command)
-    }
-
-    /// Removes the whole set; returns whether it existed.
-    pub async fn clear(&self) -> Result<bool> {
-        self.leaf.remove().await
-    }
+    container_methods!("members (`SCARD`)", |key| Command::SetLen { key });
 
     key_methods!();
 }
 
-impl<T: Storable> SetOf<T> {
-    /// Each set's members, checked (a set is valid when every member is).
-    async fn audit_keys(
-        ctx: &Context,
-        keys: &[String],
-        _spec: &Spec,
-        run: &mut Run<'_>,
-    ) -> Result<()> {
-        run.check_json_members::<T>(ctx, keys, Container::Set).await
-    }
-}
+json_members_audit!(SetOf<T>, Container::Set);
 
 leaf_node!(SetOf<T: crate::Storable>, "set", Some(codec::<T>().schema().clone()), { json: Json::new() });

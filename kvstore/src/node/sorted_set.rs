@@ -1,9 +1,8 @@
 //! [`SortedSetOf<T>`]: a native sorted set of JSON values at one key.
 
-use std::fmt;
-
-use super::audit::{Container, Run};
-use super::{key_methods, leaf_node, Context, Leaf, Spec};
+use super::audit::Container;
+use super::{container_methods, handle_impls, json_members_audit};
+use super::{key_methods, leaf_node, Leaf};
 use crate::backend::command::{Command, SortedSetOp};
 use crate::error::{not_a_number, Result};
 use crate::value::{codec, Json, LeafCodec, Storable};
@@ -20,20 +19,7 @@ pub struct SortedSetOf<T> {
     pub(crate) json: Json<T>,
 }
 
-impl<T> Clone for SortedSetOf<T> {
-    fn clone(&self) -> Self {
-        SortedSetOf {
-            leaf: self.leaf.clone(),
-            json: self.json,
-        }
-    }
-}
-
-impl<T> fmt::Debug for SortedSetOf<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SortedSetOf").field(&self.leaf).finish()
-    }
-}
+handle_impls!(SortedSetOf<T> { json });
 
 impl<T: Storable> SortedSetOf<T> {
     fn member(&self, key: &str, value: &T) -> Result<Vec<u8>> {
@@ -166,39 +152,14 @@ impl<T: Storable> SortedSetOf<T> {
         self.scored(key, raw)
     }
 
-    /// The number of members (`ZCARD`).
-    pub async fn len(&self) -> Result<usize> {
-        let key = self.leaf.key()?;
-        let command = Command::SortedSet {
-            key,
-            op: SortedSetOp::Len,
-        };
-        self.leaf.ctx.execute(command).await?.into_len(&command)
-    }
-
-    /// Whether the set has no members.
-    pub async fn is_empty(&self) -> Result<bool> {
-        Ok(self.len().await? == 0)
-    }
-
-    /// Removes the whole set; returns whether it existed.
-    pub async fn clear(&self) -> Result<bool> {
-        self.leaf.remove().await
-    }
+    container_methods!("members (`ZCARD`)", |key| Command::SortedSet {
+        key,
+        op: SortedSetOp::Len
+    });
 
     key_methods!();
 }
 
-impl<T: Storable> SortedSetOf<T> {
-    async fn audit_keys(
-        ctx: &Context,
-        keys: &[String],
-        _spec: &Spec,
-        run: &mut Run<'_>,
-    ) -> Result<()> {
-        run.check_json_members::<T>(ctx, keys, Container::SortedSet)
-            .await
-    }
-}
+json_members_audit!(SortedSetOf<T>, Container::SortedSet);
 
 leaf_node!(SortedSetOf<T: crate::Storable>, "sorted_set", Some(codec::<T>().schema().clone()), { json: Json::new() });
