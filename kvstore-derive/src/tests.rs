@@ -61,7 +61,7 @@ fn expands_a_full_store() {
         // Clone, inherent impl
         "impl::core::clone::CloneforShop",
         "users:::core::clone::Clone::clone(&self.users)",
-        "pubfnopen(backend:impl::kvstore::__private::IntoBackend)->Self{::kvstore::__private::open_root::<Self>(backend,\"shop\")}",
+        "pubfnopen(backend:impl::kvstore::IntoBackend)->Self{::kvstore::__private::open_root::<Self>(backend,\"shop\")}",
         "::kvstore::__private::open_root::<Self>(backend,prefix)",
         "pubfnschema()->::kvstore::__private::Value{::kvstore::__private::manifest_root::<Self>(\"shop\")}",
         "pubfnusers(&self)->Dynamic<Item<User>>{::core::clone::Clone::clone(&self.users)}",
