@@ -3,11 +3,11 @@
 //! - [`codec`]: one [`Codec`] per value type per process — its JSON Schema (schemars) and a
 //!   compiled validator (jsonschema, formats checked, no external `$ref`s); encode = serialize +
 //!   validate + size check, decode = deserialize + validate.
-//! - [`projection`]: validation of only the constrained parts of a value (what makes validation
-//!   cheap for types with a few constraints); [`check`] walks its plan over a typed value without
-//!   building anything, and leaves the doubtful cases to it.
+//! - [`projection`]: the plan of a type's validation, where in its schema the constraints are
+//!   (what makes validation cheap for types with a few constraints); [`check`] walks it over a
+//!   typed value without building anything, and leaves the doubtful cases to the whole schema.
 //! - [`depth_limit`]: serialization that refuses values nested deeper than serde_json can read
-//!   back, before recursing that deep.
+//!   back, before recursing that deep (for the types that can nest that deep).
 //! - [`leaf`]: the three encodings a node can store — JSON text ([`Json`]), decimal integer text
 //!   ([`Decimal`]), raw bytes ([`Raw`]) — behind one [`LeafCodec`] trait that every node type
 //!   uses, so a new node type picks an encoding instead of writing one.

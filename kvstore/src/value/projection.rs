@@ -978,30 +978,14 @@ fn parse_ref(reference: &str, root: &Map<String, Value>) -> Option<DefKey> {
     if token.contains('/') {
         return None;
     }
-    let name = unescape_pointer_token(&percent_decode(token)?)?;
+    let decoded = percent_encoding::percent_decode_str(token).decode_utf8().ok()?;
+    let name = unescape_pointer_token(&decoded)?;
     root.get(container)?.as_object()?.get(&name)?;
     Some(if container == "$defs" {
         DefKey::Defs(name)
     } else {
         DefKey::Definitions(name)
     })
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn unescape_pointer_token(s: &str) -> Option<String> {
@@ -1022,23 +1006,7 @@ fn unescape_pointer_token(s: &str) -> Option<String> {
 }
 
 fn is_numeric_format(format: &str) -> bool {
-    matches!(
-        format,
-        "int8"
-            | "int16"
-            | "int32"
-            | "int64"
-            | "int128"
-            | "int"
-            | "uint8"
-            | "uint16"
-            | "uint32"
-            | "uint64"
-            | "uint128"
-            | "uint"
-            | "float"
-            | "double"
-    )
+    integer_bounds(format).is_some() || matches!(format, "float" | "double")
 }
 
 /// The range of the Rust integer type behind a schemars integer format.
