@@ -568,6 +568,21 @@ mod tests {
         assert!(!codec::<Constrained>().is_structural());
     }
 
+    /// Only a type whose values can nest deeper than serde_json reads back is written through
+    /// the depth limit.
+    #[test]
+    fn only_types_that_can_nest_go_through_the_depth_limit() {
+        assert!(!codec::<Plain>().may_nest);
+        assert!(!codec::<Constrained>().may_nest);
+        assert!(codec::<Value>().may_nest);
+        assert!(codec::<Vec<Value>>().may_nest);
+        let deep = (0..200).fold(Value::Null, |v, _| Value::Array(vec![v]));
+        assert!(matches!(
+            codec::<Value>().encode("k", &deep, 1 << 20),
+            Err(Error::Encode { .. })
+        ));
+    }
+
     #[test]
     fn codec_is_cached() {
         assert!(std::ptr::eq(codec::<Plain>(), codec::<Plain>()));

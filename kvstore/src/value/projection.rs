@@ -978,7 +978,9 @@ fn parse_ref(reference: &str, root: &Map<String, Value>) -> Option<DefKey> {
     if token.contains('/') {
         return None;
     }
-    let decoded = percent_encoding::percent_decode_str(token).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(token)
+        .decode_utf8()
+        .ok()?;
     let name = unescape_pointer_token(&decoded)?;
     root.get(container)?.as_object()?.get(&name)?;
     Some(if container == "$defs" {
