@@ -24,7 +24,7 @@ use serde::ser::{self, Impossible, Serialize, Serializer};
 use serde_json::value::Serializer as ValueSerializer;
 use serde_json::Value;
 
-use super::projection::{ArrayPlan, Field, ObjectPlan, Plan, Projection};
+use super::plan::{ArrayPlan, Field, ObjectPlan, Plan, Projection};
 
 /// Whether `value` is certainly valid under `plan` (see the module docs); `false` means "ask
 /// the whole schema", not "invalid".
@@ -235,7 +235,7 @@ impl<'a> Shaped<'a> {
     }
 }
 
-/// A sequence's elements, each checked with the items' projection.
+/// A sequence's elements, each checked with the items' plan.
 struct Elements<'a> {
     walk: Walk<'a>,
 }
@@ -310,7 +310,7 @@ impl ser::SerializeMap for Entries<'_> {
     type Error = Unsure;
 
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Checked {
-        self.pending_key = Some(super::projection::serde_json_key(key).ok_or(Unsure)?);
+        self.pending_key = Some(super::plan::serde_json_key(key).ok_or(Unsure)?);
         Ok(())
     }
 

@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, InvalidKeyReason, Issue, Result};
-use crate::value::projection::{self, Plan};
+use crate::value::plan::{self, Plan};
 use crate::value::{check, depth_limit};
 
 /// A type that can be stored in an [`Item`](crate::Item) or a [`SetOf`](crate::SetOf): it is
@@ -48,7 +48,7 @@ pub struct Codec {
     schema: Value,
     validator: std::result::Result<jsonschema::Validator, String>,
     structural: bool,
-    /// For constrained types: where the constraints are (see [`crate::value::projection`]).
+    /// For constrained types: where the constraints are (see [`crate::value::plan`]).
     plan: Option<Plan>,
     /// Whether a value of the type may nest deeper than serde_json reads back (its schema has a
     /// `$ref` cycle or admits any value): then it is serialized through [`depth_limit`].
@@ -61,7 +61,7 @@ pub struct Codec {
 enum Shape {
     /// A Rust type: serde decodes them or not (then [`Codec::decode_shape_first`]).
     Typed(fn(&Codec, &str, &[u8]) -> std::result::Result<(), Refused>),
-    /// A schema known only as JSON: its shape schema ([`projection::shape`]) accepts them or
+    /// A schema known only as JSON: its shape schema ([`plan::shape`]) accepts them or
     /// not (`Err`: it does not compile; then the whole schema decides alone).
     Schema(std::result::Result<jsonschema::Validator, String>),
 }
@@ -186,8 +186,7 @@ impl Codec {
         let structural = validator.is_ok() && plan.is_trivial();
         Codec {
             type_name: std::any::type_name::<T>(),
-            may_nest: projection::nesting(&schema)
-                .is_none_or(|depth| depth > depth_limit::MAX_DEPTH),
+            may_nest: plan::nesting(&schema).is_none_or(|depth| depth > depth_limit::MAX_DEPTH),
             schema,
             plan: (!structural && validator.is_ok()).then_some(plan),
             validator,
@@ -201,7 +200,7 @@ impl Codec {
     /// without its constraints; `name` names it in errors.
     pub fn from_schema(schema: Value, name: &'static str) -> Codec {
         let validator = compile(&schema).map_err(|e| e.to_string());
-        let shape = compile(&projection::shape(&schema));
+        let shape = compile(&plan::shape(&schema));
         Codec {
             type_name: name,
             schema,

@@ -3,7 +3,7 @@
 //! - [`codec`]: one [`Codec`] per value type per process — its JSON Schema (schemars) and a
 //!   compiled validator (jsonschema, formats checked, no external `$ref`s); encode = serialize +
 //!   validate + size check, decode = deserialize + validate.
-//! - [`projection`]: the plan of a type's validation, where in its schema the constraints are
+//! - [`plan`]: the plan of a type's validation, where in its schema the constraints are
 //!   (what makes validation cheap for types with a few constraints); [`check`] walks it over a
 //!   typed value without building anything, and leaves the doubtful cases to the whole schema.
 //! - [`depth_limit`]: serialization that refuses values nested deeper than serde_json can read
@@ -40,7 +40,7 @@ pub(crate) mod codec;
 pub(crate) mod depth_limit;
 pub(crate) mod email;
 pub(crate) mod leaf;
-pub(crate) mod projection;
+pub(crate) mod plan;
 pub(crate) mod verdict;
 pub(crate) mod versions;
 

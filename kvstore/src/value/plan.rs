@@ -208,7 +208,7 @@ impl ObjectPlan {
         found.map(|i| &self.fields[i].1)
     }
 
-    /// The projection of undeclared keys, when they are constrained.
+    /// The plan of undeclared keys, when they are constrained.
     pub(crate) fn additional(&self) -> Option<&Projection> {
         self.additional.as_deref()
     }
@@ -240,7 +240,7 @@ impl Plan {
         matches!(self.root, Projection::Skip)
     }
 
-    /// The projection of the root.
+    /// The plan of the root.
     pub(crate) fn root(&self) -> &Projection {
         &self.root
     }
@@ -324,7 +324,7 @@ struct Builder<'s> {
 }
 
 impl<'s> Builder<'s> {
-    /// `None` when the schema is outside what projection supports (the whole value is kept).
+    /// `None` when the schema is outside what the plan supports (the whole value is kept).
     fn plan(schema: &'s Value, compile: Compile) -> Option<Plan> {
         let root = match schema {
             Value::Bool(true) => {
