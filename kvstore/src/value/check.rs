@@ -407,10 +407,10 @@ impl Native {
                     match keyword {
                         "format"
                             if bound.as_str().is_some_and(|f| INTEGER_FORMATS.contains(&f)) => {}
-                        "minimum" => min = min.max(lowest_above(bound, false)?),
-                        "exclusiveMinimum" => min = min.max(lowest_above(bound, true)?),
-                        "maximum" => max = max.min(highest_below(bound, false)?),
-                        "exclusiveMaximum" => max = max.min(highest_below(bound, true)?),
+                        "minimum" => min = min.max(integer_bound(bound, false, 1)?),
+                        "exclusiveMinimum" => min = min.max(integer_bound(bound, true, 1)?),
+                        "maximum" => max = max.min(integer_bound(bound, false, -1)?),
+                        "exclusiveMaximum" => max = max.min(integer_bound(bound, true, -1)?),
                         _ => return None,
                     }
                 }
@@ -522,44 +522,24 @@ fn integer_value(n: i128) -> Option<Value> {
         .ok()
 }
 
-/// The lowest integer `>= bound` (`> bound` when `exclusive`).
-fn lowest_above(bound: &Value, exclusive: bool) -> Option<i128> {
-    let step = i128::from(exclusive);
-    if let Some(n) = bound.as_i64() {
-        return Some(i128::from(n) + step);
+/// The lowest integer `>= bound` (`> bound` when `exclusive`) for `sign` 1; the highest
+/// integer `<= bound` (`< bound`) for `sign` -1.
+fn integer_bound(bound: &Value, exclusive: bool, sign: i128) -> Option<i128> {
+    let exact = bound.as_i64().map(i128::from);
+    if let Some(n) = exact.or_else(|| bound.as_u64().map(i128::from)) {
+        return Some(n + sign * i128::from(exclusive));
     }
-    if let Some(n) = bound.as_u64() {
-        return Some(i128::from(n) + step);
-    }
-    let f = bound.as_f64()?;
+    let f = bound.as_f64()? * sign as f64;
     if !f.is_finite() || f.abs() > 1e30 {
         return None;
     }
-    Some(if exclusive {
-        f.floor() as i128 + 1
-    } else {
-        f.ceil() as i128
-    })
-}
-
-/// The highest integer `<= bound` (`< bound` when `exclusive`).
-fn highest_below(bound: &Value, exclusive: bool) -> Option<i128> {
-    let step = i128::from(exclusive);
-    if let Some(n) = bound.as_i64() {
-        return Some(i128::from(n) - step);
-    }
-    if let Some(n) = bound.as_u64() {
-        return Some(i128::from(n) - step);
-    }
-    let f = bound.as_f64()?;
-    if !f.is_finite() || f.abs() > 1e30 {
-        return None;
-    }
-    Some(if exclusive {
-        f.ceil() as i128 - 1
-    } else {
-        f.floor() as i128
-    })
+    Some(
+        sign * if exclusive {
+            f.floor() as i128 + 1
+        } else {
+            f.ceil() as i128
+        },
+    )
 }
 
 /// The serializer of a [`Native`] check: its verdict on a scalar; `Unsure` for anything it
