@@ -347,16 +347,10 @@ impl Codec {
     /// Decodes and validates the bytes stored at `key`.
     pub fn decode<T: Storable>(&self, key: &str, bytes: &[u8]) -> Result<T> {
         let decode_err = |e: serde_json::Error| decode_error(key, e);
-        if self.structural {
-            return serde_json::from_slice(bytes).map_err(decode_err);
-        }
-        if self.plan.is_some() {
+        if self.structural || self.plan.is_some() {
             // What the program gets is what serde decoded: validate that, and only the parts
             // that carry constraints. Bytes of the wrong shape are refused by serde already.
-            let value: T = serde_json::from_slice(bytes).map_err(decode_err)?;
-            self.check_typed(key, &value, true)
-                .map_err(|e| e.or_else(decode_err))?;
-            return Ok(value);
+            return self.decode_shape_first(key, bytes).map_err(Error::from);
         }
         let json: Value = serde_json::from_slice(bytes).map_err(decode_err)?;
         self.check(key, &json, true)?;
