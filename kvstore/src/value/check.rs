@@ -1,19 +1,17 @@
-//! Validation of a typed value in one walk, without building its projection.
+//! Validation of a typed value in one walk over its [`Plan`].
 //!
-//! [`projection`](super::projection) turns the constrained parts of a value into a
-//! [`serde_json::Value`] and validates that against the residual schema: exact, but every
-//! check allocates a map, its keys and its values. [`is_valid`] walks the same [`Plan`] over the
-//! value's `Serialize` implementation instead: fields whose projection is `Skip` are not
-//! serialized at all, struct fields are found by the position they came in last time (one string
-//! comparison), and only the `Keep` parts — a constrained string or number, typically — become a
-//! `Value`, checked by the validator of their own sub-schema.
+//! [`is_valid`] walks the plan over the value's `Serialize` implementation: fields whose plan
+//! is `Skip` are not serialized at all, struct fields are found by the position they came in
+//! last time (one string comparison), and only the `Keep` parts — a constrained string or
+//! number, typically — are checked, natively or by the validator of their own sub-schema.
 //!
-//! It answers `true` only when the residual would accept the projection: every `Keep` part is
+//! It answers `true` only when the whole schema accepts the whole value: every `Keep` part is
 //! valid, every required property is there, and each object or array is of a `type` its node
 //! admits. Anything else — an invalid part, a shape it does not follow (an enum where a struct
 //! was expected, `null` where the node does not say it is allowed, a tuple), a serde error, a
-//! `Keep` schema that does not compile alone — is `false`, and the caller asks the residual.
-//! So it may be slower on unusual values, never wrong: the projection's tests run both.
+//! `Keep` schema that does not compile alone — is `false`, and the codec validates the whole
+//! value against the whole schema. So it may be slower on unusual values, never wrong: the
+//! plan's tests compare it with the full validator on generated values.
 //!
 //! The commonest kept parts — a string with `format: email` and/or a length range, an integer
 //! with bounds — are [`Native`]: checked on the serialized scalar directly, no `Value`, no
@@ -26,10 +24,10 @@ use serde::ser::{self, Impossible, Serialize, Serializer};
 use serde_json::value::Serializer as ValueSerializer;
 use serde_json::Value;
 
-use super::projection::{ArrayPlan, Field, ObjectPlan, Plan, Projection};
+use super::plan::{ArrayPlan, Field, ObjectPlan, Plan, Projection};
 
 /// Whether `value` is certainly valid under `plan` (see the module docs); `false` means "ask
-/// the residual", not "invalid".
+/// the whole schema", not "invalid".
 pub(crate) fn is_valid<T: Serialize + ?Sized>(value: &T, plan: &Plan) -> bool {
     Walk {
         plan,
@@ -45,7 +43,7 @@ struct Unsure;
 
 impl fmt::Display for Unsure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("left to the residual schema")
+        f.write_str("left to the whole schema")
     }
 }
 
@@ -129,16 +127,6 @@ impl Shaped<'_> {
     }
 }
 
-/// Serializer methods that answer `Unsure` to whatever they are given (`-> R`: they return
-/// `Result<R, Unsure>`).
-macro_rules! unsure {
-    ($($method:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        $(fn $method(self, $(_: $arg),*) -> Result<$ret, Unsure> {
-            Err(Unsure)
-        })*
-    };
-}
-
 impl<'a> Serializer for Shaped<'a> {
     type Ok = ();
     type Error = Unsure;
@@ -150,28 +138,28 @@ impl<'a> Serializer for Shaped<'a> {
     type SerializeStruct = Entries<'a>;
     type SerializeStructVariant = Impossible<(), Unsure>;
 
-    unsure! {
-        serialize_bool(bool) -> ();
-        serialize_i8(i8) -> ();
-        serialize_i16(i16) -> ();
-        serialize_i32(i32) -> ();
-        serialize_i64(i64) -> ();
-        serialize_i128(i128) -> ();
-        serialize_u8(u8) -> ();
-        serialize_u16(u16) -> ();
-        serialize_u32(u32) -> ();
-        serialize_u64(u64) -> ();
-        serialize_u128(u128) -> ();
-        serialize_f32(f32) -> ();
-        serialize_f64(f64) -> ();
-        serialize_char(char) -> ();
-        serialize_str(&str) -> ();
-        serialize_bytes(&[u8]) -> ();
-        serialize_unit_variant(&'static str, u32, &'static str) -> ();
-        serialize_tuple(usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    serializer_methods! { |self| Err(Unsure);
+        serialize_bool(v: bool) -> Checked;
+        serialize_i8(v: i8) -> Checked;
+        serialize_i16(v: i16) -> Checked;
+        serialize_i32(v: i32) -> Checked;
+        serialize_i64(v: i64) -> Checked;
+        serialize_i128(v: i128) -> Checked;
+        serialize_u8(v: u8) -> Checked;
+        serialize_u16(v: u16) -> Checked;
+        serialize_u32(v: u32) -> Checked;
+        serialize_u64(v: u64) -> Checked;
+        serialize_u128(v: u128) -> Checked;
+        serialize_f32(v: f32) -> Checked;
+        serialize_f64(v: f64) -> Checked;
+        serialize_char(v: char) -> Checked;
+        serialize_str(v: &str) -> Checked;
+        serialize_bytes(v: &[u8]) -> Checked;
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> Checked;
+        serialize_tuple(len: usize) -> Result<Self::SerializeTuple, Unsure>;
+        serialize_tuple_struct(name: &'static str, len: usize) -> Result<Self::SerializeTupleStruct, Unsure>;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeTupleVariant, Unsure>;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeStructVariant, Unsure>;
     }
 
     fn serialize_none(self) -> Checked {
@@ -247,7 +235,7 @@ impl<'a> Shaped<'a> {
     }
 }
 
-/// A sequence's elements, each checked with the items' projection.
+/// A sequence's elements, each checked with the items' plan.
 struct Elements<'a> {
     walk: Walk<'a>,
 }
@@ -322,7 +310,7 @@ impl ser::SerializeMap for Entries<'_> {
     type Error = Unsure;
 
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Checked {
-        self.pending_key = Some(super::projection::serde_json_key(key).map_err(|_| Unsure)?);
+        self.pending_key = Some(super::plan::serde_json_key(key).ok_or(Unsure)?);
         Ok(())
     }
 
@@ -419,10 +407,10 @@ impl Native {
                     match keyword {
                         "format"
                             if bound.as_str().is_some_and(|f| INTEGER_FORMATS.contains(&f)) => {}
-                        "minimum" => min = min.max(lowest_above(bound, false)?),
-                        "exclusiveMinimum" => min = min.max(lowest_above(bound, true)?),
-                        "maximum" => max = max.min(highest_below(bound, false)?),
-                        "exclusiveMaximum" => max = max.min(highest_below(bound, true)?),
+                        "minimum" => min = min.max(integer_bound(bound, false, 1)?),
+                        "exclusiveMinimum" => min = min.max(integer_bound(bound, true, 1)?),
+                        "maximum" => max = max.min(integer_bound(bound, false, -1)?),
+                        "exclusiveMaximum" => max = max.min(integer_bound(bound, true, -1)?),
                         _ => return None,
                     }
                 }
@@ -534,57 +522,29 @@ fn integer_value(n: i128) -> Option<Value> {
         .ok()
 }
 
-/// The lowest integer `>= bound` (`> bound` when `exclusive`).
-fn lowest_above(bound: &Value, exclusive: bool) -> Option<i128> {
-    let step = i128::from(exclusive);
-    if let Some(n) = bound.as_i64() {
-        return Some(i128::from(n) + step);
+/// The lowest integer `>= bound` (`> bound` when `exclusive`) for `sign` 1; the highest
+/// integer `<= bound` (`< bound`) for `sign` -1.
+fn integer_bound(bound: &Value, exclusive: bool, sign: i128) -> Option<i128> {
+    let exact = bound.as_i64().map(i128::from);
+    if let Some(n) = exact.or_else(|| bound.as_u64().map(i128::from)) {
+        return Some(n + sign * i128::from(exclusive));
     }
-    if let Some(n) = bound.as_u64() {
-        return Some(i128::from(n) + step);
-    }
-    let f = bound.as_f64()?;
+    let f = bound.as_f64()? * sign as f64;
     if !f.is_finite() || f.abs() > 1e30 {
         return None;
     }
-    Some(if exclusive {
-        f.floor() as i128 + 1
-    } else {
-        f.ceil() as i128
-    })
-}
-
-/// The highest integer `<= bound` (`< bound` when `exclusive`).
-fn highest_below(bound: &Value, exclusive: bool) -> Option<i128> {
-    let step = i128::from(exclusive);
-    if let Some(n) = bound.as_i64() {
-        return Some(i128::from(n) - step);
-    }
-    if let Some(n) = bound.as_u64() {
-        return Some(i128::from(n) - step);
-    }
-    let f = bound.as_f64()?;
-    if !f.is_finite() || f.abs() > 1e30 {
-        return None;
-    }
-    Some(if exclusive {
-        f.ceil() as i128 - 1
-    } else {
-        f.floor() as i128
-    })
+    Some(
+        sign * if exclusive {
+            f.floor() as i128 + 1
+        } else {
+            f.ceil() as i128
+        },
+    )
 }
 
 /// The serializer of a [`Native`] check: its verdict on a scalar; `Unsure` for anything it
 /// does not read (the validator decides).
 struct NativeCheck<'a>(&'a Native);
-
-macro_rules! integers {
-    ($($method:ident($ty:ty);)*) => {
-        $(fn $method(self, v: $ty) -> Result<bool, Unsure> {
-            self.0.integer(v as i128).ok_or(Unsure)
-        })*
-    };
-}
 
 impl Serializer for NativeCheck<'_> {
     type Ok = bool;
@@ -597,32 +557,32 @@ impl Serializer for NativeCheck<'_> {
     type SerializeStruct = Impossible<bool, Unsure>;
     type SerializeStructVariant = Impossible<bool, Unsure>;
 
-    unsure! {
-        serialize_bool(bool) -> bool;
-        serialize_f32(f32) -> bool;
-        serialize_f64(f64) -> bool;
-        serialize_bytes(&[u8]) -> bool;
-        serialize_unit_struct(&'static str) -> bool;
-        serialize_unit_variant(&'static str, u32, &'static str) -> bool;
-        serialize_seq(Option<usize>) -> Self::SerializeSeq;
-        serialize_tuple(usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-        serialize_map(Option<usize>) -> Self::SerializeMap;
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    serializer_methods! { |self| Err(Unsure);
+        serialize_bool(v: bool) -> Result<bool, Unsure>;
+        serialize_f32(v: f32) -> Result<bool, Unsure>;
+        serialize_f64(v: f64) -> Result<bool, Unsure>;
+        serialize_bytes(v: &[u8]) -> Result<bool, Unsure>;
+        serialize_unit_struct(name: &'static str) -> Result<bool, Unsure>;
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> Result<bool, Unsure>;
+        serialize_seq(len: Option<usize>) -> Result<Self::SerializeSeq, Unsure>;
+        serialize_tuple(len: usize) -> Result<Self::SerializeTuple, Unsure>;
+        serialize_tuple_struct(name: &'static str, len: usize) -> Result<Self::SerializeTupleStruct, Unsure>;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeTupleVariant, Unsure>;
+        serialize_map(len: Option<usize>) -> Result<Self::SerializeMap, Unsure>;
+        serialize_struct(name: &'static str, len: usize) -> Result<Self::SerializeStruct, Unsure>;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeStructVariant, Unsure>;
     }
 
-    integers! {
-        serialize_i8(i8);
-        serialize_i16(i16);
-        serialize_i32(i32);
-        serialize_i64(i64);
-        serialize_i128(i128);
-        serialize_u8(u8);
-        serialize_u16(u16);
-        serialize_u32(u32);
-        serialize_u64(u64);
+    serializer_methods! { |self| self.0.integer(v as i128).ok_or(Unsure);
+        serialize_i8(v: i8) -> Result<bool, Unsure>;
+        serialize_i16(v: i16) -> Result<bool, Unsure>;
+        serialize_i32(v: i32) -> Result<bool, Unsure>;
+        serialize_i64(v: i64) -> Result<bool, Unsure>;
+        serialize_i128(v: i128) -> Result<bool, Unsure>;
+        serialize_u8(v: u8) -> Result<bool, Unsure>;
+        serialize_u16(v: u16) -> Result<bool, Unsure>;
+        serialize_u32(v: u32) -> Result<bool, Unsure>;
+        serialize_u64(v: u64) -> Result<bool, Unsure>;
     }
 
     fn serialize_u128(self, v: u128) -> Result<bool, Unsure> {

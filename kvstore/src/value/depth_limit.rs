@@ -148,16 +148,6 @@ impl<C> Compound<C> {
     }
 }
 
-/// Forwards scalar `Serializer` methods to the inner serializer unchanged.
-macro_rules! forward_scalars {
-    ($($method:ident($ty:ty);)*) => {$(
-        #[inline]
-        fn $method(self, v: $ty) -> Result<Self::Ok, Self::Error> {
-            self.inner.$method(v)
-        }
-    )*};
-}
-
 impl<S: Serializer> Serializer for Limited<S> {
     type Ok = S::Ok;
     type Error = S::Error;
@@ -169,22 +159,26 @@ impl<S: Serializer> Serializer for Limited<S> {
     type SerializeStruct = Compound<S::SerializeStruct>;
     type SerializeStructVariant = Compound<S::SerializeStructVariant>;
 
-    forward_scalars! {
-        serialize_bool(bool);
-        serialize_i8(i8);
-        serialize_i16(i16);
-        serialize_i32(i32);
-        serialize_i64(i64);
-        serialize_i128(i128);
-        serialize_u8(u8);
-        serialize_u16(u16);
-        serialize_u32(u32);
-        serialize_u64(u64);
-        serialize_u128(u128);
-        serialize_f32(f32);
-        serialize_f64(f64);
-        serialize_char(char);
-        serialize_str(&str);
+    serializer_methods! { forward(inner):
+        serialize_bool(v: bool) -> Result<S::Ok, S::Error>;
+        serialize_i8(v: i8) -> Result<S::Ok, S::Error>;
+        serialize_i16(v: i16) -> Result<S::Ok, S::Error>;
+        serialize_i32(v: i32) -> Result<S::Ok, S::Error>;
+        serialize_i64(v: i64) -> Result<S::Ok, S::Error>;
+        serialize_i128(v: i128) -> Result<S::Ok, S::Error>;
+        serialize_u8(v: u8) -> Result<S::Ok, S::Error>;
+        serialize_u16(v: u16) -> Result<S::Ok, S::Error>;
+        serialize_u32(v: u32) -> Result<S::Ok, S::Error>;
+        serialize_u64(v: u64) -> Result<S::Ok, S::Error>;
+        serialize_u128(v: u128) -> Result<S::Ok, S::Error>;
+        serialize_f32(v: f32) -> Result<S::Ok, S::Error>;
+        serialize_f64(v: f64) -> Result<S::Ok, S::Error>;
+        serialize_char(v: char) -> Result<S::Ok, S::Error>;
+        serialize_str(v: &str) -> Result<S::Ok, S::Error>;
+        serialize_none() -> Result<S::Ok, S::Error>;
+        serialize_unit() -> Result<S::Ok, S::Error>;
+        serialize_unit_struct(name: &'static str) -> Result<S::Ok, S::Error>;
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> Result<S::Ok, S::Error>;
     }
 
     /// serde_json writes bytes as an array of numbers: one level.
@@ -194,11 +188,6 @@ impl<S: Serializer> Serializer for Limited<S> {
         self.inner.serialize_bytes(v)
     }
 
-    #[inline]
-    fn serialize_none(self) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_none()
-    }
-
     /// `Some(x)` is written as `x`: no level.
     #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
@@ -206,27 +195,6 @@ impl<S: Serializer> Serializer for Limited<S> {
             value,
             depth: self.depth,
         })
-    }
-
-    #[inline]
-    fn serialize_unit(self) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_unit()
-    }
-
-    #[inline]
-    fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_unit_struct(name)
-    }
-
-    #[inline]
-    fn serialize_unit_variant(
-        self,
-        name: &'static str,
-        variant_index: u32,
-        variant: &'static str,
-    ) -> Result<S::Ok, S::Error> {
-        self.inner
-            .serialize_unit_variant(name, variant_index, variant)
     }
 
     /// A newtype struct is written as its content: no level.
@@ -368,68 +336,46 @@ impl<S: Serializer> Serializer for Limited<S> {
     }
 }
 
-impl<C: SerializeSeq> SerializeSeq for Compound<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
+/// The compounds' methods: each child is serialized one level deeper ([`Compound::nest`]), the
+/// rest goes to the inner compound as it is.
+macro_rules! compounds {
+    ($($compound:ident: $method:ident($($key:ident: $key_ty:ty)?), $($skip:ident)?;)*) => {$(
+        impl<C: $compound> $compound for Compound<C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
 
-    #[inline]
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        let value = self.nest(value);
-        self.inner.serialize_element(&value)
-    }
+            #[inline]
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                $($key: $key_ty,)?
+                value: &T,
+            ) -> Result<(), C::Error> {
+                let value = self.nest(value);
+                self.inner.$method($($key,)? &value)
+            }
 
-    #[inline]
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
+            $(
+                #[inline]
+                fn $skip(&mut self, key: &'static str) -> Result<(), C::Error> {
+                    self.inner.skip_field(key)
+                }
+            )?
+
+            #[inline]
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.inner.end()
+            }
+        }
+    )*};
 }
 
-impl<C: SerializeTuple> SerializeTuple for Compound<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    #[inline]
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        let value = self.nest(value);
-        self.inner.serialize_element(&value)
-    }
-
-    #[inline]
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeTupleStruct> SerializeTupleStruct for Compound<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        let value = self.nest(value);
-        self.inner.serialize_field(&value)
-    }
-
-    #[inline]
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeTupleVariant> SerializeTupleVariant for Compound<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        let value = self.nest(value);
-        self.inner.serialize_field(&value)
-    }
-
-    #[inline]
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
+compounds! {
+    SerializeSeq: serialize_element(),;
+    SerializeTuple: serialize_element(),;
+    SerializeTupleStruct: serialize_field(),;
+    SerializeTupleVariant: serialize_field(),;
+    SerializeStruct: serialize_field(key: &'static str), skip_field;
+    SerializeStructVariant: serialize_field(key: &'static str), skip_field;
 }
 
 impl<C: SerializeMap> SerializeMap for Compound<C> {
@@ -456,56 +402,6 @@ impl<C: SerializeMap> SerializeMap for Compound<C> {
     ) -> Result<(), C::Error> {
         let (key, value) = (self.nest(key), self.nest(value));
         self.inner.serialize_entry(&key, &value)
-    }
-
-    #[inline]
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeStruct> SerializeStruct for Compound<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), C::Error> {
-        let value = self.nest(value);
-        self.inner.serialize_field(key, &value)
-    }
-
-    #[inline]
-    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.inner.skip_field(key)
-    }
-
-    #[inline]
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
-    }
-}
-
-impl<C: SerializeStructVariant> SerializeStructVariant for Compound<C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), C::Error> {
-        let value = self.nest(value);
-        self.inner.serialize_field(key, &value)
-    }
-
-    #[inline]
-    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.inner.skip_field(key)
     }
 
     #[inline]

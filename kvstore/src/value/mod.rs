@@ -3,11 +3,11 @@
 //! - [`codec`]: one [`Codec`] per value type per process — its JSON Schema (schemars) and a
 //!   compiled validator (jsonschema, formats checked, no external `$ref`s); encode = serialize +
 //!   validate + size check, decode = deserialize + validate.
-//! - [`projection`]: validation of only the constrained parts of a value (what makes validation
-//!   cheap for types with a few constraints); [`check`] walks its plan over a typed value without
-//!   building anything, and leaves the doubtful cases to it.
+//! - [`plan`]: the plan of a type's validation, where in its schema the constraints are
+//!   (what makes validation cheap for types with a few constraints); [`check`] walks it over a
+//!   typed value without building anything, and leaves the doubtful cases to the whole schema.
 //! - [`depth_limit`]: serialization that refuses values nested deeper than serde_json can read
-//!   back, before recursing that deep.
+//!   back, before recursing that deep (for the types that can nest that deep).
 //! - [`leaf`]: the three encodings a node can store — JSON text ([`Json`]), decimal integer text
 //!   ([`Decimal`]), raw bytes ([`Raw`]) — behind one [`LeafCodec`] trait that every node type
 //!   uses, so a new node type picks an encoding instead of writing one.
@@ -16,12 +16,31 @@
 //! - [`verdict`]: the one decision, for a stored value, between the current type, an older
 //!   version and neither — for typed reads and audits and for the manifest-driven audit.
 
+/// `Serializer` methods that all do one thing, for the hand-written serializers of this module:
+/// `forward(field)` passes each call on to `self.field` unchanged; `|self| body` answers each
+/// with `body` (which may use the arguments by the names given).
+macro_rules! serializer_methods {
+    (forward($field:ident): $($method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {$(
+        #[inline]
+        fn $method(self, $($arg: $ty),*) -> $ret {
+            self.$field.$method($($arg),*)
+        }
+    )*};
+    (|$self:ident| $body:expr; $($method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {$(
+        #[inline]
+        #[allow(unused_variables)]
+        fn $method($self, $($arg: $ty),*) -> $ret {
+            $body
+        }
+    )*};
+}
+
 pub(crate) mod check;
 pub(crate) mod codec;
 pub(crate) mod depth_limit;
 pub(crate) mod email;
 pub(crate) mod leaf;
-pub(crate) mod projection;
+pub(crate) mod plan;
 pub(crate) mod verdict;
 pub(crate) mod versions;
 

@@ -27,7 +27,7 @@
 //! it, so the typed path tries the older version; the schema sees a `format`, a constraint of
 //! the current shape: invalid).
 
-use super::codec::{without_hint, Codec, StoredValue};
+use super::codec::{Codec, Refused, StoredValue};
 use crate::error::{Error, Result};
 
 /// What a stored value is (see the module docs).
@@ -58,17 +58,17 @@ pub(crate) trait Versions {
 }
 
 /// The verdict on `stored`, given `current`: the result of reading it as the current type —
-/// `Decode` when it is not of that type's shape (see [`Codec::fits`]).
+/// [`Refused::NotDecoded`] when it is not of that type's shape (see [`Codec::fits`]).
 pub(crate) fn judge<X, V: Versions + ?Sized>(
-    current: Result<X>,
+    current: std::result::Result<X, Refused>,
     versions: &V,
     stored: &StoredValue<'_>,
 ) -> Verdict<X, V::Converted> {
-    let (key, not_current) = match current {
+    let not_current = match current {
         Ok(value) => return Verdict::Valid(value),
-        Err(Error::Decode { key, message }) => (key, message),
+        Err(Refused::NotDecoded(not)) => not,
         // Of the current shape, but breaking a constraint.
-        Err(error) => return Verdict::Invalid(error),
+        Err(Refused::Invalid(error)) => return Verdict::Invalid(error),
     };
     let mut tried = Vec::new();
     let mut index = 0;
@@ -92,17 +92,18 @@ pub(crate) fn judge<X, V: Versions + ?Sized>(
         }
         index += 1;
     }
-    let message = if tried.is_empty() {
-        not_current
-    } else {
-        format!(
+    if tried.is_empty() {
+        return Verdict::Invalid(not_current.into());
+    }
+    Verdict::Invalid(Error::Decode {
+        message: format!(
             "{}; no older version {} matched either: {}",
-            without_hint(&not_current),
+            not_current.reason,
             V::LISTED,
             tried.join("; ")
-        )
-    };
-    Verdict::Invalid(Error::Decode { key, message })
+        ),
+        key: not_current.key,
+    })
 }
 
 #[cfg(test)]
