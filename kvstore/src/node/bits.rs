@@ -4,9 +4,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::audit::{Run, Verdict};
+use super::audit::Verdict;
 use super::handle_impls;
-use super::{key_methods, leaf_node, Context, Leaf, Spec};
+use super::strings_audit;
+use super::{key_methods, leaf_node, Leaf};
 use crate::backend::command::{BitsOp, Command, IntType};
 use crate::error::{Error, Result};
 
@@ -79,17 +80,8 @@ impl Bits {
     key_methods!();
 }
 
-impl Bits {
-    /// Any string is valid bits; only a key of another kind is a problem.
-    async fn audit_keys(
-        ctx: &Context,
-        keys: &[String],
-        _spec: &Spec,
-        run: &mut Run<'_>,
-    ) -> Result<()> {
-        run.check_strings(ctx, keys, |_, _| Verdict::Valid).await
-    }
-}
+// Any bytes are valid; only a key of another kind is a problem.
+strings_audit!(Bits, |_, _| Verdict::Valid);
 
 leaf_node!(Bits, "bits", None, {});
 
@@ -247,17 +239,8 @@ impl<I: PackedInt> PackedInts<I> {
     key_methods!();
 }
 
-impl<I: PackedInt> PackedInts<I> {
-    /// Any string is a valid array; only a key of another kind is a problem.
-    async fn audit_keys(
-        ctx: &Context,
-        keys: &[String],
-        _spec: &Spec,
-        run: &mut Run<'_>,
-    ) -> Result<()> {
-        run.check_strings(ctx, keys, |_, _| Verdict::Valid).await
-    }
-}
+// Any bytes are valid packed integers; only a key of another kind is a problem.
+strings_audit!(PackedInts<I: PackedInt>, |_, _| Verdict::Valid);
 
 leaf_node!(
     PackedInts<I: PackedInt>,

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
-use super::audit::{Run, Verdict};
+use super::audit::Verdict;
+use super::strings_audit;
 use super::watch::{KeyWatch, WatchRead};
-use super::{key_methods, leaf_node, Context, Leaf, Spec};
+use super::{key_methods, leaf_node, Leaf};
 use crate::backend::command::{Command, SetOptions};
 use crate::backend::write_ttl;
 use crate::error::Result;
@@ -77,16 +78,7 @@ impl Blob {
     key_methods!();
 }
 
-impl Blob {
-    /// Any bytes are a valid blob; only a key of another kind is a problem.
-    async fn audit_keys(
-        ctx: &Context,
-        keys: &[String],
-        _spec: &Spec,
-        run: &mut Run<'_>,
-    ) -> Result<()> {
-        run.check_strings(ctx, keys, |_, _| Verdict::Valid).await
-    }
-}
+// Any bytes are valid; only a key of another kind is a problem.
+strings_audit!(Blob, |_, _| Verdict::Valid);
 
 leaf_node!(Blob, "blob", None, {});

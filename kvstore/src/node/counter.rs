@@ -2,9 +2,10 @@
 
 use futures_core::Stream;
 
-use super::audit::{Run, Verdict};
+use super::audit::Verdict;
+use super::strings_audit;
 use super::watch::{KeyWatch, WatchRead};
-use super::{key_methods, leaf_node, Context, Leaf, Spec};
+use super::{key_methods, leaf_node, Leaf};
 use crate::backend::command::Command;
 use crate::error::{Error, Result};
 use crate::value::{Decimal, LeafCodec};
@@ -71,19 +72,9 @@ impl Counter {
     key_methods!();
 }
 
-impl Counter {
-    async fn audit_keys(
-        ctx: &Context,
-        keys: &[String],
-        _spec: &Spec,
-        run: &mut Run<'_>,
-    ) -> Result<()> {
-        run.check_strings(ctx, keys, |key, bytes| match Decimal.decode(key, bytes) {
-            Ok(_) => Verdict::Valid,
-            Err(e) => Verdict::Invalid(e),
-        })
-        .await
-    }
-}
+strings_audit!(Counter, |key, bytes| match Decimal.decode(key, bytes) {
+    Ok(_) => Verdict::Valid,
+    Err(e) => Verdict::Invalid(e),
+});
 
 leaf_node!(Counter, "counter", None, {});

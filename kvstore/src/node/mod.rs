@@ -455,6 +455,24 @@ macro_rules! container_methods {
 }
 pub(crate) use container_methods;
 
+/// The audit of a handle stored as a string: each key's bytes judged by `$check` (a
+/// `Fn(&str, &[u8]) -> Verdict`); a key of another kind is a problem.
+macro_rules! strings_audit {
+    ($handle:ident $(<$t:ident: $bound:path>)?, $check:expr) => {
+        impl$(<$t: $bound>)? $handle$(<$t>)? {
+            async fn audit_keys(
+                ctx: &$crate::node::Context,
+                keys: &[String],
+                _spec: &$crate::node::Spec,
+                run: &mut $crate::node::Run<'_>,
+            ) -> $crate::Result<()> {
+                run.check_strings(ctx, keys, $check).await
+            }
+        }
+    };
+}
+pub(crate) use strings_audit;
+
 /// The audit of a container of JSON members of type `$t` (each member checked like an item).
 macro_rules! json_members_audit {
     ($handle:ident <$t:ident>, $container:expr) => {
