@@ -9,7 +9,8 @@ use std::sync::Arc;
 use kvstore::manifest::{self, Manifest, Pattern};
 use kvstore::{
     backend::{
-        BackendExt as _, Command, IntType, KeyTtl, ListOp, MapOp, Reply, SetOptions, SortedSetOp,
+        BackendExt as _, Command, IntType, KeyOp, KeyTtl, ListOp, MapOp, Reply, SetOp, SetOptions,
+        SortedSetOp, StringOp,
     },
     DynBackend, Error, MemoryBackend,
 };
@@ -134,7 +135,10 @@ impl Held {
 }
 
 async fn read(backend: &DynBackend, key: &str) -> Result<Held, Fatal> {
-    let get = Command::Get { key };
+    let get = Command::String {
+        key,
+        op: StringOp::Get,
+    };
     match backend.execute(get).await {
         Ok(reply) => {
             return Ok(match reply.into_value(&get)? {
@@ -146,7 +150,10 @@ async fn read(backend: &DynBackend, key: &str) -> Result<Held, Fatal> {
         Err(e) => return Err(e.into()),
     }
     let reads = [
-        Command::SetMembers { key },
+        Command::Set {
+            key,
+            op: SetOp::Members,
+        },
         Command::List {
             key,
             op: ListOp::Range { start: 0, stop: -1 },
@@ -456,7 +463,10 @@ pub(crate) async fn get(
     out: &mut Out,
 ) -> Result<bool, Fatal> {
     let held = read(backend, key).await?;
-    let ttl_command = Command::Ttl { key };
+    let ttl_command = Command::Key {
+        key,
+        op: KeyOp::Ttl,
+    };
     let ttl = match backend.execute(ttl_command).await?.into_ttl(&ttl_command)? {
         KeyTtl::Expires(left) => Some(left.as_secs_f64()),
         _ => None,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use kvstore::backend::{async_trait, Backend, BackendInfo, Command, Reply, SetOptions};
+use kvstore::backend::{async_trait, Backend, BackendInfo, Command, Reply, SetOptions, StringOp};
 
 use super::*;
 
@@ -180,12 +180,18 @@ impl Backend for InjectBeforeSwap {
     }
 
     async fn execute(&self, command: Command<'_>) -> kvstore::Result<Reply> {
-        if let Command::CompareAndSwap { key, .. } = command {
+        if let Command::String {
+            key,
+            op: StringOp::CompareAndSwap { .. },
+        } = command
+        {
             if key == self.key && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                let write = Command::Set {
+                let write = Command::String {
                     key,
-                    value: &self.value,
-                    options: SetOptions::default(),
+                    op: StringOp::Set {
+                        value: &self.value,
+                        options: SetOptions::default(),
+                    },
                 };
                 self.inner.execute(write).await?;
             }

@@ -80,7 +80,10 @@ async fn snapshot(b: &dyn Backend) -> BTreeMap<String, String> {
             Ok(v) => format!("{:?}", v.map(|v| text(&v))),
             Err(Error::WrongType { .. }) => {
                 let reads = [
-                    Command::SetMembers { key: &key },
+                    Command::Set {
+                        key: &key,
+                        op: SetOp::Members,
+                    },
                     Command::List {
                         key: &key,
                         op: ListOp::Range { start: 0, stop: -1 },
@@ -103,7 +106,13 @@ async fn snapshot(b: &dyn Backend) -> BTreeMap<String, String> {
                     match b.execute(read).await {
                         Ok(Reply::Members(m)) => {
                             let mut m: Vec<String> = m.iter().map(|m| text(m)).collect();
-                            if matches!(read, Command::SetMembers { .. }) {
+                            if matches!(
+                                read,
+                                Command::Set {
+                                    op: SetOp::Members,
+                                    ..
+                                }
+                            ) {
                                 m.sort();
                             }
                             found = Some(format!("{} {m:?}", read.name()));

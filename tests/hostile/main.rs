@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use kvstore::{
-    backend::{Backend, Command, ListOp, MapOp, Reply, SortedSetOp},
+    backend::{Backend, Command, ListOp, MapOp, Reply, SetOp, SortedSetOp},
     Bits, Blob, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item, ListOf, MapOf,
     MemoryBackend, PackedInts, SetOf, SortedSetOf, Store,
 };

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use super::command::{Command, KeyTtl, Reply, ScanPage, SetOptions, Swap};
+use super::command::{Command, KeyOp, KeyTtl, Reply, ScanPage, SetOp, SetOptions, StringOp, Swap};
 use super::{async_trait, dispatch, Backend, Subscription};
 use crate::error::Result;
 
 /// Typed shortcuts over [`Backend::execute`]: `backend.get(key)` instead of
-/// `backend.execute(Command::Get { key })` and a match on the [`Reply`]. Implemented for every
+/// `backend.execute(Command::String { key, op: StringOp::Get })` and a match on the [`Reply`]. Implemented for every
 /// backend (and `dyn Backend`); each method's semantics are its [`Command`]'s.
 ///
 /// ```
@@ -24,15 +24,22 @@ use crate::error::Result;
 pub trait BackendExt: Backend {
     /// [`Command::Get`].
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        run(self, Command::Get { key }, Reply::into_value).await
+        run(
+            self,
+            Command::String {
+                key,
+                op: StringOp::Get,
+            },
+            Reply::into_value,
+        )
+        .await
     }
 
     /// [`Command::Set`].
     async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
-        let command = Command::Set {
+        let command = Command::String {
             key,
-            value,
-            options,
+            op: StringOp::Set { value, options },
         };
         run(self, command, Reply::into_bool).await
     }
@@ -67,11 +74,13 @@ pub trait BackendExt: Backend {
         new: Option<&[u8]>,
         ttl_if_created: Option<Duration>,
     ) -> Result<Swap> {
-        let command = Command::CompareAndSwap {
+        let command = Command::String {
             key,
-            expected,
-            new,
-            ttl_if_created,
+            op: StringOp::CompareAndSwap {
+                expected,
+                new,
+                ttl_if_created,
+            },
         };
         run(self, command, Reply::into_swap).await
     }
@@ -83,10 +92,12 @@ pub trait BackendExt: Backend {
         delta: i64,
         ttl_if_created: Option<Duration>,
     ) -> Result<i64> {
-        let command = Command::Increment {
+        let command = Command::String {
             key,
-            delta,
-            ttl_if_created,
+            op: StringOp::Increment {
+                delta,
+                ttl_if_created,
+            },
         };
         run(self, command, Reply::into_int).await
     }
@@ -98,22 +109,54 @@ pub trait BackendExt: Backend {
 
     /// [`Command::Exists`].
     async fn exists(&self, key: &str) -> Result<bool> {
-        run(self, Command::Exists { key }, Reply::into_bool).await
+        run(
+            self,
+            Command::Key {
+                key,
+                op: KeyOp::Exists,
+            },
+            Reply::into_bool,
+        )
+        .await
     }
 
     /// [`Command::Ttl`].
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        run(self, Command::Ttl { key }, Reply::into_ttl).await
+        run(
+            self,
+            Command::Key {
+                key,
+                op: KeyOp::Ttl,
+            },
+            Reply::into_ttl,
+        )
+        .await
     }
 
     /// [`Command::Expire`].
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
-        run(self, Command::Expire { key, ttl }, Reply::into_bool).await
+        run(
+            self,
+            Command::Key {
+                key,
+                op: KeyOp::Expire { ttl },
+            },
+            Reply::into_bool,
+        )
+        .await
     }
 
     /// [`Command::Persist`].
     async fn persist(&self, key: &str) -> Result<bool> {
-        run(self, Command::Persist { key }, Reply::into_bool).await
+        run(
+            self,
+            Command::Key {
+                key,
+                op: KeyOp::Persist,
+            },
+            Reply::into_bool,
+        )
+        .await
     }
 
     /// [`Command::SetAdd`].
@@ -123,32 +166,66 @@ pub trait BackendExt: Backend {
         member: &[u8],
         ttl_if_created: Option<Duration>,
     ) -> Result<bool> {
-        let command = Command::SetAdd {
+        let command = Command::Set {
             key,
-            member,
-            ttl_if_created,
+            op: SetOp::Add {
+                member,
+                ttl_if_created,
+            },
         };
         run(self, command, Reply::into_bool).await
     }
 
     /// [`Command::SetRemove`].
     async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
-        run(self, Command::SetRemove { key, member }, Reply::into_bool).await
+        run(
+            self,
+            Command::Set {
+                key,
+                op: SetOp::Remove { member },
+            },
+            Reply::into_bool,
+        )
+        .await
     }
 
     /// [`Command::SetContains`].
     async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
-        run(self, Command::SetContains { key, member }, Reply::into_bool).await
+        run(
+            self,
+            Command::Set {
+                key,
+                op: SetOp::Contains { member },
+            },
+            Reply::into_bool,
+        )
+        .await
     }
 
     /// [`Command::SetMembers`].
     async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
-        run(self, Command::SetMembers { key }, Reply::into_members).await
+        run(
+            self,
+            Command::Set {
+                key,
+                op: SetOp::Members,
+            },
+            Reply::into_members,
+        )
+        .await
     }
 
     /// [`Command::SetLen`].
     async fn set_len(&self, key: &str) -> Result<usize> {
-        run(self, Command::SetLen { key }, Reply::into_len).await
+        run(
+            self,
+            Command::Set {
+                key,
+                op: SetOp::Len,
+            },
+            Reply::into_len,
+        )
+        .await
     }
 
     /// [`Command::Scan`]: one page of keys.

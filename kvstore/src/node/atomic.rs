@@ -10,7 +10,7 @@ use super::{
     SortedSetOf, Versioned,
 };
 use crate::backend::command::{
-    BitsOp, Check, Command, End, ListOp, MapOp, SetOptions, SortedSetOp,
+    BitsOp, Check, Command, End, ListOp, MapOp, SetOp, SetOptions, SortedSetOp, StringOp,
 };
 use crate::backend::write_ttl;
 use crate::error::{not_a_number, Error, Result};
@@ -155,26 +155,35 @@ enum FieldWrite {
 impl Write {
     fn command(&self) -> Command<'_> {
         match self {
-            Write::Set { key, value, ttl } => Command::Set {
+            Write::Set { key, value, ttl } => Command::String {
                 key,
-                value,
-                options: SetOptions {
-                    ttl: *ttl,
-                    ..SetOptions::default()
+                op: StringOp::Set {
+                    value,
+                    options: SetOptions {
+                        ttl: *ttl,
+                        ..SetOptions::default()
+                    },
                 },
             },
             Write::Delete { keys } => Command::Delete { keys },
-            Write::Increment { key, delta, ttl } => Command::Increment {
+            Write::Increment { key, delta, ttl } => Command::String {
                 key,
-                delta: *delta,
-                ttl_if_created: *ttl,
+                op: StringOp::Increment {
+                    delta: *delta,
+                    ttl_if_created: *ttl,
+                },
             },
-            Write::SetAdd { key, member, ttl } => Command::SetAdd {
+            Write::SetAdd { key, member, ttl } => Command::Set {
                 key,
-                member,
-                ttl_if_created: *ttl,
+                op: SetOp::Add {
+                    member,
+                    ttl_if_created: *ttl,
+                },
             },
-            Write::SetRemove { key, member } => Command::SetRemove { key, member },
+            Write::SetRemove { key, member } => Command::Set {
+                key,
+                op: SetOp::Remove { member },
+            },
             Write::Push {
                 key,
                 end,

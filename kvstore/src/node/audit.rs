@@ -12,7 +12,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::{Context, Node};
-use crate::backend::command::{Command, ListOp, MapOp, Reply, SortedSetOp, Swap};
+use crate::backend::command::{
+    Command, KeyOp, ListOp, MapOp, Reply, SetOp, SortedSetOp, StringOp, Swap,
+};
 use crate::error::{Error, Result};
 use crate::layout::SEPARATOR;
 
@@ -137,7 +139,10 @@ impl Container {
     /// The command that reads the whole container at `key`.
     pub(crate) fn read(self, key: &str) -> Command<'_> {
         match self {
-            Container::Set => Command::SetMembers { key },
+            Container::Set => Command::Set {
+                key,
+                op: SetOp::Members,
+            },
             Container::List => Command::List {
                 key,
                 op: ListOp::Range { start: 0, stop: -1 },
@@ -388,11 +393,13 @@ impl<'p> Run<'p> {
                         );
                         return Ok(());
                     };
-                    let swap = Command::CompareAndSwap {
+                    let swap = Command::String {
                         key,
-                        expected: Some(bytes),
-                        new: Some(&encoded),
-                        ttl_if_created: None,
+                        op: StringOp::CompareAndSwap {
+                            expected: Some(bytes),
+                            new: Some(&encoded),
+                            ttl_if_created: None,
+                        },
                     };
                     match ctx.execute(swap).await.and_then(|r| r.into_swap(&swap)) {
                         Ok(Swap::Done) => self.migration.migrated += 1,
@@ -438,7 +445,10 @@ impl<'p> Run<'p> {
                 }
                 None => {
                     // `MGET` reads a key of another kind as nil; an expired key is just gone.
-                    let exists = Command::Exists { key };
+                    let exists = Command::Key {
+                        key,
+                        op: KeyOp::Exists,
+                    };
                     if ctx.execute(exists).await?.into_bool(&exists)? {
                         self.wrong_type(key);
                     }

@@ -8,7 +8,7 @@ use super::audit::Verdict;
 use super::strings_audit;
 use super::watch::{KeyWatch, WatchRead};
 use super::{key_methods, leaf_node, Leaf};
-use crate::backend::command::{Command, SetOptions};
+use crate::backend::command::{Command, SetOptions, StringOp};
 use crate::backend::write_ttl;
 use crate::error::Result;
 use crate::value::{LeafCodec, Raw};
@@ -22,8 +22,9 @@ pub struct Blob {
 impl Blob {
     /// The bytes, or `None` when absent.
     pub async fn get(&self) -> Result<Option<Vec<u8>>> {
-        let command = Command::Get {
+        let command = Command::String {
             key: self.leaf.key()?,
+            op: StringOp::Get,
         };
         self.leaf.ctx.execute(command).await?.into_value(&command)
     }
@@ -54,12 +55,14 @@ impl Blob {
     async fn write(&self, bytes: &[u8], ttl: Option<Duration>) -> Result<()> {
         let key = self.leaf.key()?;
         let value = Raw.encode(key, bytes, self.leaf.max_value_size())?;
-        let command = Command::Set {
+        let command = Command::String {
             key,
-            value: &value,
-            options: SetOptions {
-                ttl,
-                ..SetOptions::default()
+            op: StringOp::Set {
+                value: &value,
+                options: SetOptions {
+                    ttl,
+                    ..SetOptions::default()
+                },
             },
         };
         self.leaf

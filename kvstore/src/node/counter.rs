@@ -6,7 +6,7 @@ use super::audit::Verdict;
 use super::strings_audit;
 use super::watch::{KeyWatch, WatchRead};
 use super::{key_methods, leaf_node, Leaf};
-use crate::backend::command::Command;
+use crate::backend::command::{Command, StringOp};
 use crate::error::{Error, Result};
 use crate::value::{Decimal, LeafCodec};
 
@@ -20,7 +20,10 @@ impl Counter {
     /// The current value; 0 when absent.
     pub async fn get(&self) -> Result<i64> {
         let key = self.leaf.key()?;
-        let command = Command::Get { key };
+        let command = Command::String {
+            key,
+            op: StringOp::Get,
+        };
         match self.leaf.ctx.execute(command).await?.into_value(&command)? {
             None => Ok(0),
             Some(bytes) => Decimal.decode(key, &bytes),
@@ -31,10 +34,12 @@ impl Counter {
     /// default TTL (a fixed window); an existing one keeps its TTL. Overflow is
     /// [`Error::Overflow`] and changes nothing.
     pub async fn increment(&self, by: i64) -> Result<i64> {
-        let command = Command::Increment {
+        let command = Command::String {
             key: self.leaf.key()?,
-            delta: by,
-            ttl_if_created: self.leaf.ttl,
+            op: StringOp::Increment {
+                delta: by,
+                ttl_if_created: self.leaf.ttl,
+            },
         };
         self.leaf.ctx.execute(command).await?.into_int(&command)
     }

@@ -17,7 +17,7 @@ use super::{
     Versioned,
 };
 use crate::backend::cache::{Cached, Lookup};
-use crate::backend::command::{Command, SetOptions, Swap};
+use crate::backend::command::{Command, SetOptions, StringOp, Swap};
 use crate::backend::{write_ttl, ClientCache};
 use crate::error::{Error, Result};
 use crate::value::{codec, Codec, Json, LeafCodec, Migrations, Read, Storable};
@@ -102,7 +102,10 @@ impl<T: Storable> ItemAt<'_, T> {
         if let Some(cache) = self.ctx.cache() {
             return self.get_cached(cache).await;
         }
-        let command = Command::Get { key: self.key };
+        let command = Command::String {
+            key: self.key,
+            op: StringOp::Get,
+        };
         match self.ctx.execute(command).await?.into_value(&command)? {
             Some(bytes) => Ok(Some(self.read(&bytes).await?)),
             None => Ok(None),
@@ -125,7 +128,10 @@ impl<T: Storable> ItemAt<'_, T> {
             }
             Lookup::Miss(ticket) => ticket,
         };
-        let command = Command::Get { key: self.key };
+        let command = Command::String {
+            key: self.key,
+            op: StringOp::Get,
+        };
         let bytes = self.ctx.execute(command).await?.into_value(&command)?;
         self.read_and_keep(cache, ticket, bytes).await
     }
@@ -190,7 +196,10 @@ impl<T: Storable> ItemAt<'_, T> {
     /// Reads the value from the backend (never from a client cache: the version must be what
     /// is stored) with the exact bytes the key holds when the read returns.
     pub(crate) async fn get_versioned(&self) -> Result<Option<Versioned<T>>> {
-        let command = Command::Get { key: self.key };
+        let command = Command::String {
+            key: self.key,
+            op: StringOp::Get,
+        };
         let Some(bytes) = self.ctx.execute(command).await?.into_value(&command)? else {
             return Ok(None);
         };
@@ -207,11 +216,13 @@ impl<T: Storable> ItemAt<'_, T> {
     /// wrote since) is fine, and so is a failed one: the read has its value either way, and the
     /// next read or `migrate()` tries again. Returns whether it swapped.
     pub(crate) async fn write_back(&self, old: &[u8], new: &[u8]) -> bool {
-        let swap = Command::CompareAndSwap {
+        let swap = Command::String {
             key: self.key,
-            expected: Some(old),
-            new: Some(new),
-            ttl_if_created: None,
+            op: StringOp::CompareAndSwap {
+                expected: Some(old),
+                new: Some(new),
+                ttl_if_created: None,
+            },
         };
         let result = self
             .ctx
@@ -230,10 +241,12 @@ impl<T: Storable> ItemAt<'_, T> {
         let bytes = self
             .json
             .encode(self.key, value, self.ctx.limits().max_value_size)?;
-        let command = Command::Set {
+        let command = Command::String {
             key: self.key,
-            value: &bytes,
-            options,
+            op: StringOp::Set {
+                value: &bytes,
+                options,
+            },
         };
         self.ctx.execute(command).await?.into_bool(&command)
     }
@@ -247,7 +260,10 @@ impl<T: Storable> ItemAt<'_, T> {
         F: FnMut(Option<T>) -> Option<T>,
     {
         let key = self.key;
-        let get = Command::Get { key };
+        let get = Command::String {
+            key,
+            op: StringOp::Get,
+        };
         let mut current = self.ctx.execute(get).await?.into_value(&get)?;
         let started = std::time::Instant::now();
         let mut attempt = 0;
@@ -267,11 +283,13 @@ impl<T: Storable> ItemAt<'_, T> {
                 None if current.is_none() => return Ok(None),
                 None => None,
             };
-            let swap = Command::CompareAndSwap {
+            let swap = Command::String {
                 key,
-                expected: current.as_deref(),
-                new: encoded.as_deref(),
-                ttl_if_created: self.ttl,
+                op: StringOp::CompareAndSwap {
+                    expected: current.as_deref(),
+                    new: encoded.as_deref(),
+                    ttl_if_created: self.ttl,
+                },
             };
             match self.ctx.execute(swap).await?.into_swap(&swap)? {
                 Swap::Done => return Ok(next),

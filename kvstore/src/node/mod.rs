@@ -44,7 +44,7 @@ pub use set::SetOf;
 pub use sorted_set::SortedSetOf;
 pub use versioned::Versioned;
 
-use crate::backend::command::{Command, KeyTtl, Reply};
+use crate::backend::command::{Command, KeyOp, KeyTtl, Reply};
 use crate::backend::{dispatch, round_up_to_millis, Limits};
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::{DynBackend, IntoBackend};
@@ -337,12 +337,18 @@ impl Leaf {
     }
 
     pub(crate) async fn exists(&self) -> Result<bool> {
-        let command = Command::Exists { key: self.key()? };
+        let command = Command::Key {
+            key: self.key()?,
+            op: KeyOp::Exists,
+        };
         self.ctx.execute(command).await?.into_bool(&command)
     }
 
     pub(crate) async fn ttl(&self) -> Result<Option<Duration>> {
-        let command = Command::Ttl { key: self.key()? };
+        let command = Command::Key {
+            key: self.key()?,
+            op: KeyOp::Ttl,
+        };
         Ok(match self.ctx.execute(command).await?.into_ttl(&command)? {
             KeyTtl::Expires(left) => Some(left),
             KeyTtl::Missing | KeyTtl::Persistent => None,
@@ -350,15 +356,20 @@ impl Leaf {
     }
 
     pub(crate) async fn expire(&self, ttl: Duration) -> Result<bool> {
-        let command = Command::Expire {
+        let command = Command::Key {
             key: self.key()?,
-            ttl: round_up_to_millis(ttl),
+            op: KeyOp::Expire {
+                ttl: round_up_to_millis(ttl),
+            },
         };
         self.ctx.execute(command).await?.into_bool(&command)
     }
 
     pub(crate) async fn persist(&self) -> Result<bool> {
-        let command = Command::Persist { key: self.key()? };
+        let command = Command::Key {
+            key: self.key()?,
+            op: KeyOp::Persist,
+        };
         self.ctx.execute(command).await?.into_bool(&command)
     }
 }

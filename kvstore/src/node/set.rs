@@ -6,7 +6,7 @@ use super::audit::Container;
 use super::watch::{KeyWatch, WatchRead};
 use super::{container_methods, handle_impls, json_members_audit};
 use super::{key_methods, leaf_node, Leaf};
-use crate::backend::command::Command;
+use crate::backend::command::{Command, SetOp};
 use crate::error::Result;
 use crate::value::{codec, Json, LeafCodec, Storable};
 
@@ -31,10 +31,12 @@ impl<T: Storable> SetOf<T> {
     pub async fn add(&self, value: &T) -> Result<bool> {
         let key = self.leaf.key()?;
         let member = self.member(key, value)?;
-        let command = Command::SetAdd {
+        let command = Command::Set {
             key,
-            member: &member,
-            ttl_if_created: self.leaf.ttl,
+            op: SetOp::Add {
+                member: &member,
+                ttl_if_created: self.leaf.ttl,
+            },
         };
         self.leaf.ctx.execute(command).await?.into_bool(&command)
     }
@@ -43,9 +45,9 @@ impl<T: Storable> SetOf<T> {
     pub async fn remove(&self, value: &T) -> Result<bool> {
         let key = self.leaf.key()?;
         let member = self.member(key, value)?;
-        let command = Command::SetRemove {
+        let command = Command::Set {
             key,
-            member: &member,
+            op: SetOp::Remove { member: &member },
         };
         self.leaf.ctx.execute(command).await?.into_bool(&command)
     }
@@ -54,9 +56,9 @@ impl<T: Storable> SetOf<T> {
     pub async fn contains(&self, value: &T) -> Result<bool> {
         let key = self.leaf.key()?;
         let member = self.member(key, value)?;
-        let command = Command::SetContains {
+        let command = Command::Set {
             key,
-            member: &member,
+            op: SetOp::Contains { member: &member },
         };
         self.leaf.ctx.execute(command).await?.into_bool(&command)
     }
@@ -64,7 +66,10 @@ impl<T: Storable> SetOf<T> {
     /// Every member, decoded and validated, in no particular order.
     pub async fn members(&self) -> Result<Vec<T>> {
         let key = self.leaf.key()?;
-        let command = Command::SetMembers { key };
+        let command = Command::Set {
+            key,
+            op: SetOp::Members,
+        };
         let raw = self
             .leaf
             .ctx
@@ -88,7 +93,10 @@ impl<T: Storable> SetOf<T> {
         let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::Members);
         let set = self.clone();
         futures_util::stream::unfold((set, watch), |(set, mut watch)| async move {
-            let command = Command::SetMembers { key: &set.leaf.key };
+            let command = Command::Set {
+                key: &set.leaf.key,
+                op: SetOp::Members,
+            };
             let next = watch.next().await?.and_then(|reply| {
                 set.decode_members(&set.leaf.key, &reply.into_members(&command)?)
             });
@@ -96,7 +104,10 @@ impl<T: Storable> SetOf<T> {
         })
     }
 
-    container_methods!("members (`SCARD`)", |key| Command::SetLen { key });
+    container_methods!("members (`SCARD`)", |key| Command::Set {
+        key,
+        op: SetOp::Len
+    });
 
     key_methods!();
 }

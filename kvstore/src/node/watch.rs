@@ -15,7 +15,7 @@ use std::task::Poll;
 use futures_util::future::BoxFuture;
 
 use super::Context;
-use crate::backend::command::{Command, MapOp, Reply};
+use crate::backend::command::{Command, MapOp, Reply, SetOp, StringOp};
 use crate::backend::{Changes, Subscription};
 use crate::error::Result;
 
@@ -168,7 +168,10 @@ impl KeyWatch {
     /// The value's bytes: [`next`](Self::next) of a [`WatchRead::String`] watch.
     pub(crate) async fn next_value(&mut self) -> Option<Result<Option<Vec<u8>>>> {
         let reply = self.next().await?;
-        let command = Command::Get { key: &self.key };
+        let command = Command::String {
+            key: &self.key,
+            op: StringOp::Get,
+        };
         Some(reply.and_then(|reply| reply.into_value(&command)))
     }
 
@@ -176,8 +179,14 @@ impl KeyWatch {
         // Straight from the backend: a client cache's invalidation may trail the notification.
         let key = self.key.as_str();
         let command = match self.read {
-            WatchRead::String => Command::Get { key },
-            WatchRead::Members => Command::SetMembers { key },
+            WatchRead::String => Command::String {
+                key,
+                op: StringOp::Get,
+            },
+            WatchRead::Members => Command::Set {
+                key,
+                op: SetOp::Members,
+            },
             WatchRead::Pairs => Command::Map {
                 key,
                 op: MapOp::Entries,

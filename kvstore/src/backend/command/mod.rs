@@ -1,77 +1,53 @@
 //! The typed command set: what handles ask a backend to do, and what it answers.
 //!
-//! One [`Command`] per primitive, each with the semantics of the Redis command it is named after
-//! (documented on each variant). Handles build commands with borrowed keys and values (no copy
-//! on the way in), a backend answers with one [`Reply`]. Adding a primitive is adding a variant
-//! here, one arm in the engine (memory and every embedded storage) and one in the Redis mapping;
-//! the enum is `#[non_exhaustive]`, so a backend written outside this crate keeps compiling and
-//! answers a command it does not know with [`Command::unsupported`].
+//! One file per data type, as Redis's `t_*.c`: [`strings`](StringOp), [`sets`](SetOp),
+//! [`lists`](ListOp), [`sorted sets`](SortedSetOp), [`hashes`](MapOp), [`bits`](BitsOp) and the
+//! [`keyspace`](KeyOp). A command on one key is `Command::<Type> { key, op }`, the op named
+//! after the Redis command it has the semantics of; a command on many keys, on a prefix, or
+//! across types (an atomic step) is a variant of its own. Handles build commands with borrowed
+//! keys and values (no copy on the way in), a backend answers with one [`Reply`]. Adding a
+//! primitive is adding an op here, one arm in the engine's file for its type (memory and every
+//! embedded storage) and one in the Redis mapping's; the enums are `#[non_exhaustive]`, so a
+//! backend written outside this crate keeps compiling and answers a command it does not know
+//! with [`Command::unsupported`].
 
-mod native;
+mod bits;
+mod hashes;
+mod keys;
+mod lists;
+mod sets;
+mod sorted_sets;
+mod strings;
 
 use std::time::Duration;
 
-pub(crate) use native::MAX_BIT_OFFSET;
-pub use native::{BitsOp, End, IntType, ListOp, MapOp, SortedSetOp, MAX_BLOCKING_WAIT};
+pub(crate) use bits::MAX_BIT_OFFSET;
+pub use bits::{BitsOp, IntType};
+pub use hashes::MapOp;
+pub use keys::{KeyOp, KeyTtl, ScanPage};
+pub use lists::{End, ListOp, MAX_BLOCKING_WAIT};
+pub use sets::SetOp;
+pub use sorted_sets::SortedSetOp;
+pub use strings::{SetOptions, StringOp, Swap};
 
 use crate::backend::watch::Subscription;
 use crate::error::{BackendErrorKind, Error, Result};
-
-/// The remaining time to live of a key, as Redis's `PTTL` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyTtl {
-    /// The key does not exist (or has expired).
-    Missing,
-    /// The key exists and never expires.
-    Persistent,
-    /// The key exists and expires after this long (millisecond precision).
-    Expires(Duration),
-}
-
-/// The outcome of [`Command::CompareAndSwap`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Swap {
-    /// The value was replaced (or deleted, or created).
-    Done,
-    /// The stored value was not the expected one: this is what is stored now (`None`: nothing).
-    Current(Option<Vec<u8>>),
-}
-
-/// How [`Command::Set`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SetOptions {
-    /// Expire the key after this long. `None` removes any previous TTL (Redis `SET` semantics).
-    pub ttl: Option<Duration>,
-    /// Write only if the key does not exist (Redis `SET NX`).
-    pub only_if_absent: bool,
-    /// Keep the key's remaining TTL (Redis `SET KEEPTTL`; a key created by the write gets
-    /// none); `ttl` is then ignored.
-    pub keep_ttl: bool,
-}
 
 /// One operation on a backend.
 ///
 /// Keys are full, encoded keys (built and checked by the handles). A key holds a *string* (items,
 /// blobs, counters, bits), a *set*, a *list*, a *sorted set* or a *hash*; using it as another
-/// kind is [`Error::WrongType`] naming the key. Expired keys are invisible to every command. A command that fails writes nothing.
+/// kind is [`Error::WrongType`] naming the key. Expired keys are invisible to every command. A
+/// command that fails writes nothing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum Command<'a> {
-    /// The string at `key` (`GET`). Reply: [`Reply::Value`].
-    Get {
+    /// An operation on the string at `key` (see [`StringOp`]).
+    String {
         /// The key.
         key: &'a str,
-    },
-    /// Writes a string (`SET key value [PX ttl] [NX]`), replacing any value of any kind and its
-    /// TTL unless `only_if_absent`. Reply: [`Reply::Bool`], whether it wrote (always `true`
-    /// without NX).
-    Set {
-        /// The key.
-        key: &'a str,
-        /// The bytes to store.
-        value: &'a [u8],
-        /// TTL and NX.
-        options: SetOptions,
+        /// The operation.
+        op: StringOp<'a>,
     },
     /// The strings at `keys`, in order (`MGET`); a missing key and a key of another kind read
     /// as `None`. Reply: [`Reply::Values`].
@@ -89,129 +65,12 @@ pub enum Command<'a> {
         /// The TTL of every key (`None`: no TTL).
         ttl: Option<Duration>,
     },
-    /// Atomic compare-and-swap: if the string at `key` is exactly `expected` (`None`: absent),
-    /// store `new` (`None`: delete the key); a replaced value keeps its remaining TTL (`SET
-    /// KEEPTTL`), a created key gets `ttl_if_created`. Reply: [`Reply::Swap`] — on a mismatch,
-    /// with what is stored now, so a retrying read-modify-write needs no extra read.
-    CompareAndSwap {
+    /// An operation on the set at `key` (see [`SetOp`]).
+    Set {
         /// The key.
         key: &'a str,
-        /// The bytes the caller read (`None`: the key was absent).
-        expected: Option<&'a [u8]>,
-        /// The bytes to store (`None`: delete).
-        new: Option<&'a [u8]>,
-        /// The TTL of a key created by this swap.
-        ttl_if_created: Option<Duration>,
-    },
-    /// Atomically adds `delta` to the decimal integer at `key` (missing counts as 0) (`INCRBY`);
-    /// a created key gets `ttl_if_created`, an existing one keeps its TTL. Not a decimal `i64`:
-    /// [`Error::Decode`]; overflow: [`Error::Overflow`]; both change nothing. Reply:
-    /// [`Reply::Int`], the new value.
-    Increment {
-        /// The key.
-        key: &'a str,
-        /// What to add.
-        delta: i64,
-        /// The TTL of a counter created by this increment.
-        ttl_if_created: Option<Duration>,
-    },
-    /// Deletes the keys, of any kind (`UNLINK`). Reply: [`Reply::Len`], how many existed.
-    Delete {
-        /// The keys.
-        keys: &'a [String],
-    },
-    /// Whether `key` exists, of any kind (`EXISTS`). Reply: [`Reply::Bool`].
-    Exists {
-        /// The key.
-        key: &'a str,
-    },
-    /// The remaining TTL (`PTTL`). Reply: [`Reply::Ttl`].
-    Ttl {
-        /// The key.
-        key: &'a str,
-    },
-    /// Sets the TTL of an existing key (`PEXPIRE`); zero deletes it. Reply: [`Reply::Bool`],
-    /// whether the key existed.
-    Expire {
-        /// The key.
-        key: &'a str,
-        /// The new TTL (rounded up to whole milliseconds).
-        ttl: Duration,
-    },
-    /// Removes the TTL (`PERSIST`). Reply: [`Reply::Bool`], `true` only if the key existed and
-    /// had one.
-    Persist {
-        /// The key.
-        key: &'a str,
-    },
-    /// Adds a member to the set at `key` (`SADD`); a set created here gets `ttl_if_created`.
-    /// Reply: [`Reply::Bool`], whether it was new.
-    SetAdd {
-        /// The key.
-        key: &'a str,
-        /// The member.
-        member: &'a [u8],
-        /// The TTL of a set created by this call.
-        ttl_if_created: Option<Duration>,
-    },
-    /// Removes a member (`SREM`); an emptied set disappears. Reply: [`Reply::Bool`], whether it
-    /// was there.
-    SetRemove {
-        /// The key.
-        key: &'a str,
-        /// The member.
-        member: &'a [u8],
-    },
-    /// Whether `member` is in the set (`SISMEMBER`). Reply: [`Reply::Bool`].
-    SetContains {
-        /// The key.
-        key: &'a str,
-        /// The member.
-        member: &'a [u8],
-    },
-    /// Every member, in no particular order (`SMEMBERS`). Reply: [`Reply::Members`].
-    SetMembers {
-        /// The key.
-        key: &'a str,
-    },
-    /// The number of members (`SCARD`). Reply: [`Reply::Len`].
-    SetLen {
-        /// The key.
-        key: &'a str,
-    },
-    /// Every live key starting with the literal `prefix`, each once, in no particular order
-    /// (`SCAN MATCH <escaped prefix>*`; never `KEYS`). Reply: [`Reply::Keys`]. The whole
-    /// listing at once, deduplicated by the backend (a cluster scans its primaries in
-    /// parallel); [`Command::Scan`] is the resumable one, a page at a time in bounded memory.
-    ScanPrefix {
-        /// The literal prefix (not a glob).
-        prefix: &'a str,
-    },
-    /// One page of the live keys starting with the literal `prefix` (`SCAN cursor MATCH
-    /// <escaped prefix>* COUNT count`): start with the cursor `""`, continue with the reply's
-    /// `next` until it is `None`. A key may appear on two pages (as with Redis's `SCAN`); one that
-    /// lives from the first page to the last appears at least once. `count` is a hint. Reply:
-    /// [`Reply::Page`].
-    Scan {
-        /// The literal prefix (not a glob).
-        prefix: &'a str,
-        /// Where to continue (`""`: from the start).
-        cursor: &'a str,
-        /// About how many keys to look at.
-        count: usize,
-    },
-    /// An atomic step across keys: if every check holds (each key's string is exactly its
-    /// `expected` bytes; `None`: the key is absent), run every write, in order, as one step that
-    /// no reader sees half done, and answer `true`; otherwise write nothing and answer `false`.
-    /// A write that fails (`WRONGTYPE`, a counter overflow) undoes the step and is the error.
-    /// Writes may be any command for which [`Command::is_atomic_write`] holds (every
-    /// single-key write); their replies are not returned. A cluster needs every key in one hash
-    /// slot. Reply: [`Reply::Bool`].
-    Atomic {
-        /// What must hold.
-        checks: &'a [Check<'a>],
-        /// What to write when it does.
-        writes: &'a [Command<'a>],
+        /// The operation.
+        op: SetOp<'a>,
     },
     /// An operation on the list at `key` (see [`ListOp`]).
     List {
@@ -241,6 +100,39 @@ pub enum Command<'a> {
         /// The operation.
         op: BitsOp,
     },
+    /// An operation on `key`, of any kind: existence and TTL (see [`KeyOp`]).
+    Key {
+        /// The key.
+        key: &'a str,
+        /// The operation.
+        op: KeyOp,
+    },
+    /// Deletes the keys, of any kind (`UNLINK`). Reply: [`Reply::Len`], how many existed.
+    Delete {
+        /// The keys.
+        keys: &'a [String],
+    },
+    /// Every live key starting with the literal `prefix`, each once, in no particular order
+    /// (`SCAN MATCH <escaped prefix>*`; never `KEYS`). Reply: [`Reply::Keys`]. The whole
+    /// listing at once, deduplicated by the backend (a cluster scans its primaries in
+    /// parallel); [`Command::Scan`] is the resumable one, a page at a time in bounded memory.
+    ScanPrefix {
+        /// The literal prefix (not a glob).
+        prefix: &'a str,
+    },
+    /// One page of the live keys starting with the literal `prefix` (`SCAN cursor MATCH
+    /// <escaped prefix>* COUNT count`): start with the cursor `""`, continue with the reply's
+    /// `next` until it is `None`. A key may appear on two pages (as with Redis's `SCAN`); one that
+    /// lives from the first page to the last appears at least once. `count` is a hint. Reply:
+    /// [`Reply::Page`].
+    Scan {
+        /// The literal prefix (not a glob).
+        prefix: &'a str,
+        /// Where to continue (`""`: from the start).
+        cursor: &'a str,
+        /// About how many keys to look at.
+        count: usize,
+    },
     /// Subscribes to changes of the key `key` or, with `prefix`, of every key that starts
     /// with `key`: writes, removals and expiries (Redis: keyspace notifications). Reply:
     /// [`Reply::Watch`], a [`Subscription`] that lists the keys that changed from now on (it
@@ -251,6 +143,19 @@ pub enum Command<'a> {
         key: &'a str,
         /// Whether `key` is a prefix.
         prefix: bool,
+    },
+    /// An atomic step across keys: if every check holds (each key's string is exactly its
+    /// `expected` bytes; `None`: the key is absent), run every write, in order, as one step that
+    /// no reader sees half done, and answer `true`; otherwise write nothing and answer `false`.
+    /// A write that fails (`WRONGTYPE`, a counter overflow) undoes the step and is the error.
+    /// Writes may be any command for which [`Command::is_atomic_write`] holds (every
+    /// single-key write); their replies are not returned. A cluster needs every key in one hash
+    /// slot. Reply: [`Reply::Bool`].
+    Atomic {
+        /// What must hold.
+        checks: &'a [Check<'a>],
+        /// What to write when it does.
+        writes: &'a [Command<'a>],
     },
 }
 
@@ -302,15 +207,6 @@ pub enum Reply {
     Watch(Subscription),
 }
 
-/// One page of [`Command::Scan`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ScanPage {
-    /// The keys of this page.
-    pub keys: Vec<String>,
-    /// The cursor of the next page; `None` when the scan is complete.
-    pub next: Option<String>,
-}
-
 impl Command<'_> {
     /// The command's name in metrics and traces: `"get"`, `"set"`, `"compare_and_swap"`, ...
     pub fn name(&self) -> &'static str {
@@ -320,54 +216,39 @@ impl Command<'_> {
     /// The position of [`Command::name`] in [`Command::NAMES`].
     pub fn index(&self) -> usize {
         match self {
-            Command::Get { .. } => 0,
-            Command::Set { .. } => 1,
-            Command::GetMany { .. } => 2,
-            Command::SetMany { .. } => 3,
-            Command::CompareAndSwap { .. } => 4,
-            Command::Increment { .. } => 5,
-            Command::Delete { .. } => 6,
-            Command::Exists { .. } => 7,
-            Command::Ttl { .. } => 8,
-            Command::Expire { .. } => 9,
-            Command::Persist { .. } => 10,
-            Command::SetAdd { .. } => 11,
-            Command::SetRemove { .. } => 12,
-            Command::SetContains { .. } => 13,
-            Command::SetMembers { .. } => 14,
-            Command::SetLen { .. } => 15,
-            Command::ScanPrefix { .. } => 16,
-            Command::Scan { .. } => 17,
-            Command::Atomic { .. } => 18,
-            Command::List { op, .. } => 19 + op.index(),
-            Command::SortedSet { op, .. } => 26 + op.index(),
-            Command::Map { op, .. } => 34 + op.index(),
-            Command::Bits { op, .. } => 44 + op.index(),
-            Command::Watch { .. } => 52,
+            Command::String { op, .. } => op.index(),
+            Command::GetMany { .. } => 4,
+            Command::SetMany { .. } => 5,
+            Command::Set { op, .. } => 6 + op.index(),
+            Command::List { op, .. } => 11 + op.index(),
+            Command::SortedSet { op, .. } => 18 + op.index(),
+            Command::Map { op, .. } => 26 + op.index(),
+            Command::Bits { op, .. } => 36 + op.index(),
+            Command::Key { op, .. } => 44 + op.index(),
+            Command::Delete { .. } => 48,
+            Command::ScanPrefix { .. } => 49,
+            Command::Scan { .. } => 50,
+            Command::Watch { .. } => 51,
+            Command::Atomic { .. } => 52,
         }
     }
 
     /// Every command name, in a fixed order (what [`Command::name`] returns).
     pub const NAMES: [&'static str; 53] = [
+        // strings
         "get",
         "set",
-        "get_many",
-        "set_many",
         "compare_and_swap",
         "increment",
-        "delete",
-        "exists",
-        "ttl",
-        "expire",
-        "persist",
+        "get_many",
+        "set_many",
+        // sets
         "set_add",
         "set_remove",
         "set_contains",
         "set_members",
         "set_len",
-        "scan_prefix",
-        "scan",
-        "atomic",
+        // lists
         "list_push",
         "list_pop",
         "list_pop_blocking",
@@ -375,6 +256,7 @@ impl Command<'_> {
         "list_range",
         "list_trim",
         "list_len",
+        // sorted sets
         "sorted_set_add",
         "sorted_set_score",
         "sorted_set_increment",
@@ -383,6 +265,7 @@ impl Command<'_> {
         "sorted_set_range",
         "sorted_set_range_by_score",
         "sorted_set_len",
+        // hashes
         "map_get",
         "map_set",
         "map_set_many",
@@ -393,6 +276,7 @@ impl Command<'_> {
         "map_entries",
         "map_len",
         "map_increment",
+        // bits
         "bits_get",
         "bits_set",
         "bits_count",
@@ -401,30 +285,29 @@ impl Command<'_> {
         "ints_increment",
         "ints_sum",
         "bits_len",
+        // keys
+        "exists",
+        "ttl",
+        "expire",
+        "persist",
+        "delete",
+        "scan_prefix",
+        "scan",
         "watch",
+        "atomic",
     ];
 
     /// The key errors and traces name: the key, the first key of a multi-key command, the prefix
     /// of a scan (`""` when there is none).
     pub fn key(&self) -> &str {
         match self {
-            Command::Get { key }
+            Command::String { key, .. }
             | Command::Set { key, .. }
-            | Command::CompareAndSwap { key, .. }
-            | Command::Increment { key, .. }
-            | Command::Exists { key }
-            | Command::Ttl { key }
-            | Command::Expire { key, .. }
-            | Command::Persist { key }
-            | Command::SetAdd { key, .. }
-            | Command::SetRemove { key, .. }
-            | Command::SetContains { key, .. }
-            | Command::SetMembers { key }
-            | Command::SetLen { key }
             | Command::List { key, .. }
             | Command::SortedSet { key, .. }
             | Command::Map { key, .. }
             | Command::Bits { key, .. }
+            | Command::Key { key, .. }
             | Command::Watch { key, .. } => key,
             Command::GetMany { keys } | Command::Delete { keys } => {
                 keys.first().map_or("", String::as_str)
@@ -453,29 +336,16 @@ impl Command<'_> {
 
     /// Whether the command may be a write of a [`Command::Atomic`] step: every single-key write
     /// (strings, counters, sets; list pushes; sorted-set adds, increments and removals; hash
-    /// field sets, removals and increments; bits and integer slots).
+    /// field sets, removals and increments; bits and integer slots) and deletes.
     pub fn is_atomic_write(&self) -> bool {
         match self {
-            Command::Set { .. }
-            | Command::Delete { .. }
-            | Command::Increment { .. }
-            | Command::SetAdd { .. }
-            | Command::SetRemove { .. } => true,
+            Command::Delete { .. } => true,
+            Command::String { op, .. } => op.is_atomic_write(),
+            Command::Set { op, .. } => op.is_write(),
             Command::List { op, .. } => matches!(op, ListOp::Push { .. }),
-            Command::SortedSet { op, .. } => matches!(
-                op,
-                SortedSetOp::Add { .. }
-                    | SortedSetOp::Increment { .. }
-                    | SortedSetOp::Remove { .. }
-            ),
-            Command::Map { op, .. } => matches!(
-                op,
-                MapOp::Set { .. } | MapOp::Remove { .. } | MapOp::Increment { .. }
-            ),
-            Command::Bits { op, .. } => matches!(
-                op,
-                BitsOp::Set { .. } | BitsOp::FieldSet { .. } | BitsOp::FieldIncrement { .. }
-            ),
+            Command::SortedSet { op, .. } => op.is_write(),
+            Command::Map { op, .. } => op.is_write() && !matches!(op, MapOp::SetMany { .. }),
+            Command::Bits { op, .. } => op.is_write(),
             _ => false,
         }
     }
@@ -483,27 +353,16 @@ impl Command<'_> {
     /// Whether the command may change what is stored.
     pub fn is_write(&self) -> bool {
         match self {
-            Command::Set { .. }
-            | Command::SetMany { .. }
-            | Command::CompareAndSwap { .. }
-            | Command::Increment { .. }
-            | Command::Delete { .. }
-            | Command::Expire { .. }
-            | Command::Persist { .. }
-            | Command::SetAdd { .. }
-            | Command::SetRemove { .. } => true,
-            Command::Atomic { writes, .. } => !writes.is_empty(),
+            Command::String { op, .. } => op.is_write(),
+            Command::Set { op, .. } => op.is_write(),
             Command::List { op, .. } => op.is_write(),
             Command::SortedSet { op, .. } => op.is_write(),
             Command::Map { op, .. } => op.is_write(),
             Command::Bits { op, .. } => op.is_write(),
-            Command::Get { .. }
-            | Command::GetMany { .. }
-            | Command::Exists { .. }
-            | Command::Ttl { .. }
-            | Command::SetContains { .. }
-            | Command::SetMembers { .. }
-            | Command::SetLen { .. }
+            Command::Key { op, .. } => op.is_write(),
+            Command::SetMany { .. } | Command::Delete { .. } => true,
+            Command::Atomic { writes, .. } => !writes.is_empty(),
+            Command::GetMany { .. }
             | Command::ScanPrefix { .. }
             | Command::Scan { .. }
             | Command::Watch { .. } => false,
@@ -613,9 +472,78 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), Command::NAMES.len());
-        let get = Command::Get { key: "k" };
-        assert_eq!(get.name(), "get");
-        assert_eq!(Command::Ttl { key: "k" }.name(), "ttl");
+        let key = "k";
+        let named = [
+            (
+                Command::String {
+                    key,
+                    op: StringOp::Get,
+                },
+                "get",
+            ),
+            (
+                Command::String {
+                    key,
+                    op: StringOp::Increment {
+                        delta: 1,
+                        ttl_if_created: None,
+                    },
+                },
+                "increment",
+            ),
+            (Command::GetMany { keys: &[] }, "get_many"),
+            (
+                Command::Set {
+                    key,
+                    op: SetOp::Members,
+                },
+                "set_members",
+            ),
+            (
+                Command::Set {
+                    key,
+                    op: SetOp::Len,
+                },
+                "set_len",
+            ),
+            (
+                Command::List {
+                    key,
+                    op: ListOp::Push {
+                        end: End::Back,
+                        value: b"v",
+                        ttl_if_created: None,
+                    },
+                },
+                "list_push",
+            ),
+            (
+                Command::Key {
+                    key,
+                    op: KeyOp::Exists,
+                },
+                "exists",
+            ),
+            (
+                Command::Key {
+                    key,
+                    op: KeyOp::Persist,
+                },
+                "persist",
+            ),
+            (Command::Delete { keys: &[] }, "delete"),
+            (Command::Watch { key, prefix: true }, "watch"),
+            (
+                Command::Atomic {
+                    checks: &[],
+                    writes: &[],
+                },
+                "atomic",
+            ),
+        ];
+        for (command, name) in named {
+            assert_eq!(command.name(), name);
+        }
     }
 
     #[test]
@@ -671,7 +599,10 @@ mod tests {
 
     #[test]
     fn replies_of_the_wrong_kind_are_errors() {
-        let cmd = Command::Exists { key: "k" };
+        let cmd = Command::Key {
+            key: "k",
+            op: KeyOp::Exists,
+        };
         assert!(Reply::Bool(true).into_bool(&cmd).unwrap());
         let err = Reply::Int(1).into_bool(&cmd).unwrap_err();
         assert_eq!(err.key(), Some("k"));

@@ -6,21 +6,27 @@
 //! sets that vanish when emptied, and batches (atomic ones undone on error). A backend that
 //! stores elsewhere implements [`Storage`] and wraps an `Engine`; it never re-implements a rule.
 
-mod native;
+mod bits;
+mod hashes;
+mod keys;
+mod lists;
+mod sets;
+mod sorted_sets;
 mod storage;
+mod strings;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use storage::{Access, Entry, SortedSet, Storage, StorageTxn, Stored};
 
-use super::command::{Command, KeyTtl, ListOp, Reply, ScanPage, Swap};
+use super::command::{Command, ListOp, Reply, ScanPage};
 use super::memory::Clock;
 use super::{async_trait, ttl_ms, write_ttl, Backend, BackendInfo, Hub, Limits, Target};
 use crate::error::{BackendErrorKind, Error, Result};
-use crate::value::{Decimal, LeafCodec};
+use strings::as_string;
 
 /// Expired keys, at most, reclaimed by one write's incremental sweep.
 pub(crate) const SWEEP_PER_WRITE: usize = 32;
@@ -359,229 +365,70 @@ impl<T: StorageTxn> Op<'_, T> {
         self.txn.get_live(key, self.now)
     }
 
-    fn exists(&mut self, key: &str) -> Result<bool> {
-        Ok(self.live(key)?.is_some())
-    }
-
-    fn string(&mut self, key: &str) -> Result<Option<&mut Vec<u8>>> {
-        match self.live(key)? {
-            None => Ok(None),
-            Some((Stored::Str(bytes), _)) => Ok(Some(bytes)),
-            Some(_) => Err(wrong_type(key)),
-        }
-    }
-
-    fn set(&mut self, key: &str) -> Result<Option<&mut HashSet<Vec<u8>>>> {
-        match self.live(key)? {
-            None => Ok(None),
-            Some((Stored::Set(set), _)) => Ok(Some(set)),
-            Some(_) => Err(wrong_type(key)),
-        }
-    }
-
     fn put(&mut self, key: &str, value: Stored, ttl: Option<Duration>) -> Result<()> {
         let expires_at = self.deadline(ttl);
         self.txn.put(key, Entry { value, expires_at })
     }
 
+    /// The live container at `key` picked by `pick`, or `WrongType`.
+    pub(super) fn typed<V>(
+        &mut self,
+        key: &str,
+        pick: fn(&mut Stored) -> Option<&mut V>,
+    ) -> Result<Option<&mut V>> {
+        match self.live(key)? {
+            None => Ok(None),
+            Some((stored, _)) => pick(stored).map(Some).ok_or_else(|| wrong_type(key)),
+        }
+    }
+
+    /// The container at `key`, created empty (with `ttl`) when missing.
+    pub(super) fn typed_or_create<V>(
+        &mut self,
+        key: &str,
+        pick: fn(&mut Stored) -> Option<&mut V>,
+        empty: fn() -> Stored,
+        ttl: Option<Duration>,
+    ) -> Result<&mut V> {
+        let ttl = write_ttl(key, ttl)?;
+        if self.typed(key, pick)?.is_none() {
+            self.put(key, empty(), ttl)?;
+        }
+        self.typed(key, pick)?.ok_or_else(|| wrong_type(key))
+    }
+
+    /// Removes `key` if `empty` (an emptied container disappears).
+    pub(super) fn drop_if_empty(&mut self, key: &str, empty: bool) -> Result<()> {
+        if empty {
+            self.txn.remove(key)?;
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, command: Command<'_>) -> Result<Reply> {
-        Ok(match command {
-            Command::Get { key } => Reply::Value(self.string(key)?.map(|v| v.clone())),
-            Command::Set {
-                key,
-                value,
-                options,
-            } => {
-                self.limits.check_value(key, value.len())?;
-                let ttl = write_ttl(key, options.ttl)?;
-                // A plain SET (the common case) needs no lookup: it replaces whatever is there.
-                let current = if options.only_if_absent || options.keep_ttl {
-                    self.live(key)?.map(|(_, deadline)| deadline)
-                } else {
-                    None
-                };
-                if options.only_if_absent && current.is_some() {
-                    return Ok(Reply::Bool(false));
-                }
-                let expires_at = match current {
-                    Some(deadline) if options.keep_ttl => deadline,
-                    _ if options.keep_ttl => None,
-                    _ => self.deadline(ttl),
-                };
-                let value = Stored::Str(value.to_vec());
-                self.txn.put(key, Entry { value, expires_at })?;
-                Reply::Bool(true)
-            }
-            Command::GetMany { keys } => {
-                let mut values = Vec::with_capacity(keys.len());
-                for key in keys {
-                    // MGET: a key of another kind reads as nil.
-                    values.push(self.string(key).ok().flatten().map(|v| v.clone()));
-                }
-                Reply::Values(values)
-            }
-            Command::SetMany { entries, ttl } => {
-                let ttl = match entries.first() {
-                    Some((first, _)) => write_ttl(first, ttl)?,
-                    None => None,
-                };
-                for (key, value) in entries {
-                    self.limits.check_value(key, value.len())?;
-                }
-                for (key, value) in entries {
-                    self.put(key, Stored::Str(value.clone()), ttl)?;
-                }
-                Reply::Unit
-            }
-            Command::CompareAndSwap {
-                key,
-                expected,
-                new,
-                ttl_if_created,
-            } => {
-                if let Some(new) = new {
-                    self.limits.check_value(key, new.len())?;
-                }
-                let ttl = write_ttl(key, ttl_if_created)?;
-                let current = self.string(key)?;
-                if current.as_deref().map(Vec::as_slice) != expected {
-                    return Ok(Reply::Swap(Swap::Current(current.cloned())));
-                }
-                match (current, new) {
-                    // Replaced in place: the TTL is kept.
-                    (Some(bytes), Some(new)) => new.clone_into(bytes),
-                    (Some(_), None) => {
-                        self.txn.remove(key)?;
-                    }
-                    (None, Some(new)) => self.put(key, Stored::Str(new.to_vec()), ttl)?,
-                    (None, None) => {}
-                }
-                Reply::Swap(Swap::Done)
-            }
-            Command::Increment {
-                key,
-                delta,
-                ttl_if_created,
-            } => {
-                let ttl = write_ttl(key, ttl_if_created)?;
-                match self.string(key)? {
-                    Some(bytes) => {
-                        let current = Decimal.decode(key, bytes).map_err(|_| Error::Decode {
-                            key: key.to_owned(),
-                            message: "value is not an integer or out of range".into(),
-                        })?;
-                        let next = current.checked_add(delta).ok_or_else(|| Error::Overflow {
-                            key: key.to_owned(),
-                        })?;
-                        *bytes = next.to_string().into_bytes();
-                        Reply::Int(next)
-                    }
-                    None => {
-                        self.put(key, Stored::Str(delta.to_string().into_bytes()), ttl)?;
-                        Reply::Int(delta)
-                    }
-                }
-            }
-            Command::Delete { keys } => {
-                let mut removed = 0;
-                for key in keys {
-                    if self.exists(key)? {
-                        self.txn.remove(key)?;
-                        removed += 1;
-                    }
-                }
-                Reply::Len(removed)
-            }
-            Command::Exists { key } => Reply::Bool(self.exists(key)?),
-            Command::Ttl { key } => Reply::Ttl(match self.live(key)? {
-                None => KeyTtl::Missing,
-                Some((_, None)) => KeyTtl::Persistent,
-                Some((_, Some(at))) => {
-                    KeyTtl::Expires(Duration::from_millis(at.saturating_sub(self.now)))
-                }
-            }),
-            Command::Expire { key, ttl } => {
-                if !self.exists(key)? {
-                    return Ok(Reply::Bool(false));
-                }
-                if ttl.is_zero() {
-                    self.txn.remove(key)?;
-                } else {
-                    let at = self.deadline(Some(ttl));
-                    self.txn.set_expiry(key, at)?;
-                }
-                Reply::Bool(true)
-            }
-            Command::Persist { key } => match self.live(key)? {
-                Some((_, Some(_))) => {
-                    self.txn.set_expiry(key, None)?;
-                    Reply::Bool(true)
-                }
-                _ => Reply::Bool(false),
-            },
-            Command::SetAdd {
-                key,
-                member,
-                ttl_if_created,
-            } => {
-                self.limits.check_value(key, member.len())?;
-                let ttl = write_ttl(key, ttl_if_created)?;
-                match self.set(key)? {
-                    Some(set) => Reply::Bool(set.insert(member.to_vec())),
-                    None => {
-                        let set = HashSet::from([member.to_vec()]);
-                        self.put(key, Stored::Set(Box::new(set)), ttl)?;
-                        Reply::Bool(true)
-                    }
-                }
-            }
-            Command::SetRemove { key, member } => {
-                let Some(set) = self.set(key)? else {
-                    return Ok(Reply::Bool(false));
-                };
-                let removed = set.remove(member);
-                if set.is_empty() {
-                    self.txn.remove(key)?;
-                }
-                Reply::Bool(removed)
-            }
-            Command::SetContains { key, member } => {
-                Reply::Bool(self.set(key)?.is_some_and(|set| set.contains(member)))
-            }
-            Command::SetMembers { key } => Reply::Members(
-                self.set(key)?
-                    .map(|set| set.iter().cloned().collect())
-                    .unwrap_or_default(),
-            ),
-            Command::SetLen { key } => Reply::Len(self.set(key)?.map_or(0, |set| set.len())),
-            Command::ScanPrefix { prefix } => {
-                let now = self.now;
-                let mut keys = Vec::new();
-                self.txn.scan_prefix(prefix, &mut |key, expires_at| {
-                    if expires_at.is_none_or(|at| at > now) {
-                        keys.push(key.to_owned());
-                    }
-                })?;
-                Reply::Keys(keys)
-            }
+        match command {
+            Command::String { key, op } => self.string(key, op),
+            Command::GetMany { keys } => self.get_many(keys),
+            Command::SetMany { entries, ttl } => self.set_many(entries, ttl),
+            Command::Set { key, op } => self.set(key, op),
+            Command::List { key, op } => self.list(key, op),
+            Command::SortedSet { key, op } => self.sorted_set(key, op),
+            Command::Map { key, op } => self.map(key, op),
+            Command::Bits { key, op } => self.bits(key, op),
+            Command::Key { key, op } => self.key(key, op),
+            Command::Delete { keys } => self.delete(keys),
+            Command::ScanPrefix { prefix } => Ok(Reply::Keys(self.scan_prefix(prefix)?)),
             // Everything is at hand: one page (the keys are already in memory, or a storage
             // lists them in order).
-            Command::Scan { prefix, .. } => {
-                let keys = self.apply(Command::ScanPrefix { prefix })?;
-                Reply::Page(ScanPage {
-                    keys: keys.into_keys(&command)?,
-                    next: None,
-                })
-            }
-            Command::List { key, op } => self.list(key, op)?,
-            Command::SortedSet { key, op } => self.sorted_set(key, op)?,
-            Command::Map { key, op } => self.map(key, op)?,
-            Command::Bits { key, op } => self.bits(key, op)?,
+            Command::Scan { prefix, .. } => Ok(Reply::Page(ScanPage {
+                keys: self.scan_prefix(prefix)?,
+                next: None,
+            })),
             // Only on its own (`Engine::run`), not inside an atomic step.
-            Command::Watch { .. } => return Err(command.unsupported(self.name)),
+            Command::Watch { .. } => Err(command.unsupported(self.name)),
             Command::Atomic { checks, writes } => {
                 for check in checks {
-                    let current = self.string(check.key)?;
+                    let current = self.typed(check.key, as_string)?;
                     if current.as_deref().map(Vec::as_slice) != check.expected {
                         return Ok(Reply::Bool(false));
                     }
@@ -590,9 +437,9 @@ impl<T: StorageTxn> Op<'_, T> {
                     return Err(other.unsupported(self.name));
                 }
                 self.atomic_writes(writes)?;
-                Reply::Bool(true)
+                Ok(Reply::Bool(true))
             }
-        })
+        }
     }
 
     /// The writes of an atomic step, in order, in one transaction: undone when one fails.

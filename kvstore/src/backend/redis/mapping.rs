@@ -72,12 +72,7 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
 async fn run<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
     let core = topology.core();
     Ok(match command {
-        Command::Get { key } => Reply::Value(core.get(key).await?),
-        Command::Set {
-            key,
-            value,
-            options,
-        } => Reply::Bool(core.set(key, value, options).await?),
+        Command::String { key, op } => core.string(key, op).await?,
         Command::GetMany { keys: [] } => Reply::Values(Vec::new()),
         Command::GetMany { keys } => Reply::Values(topology.get_many(keys).await?),
         Command::SetMany { entries, ttl } => {
@@ -87,41 +82,7 @@ async fn run<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
             }
             Reply::Unit
         }
-        Command::CompareAndSwap {
-            key,
-            expected,
-            new,
-            ttl_if_created,
-        } => Reply::Swap(
-            core.compare_and_swap(key, expected, new, ttl_if_created)
-                .await?,
-        ),
-        Command::Increment {
-            key,
-            delta,
-            ttl_if_created,
-        } => Reply::Int(core.increment(key, delta, ttl_if_created).await?),
-        Command::Delete { keys: [] } => Reply::Len(0),
-        Command::Delete { keys } => Reply::Len(topology.delete(keys).await?),
-        Command::Exists { key } => Reply::Bool(core.exists(key).await?),
-        Command::Ttl { key } => Reply::Ttl(core.ttl(key).await?),
-        Command::Expire { key, ttl } => Reply::Bool(core.expire(key, ttl).await?),
-        Command::Persist { key } => Reply::Bool(core.persist(key).await?),
-        Command::SetAdd {
-            key,
-            member,
-            ttl_if_created,
-        } => Reply::Bool(core.set_add(key, member, ttl_if_created).await?),
-        Command::SetRemove { key, member } => Reply::Bool(core.set_remove(key, member).await?),
-        Command::SetContains { key, member } => Reply::Bool(core.set_contains(key, member).await?),
-        Command::SetMembers { key } => Reply::Members(core.set_members(key).await?),
-        Command::SetLen { key } => Reply::Len(core.set_len(key).await?),
-        Command::ScanPrefix { prefix } => Reply::Keys(topology.scan_prefix(prefix).await?),
-        Command::Scan {
-            prefix,
-            cursor,
-            count,
-        } => Reply::Page(topology.scan_page(prefix, cursor, count).await?),
+        Command::Set { key, op } => core.set(key, op).await?,
         Command::List {
             key,
             op: ListOp::PopFrontBlocking { timeout },
@@ -137,6 +98,15 @@ async fn run<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
         Command::SortedSet { key, op } => core.sorted_set(key, op).await?,
         Command::Map { key, op } => core.map(key, op).await?,
         Command::Bits { key, op } => core.bits(key, op).await?,
+        Command::Key { key, op } => core.key(key, op).await?,
+        Command::Delete { keys: [] } => Reply::Len(0),
+        Command::Delete { keys } => Reply::Len(topology.delete(keys).await?),
+        Command::ScanPrefix { prefix } => Reply::Keys(topology.scan_prefix(prefix).await?),
+        Command::Scan {
+            prefix,
+            cursor,
+            count,
+        } => Reply::Page(topology.scan_page(prefix, cursor, count).await?),
         Command::Watch { key, prefix } => Reply::Watch(topology.watch(key, prefix).await?),
         Command::Atomic { checks, writes } => {
             topology.check_one_slot(&command)?;

@@ -29,16 +29,23 @@
 //! error names the key of the operation (the first key for multi-key operations, the prefix for
 //! scans).
 
+mod atomic;
+mod bits;
 mod blocking;
 mod cluster;
 mod connection;
 mod errors;
+mod hashes;
+mod keys;
+mod lists;
 mod mapping;
-mod native;
 mod notify;
 mod options;
 mod scripts;
+mod sets;
+mod sorted_sets;
 mod standalone;
+mod strings;
 
 pub use cluster::{RedisClusterBackend, RedisClusterBackendBuilder};
 pub use errors::PartialWriteError;

@@ -85,21 +85,6 @@ return redis.call('GET', KEYS[1])
     )
 });
 
-/// `set_add` with a TTL for a created set.
-///
-/// ARGV: the member, the TTL in ms. Returns 1 if the member was added, 0 otherwise.
-pub(crate) static SET_ADD_WITH_TTL: LazyLock<Lua> = LazyLock::new(|| {
-    Lua::new(
-        r#"
-local existed = redis.call('EXISTS', KEYS[1])
-local r = redis.pcall('SADD', KEYS[1], ARGV[1])
-if type(r) == 'table' and r.err then return r end
-if existed == 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return r
-"#,
-    )
-});
-
 /// `set_many` with a TTL on a cluster, for the keys of one slot: one command, so that slot moves
 /// and failovers are followed like for any command (a `MULTI`/`EXEC` sent to a stale node
 /// aborts with `MOVED` inside the transaction, which the cluster client does not redirect).
@@ -121,12 +106,9 @@ return 1
 /// ARGV: the number of checks, then per check the index of its key in `KEYS`, `1` if a value is
 /// expected (`0`: the key must be missing) and the expected value; then the number of writes,
 /// then per write an op and its arguments:
-/// `S idx value px flags` (`SET`; `px` empty for no TTL; flags: `K` keep the TTL, `N` only if
-/// absent, `-` none), `D n idx...` (`DEL`), `I idx delta px` (`INCRBY`, `px` for a created
-/// counter), `A idx member px` (`SADD`, `px` for a created set), `R idx member` (`SREM`),
-/// `C idx px overflow name n arg...` (any other single-key write: `name key arg...`, `px` for a
-/// created key; `overflow` `F` when a nil first reply is an overflow, as `BITFIELD OVERFLOW FAIL`
-/// answers).
+/// `D n idx...` (`DEL`) or `C idx px overflow name n arg...` (any single-key write: `name key
+/// arg...`, `px` for a created key; `overflow` `F` when a nil first reply is an overflow, as
+/// `BITFIELD OVERFLOW FAIL` answers).
 /// Returns 0 when a check fails (nothing written), 1 when every write was applied; a write that
 /// fails restores every key of the step (`DUMP`/`RESTORE` snapshots taken after the checks)
 /// and returns its error, with ` [key <key>]` appended.
@@ -172,18 +154,7 @@ local writes = tonumber(arg())
 for _ = 1, writes do
   local op = arg()
   local k, r
-  if op == 'S' then
-    k = KEYS[tonumber(arg())]
-    local value, px, flags = arg(), arg(), arg()
-    local cmd = {'SET', k, value}
-    if string.find(flags, 'K', 1, true) then
-      table.insert(cmd, 'KEEPTTL')
-    elseif px ~= '' then
-      table.insert(cmd, 'PX'); table.insert(cmd, px)
-    end
-    if string.find(flags, 'N', 1, true) then table.insert(cmd, 'NX') end
-    r = redis.pcall(unpack(cmd))
-  elseif op == 'D' then
+  if op == 'D' then
     local n = tonumber(arg())
     local cmd = {'DEL'}
     for _ = 1, n do
@@ -191,21 +162,6 @@ for _ = 1, writes do
       table.insert(cmd, k)
     end
     r = redis.pcall(unpack(cmd))
-  elseif op == 'I' then
-    k = KEYS[tonumber(arg())]
-    local delta, px = arg(), arg()
-    local existed = redis.call('EXISTS', k)
-    r = redis.pcall('INCRBY', k, delta)
-    if not (type(r) == 'table' and r.err) then created(k, px, existed) end
-  elseif op == 'A' then
-    k = KEYS[tonumber(arg())]
-    local member, px = arg(), arg()
-    local existed = redis.call('EXISTS', k)
-    r = redis.pcall('SADD', k, member)
-    if not (type(r) == 'table' and r.err) then created(k, px, existed) end
-  elseif op == 'R' then
-    k = KEYS[tonumber(arg())]
-    r = redis.pcall('SREM', k, arg())
   elseif op == 'C' then
     k = KEYS[tonumber(arg())]
     local px, nil_overflows, name, n = arg(), arg(), arg(), tonumber(arg())
