@@ -22,7 +22,7 @@ use crate::error::Result;
 /// ```
 #[async_trait]
 pub trait BackendExt: Backend {
-    /// [`Command::Get`].
+    /// [`StringOp::Get`].
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         run(
             self,
@@ -35,7 +35,7 @@ pub trait BackendExt: Backend {
         .await
     }
 
-    /// [`Command::Set`].
+    /// [`StringOp::Set`].
     async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
         let command = Command::String {
             key,
@@ -54,7 +54,7 @@ pub trait BackendExt: Backend {
         run(self, Command::SetMany { entries, ttl }, Reply::into_unit).await
     }
 
-    /// [`Command::CompareAndSwap`], reduced to whether it swapped.
+    /// [`StringOp::CompareAndSwap`], reduced to whether it swapped.
     async fn compare_and_swap(
         &self,
         key: &str,
@@ -66,7 +66,7 @@ pub trait BackendExt: Backend {
         Ok(swap.await? == Swap::Done)
     }
 
-    /// [`Command::CompareAndSwap`]: on a mismatch, the value stored now.
+    /// [`StringOp::CompareAndSwap`]: on a mismatch, the value stored now.
     async fn compare_and_swap_or_get(
         &self,
         key: &str,
@@ -85,7 +85,7 @@ pub trait BackendExt: Backend {
         run(self, command, Reply::into_swap).await
     }
 
-    /// [`Command::Increment`].
+    /// [`StringOp::Increment`].
     async fn increment(
         &self,
         key: &str,
@@ -107,7 +107,7 @@ pub trait BackendExt: Backend {
         run(self, Command::Delete { keys }, Reply::into_len).await
     }
 
-    /// [`Command::Exists`].
+    /// [`KeyOp::Exists`].
     async fn exists(&self, key: &str) -> Result<bool> {
         run(
             self,
@@ -120,7 +120,7 @@ pub trait BackendExt: Backend {
         .await
     }
 
-    /// [`Command::Ttl`].
+    /// [`KeyOp::Ttl`].
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
         run(
             self,
@@ -133,7 +133,7 @@ pub trait BackendExt: Backend {
         .await
     }
 
-    /// [`Command::Expire`].
+    /// [`KeyOp::Expire`].
     async fn expire(&self, key: &str, ttl: Duration) -> Result<bool> {
         run(
             self,
@@ -146,7 +146,7 @@ pub trait BackendExt: Backend {
         .await
     }
 
-    /// [`Command::Persist`].
+    /// [`KeyOp::Persist`].
     async fn persist(&self, key: &str) -> Result<bool> {
         run(
             self,
@@ -159,7 +159,7 @@ pub trait BackendExt: Backend {
         .await
     }
 
-    /// [`Command::SetAdd`].
+    /// [`SetOp::Add`].
     async fn set_add(
         &self,
         key: &str,
@@ -176,7 +176,7 @@ pub trait BackendExt: Backend {
         run(self, command, Reply::into_bool).await
     }
 
-    /// [`Command::SetRemove`].
+    /// [`SetOp::Remove`].
     async fn set_remove(&self, key: &str, member: &[u8]) -> Result<bool> {
         run(
             self,
@@ -189,7 +189,7 @@ pub trait BackendExt: Backend {
         .await
     }
 
-    /// [`Command::SetContains`].
+    /// [`SetOp::Contains`].
     async fn set_contains(&self, key: &str, member: &[u8]) -> Result<bool> {
         run(
             self,
@@ -202,7 +202,7 @@ pub trait BackendExt: Backend {
         .await
     }
 
-    /// [`Command::SetMembers`].
+    /// [`SetOp::Members`].
     async fn set_members(&self, key: &str) -> Result<Vec<Vec<u8>>> {
         run(
             self,
@@ -215,7 +215,7 @@ pub trait BackendExt: Backend {
         .await
     }
 
-    /// [`Command::SetLen`].
+    /// [`SetOp::Len`].
     async fn set_len(&self, key: &str) -> Result<usize> {
         run(
             self,
