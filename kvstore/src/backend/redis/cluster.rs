@@ -536,7 +536,6 @@ impl Topology for RedisClusterBackend {
             .sum())
     }
 
-    /// Every key of an atomic step must hash to one slot: a script runs on one node.
     async fn watch(&self, key: &str, prefix: bool) -> Result<Subscription> {
         self.notifier
             .watch(key, prefix, self.core.response_timeout)
@@ -547,6 +546,8 @@ impl Topology for RedisClusterBackend {
         self.blocking.pop_front(&self.core, key, timeout).await
     }
 
+    /// Every key of an atomic step (and of `LMOVE`) must hash to one slot: a script runs on one
+    /// node.
     fn check_one_slot(&self, command: &crate::backend::Command<'_>) -> Result<()> {
         let keys = command.keys();
         let Some(first) = keys.first() else {
