@@ -41,8 +41,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kvstore::{
-    backend::Limits, Bits, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item, ListOf,
-    ManualClock, MapOf, MemoryBackend, PackedInts, SetOf, SortedSetOf, Store,
+    backend::Limits, Atomic, Bits, Counter, DynBackend, Dynamic, Error, InvalidKeyReason, Item,
+    ListOf, ManualClock, MapOf, MemoryBackend, PackedInts, SetOf, SortedSetOf, Store,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

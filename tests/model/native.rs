@@ -85,6 +85,8 @@ enum NOp {
     BCount,
     /// Clears one key: a list, or `zset`/`map`/`counts`/`ints`/`bits` by index.
     ClearList(L),
+    /// An atomic step of writes (`Atomic`): all applied, or — when one fails — none.
+    Step(Vec<NOp>),
     Clear(usize),
     /// A string written behind the store's back at a container's key (`zset`, `map`,
     /// `counts`, `list`): every operation there is then `WrongType`.
@@ -177,7 +179,32 @@ fn nop(cluster: bool, manual_clock: bool) -> impl Strategy<Value = NOp> {
         1 => Just(NOp::BCount),
     ];
     let sleep = if manual_clock { 1 } else { 0 };
+    // A step's keys must share a slot on a cluster: there, one sorted set.
+    let zset_writes = prop_oneof![
+        (zmember(), score()).prop_map(|(m, s)| NOp::ZAdd(m, s)),
+        (zmember(), score()).prop_map(|(m, s)| NOp::ZIncr(m, s)),
+        zmember().prop_map(NOp::ZRem),
+    ];
+    let step_write = if cluster {
+        zset_writes.boxed()
+    } else {
+        prop_oneof![
+            2 => (which_list(), any::<bool>(), rec()).prop_map(|(l, f, r)| NOp::Push(l, f, r)),
+            3 => zset_writes,
+            1 => (field(), rec()).prop_map(|(f, r)| NOp::MSet(f, r)),
+            1 => field().prop_map(NOp::MRem),
+            1 => (0u64..3, prop::sample::select(vec![1i64, -1, i64::MAX, i64::MIN]))
+                .prop_map(|(f, d)| NOp::CIncr(f, d)),
+            1 => (slot(), small()).prop_map(|(i, v)| NOp::ISet(i, v)),
+            1 => (slot(), small()).prop_map(|(i, v)| NOp::IIncr(i, v)),
+            1 => (prop::sample::select(vec![0u64, 7, 100]), any::<bool>())
+                .prop_map(|(o, b)| NOp::BSet(o, b)),
+        ]
+        .boxed()
+    };
+    let steps = prop::collection::vec(step_write, 1..5).prop_map(NOp::Step);
     prop_oneof![
+        2 => steps,
         6 => lists,
         5 => zsets,
         5 => maps,
@@ -610,6 +637,34 @@ impl NModel {
                 self.keys.insert(tail.to_owned(), (NSlot::Alien, None));
                 Out::Unit
             }
+            NOp::Step(writes) => {
+                // Errors found before sending (invalid values and ids): the first one, and
+                // nothing written.
+                for w in writes {
+                    let checked = match w {
+                        NOp::Push(l, _, r) => encode_rec(&self.key(&l.tail()), r).map(drop),
+                        NOp::ZAdd(m, _) | NOp::ZIncr(m, _) | NOp::ZRem(m) => {
+                            encode_member(&self.key("zset"), &Id(m.clone())).map(drop)
+                        }
+                        NOp::MSet(f, _) | NOp::MRem(f) if f.is_empty() => {
+                            Err(err_at("InvalidKey/EmptyId", &self.key("map")))
+                        }
+                        NOp::MSet(_, r) => encode_rec(&self.key("map"), r).map(drop),
+                        _ => Ok(()),
+                    };
+                    tri!(checked);
+                }
+                // Then the writes in order; one that fails undoes the step.
+                let before = self.keys.clone();
+                for w in writes {
+                    let result = self.apply(w);
+                    if matches!(result, Out::E(_)) {
+                        self.keys = before;
+                        return result;
+                    }
+                }
+                Out::B(true)
+            }
             NOp::Sleep(ms) => {
                 self.now += ms;
                 Out::Unit
@@ -718,6 +773,26 @@ async fn nexec(
                 backend.set(&key, b"alien", Default::default()).await,
                 |_| Out::Unit,
             )
+        }
+        NOp::Step(writes) => {
+            let mut step = Atomic::new();
+            for w in writes {
+                step = match w {
+                    NOp::Push(l, true, r) => step.push_front(&l.handle(n), r),
+                    NOp::Push(l, false, r) => step.push_back(&l.handle(n), r),
+                    NOp::ZAdd(m, s) => step.add_scored(&n.zset(), m, *s),
+                    NOp::ZIncr(m, s) => step.increment_score(&n.zset(), m, *s),
+                    NOp::ZRem(m) => step.remove_member(&n.zset(), m),
+                    NOp::MSet(f, r) => step.set_field(&n.map(), f.as_str(), r),
+                    NOp::MRem(f) => step.remove_field(&n.map(), f.as_str()),
+                    NOp::CIncr(f, d) => step.increment_field(&n.counts(), *f, *d),
+                    NOp::ISet(i, v) => step.set_slot(&n.ints(), *i, *v),
+                    NOp::IIncr(i, v) => step.increment_slot(&n.ints(), *i, *v),
+                    NOp::BSet(o, b) => step.set_bit(&n.bits(), *o, *b),
+                    other => unreachable!("not a step write: {other:?}"),
+                };
+            }
+            out(step.commit().await, Out::B)
         }
         NOp::Sleep(ms) => {
             clock
