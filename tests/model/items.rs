@@ -1179,60 +1179,18 @@ async fn run_case(target: &Target, ops: &[Op]) -> Result<usize, String> {
                 "op #{i} {op:?}\n  expected {expected:?}\n  actual   {actual:?}"
             ));
         }
-        // The raw keys are exactly the model's, encoded per the README's key layout.
         model.purge();
-        let mut raw = backend
-            .scan_prefix(&scan_prefix)
-            .await
-            .map_err(|e| format!("raw scan after op #{i}: {e}"))?;
-        raw.sort();
-        let want = model.keys();
-        if raw != want {
-            return Err(format!(
-                "after op #{i} {op:?} the stored keys differ\n  model   {:?}\n  backend {:?}",
-                want.iter().map(|k| Short(k)).collect::<Vec<_>>(),
-                raw.iter().map(|k| Short(k)).collect::<Vec<_>>()
-            ));
-        }
+        same_keys(&backend, &scan_prefix, model.keys(), i, op).await?;
     }
-    // Leave nothing behind (keeps later scans of a long local run fast).
-    let left = backend
-        .scan_prefix(&scan_prefix)
-        .await
-        .map_err(|e| format!("cleanup scan: {e}"))?;
-    if !left.is_empty() {
-        backend
-            .delete(&left)
-            .await
-            .map_err(|e| format!("cleanup: {e}"))?;
-    }
+    leave_nothing(&backend, &scan_prefix).await?;
     Ok(ops.len())
 }
 
 /// Runs `cases` random sequences on `target`; panics with the shrunk failing sequence.
 fn check(rt: &tokio::runtime::Runtime, target: Target, redis: bool, cases: u32, max_ops: usize) {
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 4096,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
-    let ops_run = std::sync::atomic::AtomicUsize::new(0);
-    let result = runner.run(&ops(redis, max_ops), |ops| {
-        let n = rt
-            .block_on(run_case(&target, &ops))
-            .map_err(TestCaseError::fail)?;
-        ops_run.fetch_add(n, Ordering::Relaxed);
-        Ok(())
+    run_cases("model", cases, ops(redis, max_ops), |ops| {
+        rt.block_on(run_case(&target, &ops))
     });
-    if let Err(e) = result {
-        panic!("model mismatch (commit the shrunk sequence as a regression test):\n{e}");
-    }
-    eprintln!(
-        "model: {cases} cases, {} operations checked",
-        ops_run.load(Ordering::Relaxed)
-    );
 }
 
 #[test]

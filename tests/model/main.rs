@@ -357,3 +357,77 @@ fn start(rt: &tokio::runtime::Runtime, kind: Kind) -> backends::Running {
 // After the shared items above: the models use its macros (`tri!`).
 mod items;
 mod native;
+
+/// After op #`i`: the keys stored under `scan_prefix` must be exactly the model's (`want`,
+/// sorted), encoded per the key layout.
+async fn same_keys(
+    backend: &DynBackend,
+    scan_prefix: &str,
+    want: Vec<String>,
+    i: usize,
+    op: &dyn fmt::Debug,
+) -> Result<(), String> {
+    let mut raw = backend
+        .scan_prefix(scan_prefix)
+        .await
+        .map_err(|e| format!("raw scan after op #{i}: {e}"))?;
+    raw.sort();
+    if raw == want {
+        return Ok(());
+    }
+    let short = |keys: &[String]| {
+        keys.iter()
+            .map(|k| format!("{:?}", Short(k)))
+            .collect::<Vec<_>>()
+    };
+    Err(format!(
+        "after op #{i} {op:?} the stored keys differ\n  model   {:?}\n  backend {:?}",
+        short(&want),
+        short(&raw)
+    ))
+}
+
+/// Deletes what a case left under `scan_prefix` (keeps later scans of a long local run fast).
+async fn leave_nothing(backend: &DynBackend, scan_prefix: &str) -> Result<(), String> {
+    let left = backend
+        .scan_prefix(scan_prefix)
+        .await
+        .map_err(|e| format!("cleanup scan: {e}"))?;
+    if !left.is_empty() {
+        backend
+            .delete(&left)
+            .await
+            .map_err(|e| format!("cleanup: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Runs `cases` random sequences of `strategy` through `case` (which answers how many
+/// operations it checked); panics with the shrunk failing sequence.
+fn run_cases<S: Strategy>(
+    what: &str,
+    cases: u32,
+    strategy: S,
+    case: impl Fn(S::Value) -> Result<usize, String>,
+) {
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 4096,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let ops_run = std::sync::atomic::AtomicUsize::new(0);
+    let result = runner.run(&strategy, |ops| {
+        let n = case(ops).map_err(TestCaseError::fail)?;
+        ops_run.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{what} mismatch (commit the shrunk sequence as a regression test):\n{e}");
+    }
+    eprintln!(
+        "{what}: {cases} cases, {} operations checked",
+        ops_run.load(Ordering::Relaxed)
+    );
+}

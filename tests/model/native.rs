@@ -827,28 +827,9 @@ async fn run_native_case(target: &Target, ops: &[NOp]) -> Result<usize, String> 
             ));
         }
         model.purge();
-        let mut raw = backend
-            .scan_prefix(&scan_prefix)
-            .await
-            .map_err(|e| format!("raw scan after op #{i}: {e}"))?;
-        raw.sort();
-        if raw != model.keys() {
-            return Err(format!(
-                "after op #{i} {op:?} the stored keys differ\n  model   {:?}\n  backend {raw:?}",
-                model.keys()
-            ));
-        }
+        same_keys(&backend, &scan_prefix, model.keys(), i, op).await?;
     }
-    let left = backend
-        .scan_prefix(&scan_prefix)
-        .await
-        .map_err(|e| format!("cleanup scan: {e}"))?;
-    if !left.is_empty() {
-        backend
-            .delete(&left)
-            .await
-            .map_err(|e| format!("cleanup: {e}"))?;
-    }
+    leave_nothing(&backend, &scan_prefix).await?;
     Ok(ops.len())
 }
 
@@ -859,23 +840,11 @@ fn check_native(
     cases: u32,
     max_ops: usize,
 ) {
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 4096,
-        ..Config::default()
-    };
     let manual_clock = matches!(target, Target::Memory | Target::Redb(_));
-    let mut runner = TestRunner::new(config);
     let strategy = prop::collection::vec(nop(cluster, manual_clock), 1..max_ops);
-    let result = runner.run(&strategy, |ops| {
+    run_cases("native model", cases, strategy, |ops| {
         rt.block_on(run_native_case(&target, &ops))
-            .map_err(TestCaseError::fail)?;
-        Ok(())
     });
-    if let Err(e) = result {
-        panic!("native model mismatch (commit the shrunk sequence as a regression test):\n{e}");
-    }
 }
 
 #[test]
