@@ -297,14 +297,13 @@ impl Codec {
         })
     }
 
-    /// Validates a typed value by the one route: the walk of the plan (only the constrained
-    /// parts are serialized and checked) and, when it is not sure, the whole value against the
-    /// whole schema — which reports the issues exactly as a full validation does.
+    /// Validates a typed value (of a type that is not structural) by the one route: the walk of
+    /// the plan (only the constrained parts are serialized and checked) and, when it is not sure
+    /// or there is no plan, the whole value against the whole schema — which reports the issues
+    /// exactly as a full validation does. Only for a value known to nest no deeper than
+    /// [`depth_limit::MAX_DEPTH`] (written by [`Codec::to_vec`] or read by serde_json).
     fn check_typed<T: Storable>(&self, key: &str, value: &T, stored: bool) -> Result<(), Checked> {
-        let Some(plan) = &self.plan else {
-            return Ok(());
-        };
-        if check::is_valid(value, plan) {
+        if matches!(&self.plan, Some(plan) if check::is_valid(value, plan)) {
             return Ok(());
         }
         let json = serde_json::to_value(value).map_err(Checked::Serde)?;
@@ -326,20 +325,13 @@ impl Codec {
             key: key.to_owned(),
             message: e.to_string(),
         };
-        // `depth_limit::to_vec` first: it refuses a value nested deeper than can be read back (before
+        // `to_vec` first: it refuses a value nested deeper than can be read back (before
         // recursing that deep), so that nothing after it can overflow the stack.
-        let bytes = if self.structural {
-            self.to_vec(value).map_err(encode_err)?
-        } else if self.plan.is_some() {
-            let bytes = self.to_vec(value).map_err(encode_err)?;
+        let bytes = self.to_vec(value).map_err(encode_err)?;
+        if !self.structural {
             self.check_typed(key, value, false)
                 .map_err(|e| e.or_else(encode_err))?;
-            bytes
-        } else {
-            let json = depth_limit::to_value(value).map_err(encode_err)?;
-            self.check(key, &json, false)?;
-            serde_json::to_vec(&json).map_err(encode_err)?
-        };
+        }
         check_size(key, bytes.len(), max_size)?;
         Ok(bytes)
     }
@@ -378,18 +370,12 @@ impl Codec {
     ) -> std::result::Result<T, Refused> {
         let not_decoded = |e| Refused::NotDecoded(not_decoded(key, e));
         let value: T = serde_json::from_slice(bytes).map_err(not_decoded)?;
-        if self.structural {
-            return Ok(value);
-        }
-        if self.plan.is_some() {
+        if !self.structural {
             self.check_typed(key, &value, true).map_err(|e| match e {
                 Checked::Invalid(e) => Refused::Invalid(e),
                 Checked::Serde(e) => not_decoded(e),
             })?;
-            return Ok(value);
         }
-        let json = serde_json::to_value(&value).map_err(not_decoded)?;
-        self.check(key, &json, true).map_err(Refused::Invalid)?;
         Ok(value)
     }
 }
