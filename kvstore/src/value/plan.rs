@@ -49,7 +49,7 @@ use serde_json::{Map, Value};
 use super::check::Native;
 
 /// Keywords that never affect validation here (`$defs` are reached through `$ref`s).
-const ANNOTATIONS: &[&str] = &[
+pub(super) const ANNOTATIONS: &[&str] = &[
     "$schema",
     "$id",
     "$comment",
@@ -1008,7 +1008,13 @@ fn unescape_pointer_token(s: &str) -> Option<String> {
 }
 
 fn is_numeric_format(format: &str) -> bool {
-    integer_bounds(format).is_some() || matches!(format, "float" | "double")
+    is_integer_format(format) || matches!(format, "float" | "double")
+}
+
+/// Whether `format` is one of the integer formats schemars writes (which jsonschema does not
+/// check: the Rust type does).
+pub(super) fn is_integer_format(format: &str) -> bool {
+    integer_bounds(format).is_some()
 }
 
 /// The range of the Rust integer type behind a schemars integer format.
