@@ -46,7 +46,7 @@ use schemars::Schema;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::check::Native;
+use super::check::{integer_bound, Native};
 
 /// Keywords that never affect validation here (`$defs` are reached through `$ref`s).
 pub(super) const ANNOTATIONS: &[&str] = &[
@@ -71,7 +71,7 @@ const ROOT_COPY: &str = "kvstore_projection_root";
 const MAX_EXPANSIONS: usize = 1024;
 
 /// Where the constraints of one type's schema are.
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct Plan {
     root: Projection,
     /// What a `Keep` node's sub-schema needs around it to compile alone: the root's `$schema`,
@@ -85,7 +85,7 @@ pub(crate) struct Plan {
 pub(crate) type Compile = fn(&Value) -> Option<jsonschema::Validator>;
 
 /// What validation needs of the value at one schema node.
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) enum Projection {
     /// No constraint below: the value is not looked at.
     Skip,
@@ -121,14 +121,8 @@ impl Kept {
     }
 }
 
-impl std::fmt::Debug for Kept {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Keep({})", self.schema)
-    }
-}
-
 /// The plan of an object node.
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct ObjectPlan {
     /// Declared properties, in the schema's order. Unconstrained ones are `Skip`.
     fields: Vec<(String, Field)>,
@@ -154,7 +148,7 @@ pub(crate) struct ObjectPlan {
 }
 
 /// One declared property of an [`ObjectPlan`].
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct Field {
     pub(crate) projection: Projection,
     /// For a required property: its bit in [`ObjectPlan::required_bits`].
@@ -162,7 +156,7 @@ pub(crate) struct Field {
 }
 
 /// The plan of an array node.
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct ArrayPlan {
     /// Every element's.
     pub(crate) items: Projection,
@@ -255,7 +249,7 @@ impl Plan {
                 let validator = match &self.context {
                     // A `$ref: "#"` that was not rewritten would point to the document made
                     // here, not the root: such a part is left to the whole schema.
-                    Some(_) if refers_to_root(&kept.schema) => return None,
+                    Some(_) if any_keyword(&kept.schema, &refers_to_root) => return None,
                     Some(context) => (self.compile)(&kept_document(&kept.schema, context)),
                     None => (self.compile)(&kept.schema),
                 }?;
@@ -270,7 +264,7 @@ impl Plan {
 /// refers to definitions, under an `allOf` next to them.
 fn kept_document(schema: &Value, context: &Map<String, Value>) -> Value {
     match schema {
-        Value::Object(map) if !has_reference(schema) => {
+        Value::Object(map) if !any_keyword(schema, &|k, _| k == "$ref") => {
             let mut doc = map.clone();
             if let Some(draft) = context.get("$schema") {
                 doc.entry("$schema").or_insert_with(|| draft.clone());
@@ -283,16 +277,6 @@ fn kept_document(schema: &Value, context: &Map<String, Value>) -> Value {
             Value::Object(doc)
         }
         _ => schema.clone(),
-    }
-}
-
-fn has_reference(node: &Value) -> bool {
-    match node {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k == "$ref" || k == "$dynamicRef" || has_reference(v)),
-        Value::Array(items) => items.iter().any(has_reference),
-        _ => false,
     }
 }
 
@@ -349,10 +333,23 @@ impl<'s> Builder<'s> {
         if !draft_ok {
             return None;
         }
-        let mut root_refs = false;
-        if !check_references(schema, true, root, &mut root_refs) {
+        // Every `$ref` must be one `parse_ref` understands, and nothing may change how they
+        // resolve (`$id` below the root, anchors, dynamic references). Under every key, where
+        // sub-schemas are and where they are not: a property named `$id` makes the plan keep
+        // everything, which is only slower.
+        let unsupported = |keyword: &str, value: &Value| match keyword {
+            "$ref" => value.as_str().and_then(|r| parse_ref(r, root)).is_none(),
+            "$id" | "$anchor" | "$dynamicRef" | "$dynamicAnchor" | "$recursiveRef"
+            | "$recursiveAnchor" => true,
+            _ => false,
+        };
+        if root
+            .iter()
+            .any(|(k, v)| (k != "$id" && unsupported(k, v)) || any_keyword(v, &unsupported))
+        {
             return None;
         }
+        let root_refs = any_keyword(schema, &refers_to_root);
 
         let mut defs = HashMap::new();
         defs.insert(DefKey::Root, schema);
@@ -372,25 +369,15 @@ impl<'s> Builder<'s> {
         }
 
         // Which definitions reach a constraint: a fixpoint over the `$ref` graph.
-        let mut local = HashMap::new();
-        for (key, def) in &defs {
-            let mut refs = Vec::new();
-            let constrained = scan(def, root, &mut refs);
-            local.insert(key.clone(), (constrained, refs));
-        }
-        let mut constrained: HashMap<DefKey, bool> =
-            local.iter().map(|(k, (c, _))| (k.clone(), *c)).collect();
-        loop {
-            let mut changed = false;
-            for (key, (_, refs)) in &local {
-                if !constrained[key] && refs.iter().any(|r| constrained[r]) {
-                    constrained.insert(key.clone(), true);
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
+        let mut refs: HashMap<&DefKey, Vec<DefKey>> = HashMap::new();
+        let mut constrained: HashMap<DefKey, bool> = defs
+            .iter()
+            .map(|(key, def)| (key.clone(), scan(def, root, refs.entry(key).or_default())))
+            .collect();
+        while let Some(key) = refs.iter().find_map(|(key, to)| {
+            (!constrained[*key] && to.iter().any(|r| constrained[r])).then(|| (*key).clone())
+        }) {
+            constrained.insert(key, true);
         }
 
         let root_copy = root_refs.then(|| {
@@ -695,8 +682,7 @@ fn is_constraint(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool
         k if ANNOTATIONS.contains(&k) => true,
         "type" | "required" | "const" | "enum" => true,
         "format" => value.as_str().is_some_and(is_numeric_format),
-        "minimum" => format.is_some_and(|f| implied_minimum(f, value)),
-        "maximum" => format.is_some_and(|f| implied_maximum(f, value)),
+        "minimum" | "maximum" => format.is_some_and(|f| implied_bound(f, keyword, value)),
         // Tuples: schemars bounds the length with the arity.
         "minItems" | "maxItems" => map.contains_key("prefixItems"),
         _ => false,
@@ -888,42 +874,6 @@ fn max_value(max: u128) -> Value {
     u64::try_from(max).map_or_else(|_| Value::from(max as f64), Value::from)
 }
 
-/// Whether every `$ref` in `node` is one [`parse_ref`] understands and nothing changes how
-/// references resolve (`$id` below the root, anchors, dynamic references). Sets `root_refs`
-/// when some `$ref` is `#`. Looks under every key, where sub-schemas are and where they are not:
-/// a property named `$id` makes the plan keep everything, which is only slower.
-fn check_references(
-    node: &Value,
-    is_root: bool,
-    root: &Map<String, Value>,
-    root_refs: &mut bool,
-) -> bool {
-    let map = match node {
-        Value::Object(map) => map,
-        Value::Array(items) => {
-            return items
-                .iter()
-                .all(|item| check_references(item, false, root, root_refs))
-        }
-        _ => return true,
-    };
-    map.iter().all(|(keyword, value)| match keyword.as_str() {
-        "$ref" => match value.as_str().and_then(|r| parse_ref(r, root)) {
-            Some(DefKey::Root) => {
-                *root_refs = true;
-                true
-            }
-            Some(_) => true,
-            None => false,
-        },
-        "$id" => is_root,
-        "$anchor" | "$dynamicRef" | "$dynamicAnchor" | "$recursiveRef" | "$recursiveAnchor" => {
-            false
-        }
-        _ => check_references(value, false, root, root_refs),
-    })
-}
-
 /// Rewrites every `$ref: "#"` under `node` to `target`.
 fn rewrite_root_refs(node: &mut Value, target: &str) {
     for_each_schema_mut(node, &mut |map| {
@@ -954,15 +904,19 @@ fn for_each_schema_mut(node: &mut Value, f: &mut impl FnMut(&mut Map<String, Val
     }
 }
 
-/// Whether a `$ref: "#"` is anywhere in `node` (under any keyword).
-fn refers_to_root(node: &Value) -> bool {
+/// Whether `f` holds for some `keyword: value` anywhere in `node` (under any key, in
+/// sub-schemas or not).
+fn any_keyword(node: &Value, f: &impl Fn(&str, &Value) -> bool) -> bool {
     match node {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| (k == "$ref" && v == "#") || refers_to_root(v)),
-        Value::Array(items) => items.iter().any(refers_to_root),
+        Value::Object(map) => map.iter().any(|(k, v)| f(k, v) || any_keyword(v, f)),
+        Value::Array(items) => items.iter().any(|item| any_keyword(item, f)),
         _ => false,
     }
+}
+
+/// Whether `keyword: value` is a `$ref: "#"`.
+fn refers_to_root(keyword: &str, value: &Value) -> bool {
+    keyword == "$ref" && value == "#"
 }
 
 /// `#`, `#/$defs/{name}` or `#/definitions/{name}` naming an existing definition.
@@ -1036,36 +990,16 @@ fn integer_bounds(format: &str) -> Option<(i128, u128)> {
     })
 }
 
-/// Whether `minimum: bound` is implied by the integer `format` (the bound is at or below the
-/// type's minimum).
-fn implied_minimum(format: &str, bound: &Value) -> bool {
-    let Some((min, _)) = integer_bounds(format) else {
+/// Whether `keyword: bound` (`minimum` or `maximum`) is implied by the integer `format`: the
+/// bound is at or beyond the type's own.
+fn implied_bound(format: &str, keyword: &str, bound: &Value) -> bool {
+    let Some((min, max)) = integer_bounds(format) else {
         return false;
     };
-    if let Some(b) = bound.as_i64() {
-        i128::from(b) <= min
-    } else if bound.is_u64() {
-        false // above i64::MAX, above every minimum
+    if keyword == "minimum" {
+        integer_bound(bound, false, 1).is_some_and(|b| b <= min)
     } else {
-        // Every minimum is a power of two or zero: exact as f64.
-        bound.as_f64().is_some_and(|b| b <= min as f64)
-    }
-}
-
-/// Whether `maximum: bound` is implied by the integer `format` (the bound is at or above the
-/// type's maximum).
-fn implied_maximum(format: &str, bound: &Value) -> bool {
-    let Some((_, max)) = integer_bounds(format) else {
-        return false;
-    };
-    if let Some(b) = bound.as_u64() {
-        u128::from(b) >= max
-    } else if bound.is_i64() {
-        false // negative
-    } else {
-        // The maxima are 2^k - 1, which round up to 2^k as f64: the comparison errs on the side
-        // of calling the bound a constraint.
-        bound.as_f64().is_some_and(|b| b >= max as f64)
+        integer_bound(bound, false, -1).is_some_and(|b| u128::try_from(b).is_ok_and(|b| b >= max))
     }
 }
 
@@ -1157,6 +1091,12 @@ mod tests {
     }
 
     // ---- Harness -------------------------------------------------------------------------
+
+    impl std::fmt::Debug for Kept {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Keep({})", self.schema)
+        }
+    }
 
     fn schema_of<T: JsonSchema>() -> Value {
         schemars::SchemaGenerator::default()
@@ -1967,12 +1907,23 @@ mod tests {
         }
         assert!(Plan::new(&schema_of::<Bounds>(), compiled).is_trivial());
         assert!(!Plan::new(&schema_of::<Tighter>(), compiled).is_trivial());
-        assert!(implied_maximum("uint64", &json!(u64::MAX)));
-        assert!(!implied_maximum("uint64", &json!(u64::MAX - 1)));
-        assert!(!implied_maximum("int64", &json!(9.223372036854775e18)));
-        assert!(implied_minimum("int64", &json!(i64::MIN)));
-        assert!(!implied_minimum("int64", &json!(i64::MIN + 1)));
-        assert!(!implied_minimum("double", &json!(0)));
+        assert!(implied_bound("uint64", "maximum", &json!(u64::MAX)));
+        assert!(implied_bound(
+            "uint64",
+            "maximum",
+            &json!(1.8446744073709552e19)
+        ));
+        assert!(!implied_bound("uint64", "maximum", &json!(u64::MAX - 1)));
+        assert!(!implied_bound(
+            "int64",
+            "maximum",
+            &json!(9.223372036854775e18)
+        ));
+        assert!(implied_bound("int64", "minimum", &json!(i64::MIN)));
+        assert!(implied_bound("int8", "minimum", &json!(-128.5)));
+        assert!(!implied_bound("int64", "minimum", &json!(i64::MIN + 1)));
+        assert!(!implied_bound("int8", "minimum", &json!(-127.5)));
+        assert!(!implied_bound("double", "minimum", &json!(0)));
     }
 
     #[test]
