@@ -64,6 +64,9 @@ pub(super) const ANNOTATIONS: &[&str] = &[
     "definitions",
 ];
 
+/// The root's keywords that hold definitions.
+const DEF_CONTAINERS: [&str; 2] = ["$defs", "definitions"];
+
 /// Where the `Keep` nodes' context keeps a copy of the original root, for `$ref: "#"`.
 const ROOT_COPY: &str = "kvstore_projection_root";
 
@@ -289,10 +292,8 @@ fn kept_document(schema: &Value, context: &Map<String, Value>) -> Value {
 enum DefKey {
     /// `#`.
     Root,
-    /// `#/$defs/{name}`.
-    Defs(String),
-    /// `#/definitions/{name}`.
-    Definitions(String),
+    /// `#/$defs/{name}` or `#/definitions/{name}`: the container and the name.
+    Def(&'static str, String),
 }
 
 struct Builder<'s> {
@@ -321,16 +322,16 @@ impl<'s> Builder<'s> {
             Value::Object(root) => root,
             _ => return None,
         };
-        let draft_ok = match root.get("$schema") {
-            None => true,
-            Some(Value::String(s)) => matches!(
-                s.trim_end_matches('#'),
+        let draft = root
+            .get("$schema")
+            .map(|d| d.as_str().map(|d| d.trim_end_matches('#')));
+        if !matches!(
+            draft,
+            None | Some(Some(
                 "https://json-schema.org/draft/2020-12/schema"
                     | "https://json-schema.org/draft/2019-09/schema"
-            ),
-            Some(_) => false,
-        };
-        if !draft_ok {
+            ))
+        ) {
             return None;
         }
         // Every `$ref` must be one `parse_ref` understands, and nothing may change how they
@@ -353,15 +354,12 @@ impl<'s> Builder<'s> {
 
         let mut defs = HashMap::new();
         defs.insert(DefKey::Root, schema);
-        for (container, key) in [
-            ("$defs", DefKey::Defs as fn(String) -> DefKey),
-            ("definitions", DefKey::Definitions),
-        ] {
+        for container in DEF_CONTAINERS {
             match root.get(container) {
                 None => {}
                 Some(Value::Object(map)) => {
                     for (name, def) in map {
-                        defs.insert(key(name.clone()), def);
+                        defs.insert(DefKey::Def(container, name.clone()), def);
                     }
                 }
                 Some(_) => return None,
@@ -382,7 +380,7 @@ impl<'s> Builder<'s> {
 
         let root_copy = root_refs.then(|| {
             let mut name = ROOT_COPY.to_owned();
-            while defs.contains_key(&DefKey::Defs(name.clone())) {
+            while defs.contains_key(&DefKey::Def("$defs", name.clone())) {
                 name.push('_');
             }
             name
@@ -484,22 +482,18 @@ impl<'s> Builder<'s> {
             Some(Value::Object(properties)) => Some(properties),
             Some(_) => return self.keep(node),
         };
-        let mut required = Vec::new();
-        match map.get("required") {
-            None => {}
+        // Required but undeclared, or not a name: not worth the trouble.
+        let declared = |name: &&str| properties.is_some_and(|p| p.contains_key(*name));
+        let required: Vec<&str> = match map.get("required") {
+            None => Vec::new(),
             Some(Value::Array(names)) => {
-                for name in names {
-                    match name.as_str() {
-                        Some(name) if properties.is_some_and(|p| p.contains_key(name)) => {
-                            required.push(name);
-                        }
-                        // Required but undeclared, or not a name: not worth the trouble.
-                        _ => return self.keep(node),
-                    }
+                match names.iter().map(|n| n.as_str().filter(declared)).collect() {
+                    Some(required) => required,
+                    None => return self.keep(node),
                 }
             }
             Some(_) => return self.keep(node),
-        }
+        };
 
         let additional = match map.get("additionalProperties") {
             None => None,
@@ -610,32 +604,27 @@ impl<'s> Builder<'s> {
 /// `definitions`, and — when some `$ref` is `#` — a copy of the root among the `$defs`, named
 /// `root_copy`, that the `$ref: "#"`s are rewritten to point to.
 fn context(root: &Map<String, Value>, root_copy: Option<&str>) -> Map<String, Value> {
-    let mut context: Map<String, Value> = ["$schema", "$id", "$defs", "definitions"]
+    const CONTEXT: [&str; 4] = ["$schema", "$id", "$defs", "definitions"];
+    let mut context: Map<String, Value> = CONTEXT
         .into_iter()
         .filter_map(|k| root.get(k).map(|v| (k.to_owned(), v.clone())))
         .collect();
-    if let Some(name) = root_copy {
-        let target = format!("#/$defs/{name}");
-        for container in ["$defs", "definitions"] {
-            if let Some(Value::Object(defs)) = context.get_mut(container) {
-                defs.values_mut()
-                    .for_each(|def| rewrite_root_refs(def, &target));
-            }
-        }
-        let mut copy = root.clone();
-        for keyword in ["$schema", "$id", "$defs", "definitions"] {
-            copy.remove(keyword);
-        }
-        let mut copy = Value::Object(copy);
-        rewrite_root_refs(&mut copy, &target);
-        let defs = context
-            .entry("$defs")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(defs) = defs {
-            defs.insert(name.to_owned(), copy);
-        }
+    let Some(name) = root_copy else {
+        return context;
+    };
+    let mut copy = root.clone();
+    copy.retain(|keyword, _| !CONTEXT.contains(&keyword.as_str()));
+    let defs = context.entry("$defs").or_insert_with(|| Map::new().into());
+    if let Value::Object(defs) = defs {
+        defs.insert(name.to_owned(), Value::Object(copy));
     }
-    context
+    // In the definitions (the copy among them), `#` is the copy.
+    let mut context = Value::Object(context);
+    rewrite_root_refs(&mut context, &format!("#/$defs/{name}"));
+    match context {
+        Value::Object(context) => context,
+        _ => unreachable!("an object stays an object"),
+    }
 }
 
 /// Whether `node` itself (not counting what its `$ref`s point to, which are pushed to `refs`)
@@ -681,7 +670,9 @@ fn is_constraint(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool
     !match keyword {
         k if ANNOTATIONS.contains(&k) => true,
         "type" | "required" | "const" | "enum" => true,
-        "format" => value.as_str().is_some_and(is_numeric_format),
+        "format" => value
+            .as_str()
+            .is_some_and(|f| is_integer_format(f) || matches!(f, "float" | "double")),
         "minimum" | "maximum" => format.is_some_and(|f| implied_bound(f, keyword, value)),
         // Tuples: schemars bounds the length with the arity.
         "minItems" | "maxItems" => map.contains_key("prefixItems"),
@@ -726,15 +717,17 @@ pub(crate) fn shape(schema: &Value) -> Value {
             .collect();
         for keyword in dropped {
             map.remove(&keyword);
-            match (keyword.as_str(), bounds) {
+            // The integer type's bound, as JSON (a float beyond 64 bits).
+            let bound = match (keyword.as_str(), bounds) {
                 ("minimum", Some((min, _))) => {
-                    map.insert(keyword, min_value(min));
+                    i64::try_from(min).map_or(Value::from(min as f64), Value::from)
                 }
                 ("maximum", Some((_, max))) => {
-                    map.insert(keyword, max_value(max));
+                    u64::try_from(max).map_or(Value::from(max as f64), Value::from)
                 }
-                _ => {}
-            }
+                _ => continue,
+            };
+            map.insert(keyword, bound);
         }
         if let Some(branches) = map.remove("oneOf") {
             map.insert("anyOf".to_owned(), branches);
@@ -845,8 +838,7 @@ impl Nesting<'_> {
         self.budget -= 1;
         let target = match &key {
             DefKey::Root => return None,
-            DefKey::Defs(name) => self.root.get("$defs")?.get(name)?,
-            DefKey::Definitions(name) => self.root.get("definitions")?.get(name)?,
+            DefKey::Def(container, name) => self.root.get(*container)?.get(name)?,
         };
         self.stack.push(key);
         let depth = self.depth(target);
@@ -862,16 +854,6 @@ fn json_depth(value: &Value) -> usize {
         Value::Object(map) => 1 + map.values().map(json_depth).max().unwrap_or(0),
         _ => 0,
     }
-}
-
-/// An integer type's minimum as JSON.
-fn min_value(min: i128) -> Value {
-    i64::try_from(min).map_or_else(|_| Value::from(min as f64), Value::from)
-}
-
-/// An integer type's maximum as JSON.
-fn max_value(max: u128) -> Value {
-    u64::try_from(max).map_or_else(|_| Value::from(max as f64), Value::from)
 }
 
 /// Rewrites every `$ref: "#"` under `node` to `target`.
@@ -924,45 +906,20 @@ fn parse_ref(reference: &str, root: &Map<String, Value>) -> Option<DefKey> {
     if reference == "#" {
         return Some(DefKey::Root);
     }
-    let (container, token) = if let Some(token) = reference.strip_prefix("#/$defs/") {
-        ("$defs", token)
-    } else {
-        ("definitions", reference.strip_prefix("#/definitions/")?)
-    };
+    let (container, token) = DEF_CONTAINERS.into_iter().find_map(|container| {
+        let token = reference.strip_prefix("#/")?.strip_prefix(container)?;
+        Some((container, token.strip_prefix('/')?))
+    })?;
     if token.contains('/') {
         return None;
     }
     let decoded = percent_encoding::percent_decode_str(token)
         .decode_utf8()
         .ok()?;
-    let name = unescape_pointer_token(&decoded)?;
+    // A JSON pointer token: `~1` is `/`, then `~0` is `~`.
+    let name = decoded.replace("~1", "/").replace("~0", "~");
     root.get(container)?.as_object()?.get(&name)?;
-    Some(if container == "$defs" {
-        DefKey::Defs(name)
-    } else {
-        DefKey::Definitions(name)
-    })
-}
-
-fn unescape_pointer_token(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '~' {
-            match chars.next()? {
-                '0' => out.push('~'),
-                '1' => out.push('/'),
-                _ => return None,
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
-}
-
-fn is_numeric_format(format: &str) -> bool {
-    is_integer_format(format) || matches!(format, "float" | "double")
+    Some(DefKey::Def(container, name))
 }
 
 /// Whether `format` is one of the integer formats schemars writes (which jsonschema does not
