@@ -201,26 +201,14 @@ impl<'a> Serializer for Shaped<'a> {
         self.string(v.encode_utf8(&mut [0; 4]))
     }
 
-    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Checked {
-        value.serialize(self)
+    // `Some(x)` and a newtype struct are written as `x`.
+    serializer_methods! { <T> |self| value.serialize(self);
+        serialize_some(value: &T) -> Checked;
+        serialize_newtype_struct(name: &'static str, value: &T) -> Checked;
     }
 
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Checked {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Checked {
-        Err(Unsure)
+    serializer_methods! { <T> |self| Err(Unsure);
+        serialize_newtype_variant(name: &'static str, index: u32, variant: &'static str, value: &T) -> Checked;
     }
 
     fn serialize_seq(self, _: Option<usize>) -> Result<Elements<'a>, Unsure> {
