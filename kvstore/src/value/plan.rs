@@ -225,11 +225,16 @@ impl Plan {
     /// The plan of a root schema (draft 2020-12, as schemars emits). Never fails: whatever it
     /// does not understand is kept whole.
     pub(crate) fn new(schema: &Value, compile: Compile) -> Plan {
-        Builder::plan(schema, compile).unwrap_or_else(|| Plan {
-            root: Projection::Keep(Kept::new(schema.clone())),
-            context: None,
+        let (root, context) = match (schema, Builder::new(schema)) {
+            (Value::Bool(true), _) => (Projection::Skip, Some(Map::new())),
+            (_, Some(builder)) => builder.plan(schema),
+            (_, None) => (Projection::Keep(Kept::new(schema.clone())), None),
+        };
+        Plan {
+            root,
+            context,
             compile,
-        })
+        }
     }
 
     /// Whether no value of the type can fail validation: nothing needs checking.
@@ -301,27 +306,20 @@ struct Builder<'s> {
     defs: HashMap<DefKey, &'s Value>,
     /// Whether the closure of each definition (through `$ref`s) holds a constraint.
     constrained: HashMap<DefKey, bool>,
-    /// Where `$ref: "#"` points in a kept part, when the schema has such references.
+    /// The name of the root's copy among the `$defs` of a kept part's context, when the schema
+    /// has `$ref: "#"`s.
     root_copy: Option<String>,
     /// Definitions being expanded.
     stack: Vec<DefKey>,
+    /// How many `$ref`s were followed.
     expansions: usize,
 }
 
 impl<'s> Builder<'s> {
-    /// `None` when the schema is outside what the plan supports (the whole value is kept).
-    fn plan(schema: &'s Value, compile: Compile) -> Option<Plan> {
-        let root = match schema {
-            Value::Bool(true) => {
-                return Some(Plan {
-                    root: Projection::Skip,
-                    context: Some(Map::new()),
-                    compile,
-                })
-            }
-            Value::Object(root) => root,
-            _ => return None,
-        };
+    /// The builder of the plan (or of the [`nesting`]) of a root schema; `None` when the schema
+    /// is outside what the plan supports (the whole value is kept).
+    fn new(schema: &'s Value) -> Option<Builder<'s>> {
+        let root = schema.as_object()?;
         let draft = root
             .get("$schema")
             .map(|d| d.as_str().map(|d| d.trim_end_matches('#')));
@@ -385,25 +383,22 @@ impl<'s> Builder<'s> {
             }
             name
         });
-        let schema_root = root;
-        let mut builder = Builder {
+        Some(Builder {
             root,
             defs,
             constrained,
-            root_copy: root_copy.as_ref().map(|name| format!("#/$defs/{name}")),
+            root_copy,
             stack: vec![DefKey::Root],
             expansions: 0,
-        };
-        let root = builder.build(schema);
-        let context = match root {
-            Projection::Keep(_) => None,
-            _ => Some(context(schema_root, root_copy.as_deref())),
-        };
-        Some(Plan {
-            root,
-            context,
-            compile,
         })
+    }
+
+    /// The plan of the root `schema`, and the context of its `Keep` nodes.
+    fn plan(mut self, schema: &'s Value) -> (Projection, Option<Map<String, Value>>) {
+        match self.build(schema) {
+            root @ Projection::Keep(_) => (root, None),
+            root => (root, Some(context(self.root, self.root_copy.as_deref()))),
+        }
     }
 
     /// Whether `node` or anything it references holds a constraint.
@@ -449,8 +444,8 @@ impl<'s> Builder<'s> {
     /// `Keep`, with a copy of the original (its `$ref: "#"`s pointing to the root's copy).
     fn keep(&self, node: &Value) -> Projection {
         let mut copy = node.clone();
-        if let Some(target) = &self.root_copy {
-            rewrite_root_refs(&mut copy, target);
+        if let Some(name) = &self.root_copy {
+            rewrite_root_refs(&mut copy, &format!("#/$defs/{name}"));
         }
         Projection::Keep(Kept::new(copy))
     }
@@ -573,11 +568,7 @@ impl<'s> Builder<'s> {
         keyword: &str,
         branches: &'s Value,
     ) -> Projection {
-        let is_null = |schema: &Value| {
-            schema
-                .as_object()
-                .is_some_and(|m| m.len() == 1 && m.get("type") == Some(&Value::from("null")))
-        };
+        let is_null = |schema: &Value| *schema == serde_json::json!({"type": "null"});
         let Value::Array(branches) = branches else {
             return self.keep(node);
         };
@@ -738,30 +729,17 @@ pub(crate) fn shape(schema: &Value) -> Value {
 
 /// How deep (open arrays and objects) what serde writes for the type of the root `schema` can
 /// nest; `None` when the schema sets no bound: a `$ref` cycle (a recursive type), or a part that
-/// admits any value (`true` or `{}`, a `serde_json::Value`), any object or any array. The schema
+/// admits any value (`true` or `{}`, a `serde_json::Value`), any object or any array (and for
+/// a schema outside what a plan supports, see [`Builder::new`]). The schema
 /// is read as a description of what serde writes (the codec's one assumption): undeclared
 /// properties count only when `additionalProperties` says what they are, and a tuple's items are
 /// its `prefixItems`.
 pub(crate) fn nesting(schema: &Value) -> Option<usize> {
-    let root = schema.as_object()?;
-    Nesting {
-        root,
-        stack: Vec::new(),
-        budget: MAX_EXPANSIONS,
-    }
-    .depth(schema)
+    Builder::new(schema)?.depth(schema)
 }
 
 /// The walk of [`nesting`].
-struct Nesting<'s> {
-    root: &'s Map<String, Value>,
-    /// Definitions being expanded.
-    stack: Vec<DefKey>,
-    /// How many more `$ref`s may be followed.
-    budget: usize,
-}
-
-impl Nesting<'_> {
+impl Builder<'_> {
     /// The bound of `node`: the tightest of what its keywords say (each must hold).
     fn depth(&mut self, node: &Value) -> Option<usize> {
         let map = match node {
@@ -803,28 +781,23 @@ impl Nesting<'_> {
         }
         let mut deepest = 0;
         if admits(map, "object") {
-            let declared = ["properties", "patternProperties"]
-                .into_iter()
-                .filter_map(|k| map.get(k).and_then(Value::as_object));
-            if !map.contains_key("properties") && !map.contains_key("additionalProperties") {
+            let additional = map.get("additionalProperties");
+            if !map.contains_key("properties") && additional.is_none() {
                 return None;
             }
-            let mut children = self.deepest(declared.flat_map(|p| p.values()))?;
-            if let Some(additional) = map.get("additionalProperties") {
-                children = children.max(self.depth(additional)?);
-            }
-            deepest = deepest.max(children + 1);
+            let declared = ["properties", "patternProperties"]
+                .into_iter()
+                .filter_map(|k| map.get(k).and_then(Value::as_object))
+                .flat_map(|p| p.values());
+            deepest = self.deepest(declared.chain(additional))? + 1;
         }
         if admits(map, "array") {
-            let children = match (map.get("prefixItems"), map.get("items")) {
-                (Some(Value::Array(prefix)), None) => self.deepest(prefix)?,
-                (Some(Value::Array(prefix)), Some(items)) => {
-                    self.deepest(prefix)?.max(self.depth(items)?)
-                }
-                (None, Some(items)) => self.depth(items)?,
-                _ => return None,
-            };
-            deepest = deepest.max(children + 1);
+            let (prefix, items) = (map.get("prefixItems"), map.get("items"));
+            if prefix.is_none() && items.is_none() {
+                return None;
+            }
+            let prefix = prefix.and_then(Value::as_array).into_iter().flatten();
+            deepest = deepest.max(self.deepest(prefix.chain(items))? + 1);
         }
         Some(deepest)
     }
@@ -832,14 +805,11 @@ impl Nesting<'_> {
     /// The bound of what `$ref: reference` points to; `None` in a cycle.
     fn reference(&mut self, reference: &Value) -> Option<usize> {
         let key = parse_ref(reference.as_str()?, self.root)?;
-        if self.stack.contains(&key) || self.budget == 0 {
+        if self.stack.contains(&key) || self.expansions >= MAX_EXPANSIONS {
             return None;
         }
-        self.budget -= 1;
-        let target = match &key {
-            DefKey::Root => return None,
-            DefKey::Def(container, name) => self.root.get(*container)?.get(name)?,
-        };
+        self.expansions += 1;
+        let target = *self.defs.get(&key)?;
         self.stack.push(key);
         let depth = self.depth(target);
         self.stack.pop();
