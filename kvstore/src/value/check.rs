@@ -30,12 +30,7 @@ use super::plan::{self, ArrayPlan, Field, ObjectPlan, Plan, Projection};
 /// Whether `value` is certainly valid under `plan` (see the module docs); `false` means "ask
 /// the whole schema", not "invalid".
 pub(crate) fn is_valid<T: Serialize + ?Sized>(value: &T, plan: &Plan) -> bool {
-    Walk {
-        plan,
-        projection: plan.root(),
-    }
-    .check(value)
-    .is_ok()
+    check(plan, plan.root(), value).is_ok()
 }
 
 /// Not certainly valid: the walk stops at the first doubt.
@@ -63,40 +58,25 @@ fn sure(ok: bool) -> Checked {
     ok.then_some(()).ok_or(Unsure)
 }
 
-/// One node of the walk.
-#[derive(Clone, Copy)]
-struct Walk<'a> {
-    plan: &'a Plan,
-    projection: &'a Projection,
-}
-
-impl<'a> Walk<'a> {
-    fn at(self, projection: &'a Projection) -> Walk<'a> {
-        Walk {
-            plan: self.plan,
-            projection,
-        }
-    }
-
-    fn check<T: Serialize + ?Sized>(self, value: &T) -> Checked {
-        let shape = match self.projection {
-            Projection::Skip => return Ok(()),
-            Projection::Object(object) => Shape::Object(object),
-            Projection::Array(array) => Shape::Array(array),
-            Projection::Keep(kept) => {
-                let check = self.plan.kept_check(kept).ok_or(Unsure)?;
-                if let Some(native) = &check.native {
-                    let shape = Shape::Native(native);
-                    if value.serialize(Shaped { walk: self, shape }).is_ok() {
-                        return Ok(());
-                    }
+/// One node of the walk: `value` at `projection` of `plan`.
+fn check<T: Serialize + ?Sized>(plan: &Plan, projection: &Projection, value: &T) -> Checked {
+    let shape = match projection {
+        Projection::Skip => return Ok(()),
+        Projection::Object(object) => Shape::Object(object),
+        Projection::Array(array) => Shape::Array(array),
+        Projection::Keep(kept) => {
+            let check = plan.kept_check(kept).ok_or(Unsure)?;
+            if let Some(native) = &check.native {
+                let shape = Shape::Native(native);
+                if value.serialize(Shaped { plan, shape }).is_ok() {
+                    return Ok(());
                 }
-                let json = value.serialize(ValueSerializer).map_err(|_| Unsure)?;
-                return sure(check.validator.is_valid(&json));
             }
-        };
-        value.serialize(Shaped { walk: self, shape })
-    }
+            let json = value.serialize(ValueSerializer).map_err(|_| Unsure)?;
+            return sure(check.validator.is_valid(&json));
+        }
+    };
+    value.serialize(Shaped { plan, shape })
 }
 
 #[derive(Clone, Copy)]
@@ -111,7 +91,7 @@ enum Shape<'a> {
 /// `Unsure` for everything else.
 #[derive(Clone, Copy)]
 struct Shaped<'a> {
-    walk: Walk<'a>,
+    plan: &'a Plan,
     shape: Shape<'a>,
 }
 
@@ -136,7 +116,7 @@ impl<'a> Shaped<'a> {
         match self.shape {
             Shape::Object(object) if object.accepts_object && !object.required_untracked => {
                 Ok(Entries {
-                    walk: self.walk,
+                    plan: self.plan,
                     object,
                     seen: 0,
                     position: 0,
@@ -214,7 +194,8 @@ impl<'a> Serializer for Shaped<'a> {
     fn serialize_seq(self, _: Option<usize>) -> Result<Elements<'a>, Unsure> {
         match self.shape {
             Shape::Array(array) if array.accepts_array => Ok(Elements {
-                walk: self.walk.at(&array.items),
+                plan: self.plan,
+                items: &array.items,
             }),
             _ => Err(Unsure),
         }
@@ -232,9 +213,11 @@ impl<'a> Serializer for Shaped<'a> {
         self.entries()
     }
 }
+
 /// A sequence's elements, each checked with the items' plan.
 struct Elements<'a> {
-    walk: Walk<'a>,
+    plan: &'a Plan,
+    items: &'a Projection,
 }
 
 impl ser::SerializeSeq for Elements<'_> {
@@ -242,7 +225,7 @@ impl ser::SerializeSeq for Elements<'_> {
     type Error = Unsure;
 
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Checked {
-        self.walk.check(value)
+        check(self.plan, self.items, value)
     }
 
     fn end(self) -> Checked {
@@ -252,7 +235,7 @@ impl ser::SerializeSeq for Elements<'_> {
 
 /// A struct's fields or a map's entries.
 struct Entries<'a> {
-    walk: Walk<'a>,
+    plan: &'a Plan,
     object: &'a ObjectPlan,
     /// The required properties seen so far.
     seen: u64,
@@ -272,18 +255,16 @@ impl<'a> Entries<'a> {
                 }
                 &field.projection
             }
-            None => match self.object.additional() {
+            None => match self.object.additional.as_deref() {
                 Some(projection) => projection,
                 None => return Ok(()),
             },
         };
-        self.walk.at(projection).check(value)
+        check(self.plan, projection, value)
     }
 
     fn end(self) -> Checked {
-        (self.seen & self.object.required_bits == self.object.required_bits)
-            .then_some(())
-            .ok_or(Unsure)
+        sure(self.seen & self.object.required_bits == self.object.required_bits)
     }
 }
 
@@ -402,6 +383,13 @@ impl Native {
     /// around every limit: the native check is only used when they do.
     pub(crate) fn agrees_with(&self, validator: &jsonschema::Validator) -> bool {
         let mut probes: Vec<Value> = vec![Value::Null, Value::from(0), Value::from("")];
+        // A JSON number for `n`, when it has one.
+        let number = |n: i128| {
+            i64::try_from(n)
+                .ok()
+                .map(Value::from)
+                .or(u64::try_from(n).ok().map(Value::from))
+        };
         match self {
             Native::String {
                 min_len, max_len, ..
@@ -429,24 +417,18 @@ impl Native {
             Native::Integer { min, max, .. } => {
                 for bound in [*min, *max] {
                     for n in [bound.saturating_sub(1), bound, bound.saturating_add(1)] {
-                        probes.extend(integer_value(n));
+                        probes.extend(number(n));
                     }
                 }
                 for n in [-1, 1, i64::MIN.into(), i64::MAX.into(), u64::MAX.into()] {
-                    probes.extend(integer_value(n));
+                    probes.extend(number(n));
                 }
             }
         }
         // The walk of a native node never looks at its plan: any will do.
         let plan = Plan::new(&Value::Bool(true), |_| None);
-        let walk = Walk {
-            plan: &plan,
-            projection: plan.root(),
-        };
-        let shaped = Shaped {
-            walk,
-            shape: Shape::Native(self),
-        };
+        let shape = Shape::Native(self);
+        let shaped = Shaped { plan: &plan, shape };
         probes
             .iter()
             .all(|probe| probe.serialize(shaped).is_ok() == validator.is_valid(probe))
@@ -482,14 +464,6 @@ impl Native {
     fn integer(&self, n: i128) -> bool {
         matches!(self, Native::Integer { min, max, .. } if (*min..=*max).contains(&n))
     }
-}
-
-/// A JSON number for `n`, when it has one.
-fn integer_value(n: i128) -> Option<Value> {
-    i64::try_from(n)
-        .map(Value::from)
-        .or_else(|_| u64::try_from(n).map(Value::from))
-        .ok()
 }
 
 /// The lowest integer `>= bound` (`> bound` when `exclusive`) for `sign` 1; the highest
@@ -621,14 +595,8 @@ mod tests {
             let validator = validator(schema);
             assert!(native.agrees_with(&validator), "{schema}");
             let plan = Plan::new(&Value::Bool(true), |_| None);
-            let walk = Walk {
-                plan: &plan,
-                projection: plan.root(),
-            };
-            let shaped = Shaped {
-                walk,
-                shape: Shape::Native(&native),
-            };
+            let shape = Shape::Native(&native);
+            let shaped = Shaped { plan: &plan, shape };
             for value in &values {
                 let native = value.serialize(shaped).is_ok();
                 assert_eq!(native, validator.is_valid(value), "{schema} on {value}");

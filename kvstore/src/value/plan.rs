@@ -78,8 +78,8 @@ const MAX_EXPANSIONS: usize = 1024;
 pub(crate) struct Plan {
     root: Projection,
     /// What a `Keep` node's sub-schema needs around it to compile alone: the root's `$schema`,
-    /// `$id`, `$defs` and `definitions`. `None` when the root itself is kept.
-    context: Option<Map<String, Value>>,
+    /// `$id`, `$defs` and `definitions` (an object). `None` when the root itself is kept.
+    context: Option<Value>,
     /// How the `Keep` nodes' validators are compiled.
     compile: Compile,
 }
@@ -138,7 +138,7 @@ pub(crate) struct ObjectPlan {
     order: Box<[AtomicU64]>,
     /// The plan of undeclared keys (`additionalProperties`); `None` when they are not
     /// constrained.
-    additional: Option<Box<Projection>>,
+    pub(crate) additional: Option<Box<Projection>>,
     /// The bits ([`Field::required_bit`]) of every required property.
     pub(crate) required_bits: u64,
     /// More than 64 properties are required: [`check`](super::check) leaves the node to the
@@ -204,20 +204,14 @@ impl ObjectPlan {
         }
         found.map(|i| &self.fields[i].1)
     }
-
-    /// The plan of undeclared keys, when they are constrained.
-    pub(crate) fn additional(&self) -> Option<&Projection> {
-        self.additional.as_deref()
-    }
 }
 
 /// Whether a node's `type` keyword (absent: any type) admits `kind`.
 fn admits(map: &Map<String, Value>, kind: &str) -> bool {
     match map.get("type") {
         None => true,
-        Some(Value::String(t)) => t == kind,
         Some(Value::Array(types)) => types.iter().any(|t| t == kind),
-        Some(_) => false,
+        Some(t) => t == kind,
     }
 }
 
@@ -226,7 +220,7 @@ impl Plan {
     /// does not understand is kept whole.
     pub(crate) fn new(schema: &Value, compile: Compile) -> Plan {
         let (root, context) = match (schema, Builder::new(schema)) {
-            (Value::Bool(true), _) => (Projection::Skip, Some(Map::new())),
+            (Value::Bool(true), _) => (Projection::Skip, Some(Map::new().into())),
             (_, Some(builder)) => builder.plan(schema),
             (_, None) => (Projection::Keep(Kept::new(schema.clone())), None),
         };
@@ -270,7 +264,7 @@ impl Plan {
 
 /// A kept sub-schema as a schema document of its own: with the draft of the root, and, when it
 /// refers to definitions, under an `allOf` next to them.
-fn kept_document(schema: &Value, context: &Map<String, Value>) -> Value {
+fn kept_document(schema: &Value, context: &Value) -> Value {
     match schema {
         Value::Object(map) if !any_keyword(schema, &|k, _| k == "$ref") => {
             let mut doc = map.clone();
@@ -281,8 +275,8 @@ fn kept_document(schema: &Value, context: &Map<String, Value>) -> Value {
         }
         Value::Object(_) => {
             let mut doc = context.clone();
-            doc.insert("allOf".to_owned(), Value::Array(vec![schema.clone()]));
-            Value::Object(doc)
+            doc["allOf"] = Value::Array(vec![schema.clone()]);
+            doc
         }
         _ => schema.clone(),
     }
@@ -394,7 +388,7 @@ impl<'s> Builder<'s> {
     }
 
     /// The plan of the root `schema`, and the context of its `Keep` nodes.
-    fn plan(mut self, schema: &'s Value) -> (Projection, Option<Map<String, Value>>) {
+    fn plan(mut self, schema: &'s Value) -> (Projection, Option<Value>) {
         match self.build(schema) {
             root @ Projection::Keep(_) => (root, None),
             root => (root, Some(context(self.root, self.root_copy.as_deref()))),
@@ -450,18 +444,24 @@ impl<'s> Builder<'s> {
         Projection::Keep(Kept::new(copy))
     }
 
-    fn build_ref(&mut self, node: &'s Value, reference: &Value) -> Projection {
-        let Some(key) = reference.as_str().and_then(|r| parse_ref(r, self.root)) else {
-            return self.keep(node);
-        };
-        let Some(&target) = self.defs.get(&key) else {
-            return self.keep(node);
-        };
+    /// The definition `reference` points to, pushed on the stack of those being expanded;
+    /// `None` when it is not one, is being expanded already (a cycle), or too many `$ref`s were
+    /// followed.
+    fn enter(&mut self, reference: &Value) -> Option<&'s Value> {
+        let key = parse_ref(reference.as_str()?, self.root)?;
+        let target = *self.defs.get(&key)?;
         if self.stack.contains(&key) || self.expansions >= MAX_EXPANSIONS {
-            return self.keep(node);
+            return None;
         }
         self.expansions += 1;
         self.stack.push(key);
+        Some(target)
+    }
+
+    fn build_ref(&mut self, node: &'s Value, reference: &Value) -> Projection {
+        let Some(target) = self.enter(reference) else {
+            return self.keep(node);
+        };
         let built = self.build(target);
         self.stack.pop();
         match built {
@@ -502,12 +502,10 @@ impl<'s> Builder<'s> {
         };
 
         let mut fields = Vec::new();
-        let mut required_bits = 0u64;
         let mut required_count = 0u32;
         for (name, schema) in properties.into_iter().flatten() {
             let is_required = required.contains(&name.as_str());
             let required_bit = (is_required && required_count < 64).then(|| {
-                required_bits |= 1 << required_count;
                 required_count += 1;
                 required_count - 1
             });
@@ -540,7 +538,7 @@ impl<'s> Builder<'s> {
             index,
             order,
             additional,
-            required_bits,
+            required_bits: ((1u128 << required_count) - 1) as u64,
             required_untracked: required.len() > 64,
             accepts_object: admits(map, "object"),
             accepts_null: admits(map, "null"),
@@ -594,14 +592,14 @@ impl<'s> Builder<'s> {
 /// What a `Keep` node's sub-schema needs around it: the root's `$schema`, `$id`, `$defs` and
 /// `definitions`, and — when some `$ref` is `#` — a copy of the root among the `$defs`, named
 /// `root_copy`, that the `$ref: "#"`s are rewritten to point to.
-fn context(root: &Map<String, Value>, root_copy: Option<&str>) -> Map<String, Value> {
+fn context(root: &Map<String, Value>, root_copy: Option<&str>) -> Value {
     const CONTEXT: [&str; 4] = ["$schema", "$id", "$defs", "definitions"];
     let mut context: Map<String, Value> = CONTEXT
         .into_iter()
         .filter_map(|k| root.get(k).map(|v| (k.to_owned(), v.clone())))
         .collect();
     let Some(name) = root_copy else {
-        return context;
+        return context.into();
     };
     let mut copy = root.clone();
     copy.retain(|keyword, _| !CONTEXT.contains(&keyword.as_str()));
@@ -612,10 +610,7 @@ fn context(root: &Map<String, Value>, root_copy: Option<&str>) -> Map<String, Va
     // In the definitions (the copy among them), `#` is the copy.
     let mut context = Value::Object(context);
     rewrite_root_refs(&mut context, &format!("#/$defs/{name}"));
-    match context {
-        Value::Object(context) => context,
-        _ => unreachable!("an object stays an object"),
-    }
+    context
 }
 
 /// Whether `node` itself (not counting what its `$ref`s point to, which are pushed to `refs`)
@@ -628,13 +623,11 @@ fn scan(node: &Value, root: &Map<String, Value>, refs: &mut Vec<DefKey>) -> bool
     };
     for (keyword, value) in map {
         let structural = match keyword.as_str() {
-            "$ref" => match value.as_str().and_then(|r| parse_ref(r, root)) {
-                Some(key) => {
-                    refs.push(key);
-                    true
-                }
-                None => false,
-            },
+            "$ref" => value
+                .as_str()
+                .and_then(|r| parse_ref(r, root))
+                .map(|key| refs.push(key))
+                .is_some(),
             "properties" => value
                 .as_object()
                 .is_some_and(|p| p.values().all(|s| !scan(s, root, refs))),
@@ -692,8 +685,6 @@ pub(crate) fn shape(schema: &Value) -> Value {
         "anyOf",
         "oneOf",
         "allOf",
-        "$defs",
-        "definitions",
     ];
     let mut shape = schema.clone();
     for_each_schema_mut(&mut shape, &mut |map| {
@@ -730,10 +721,10 @@ pub(crate) fn shape(schema: &Value) -> Value {
 /// How deep (open arrays and objects) what serde writes for the type of the root `schema` can
 /// nest; `None` when the schema sets no bound: a `$ref` cycle (a recursive type), or a part that
 /// admits any value (`true` or `{}`, a `serde_json::Value`), any object or any array (and for
-/// a schema outside what a plan supports, see [`Builder::new`]). The schema
-/// is read as a description of what serde writes (the codec's one assumption): undeclared
-/// properties count only when `additionalProperties` says what they are, and a tuple's items are
-/// its `prefixItems`.
+/// a schema outside what a plan supports, see [`Builder::new`]). The schema is read as a
+/// description of what serde writes (the codec's one assumption): undeclared properties count
+/// only when `additionalProperties` says what they are, and a tuple's items are its
+/// `prefixItems`.
 pub(crate) fn nesting(schema: &Value) -> Option<usize> {
     Builder::new(schema)?.depth(schema)
 }
@@ -748,8 +739,10 @@ impl Builder<'_> {
             _ => return None,
         };
         let mut bounds = vec![self.own(map)];
-        if let Some(reference) = map.get("$ref") {
-            bounds.push(self.reference(reference));
+        // What a `$ref` points to (unbounded in a cycle: nothing to add).
+        if let Some(target) = map.get("$ref").and_then(|r| self.enter(r)) {
+            bounds.push(self.depth(target));
+            self.stack.pop();
         }
         for (keyword, value) in map {
             let Some(branches) = value.as_array() else {
@@ -800,20 +793,6 @@ impl Builder<'_> {
             deepest = deepest.max(self.deepest(prefix.chain(items))? + 1);
         }
         Some(deepest)
-    }
-
-    /// The bound of what `$ref: reference` points to; `None` in a cycle.
-    fn reference(&mut self, reference: &Value) -> Option<usize> {
-        let key = parse_ref(reference.as_str()?, self.root)?;
-        if self.stack.contains(&key) || self.expansions >= MAX_EXPANSIONS {
-            return None;
-        }
-        self.expansions += 1;
-        let target = *self.defs.get(&key)?;
-        self.stack.push(key);
-        let depth = self.depth(target);
-        self.stack.pop();
-        depth
     }
 }
 
@@ -1617,7 +1596,10 @@ mod tests {
         let Projection::Object(by_name) = &root.field("by_name").unwrap().projection else {
             panic!("{:?}", plan.root());
         };
-        assert_eq!(constrained(by_name.additional().unwrap()), ["code", "n"]);
+        assert_eq!(
+            constrained(by_name.additional.as_ref().unwrap()),
+            ["code", "n"]
+        );
         assert!(matches!(
             root.field("items").unwrap().projection,
             Projection::Array(_)
@@ -1686,7 +1668,7 @@ mod tests {
             panic!("{:?}", plan.root());
         };
         assert_eq!(constrained(plan.root()), ["k"]);
-        assert!(root.additional().is_some());
+        assert!(root.additional.is_some());
     }
 
     #[test]
