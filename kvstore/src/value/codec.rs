@@ -236,8 +236,7 @@ impl Codec {
                         }));
                     }
                 }
-                self.check(stored.key, value, true)
-                    .map_err(Refused::Invalid)
+                Ok(self.check(stored.key, value, true)?)
             }
         }
     }
@@ -397,8 +396,8 @@ fn first_reason<'a>(
         }
         _ => issue_message(&first),
     };
-    let issues = [Issue { path, message }];
-    Some(with_more(issues_reason(&issues), errors.count()))
+    let reason = issues_reason(&[Issue { path, message }]);
+    Some(with_more(reason, errors.count()))
 }
 
 /// The first of `issues` as `/pointer: message`, and how many more there are.

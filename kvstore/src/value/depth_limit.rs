@@ -35,10 +35,8 @@ pub(crate) const MAX_DEPTH: usize = 127;
 pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
     // Same initial capacity as `serde_json::to_vec`.
     let mut out = Vec::with_capacity(128);
-    value.serialize(&mut serde_json::Serializer::with_formatter(
-        &mut out,
-        Limited { depth: 0 },
-    ))?;
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Limited { depth: 0 });
+    value.serialize(&mut ser)?;
     Ok(out)
 }
 
