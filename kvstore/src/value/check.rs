@@ -14,9 +14,10 @@
 //! plan's tests compare it with the full validator on generated values.
 //!
 //! The commonest kept parts — a string with `format: email` and/or a length range, an integer
-//! with bounds — are [`Native`]: checked on the serialized scalar directly, no `Value`, no
-//! jsonschema. A native check is used only after it agreed with the sub-schema's validator on
-//! probes at and around each of its limits.
+//! with bounds — are [`Native`]: checked on the serialized scalar directly, by the same walk,
+//! no `Value`, no jsonschema. A native check is used only after it agreed with the sub-schema's
+//! validator on probes at and around each of its limits; a value it does not accept (invalid,
+//! or not a scalar it reads: a float, say) is left to that validator.
 
 use std::fmt;
 
@@ -24,17 +25,12 @@ use serde::ser::{self, Impossible, Serialize, Serializer};
 use serde_json::value::Serializer as ValueSerializer;
 use serde_json::Value;
 
-use super::plan::{ArrayPlan, Field, ObjectPlan, Plan, Projection};
+use super::plan::{self, ArrayPlan, Field, ObjectPlan, Plan, Projection};
 
 /// Whether `value` is certainly valid under `plan` (see the module docs); `false` means "ask
 /// the whole schema", not "invalid".
 pub(crate) fn is_valid<T: Serialize + ?Sized>(value: &T, plan: &Plan) -> bool {
-    Walk {
-        plan,
-        projection: plan.root(),
-    }
-    .check(value)
-    .is_ok()
+    check(plan, plan.root(), value).is_ok()
 }
 
 /// Not certainly valid: the walk stops at the first doubt.
@@ -57,73 +53,78 @@ impl ser::Error for Unsure {
 
 type Checked = Result<(), Unsure>;
 
-/// One node of the walk.
-#[derive(Clone, Copy)]
-struct Walk<'a> {
-    plan: &'a Plan,
-    projection: &'a Projection,
+/// `Ok` when `ok`, else `Unsure`.
+fn sure(ok: bool) -> Checked {
+    ok.then_some(()).ok_or(Unsure)
 }
 
-impl<'a> Walk<'a> {
-    fn at(self, projection: &'a Projection) -> Walk<'a> {
-        Walk {
-            plan: self.plan,
-            projection,
-        }
-    }
-
-    fn check<T: Serialize + ?Sized>(self, value: &T) -> Checked {
-        match self.projection {
-            Projection::Skip => Ok(()),
-            Projection::Keep(kept) => {
-                let check = self.plan.kept_check(kept).ok_or(Unsure)?;
-                let verdict = match &check.native {
-                    // `Err`: not a value the native check reads; the validator decides.
-                    Some(native) => value.serialize(NativeCheck(native)).ok(),
-                    None => None,
-                };
-                let valid = match verdict {
-                    Some(valid) => valid,
-                    None => {
-                        let json = value.serialize(ValueSerializer).map_err(|_| Unsure)?;
-                        check.validator.is_valid(&json)
-                    }
-                };
-                valid.then_some(()).ok_or(Unsure)
+/// One node of the walk: `value` at `projection` of `plan`.
+fn check<T: Serialize + ?Sized>(plan: &Plan, projection: &Projection, value: &T) -> Checked {
+    let shape = match projection {
+        Projection::Skip => return Ok(()),
+        Projection::Object(object) => Shape::Object(object),
+        Projection::Array(array) => Shape::Array(array),
+        Projection::Keep(kept) => {
+            let check = plan.kept_check(kept).ok_or(Unsure)?;
+            if let Some(native) = &check.native {
+                let shape = Shape::Native(native);
+                if value.serialize(Shaped { plan, shape }).is_ok() {
+                    return Ok(());
+                }
             }
-            Projection::Object(object) => value.serialize(Shaped {
-                walk: self,
-                shape: Shape::Object(object),
-            }),
-            Projection::Array(array) => value.serialize(Shaped {
-                walk: self,
-                shape: Shape::Array(array),
-            }),
+            let json = value.serialize(ValueSerializer).map_err(|_| Unsure)?;
+            return sure(check.validator.is_valid(&json));
         }
-    }
+    };
+    value.serialize(Shaped { plan, shape })
 }
 
 #[derive(Clone, Copy)]
 enum Shape<'a> {
     Object(&'a ObjectPlan),
     Array(&'a ArrayPlan),
+    Native(&'a Native),
 }
 
-/// The serializer of a value at an `Object` or `Array` node: follows structs, maps and
-/// sequences; `null` when the node admits it; `Unsure` for everything else.
+/// The serializer of a value at an `Object` or `Array` node, or a native `Keep` node: follows
+/// structs, maps and sequences; checks scalars natively; `null` when the node admits it;
+/// `Unsure` for everything else.
 #[derive(Clone, Copy)]
 struct Shaped<'a> {
-    walk: Walk<'a>,
+    plan: &'a Plan,
     shape: Shape<'a>,
 }
 
-impl Shaped<'_> {
+impl<'a> Shaped<'a> {
     fn null(self) -> Checked {
-        let admitted = match self.shape {
+        sure(match self.shape {
             Shape::Object(object) => object.accepts_null,
             Shape::Array(array) => array.accepts_null,
-        };
-        admitted.then_some(()).ok_or(Unsure)
+            Shape::Native(native) => native.nullable(),
+        })
+    }
+
+    fn integer(self, n: i128) -> Checked {
+        sure(matches!(self.shape, Shape::Native(native) if native.integer(n)))
+    }
+
+    fn string(self, s: &str) -> Checked {
+        sure(matches!(self.shape, Shape::Native(native) if native.string(s)))
+    }
+
+    fn entries(self) -> Result<Entries<'a>, Unsure> {
+        match self.shape {
+            Shape::Object(object) if object.accepts_object && !object.required_untracked => {
+                Ok(Entries {
+                    plan: self.plan,
+                    object,
+                    seen: 0,
+                    position: 0,
+                    pending_key: None,
+                })
+            }
+            _ => Err(Unsure),
+        }
     }
 }
 
@@ -140,6 +141,17 @@ impl<'a> Serializer for Shaped<'a> {
 
     serializer_methods! { |self| Err(Unsure);
         serialize_bool(v: bool) -> Checked;
+        serialize_f32(v: f32) -> Checked;
+        serialize_f64(v: f64) -> Checked;
+        serialize_bytes(v: &[u8]) -> Checked;
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> Checked;
+        serialize_tuple(len: usize) -> Result<Self::SerializeTuple, Unsure>;
+        serialize_tuple_struct(name: &'static str, len: usize) -> Result<Self::SerializeTupleStruct, Unsure>;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeTupleVariant, Unsure>;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeStructVariant, Unsure>;
+    }
+
+    serializer_methods! { |self| self.integer(v as i128);
         serialize_i8(v: i8) -> Checked;
         serialize_i16(v: i16) -> Checked;
         serialize_i32(v: i32) -> Checked;
@@ -149,57 +161,41 @@ impl<'a> Serializer for Shaped<'a> {
         serialize_u16(v: u16) -> Checked;
         serialize_u32(v: u32) -> Checked;
         serialize_u64(v: u64) -> Checked;
-        serialize_u128(v: u128) -> Checked;
-        serialize_f32(v: f32) -> Checked;
-        serialize_f64(v: f64) -> Checked;
-        serialize_char(v: char) -> Checked;
-        serialize_str(v: &str) -> Checked;
-        serialize_bytes(v: &[u8]) -> Checked;
-        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> Checked;
-        serialize_tuple(len: usize) -> Result<Self::SerializeTuple, Unsure>;
-        serialize_tuple_struct(name: &'static str, len: usize) -> Result<Self::SerializeTupleStruct, Unsure>;
-        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeTupleVariant, Unsure>;
-        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeStructVariant, Unsure>;
     }
 
-    fn serialize_none(self) -> Checked {
-        self.null()
+    serializer_methods! { |self| self.null();
+        serialize_none() -> Checked;
+        serialize_unit() -> Checked;
+        serialize_unit_struct(name: &'static str) -> Checked;
     }
 
-    fn serialize_unit(self) -> Checked {
-        self.null()
+    fn serialize_u128(self, v: u128) -> Checked {
+        self.integer(i128::try_from(v).map_err(|_| Unsure)?)
     }
 
-    fn serialize_unit_struct(self, _: &'static str) -> Checked {
-        self.null()
+    fn serialize_str(self, v: &str) -> Checked {
+        self.string(v)
     }
 
-    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Checked {
-        value.serialize(self)
+    fn serialize_char(self, v: char) -> Checked {
+        self.string(v.encode_utf8(&mut [0; 4]))
     }
 
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Checked {
-        value.serialize(self)
+    // `Some(x)` and a newtype struct are written as `x`.
+    serializer_methods! { <T> |self| value.serialize(self);
+        serialize_some(value: &T) -> Checked;
+        serialize_newtype_struct(name: &'static str, value: &T) -> Checked;
     }
 
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Checked {
-        Err(Unsure)
+    serializer_methods! { <T> |self| Err(Unsure);
+        serialize_newtype_variant(name: &'static str, index: u32, variant: &'static str, value: &T) -> Checked;
     }
 
     fn serialize_seq(self, _: Option<usize>) -> Result<Elements<'a>, Unsure> {
         match self.shape {
             Shape::Array(array) if array.accepts_array => Ok(Elements {
-                walk: self.walk.at(&array.items),
+                plan: self.plan,
+                items: &array.items,
             }),
             _ => Err(Unsure),
         }
@@ -218,26 +214,10 @@ impl<'a> Serializer for Shaped<'a> {
     }
 }
 
-impl<'a> Shaped<'a> {
-    fn entries(self) -> Result<Entries<'a>, Unsure> {
-        match self.shape {
-            Shape::Object(object) if object.accepts_object && !object.required_untracked => {
-                Ok(Entries {
-                    walk: self.walk,
-                    object,
-                    seen: 0,
-                    position: 0,
-                    pending_key: None,
-                })
-            }
-            _ => Err(Unsure),
-        }
-    }
-}
-
 /// A sequence's elements, each checked with the items' plan.
 struct Elements<'a> {
-    walk: Walk<'a>,
+    plan: &'a Plan,
+    items: &'a Projection,
 }
 
 impl ser::SerializeSeq for Elements<'_> {
@@ -245,7 +225,7 @@ impl ser::SerializeSeq for Elements<'_> {
     type Error = Unsure;
 
     fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Checked {
-        self.walk.check(value)
+        check(self.plan, self.items, value)
     }
 
     fn end(self) -> Checked {
@@ -255,7 +235,7 @@ impl ser::SerializeSeq for Elements<'_> {
 
 /// A struct's fields or a map's entries.
 struct Entries<'a> {
-    walk: Walk<'a>,
+    plan: &'a Plan,
     object: &'a ObjectPlan,
     /// The required properties seen so far.
     seen: u64,
@@ -275,18 +255,16 @@ impl<'a> Entries<'a> {
                 }
                 &field.projection
             }
-            None => match self.object.additional() {
+            None => match self.object.additional.as_deref() {
                 Some(projection) => projection,
                 None => return Ok(()),
             },
         };
-        self.walk.at(projection).check(value)
+        check(self.plan, projection, value)
     }
 
     fn end(self) -> Checked {
-        (self.seen & self.object.required_bits == self.object.required_bits)
-            .then_some(())
-            .ok_or(Unsure)
+        sure(self.seen & self.object.required_bits == self.object.required_bits)
     }
 }
 
@@ -329,24 +307,6 @@ impl ser::SerializeMap for Entries<'_> {
 // Native checks of simple scalar schemas.
 // ---------------------------------------------------------------------------------------------
 
-/// Keywords a native check may meet besides its own: annotations, which never reject.
-const ANNOTATIONS: &[&str] = &[
-    "$comment",
-    "title",
-    "description",
-    "default",
-    "examples",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-];
-
-/// The integer formats schemars writes, which jsonschema does not check (the Rust type does).
-const INTEGER_FORMATS: &[&str] = &[
-    "int8", "int16", "int32", "int64", "int128", "int", "uint8", "uint16", "uint32", "uint64",
-    "uint128", "uint",
-];
-
 /// A kept sub-schema checked without jsonschema.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Native {
@@ -381,7 +341,7 @@ impl Native {
         let mut keywords = map
             .keys()
             .map(String::as_str)
-            .filter(|k| *k != "type" && !ANNOTATIONS.contains(k));
+            .filter(|k| *k != "type" && !plan::ANNOTATIONS.contains(k));
         match kind {
             "string" => {
                 let (mut email, mut min_len, mut max_len) = (false, 0, u64::MAX);
@@ -405,8 +365,7 @@ impl Native {
                 for keyword in keywords.by_ref() {
                     let bound = &map[keyword];
                     match keyword {
-                        "format"
-                            if bound.as_str().is_some_and(|f| INTEGER_FORMATS.contains(&f)) => {}
+                        "format" if bound.as_str().is_some_and(plan::is_integer_format) => {}
                         "minimum" => min = min.max(integer_bound(bound, false, 1)?),
                         "exclusiveMinimum" => min = min.max(integer_bound(bound, true, 1)?),
                         "maximum" => max = max.min(integer_bound(bound, false, -1)?),
@@ -424,6 +383,13 @@ impl Native {
     /// around every limit: the native check is only used when they do.
     pub(crate) fn agrees_with(&self, validator: &jsonschema::Validator) -> bool {
         let mut probes: Vec<Value> = vec![Value::Null, Value::from(0), Value::from("")];
+        // A JSON number for `n`, when it has one.
+        let number = |n: i128| {
+            i64::try_from(n)
+                .ok()
+                .map(Value::from)
+                .or(u64::try_from(n).ok().map(Value::from))
+        };
         match self {
             Native::String {
                 min_len, max_len, ..
@@ -451,41 +417,30 @@ impl Native {
             Native::Integer { min, max, .. } => {
                 for bound in [*min, *max] {
                     for n in [bound.saturating_sub(1), bound, bound.saturating_add(1)] {
-                        probes.extend(integer_value(n));
+                        probes.extend(number(n));
                     }
                 }
                 for n in [-1, 1, i64::MIN.into(), i64::MAX.into(), u64::MAX.into()] {
-                    probes.extend(integer_value(n));
+                    probes.extend(number(n));
                 }
             }
         }
+        // The walk of a native node never looks at its plan: any will do.
+        let plan = Plan::new(&Value::Bool(true), |_| None);
+        let shape = Shape::Native(self);
+        let shaped = Shaped { plan: &plan, shape };
         probes
             .iter()
-            .all(|probe| self.check_json(probe) == Some(validator.is_valid(probe)))
+            .all(|probe| probe.serialize(shaped).is_ok() == validator.is_valid(probe))
     }
 
-    /// The native verdict on a JSON value (for the probes); `None` for a value it does not
-    /// read.
-    fn check_json(&self, value: &Value) -> Option<bool> {
-        match value {
-            Value::Null => self.null(),
-            Value::String(s) => self.string(s),
-            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-                (Some(n), _) => self.integer(n.into()),
-                (_, Some(n)) => self.integer(n.into()),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
-
-    fn null(&self) -> Option<bool> {
+    fn nullable(&self) -> bool {
         match self {
-            Native::String { nullable, .. } | Native::Integer { nullable, .. } => Some(*nullable),
+            Native::String { nullable, .. } | Native::Integer { nullable, .. } => *nullable,
         }
     }
 
-    fn string(&self, s: &str) -> Option<bool> {
+    fn string(&self, s: &str) -> bool {
         let Native::String {
             email,
             min_len,
@@ -493,7 +448,7 @@ impl Native {
             ..
         } = self
         else {
-            return Some(false);
+            return false;
         };
         // Characters, not bytes: at most the byte length, at least a quarter of it.
         let bytes = s.len() as u64;
@@ -503,28 +458,17 @@ impl Native {
             Some(s.chars().count() as u64)
         };
         let length_ok = chars.is_none_or(|n| (*min_len..=*max_len).contains(&n));
-        Some(length_ok && (!email || super::email::is_email(s)))
+        length_ok && (!email || super::email::is_email(s))
     }
 
-    fn integer(&self, n: i128) -> Option<bool> {
-        match self {
-            Native::Integer { min, max, .. } => Some((*min..=*max).contains(&n)),
-            Native::String { .. } => Some(false),
-        }
+    fn integer(&self, n: i128) -> bool {
+        matches!(self, Native::Integer { min, max, .. } if (*min..=*max).contains(&n))
     }
-}
-
-/// A JSON number for `n`, when it has one.
-fn integer_value(n: i128) -> Option<Value> {
-    i64::try_from(n)
-        .map(Value::from)
-        .or_else(|_| u64::try_from(n).map(Value::from))
-        .ok()
 }
 
 /// The lowest integer `>= bound` (`> bound` when `exclusive`) for `sign` 1; the highest
 /// integer `<= bound` (`< bound`) for `sign` -1.
-fn integer_bound(bound: &Value, exclusive: bool, sign: i128) -> Option<i128> {
+pub(crate) fn integer_bound(bound: &Value, exclusive: bool, sign: i128) -> Option<i128> {
     let exact = bound.as_i64().map(i128::from);
     if let Some(n) = exact.or_else(|| bound.as_u64().map(i128::from)) {
         return Some(n + sign * i128::from(exclusive));
@@ -540,94 +484,6 @@ fn integer_bound(bound: &Value, exclusive: bool, sign: i128) -> Option<i128> {
             f.ceil() as i128
         },
     )
-}
-
-/// The serializer of a [`Native`] check: its verdict on a scalar; `Unsure` for anything it
-/// does not read (the validator decides).
-struct NativeCheck<'a>(&'a Native);
-
-impl Serializer for NativeCheck<'_> {
-    type Ok = bool;
-    type Error = Unsure;
-    type SerializeSeq = Impossible<bool, Unsure>;
-    type SerializeTuple = Impossible<bool, Unsure>;
-    type SerializeTupleStruct = Impossible<bool, Unsure>;
-    type SerializeTupleVariant = Impossible<bool, Unsure>;
-    type SerializeMap = Impossible<bool, Unsure>;
-    type SerializeStruct = Impossible<bool, Unsure>;
-    type SerializeStructVariant = Impossible<bool, Unsure>;
-
-    serializer_methods! { |self| Err(Unsure);
-        serialize_bool(v: bool) -> Result<bool, Unsure>;
-        serialize_f32(v: f32) -> Result<bool, Unsure>;
-        serialize_f64(v: f64) -> Result<bool, Unsure>;
-        serialize_bytes(v: &[u8]) -> Result<bool, Unsure>;
-        serialize_unit_struct(name: &'static str) -> Result<bool, Unsure>;
-        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str) -> Result<bool, Unsure>;
-        serialize_seq(len: Option<usize>) -> Result<Self::SerializeSeq, Unsure>;
-        serialize_tuple(len: usize) -> Result<Self::SerializeTuple, Unsure>;
-        serialize_tuple_struct(name: &'static str, len: usize) -> Result<Self::SerializeTupleStruct, Unsure>;
-        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeTupleVariant, Unsure>;
-        serialize_map(len: Option<usize>) -> Result<Self::SerializeMap, Unsure>;
-        serialize_struct(name: &'static str, len: usize) -> Result<Self::SerializeStruct, Unsure>;
-        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> Result<Self::SerializeStructVariant, Unsure>;
-    }
-
-    serializer_methods! { |self| self.0.integer(v as i128).ok_or(Unsure);
-        serialize_i8(v: i8) -> Result<bool, Unsure>;
-        serialize_i16(v: i16) -> Result<bool, Unsure>;
-        serialize_i32(v: i32) -> Result<bool, Unsure>;
-        serialize_i64(v: i64) -> Result<bool, Unsure>;
-        serialize_i128(v: i128) -> Result<bool, Unsure>;
-        serialize_u8(v: u8) -> Result<bool, Unsure>;
-        serialize_u16(v: u16) -> Result<bool, Unsure>;
-        serialize_u32(v: u32) -> Result<bool, Unsure>;
-        serialize_u64(v: u64) -> Result<bool, Unsure>;
-    }
-
-    fn serialize_u128(self, v: u128) -> Result<bool, Unsure> {
-        self.0
-            .integer(i128::try_from(v).map_err(|_| Unsure)?)
-            .ok_or(Unsure)
-    }
-
-    fn serialize_str(self, v: &str) -> Result<bool, Unsure> {
-        self.0.string(v).ok_or(Unsure)
-    }
-
-    fn serialize_char(self, v: char) -> Result<bool, Unsure> {
-        self.0.string(v.encode_utf8(&mut [0; 4])).ok_or(Unsure)
-    }
-
-    fn serialize_none(self) -> Result<bool, Unsure> {
-        self.0.null().ok_or(Unsure)
-    }
-
-    fn serialize_unit(self) -> Result<bool, Unsure> {
-        self.0.null().ok_or(Unsure)
-    }
-
-    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<bool, Unsure> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<bool, Unsure> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_variant<T: ?Sized + Serialize>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<bool, Unsure> {
-        Err(Unsure)
-    }
 }
 
 #[cfg(test)]
@@ -738,10 +594,12 @@ mod tests {
             let native = Native::of(schema).unwrap_or_else(|| panic!("{schema}"));
             let validator = validator(schema);
             assert!(native.agrees_with(&validator), "{schema}");
+            let plan = Plan::new(&Value::Bool(true), |_| None);
+            let shape = Shape::Native(&native);
+            let shaped = Shaped { plan: &plan, shape };
             for value in &values {
-                if let Some(verdict) = native.check_json(value) {
-                    assert_eq!(verdict, validator.is_valid(value), "{schema} on {value}");
-                }
+                let native = value.serialize(shaped).is_ok();
+                assert_eq!(native, validator.is_valid(value), "{schema} on {value}");
             }
         }
     }

@@ -117,6 +117,12 @@ impl From<NotDecoded> for Error {
     }
 }
 
+impl From<Error> for Refused {
+    fn from(error: Error) -> Refused {
+        Refused::Invalid(error)
+    }
+}
+
 impl From<Refused> for Error {
     fn from(refused: Refused) -> Error {
         match refused {
@@ -230,8 +236,7 @@ impl Codec {
                         }));
                     }
                 }
-                self.check(stored.key, value, true)
-                    .map_err(Refused::Invalid)
+                Ok(self.check(stored.key, value, true)?)
             }
         }
     }
@@ -258,11 +263,6 @@ impl Codec {
     /// The JSON Schema of the type.
     pub fn schema(&self) -> &Value {
         &self.schema
-    }
-
-    /// Whether the schema holds only what the Rust type guarantees (see the module docs).
-    pub fn is_structural(&self) -> bool {
-        self.structural
     }
 
     fn validator(&self, key: &str) -> Result<&jsonschema::Validator> {
@@ -297,18 +297,24 @@ impl Codec {
         })
     }
 
-    /// Validates a typed value by the one route: the walk of the plan (only the constrained
-    /// parts are serialized and checked) and, when it is not sure, the whole value against the
-    /// whole schema — which reports the issues exactly as a full validation does.
-    fn check_typed<T: Storable>(&self, key: &str, value: &T, stored: bool) -> Result<(), Checked> {
-        let Some(plan) = &self.plan else {
-            return Ok(());
-        };
-        if check::is_valid(value, plan) {
+    /// Validates a typed value (of a type that is not structural) by the one route: the walk of
+    /// the plan (only the constrained parts are serialized and checked) and, when it is not sure
+    /// or there is no plan, the whole value against the whole schema — which reports the issues
+    /// exactly as a full validation does. Only for a value known to nest no deeper than
+    /// [`depth_limit::MAX_DEPTH`] (written by [`Codec::to_vec`] or read by serde_json).
+    /// A serde error on the way is `serde_err`'s.
+    fn check_typed<T: Storable, E: From<Error>>(
+        &self,
+        key: &str,
+        value: &T,
+        stored: bool,
+        serde_err: impl FnOnce(serde_json::Error) -> E,
+    ) -> std::result::Result<(), E> {
+        if matches!(&self.plan, Some(plan) if check::is_valid(value, plan)) {
             return Ok(());
         }
-        let json = serde_json::to_value(value).map_err(Checked::Serde)?;
-        self.check(key, &json, stored).map_err(Checked::Invalid)
+        let json = serde_json::to_value(value).map_err(serde_err)?;
+        Ok(self.check(key, &json, stored)?)
     }
 
     /// `value` as JSON bytes: through [`depth_limit`] when the type may nest too deep.
@@ -326,41 +332,27 @@ impl Codec {
             key: key.to_owned(),
             message: e.to_string(),
         };
-        // `depth_limit::to_vec` first: it refuses a value nested deeper than can be read back (before
+        // `to_vec` first: it refuses a value nested deeper than can be read back (before
         // recursing that deep), so that nothing after it can overflow the stack.
-        let bytes = if self.structural {
-            self.to_vec(value).map_err(encode_err)?
-        } else if self.plan.is_some() {
-            let bytes = self.to_vec(value).map_err(encode_err)?;
-            self.check_typed(key, value, false)
-                .map_err(|e| e.or_else(encode_err))?;
-            bytes
-        } else {
-            let json = depth_limit::to_value(value).map_err(encode_err)?;
-            self.check(key, &json, false)?;
-            serde_json::to_vec(&json).map_err(encode_err)?
-        };
+        let bytes = self.to_vec(value).map_err(encode_err)?;
+        if !self.structural {
+            self.check_typed(key, value, false, encode_err)?;
+        }
         check_size(key, bytes.len(), max_size)?;
         Ok(bytes)
     }
 
     /// Decodes and validates the bytes stored at `key`.
     pub fn decode<T: Storable>(&self, key: &str, bytes: &[u8]) -> Result<T> {
-        let decode_err = |e: serde_json::Error| decode_error(key, e);
-        if self.structural || self.plan.is_some() {
-            // What the program gets is what serde decoded: validate that, and only the parts
-            // that carry constraints. Bytes of the wrong shape are refused by serde already.
-            return self.decode_shape_first(key, bytes).map_err(Error::from);
-        }
-        let json: Value = serde_json::from_slice(bytes).map_err(decode_err)?;
-        self.check(key, &json, true)?;
-        serde_json::from_value(json).map_err(decode_err)
+        // What the program gets is what serde decoded: validate that, and only the parts that
+        // carry constraints. Bytes of the wrong shape are refused by serde already.
+        self.decode_shape_first(key, bytes).map_err(Error::from)
     }
 
     /// Decodes bytes that this codec already checked (a client cache keeps them): serde only,
     /// no validation.
     pub(crate) fn decode_checked<T: Storable>(&self, key: &str, bytes: &[u8]) -> Result<T> {
-        serde_json::from_slice(bytes).map_err(|e| decode_error(key, e))
+        serde_json::from_slice(bytes).map_err(|e| not_decoded(key, e).into())
     }
 
     /// An identity of this codec: what a cached value was checked against.
@@ -378,18 +370,9 @@ impl Codec {
     ) -> std::result::Result<T, Refused> {
         let not_decoded = |e| Refused::NotDecoded(not_decoded(key, e));
         let value: T = serde_json::from_slice(bytes).map_err(not_decoded)?;
-        if self.structural {
-            return Ok(value);
+        if !self.structural {
+            self.check_typed(key, &value, true, not_decoded)?;
         }
-        if self.plan.is_some() {
-            self.check_typed(key, &value, true).map_err(|e| match e {
-                Checked::Invalid(e) => Refused::Invalid(e),
-                Checked::Serde(e) => not_decoded(e),
-            })?;
-            return Ok(value);
-        }
-        let json = serde_json::to_value(&value).map_err(not_decoded)?;
-        self.check(key, &json, true).map_err(Refused::Invalid)?;
         Ok(value)
     }
 }
@@ -413,8 +396,8 @@ fn first_reason<'a>(
         }
         _ => issue_message(&first),
     };
-    let issues = [Issue { path, message }];
-    Some(with_more(issues_reason(&issues), errors.count()))
+    let reason = issues_reason(&[Issue { path, message }]);
+    Some(with_more(reason, errors.count()))
 }
 
 /// The first of `issues` as `/pointer: message`, and how many more there are.
@@ -435,11 +418,6 @@ fn with_more(reason: String, more: usize) -> String {
         1 => format!("{reason} (and 1 more issue)"),
         n => format!("{reason} (and {n} more issues)"),
     }
-}
-
-/// A decode error for `key` (see [`not_decoded`]).
-fn decode_error(key: &str, e: serde_json::Error) -> Error {
-    not_decoded(key, e).into()
 }
 
 /// Bytes at `key` that serde cannot decode; a missing or unknown field or variant means the type
@@ -499,21 +477,6 @@ fn compile(schema: &Value) -> std::result::Result<jsonschema::Validator, String>
         .map_err(|e| e.to_string())
 }
 
-/// Why [`Codec::check_typed`] failed: the value is invalid, or serde failed on it.
-enum Checked {
-    Invalid(Error),
-    Serde(serde_json::Error),
-}
-
-impl Checked {
-    fn or_else(self, serde: impl FnOnce(serde_json::Error) -> Error) -> Error {
-        match self {
-            Checked::Invalid(e) => e,
-            Checked::Serde(e) => serde(e),
-        }
-    }
-}
-
 /// Refuses a value of `size` bytes over `max_size`.
 pub fn check_size(key: &str, size: usize, max_size: usize) -> Result<()> {
     if size > max_size {
@@ -530,6 +493,13 @@ pub fn check_size(key: &str, size: usize, max_size: usize) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    impl super::Codec {
+        /// Whether the schema holds only what the Rust type guarantees (see the module docs).
+        pub(crate) fn is_structural(&self) -> bool {
+            self.structural
+        }
+    }
+
     use super::*;
     use serde::Deserialize;
 

@@ -28,10 +28,8 @@ pub(crate) fn is_email(value: &str) -> bool {
 }
 
 fn full(value: &str) -> bool {
-    match &*FULL {
-        Some(validator) => validator.is_valid(&Value::String(value.to_owned())),
-        None => false,
-    }
+    FULL.as_ref()
+        .is_some_and(|validator| validator.is_valid(&Value::String(value.to_owned())))
 }
 
 /// Whether `value` is `local@domain` of the plain shape: a local part of 1 to 64 bytes of

@@ -17,19 +17,20 @@
 //!   version and neither — for typed reads and audits and for the manifest-driven audit.
 
 /// `Serializer` methods that all do one thing, for the hand-written serializers of this module:
-/// `forward(field)` passes each call on to `self.field` unchanged; `|self| body` answers each
-/// with `body` (which may use the arguments by the names given).
+/// `|self| body` answers each with `body` (which may use the arguments by the names given);
+/// `<T> |self| body` the same for methods generic over a `T: Serialize` argument.
 macro_rules! serializer_methods {
-    (forward($field:ident): $($method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {$(
-        #[inline]
-        fn $method(self, $($arg: $ty),*) -> $ret {
-            self.$field.$method($($arg),*)
-        }
-    )*};
     (|$self:ident| $body:expr; $($method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {$(
         #[inline]
         #[allow(unused_variables)]
         fn $method($self, $($arg: $ty),*) -> $ret {
+            $body
+        }
+    )*};
+    (<T> |$self:ident| $body:expr; $($method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {$(
+        #[inline]
+        #[allow(unused_variables)]
+        fn $method<T: ?Sized + serde::Serialize>($self, $($arg: $ty),*) -> $ret {
             $body
         }
     )*};

@@ -46,10 +46,10 @@ use schemars::Schema;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::check::Native;
+use super::check::{integer_bound, Native};
 
 /// Keywords that never affect validation here (`$defs` are reached through `$ref`s).
-const ANNOTATIONS: &[&str] = &[
+pub(super) const ANNOTATIONS: &[&str] = &[
     "$schema",
     "$id",
     "$comment",
@@ -64,6 +64,9 @@ const ANNOTATIONS: &[&str] = &[
     "definitions",
 ];
 
+/// The root's keywords that hold definitions.
+const DEF_CONTAINERS: [&str; 2] = ["$defs", "definitions"];
+
 /// Where the `Keep` nodes' context keeps a copy of the original root, for `$ref: "#"`.
 const ROOT_COPY: &str = "kvstore_projection_root";
 
@@ -71,12 +74,12 @@ const ROOT_COPY: &str = "kvstore_projection_root";
 const MAX_EXPANSIONS: usize = 1024;
 
 /// Where the constraints of one type's schema are.
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct Plan {
     root: Projection,
     /// What a `Keep` node's sub-schema needs around it to compile alone: the root's `$schema`,
-    /// `$id`, `$defs` and `definitions`. `None` when the root itself is kept.
-    context: Option<Map<String, Value>>,
+    /// `$id`, `$defs` and `definitions` (an object). `None` when the root itself is kept.
+    context: Option<Value>,
     /// How the `Keep` nodes' validators are compiled.
     compile: Compile,
 }
@@ -85,7 +88,7 @@ pub(crate) struct Plan {
 pub(crate) type Compile = fn(&Value) -> Option<jsonschema::Validator>;
 
 /// What validation needs of the value at one schema node.
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) enum Projection {
     /// No constraint below: the value is not looked at.
     Skip,
@@ -121,14 +124,8 @@ impl Kept {
     }
 }
 
-impl std::fmt::Debug for Kept {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Keep({})", self.schema)
-    }
-}
-
 /// The plan of an object node.
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct ObjectPlan {
     /// Declared properties, in the schema's order. Unconstrained ones are `Skip`.
     fields: Vec<(String, Field)>,
@@ -141,7 +138,7 @@ pub(crate) struct ObjectPlan {
     order: Box<[AtomicU64]>,
     /// The plan of undeclared keys (`additionalProperties`); `None` when they are not
     /// constrained.
-    additional: Option<Box<Projection>>,
+    pub(crate) additional: Option<Box<Projection>>,
     /// The bits ([`Field::required_bit`]) of every required property.
     pub(crate) required_bits: u64,
     /// More than 64 properties are required: [`check`](super::check) leaves the node to the
@@ -154,7 +151,7 @@ pub(crate) struct ObjectPlan {
 }
 
 /// One declared property of an [`ObjectPlan`].
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct Field {
     pub(crate) projection: Projection,
     /// For a required property: its bit in [`ObjectPlan::required_bits`].
@@ -162,7 +159,7 @@ pub(crate) struct Field {
 }
 
 /// The plan of an array node.
-#[derive(Debug)]
+#[cfg_attr(test, derive(Debug))]
 pub(crate) struct ArrayPlan {
     /// Every element's.
     pub(crate) items: Projection,
@@ -207,20 +204,14 @@ impl ObjectPlan {
         }
         found.map(|i| &self.fields[i].1)
     }
-
-    /// The plan of undeclared keys, when they are constrained.
-    pub(crate) fn additional(&self) -> Option<&Projection> {
-        self.additional.as_deref()
-    }
 }
 
 /// Whether a node's `type` keyword (absent: any type) admits `kind`.
 fn admits(map: &Map<String, Value>, kind: &str) -> bool {
     match map.get("type") {
         None => true,
-        Some(Value::String(t)) => t == kind,
         Some(Value::Array(types)) => types.iter().any(|t| t == kind),
-        Some(_) => false,
+        Some(t) => t == kind,
     }
 }
 
@@ -228,11 +219,16 @@ impl Plan {
     /// The plan of a root schema (draft 2020-12, as schemars emits). Never fails: whatever it
     /// does not understand is kept whole.
     pub(crate) fn new(schema: &Value, compile: Compile) -> Plan {
-        Builder::plan(schema, compile).unwrap_or_else(|| Plan {
-            root: Projection::Keep(Kept::new(schema.clone())),
-            context: None,
+        let (root, context) = match (schema, Builder::new(schema)) {
+            (Value::Bool(true), _) => (Projection::Skip, Some(Map::new().into())),
+            (_, Some(builder)) => builder.plan(schema),
+            (_, None) => (Projection::Keep(Kept::new(schema.clone())), None),
+        };
+        Plan {
+            root,
+            context,
             compile,
-        })
+        }
     }
 
     /// Whether no value of the type can fail validation: nothing needs checking.
@@ -255,7 +251,7 @@ impl Plan {
                 let validator = match &self.context {
                     // A `$ref: "#"` that was not rewritten would point to the document made
                     // here, not the root: such a part is left to the whole schema.
-                    Some(_) if refers_to_root(&kept.schema) => return None,
+                    Some(_) if any_keyword(&kept.schema, &refers_to_root) => return None,
                     Some(context) => (self.compile)(&kept_document(&kept.schema, context)),
                     None => (self.compile)(&kept.schema),
                 }?;
@@ -268,9 +264,9 @@ impl Plan {
 
 /// A kept sub-schema as a schema document of its own: with the draft of the root, and, when it
 /// refers to definitions, under an `allOf` next to them.
-fn kept_document(schema: &Value, context: &Map<String, Value>) -> Value {
+fn kept_document(schema: &Value, context: &Value) -> Value {
     match schema {
-        Value::Object(map) if !has_reference(schema) => {
+        Value::Object(map) if !any_keyword(schema, &|k, _| k == "$ref") => {
             let mut doc = map.clone();
             if let Some(draft) = context.get("$schema") {
                 doc.entry("$schema").or_insert_with(|| draft.clone());
@@ -279,20 +275,10 @@ fn kept_document(schema: &Value, context: &Map<String, Value>) -> Value {
         }
         Value::Object(_) => {
             let mut doc = context.clone();
-            doc.insert("allOf".to_owned(), Value::Array(vec![schema.clone()]));
-            Value::Object(doc)
+            doc["allOf"] = Value::Array(vec![schema.clone()]);
+            doc
         }
         _ => schema.clone(),
-    }
-}
-
-fn has_reference(node: &Value) -> bool {
-    match node {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| k == "$ref" || k == "$dynamicRef" || has_reference(v)),
-        Value::Array(items) => items.iter().any(has_reference),
-        _ => false,
     }
 }
 
@@ -305,10 +291,8 @@ fn has_reference(node: &Value) -> bool {
 enum DefKey {
     /// `#`.
     Root,
-    /// `#/$defs/{name}`.
-    Defs(String),
-    /// `#/definitions/{name}`.
-    Definitions(String),
+    /// `#/$defs/{name}` or `#/definitions/{name}`: the container and the name.
+    Def(&'static str, String),
 }
 
 struct Builder<'s> {
@@ -316,55 +300,58 @@ struct Builder<'s> {
     defs: HashMap<DefKey, &'s Value>,
     /// Whether the closure of each definition (through `$ref`s) holds a constraint.
     constrained: HashMap<DefKey, bool>,
-    /// Where `$ref: "#"` points in a kept part, when the schema has such references.
+    /// The name of the root's copy among the `$defs` of a kept part's context, when the schema
+    /// has `$ref: "#"`s.
     root_copy: Option<String>,
     /// Definitions being expanded.
     stack: Vec<DefKey>,
+    /// How many `$ref`s were followed.
     expansions: usize,
 }
 
 impl<'s> Builder<'s> {
-    /// `None` when the schema is outside what the plan supports (the whole value is kept).
-    fn plan(schema: &'s Value, compile: Compile) -> Option<Plan> {
-        let root = match schema {
-            Value::Bool(true) => {
-                return Some(Plan {
-                    root: Projection::Skip,
-                    context: Some(Map::new()),
-                    compile,
-                })
-            }
-            Value::Object(root) => root,
-            _ => return None,
-        };
-        let draft_ok = match root.get("$schema") {
-            None => true,
-            Some(Value::String(s)) => matches!(
-                s.trim_end_matches('#'),
+    /// The builder of the plan (or of the [`nesting`]) of a root schema; `None` when the schema
+    /// is outside what the plan supports (the whole value is kept).
+    fn new(schema: &'s Value) -> Option<Builder<'s>> {
+        let root = schema.as_object()?;
+        let draft = root
+            .get("$schema")
+            .map(|d| d.as_str().map(|d| d.trim_end_matches('#')));
+        if !matches!(
+            draft,
+            None | Some(Some(
                 "https://json-schema.org/draft/2020-12/schema"
                     | "https://json-schema.org/draft/2019-09/schema"
-            ),
-            Some(_) => false,
+            ))
+        ) {
+            return None;
+        }
+        // Every `$ref` must be one `parse_ref` understands, and nothing may change how they
+        // resolve (`$id` below the root, anchors, dynamic references). Under every key, where
+        // sub-schemas are and where they are not: a property named `$id` makes the plan keep
+        // everything, which is only slower.
+        let unsupported = |keyword: &str, value: &Value| match keyword {
+            "$ref" => value.as_str().and_then(|r| parse_ref(r, root)).is_none(),
+            "$id" | "$anchor" | "$dynamicRef" | "$dynamicAnchor" | "$recursiveRef"
+            | "$recursiveAnchor" => true,
+            _ => false,
         };
-        if !draft_ok {
+        if root
+            .iter()
+            .any(|(k, v)| (k != "$id" && unsupported(k, v)) || any_keyword(v, &unsupported))
+        {
             return None;
         }
-        let mut root_refs = false;
-        if !check_references(schema, true, root, &mut root_refs) {
-            return None;
-        }
+        let root_refs = any_keyword(schema, &refers_to_root);
 
         let mut defs = HashMap::new();
         defs.insert(DefKey::Root, schema);
-        for (container, key) in [
-            ("$defs", DefKey::Defs as fn(String) -> DefKey),
-            ("definitions", DefKey::Definitions),
-        ] {
+        for container in DEF_CONTAINERS {
             match root.get(container) {
                 None => {}
                 Some(Value::Object(map)) => {
                     for (name, def) in map {
-                        defs.insert(key(name.clone()), def);
+                        defs.insert(DefKey::Def(container, name.clone()), def);
                     }
                 }
                 Some(_) => return None,
@@ -372,53 +359,40 @@ impl<'s> Builder<'s> {
         }
 
         // Which definitions reach a constraint: a fixpoint over the `$ref` graph.
-        let mut local = HashMap::new();
-        for (key, def) in &defs {
-            let mut refs = Vec::new();
-            let constrained = scan(def, root, &mut refs);
-            local.insert(key.clone(), (constrained, refs));
-        }
-        let mut constrained: HashMap<DefKey, bool> =
-            local.iter().map(|(k, (c, _))| (k.clone(), *c)).collect();
-        loop {
-            let mut changed = false;
-            for (key, (_, refs)) in &local {
-                if !constrained[key] && refs.iter().any(|r| constrained[r]) {
-                    constrained.insert(key.clone(), true);
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
+        let mut refs: HashMap<&DefKey, Vec<DefKey>> = HashMap::new();
+        let mut constrained: HashMap<DefKey, bool> = defs
+            .iter()
+            .map(|(key, def)| (key.clone(), scan(def, root, refs.entry(key).or_default())))
+            .collect();
+        while let Some(key) = refs.iter().find_map(|(key, to)| {
+            (!constrained[*key] && to.iter().any(|r| constrained[r])).then(|| (*key).clone())
+        }) {
+            constrained.insert(key, true);
         }
 
         let root_copy = root_refs.then(|| {
             let mut name = ROOT_COPY.to_owned();
-            while defs.contains_key(&DefKey::Defs(name.clone())) {
+            while defs.contains_key(&DefKey::Def("$defs", name.clone())) {
                 name.push('_');
             }
             name
         });
-        let schema_root = root;
-        let mut builder = Builder {
+        Some(Builder {
             root,
             defs,
             constrained,
-            root_copy: root_copy.as_ref().map(|name| format!("#/$defs/{name}")),
+            root_copy,
             stack: vec![DefKey::Root],
             expansions: 0,
-        };
-        let root = builder.build(schema);
-        let context = match root {
-            Projection::Keep(_) => None,
-            _ => Some(context(schema_root, root_copy.as_deref())),
-        };
-        Some(Plan {
-            root,
-            context,
-            compile,
         })
+    }
+
+    /// The plan of the root `schema`, and the context of its `Keep` nodes.
+    fn plan(mut self, schema: &'s Value) -> (Projection, Option<Value>) {
+        match self.build(schema) {
+            root @ Projection::Keep(_) => (root, None),
+            root => (root, Some(context(self.root, self.root_copy.as_deref()))),
+        }
     }
 
     /// Whether `node` or anything it references holds a constraint.
@@ -464,24 +438,30 @@ impl<'s> Builder<'s> {
     /// `Keep`, with a copy of the original (its `$ref: "#"`s pointing to the root's copy).
     fn keep(&self, node: &Value) -> Projection {
         let mut copy = node.clone();
-        if let Some(target) = &self.root_copy {
-            rewrite_root_refs(&mut copy, target);
+        if let Some(name) = &self.root_copy {
+            rewrite_root_refs(&mut copy, &format!("#/$defs/{name}"));
         }
         Projection::Keep(Kept::new(copy))
     }
 
-    fn build_ref(&mut self, node: &'s Value, reference: &Value) -> Projection {
-        let Some(key) = reference.as_str().and_then(|r| parse_ref(r, self.root)) else {
-            return self.keep(node);
-        };
-        let Some(&target) = self.defs.get(&key) else {
-            return self.keep(node);
-        };
+    /// The definition `reference` points to, pushed on the stack of those being expanded;
+    /// `None` when it is not one, is being expanded already (a cycle), or too many `$ref`s were
+    /// followed.
+    fn enter(&mut self, reference: &Value) -> Option<&'s Value> {
+        let key = parse_ref(reference.as_str()?, self.root)?;
+        let target = *self.defs.get(&key)?;
         if self.stack.contains(&key) || self.expansions >= MAX_EXPANSIONS {
-            return self.keep(node);
+            return None;
         }
         self.expansions += 1;
         self.stack.push(key);
+        Some(target)
+    }
+
+    fn build_ref(&mut self, node: &'s Value, reference: &Value) -> Projection {
+        let Some(target) = self.enter(reference) else {
+            return self.keep(node);
+        };
         let built = self.build(target);
         self.stack.pop();
         match built {
@@ -497,22 +477,18 @@ impl<'s> Builder<'s> {
             Some(Value::Object(properties)) => Some(properties),
             Some(_) => return self.keep(node),
         };
-        let mut required = Vec::new();
-        match map.get("required") {
-            None => {}
+        // Required but undeclared, or not a name: not worth the trouble.
+        let declared = |name: &&str| properties.is_some_and(|p| p.contains_key(*name));
+        let required: Vec<&str> = match map.get("required") {
+            None => Vec::new(),
             Some(Value::Array(names)) => {
-                for name in names {
-                    match name.as_str() {
-                        Some(name) if properties.is_some_and(|p| p.contains_key(name)) => {
-                            required.push(name);
-                        }
-                        // Required but undeclared, or not a name: not worth the trouble.
-                        _ => return self.keep(node),
-                    }
+                match names.iter().map(|n| n.as_str().filter(declared)).collect() {
+                    Some(required) => required,
+                    None => return self.keep(node),
                 }
             }
             Some(_) => return self.keep(node),
-        }
+        };
 
         let additional = match map.get("additionalProperties") {
             None => None,
@@ -526,12 +502,10 @@ impl<'s> Builder<'s> {
         };
 
         let mut fields = Vec::new();
-        let mut required_bits = 0u64;
         let mut required_count = 0u32;
         for (name, schema) in properties.into_iter().flatten() {
             let is_required = required.contains(&name.as_str());
             let required_bit = (is_required && required_count < 64).then(|| {
-                required_bits |= 1 << required_count;
                 required_count += 1;
                 required_count - 1
             });
@@ -564,7 +538,7 @@ impl<'s> Builder<'s> {
             index,
             order,
             additional,
-            required_bits,
+            required_bits: ((1u128 << required_count) - 1) as u64,
             required_untracked: required.len() > 64,
             accepts_object: admits(map, "object"),
             accepts_null: admits(map, "null"),
@@ -592,11 +566,7 @@ impl<'s> Builder<'s> {
         keyword: &str,
         branches: &'s Value,
     ) -> Projection {
-        let is_null = |schema: &Value| {
-            schema
-                .as_object()
-                .is_some_and(|m| m.len() == 1 && m.get("type") == Some(&Value::from("null")))
-        };
+        let is_null = |schema: &Value| *schema == serde_json::json!({"type": "null"});
         let Value::Array(branches) = branches else {
             return self.keep(node);
         };
@@ -622,32 +592,24 @@ impl<'s> Builder<'s> {
 /// What a `Keep` node's sub-schema needs around it: the root's `$schema`, `$id`, `$defs` and
 /// `definitions`, and — when some `$ref` is `#` — a copy of the root among the `$defs`, named
 /// `root_copy`, that the `$ref: "#"`s are rewritten to point to.
-fn context(root: &Map<String, Value>, root_copy: Option<&str>) -> Map<String, Value> {
-    let mut context: Map<String, Value> = ["$schema", "$id", "$defs", "definitions"]
+fn context(root: &Map<String, Value>, root_copy: Option<&str>) -> Value {
+    const CONTEXT: [&str; 4] = ["$schema", "$id", "$defs", "definitions"];
+    let mut context: Map<String, Value> = CONTEXT
         .into_iter()
         .filter_map(|k| root.get(k).map(|v| (k.to_owned(), v.clone())))
         .collect();
-    if let Some(name) = root_copy {
-        let target = format!("#/$defs/{name}");
-        for container in ["$defs", "definitions"] {
-            if let Some(Value::Object(defs)) = context.get_mut(container) {
-                defs.values_mut()
-                    .for_each(|def| rewrite_root_refs(def, &target));
-            }
-        }
-        let mut copy = root.clone();
-        for keyword in ["$schema", "$id", "$defs", "definitions"] {
-            copy.remove(keyword);
-        }
-        let mut copy = Value::Object(copy);
-        rewrite_root_refs(&mut copy, &target);
-        let defs = context
-            .entry("$defs")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(defs) = defs {
-            defs.insert(name.to_owned(), copy);
-        }
+    let Some(name) = root_copy else {
+        return context.into();
+    };
+    let mut copy = root.clone();
+    copy.retain(|keyword, _| !CONTEXT.contains(&keyword.as_str()));
+    let defs = context.entry("$defs").or_insert_with(|| Map::new().into());
+    if let Value::Object(defs) = defs {
+        defs.insert(name.to_owned(), Value::Object(copy));
     }
+    // In the definitions (the copy among them), `#` is the copy.
+    let mut context = Value::Object(context);
+    rewrite_root_refs(&mut context, &format!("#/$defs/{name}"));
     context
 }
 
@@ -661,13 +623,11 @@ fn scan(node: &Value, root: &Map<String, Value>, refs: &mut Vec<DefKey>) -> bool
     };
     for (keyword, value) in map {
         let structural = match keyword.as_str() {
-            "$ref" => match value.as_str().and_then(|r| parse_ref(r, root)) {
-                Some(key) => {
-                    refs.push(key);
-                    true
-                }
-                None => false,
-            },
+            "$ref" => value
+                .as_str()
+                .and_then(|r| parse_ref(r, root))
+                .map(|key| refs.push(key))
+                .is_some(),
             "properties" => value
                 .as_object()
                 .is_some_and(|p| p.values().all(|s| !scan(s, root, refs))),
@@ -694,9 +654,10 @@ fn is_constraint(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool
     !match keyword {
         k if ANNOTATIONS.contains(&k) => true,
         "type" | "required" | "const" | "enum" => true,
-        "format" => value.as_str().is_some_and(is_numeric_format),
-        "minimum" => format.is_some_and(|f| implied_minimum(f, value)),
-        "maximum" => format.is_some_and(|f| implied_maximum(f, value)),
+        "format" => value
+            .as_str()
+            .is_some_and(|f| is_integer_format(f) || matches!(f, "float" | "double")),
+        "minimum" | "maximum" => format.is_some_and(|f| implied_bound(f, keyword, value)),
         // Tuples: schemars bounds the length with the arity.
         "minItems" | "maxItems" => map.contains_key("prefixItems"),
         _ => false,
@@ -724,8 +685,6 @@ pub(crate) fn shape(schema: &Value) -> Value {
         "anyOf",
         "oneOf",
         "allOf",
-        "$defs",
-        "definitions",
     ];
     let mut shape = schema.clone();
     for_each_schema_mut(&mut shape, &mut |map| {
@@ -740,15 +699,17 @@ pub(crate) fn shape(schema: &Value) -> Value {
             .collect();
         for keyword in dropped {
             map.remove(&keyword);
-            match (keyword.as_str(), bounds) {
+            // The integer type's bound, as JSON (a float beyond 64 bits).
+            let bound = match (keyword.as_str(), bounds) {
                 ("minimum", Some((min, _))) => {
-                    map.insert(keyword, min_value(min));
+                    i64::try_from(min).map_or(Value::from(min as f64), Value::from)
                 }
                 ("maximum", Some((_, max))) => {
-                    map.insert(keyword, max_value(max));
+                    u64::try_from(max).map_or(Value::from(max as f64), Value::from)
                 }
-                _ => {}
-            }
+                _ => continue,
+            };
+            map.insert(keyword, bound);
         }
         if let Some(branches) = map.remove("oneOf") {
             map.insert("anyOf".to_owned(), branches);
@@ -759,30 +720,17 @@ pub(crate) fn shape(schema: &Value) -> Value {
 
 /// How deep (open arrays and objects) what serde writes for the type of the root `schema` can
 /// nest; `None` when the schema sets no bound: a `$ref` cycle (a recursive type), or a part that
-/// admits any value (`true` or `{}`, a `serde_json::Value`), any object or any array. The schema
-/// is read as a description of what serde writes (the codec's one assumption): undeclared
-/// properties count only when `additionalProperties` says what they are, and a tuple's items are
-/// its `prefixItems`.
+/// admits any value (`true` or `{}`, a `serde_json::Value`), any object or any array (and for
+/// a schema outside what a plan supports, see [`Builder::new`]). The schema is read as a
+/// description of what serde writes (the codec's one assumption): undeclared properties count
+/// only when `additionalProperties` says what they are, and a tuple's items are its
+/// `prefixItems`.
 pub(crate) fn nesting(schema: &Value) -> Option<usize> {
-    let root = schema.as_object()?;
-    Nesting {
-        root,
-        stack: Vec::new(),
-        budget: MAX_EXPANSIONS,
-    }
-    .depth(schema)
+    Builder::new(schema)?.depth(schema)
 }
 
 /// The walk of [`nesting`].
-struct Nesting<'s> {
-    root: &'s Map<String, Value>,
-    /// Definitions being expanded.
-    stack: Vec<DefKey>,
-    /// How many more `$ref`s may be followed.
-    budget: usize,
-}
-
-impl Nesting<'_> {
+impl Builder<'_> {
     /// The bound of `node`: the tightest of what its keywords say (each must hold).
     fn depth(&mut self, node: &Value) -> Option<usize> {
         let map = match node {
@@ -791,8 +739,10 @@ impl Nesting<'_> {
             _ => return None,
         };
         let mut bounds = vec![self.own(map)];
-        if let Some(reference) = map.get("$ref") {
-            bounds.push(self.reference(reference));
+        // What a `$ref` points to (unbounded in a cycle: nothing to add).
+        if let Some(target) = map.get("$ref").and_then(|r| self.enter(r)) {
+            bounds.push(self.depth(target));
+            self.stack.pop();
         }
         for (keyword, value) in map {
             let Some(branches) = value.as_array() else {
@@ -824,48 +774,25 @@ impl Nesting<'_> {
         }
         let mut deepest = 0;
         if admits(map, "object") {
-            let declared = ["properties", "patternProperties"]
-                .into_iter()
-                .filter_map(|k| map.get(k).and_then(Value::as_object));
-            if !map.contains_key("properties") && !map.contains_key("additionalProperties") {
+            let additional = map.get("additionalProperties");
+            if !map.contains_key("properties") && additional.is_none() {
                 return None;
             }
-            let mut children = self.deepest(declared.flat_map(|p| p.values()))?;
-            if let Some(additional) = map.get("additionalProperties") {
-                children = children.max(self.depth(additional)?);
-            }
-            deepest = deepest.max(children + 1);
+            let declared = ["properties", "patternProperties"]
+                .into_iter()
+                .filter_map(|k| map.get(k).and_then(Value::as_object))
+                .flat_map(|p| p.values());
+            deepest = self.deepest(declared.chain(additional))? + 1;
         }
         if admits(map, "array") {
-            let children = match (map.get("prefixItems"), map.get("items")) {
-                (Some(Value::Array(prefix)), None) => self.deepest(prefix)?,
-                (Some(Value::Array(prefix)), Some(items)) => {
-                    self.deepest(prefix)?.max(self.depth(items)?)
-                }
-                (None, Some(items)) => self.depth(items)?,
-                _ => return None,
-            };
-            deepest = deepest.max(children + 1);
+            let (prefix, items) = (map.get("prefixItems"), map.get("items"));
+            if prefix.is_none() && items.is_none() {
+                return None;
+            }
+            let prefix = prefix.and_then(Value::as_array).into_iter().flatten();
+            deepest = deepest.max(self.deepest(prefix.chain(items))? + 1);
         }
         Some(deepest)
-    }
-
-    /// The bound of what `$ref: reference` points to; `None` in a cycle.
-    fn reference(&mut self, reference: &Value) -> Option<usize> {
-        let key = parse_ref(reference.as_str()?, self.root)?;
-        if self.stack.contains(&key) || self.budget == 0 {
-            return None;
-        }
-        self.budget -= 1;
-        let target = match &key {
-            DefKey::Root => return None,
-            DefKey::Defs(name) => self.root.get("$defs")?.get(name)?,
-            DefKey::Definitions(name) => self.root.get("definitions")?.get(name)?,
-        };
-        self.stack.push(key);
-        let depth = self.depth(target);
-        self.stack.pop();
-        depth
     }
 }
 
@@ -876,52 +803,6 @@ fn json_depth(value: &Value) -> usize {
         Value::Object(map) => 1 + map.values().map(json_depth).max().unwrap_or(0),
         _ => 0,
     }
-}
-
-/// An integer type's minimum as JSON.
-fn min_value(min: i128) -> Value {
-    i64::try_from(min).map_or_else(|_| Value::from(min as f64), Value::from)
-}
-
-/// An integer type's maximum as JSON.
-fn max_value(max: u128) -> Value {
-    u64::try_from(max).map_or_else(|_| Value::from(max as f64), Value::from)
-}
-
-/// Whether every `$ref` in `node` is one [`parse_ref`] understands and nothing changes how
-/// references resolve (`$id` below the root, anchors, dynamic references). Sets `root_refs`
-/// when some `$ref` is `#`. Looks under every key, where sub-schemas are and where they are not:
-/// a property named `$id` makes the plan keep everything, which is only slower.
-fn check_references(
-    node: &Value,
-    is_root: bool,
-    root: &Map<String, Value>,
-    root_refs: &mut bool,
-) -> bool {
-    let map = match node {
-        Value::Object(map) => map,
-        Value::Array(items) => {
-            return items
-                .iter()
-                .all(|item| check_references(item, false, root, root_refs))
-        }
-        _ => return true,
-    };
-    map.iter().all(|(keyword, value)| match keyword.as_str() {
-        "$ref" => match value.as_str().and_then(|r| parse_ref(r, root)) {
-            Some(DefKey::Root) => {
-                *root_refs = true;
-                true
-            }
-            Some(_) => true,
-            None => false,
-        },
-        "$id" => is_root,
-        "$anchor" | "$dynamicRef" | "$dynamicAnchor" | "$recursiveRef" | "$recursiveAnchor" => {
-            false
-        }
-        _ => check_references(value, false, root, root_refs),
-    })
 }
 
 /// Rewrites every `$ref: "#"` under `node` to `target`.
@@ -954,15 +835,19 @@ fn for_each_schema_mut(node: &mut Value, f: &mut impl FnMut(&mut Map<String, Val
     }
 }
 
-/// Whether a `$ref: "#"` is anywhere in `node` (under any keyword).
-fn refers_to_root(node: &Value) -> bool {
+/// Whether `f` holds for some `keyword: value` anywhere in `node` (under any key, in
+/// sub-schemas or not).
+fn any_keyword(node: &Value, f: &impl Fn(&str, &Value) -> bool) -> bool {
     match node {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| (k == "$ref" && v == "#") || refers_to_root(v)),
-        Value::Array(items) => items.iter().any(refers_to_root),
+        Value::Object(map) => map.iter().any(|(k, v)| f(k, v) || any_keyword(v, f)),
+        Value::Array(items) => items.iter().any(|item| any_keyword(item, f)),
         _ => false,
     }
+}
+
+/// Whether `keyword: value` is a `$ref: "#"`.
+fn refers_to_root(keyword: &str, value: &Value) -> bool {
+    keyword == "$ref" && value == "#"
 }
 
 /// `#`, `#/$defs/{name}` or `#/definitions/{name}` naming an existing definition.
@@ -970,45 +855,26 @@ fn parse_ref(reference: &str, root: &Map<String, Value>) -> Option<DefKey> {
     if reference == "#" {
         return Some(DefKey::Root);
     }
-    let (container, token) = if let Some(token) = reference.strip_prefix("#/$defs/") {
-        ("$defs", token)
-    } else {
-        ("definitions", reference.strip_prefix("#/definitions/")?)
-    };
+    let (container, token) = DEF_CONTAINERS.into_iter().find_map(|container| {
+        let token = reference.strip_prefix("#/")?.strip_prefix(container)?;
+        Some((container, token.strip_prefix('/')?))
+    })?;
     if token.contains('/') {
         return None;
     }
     let decoded = percent_encoding::percent_decode_str(token)
         .decode_utf8()
         .ok()?;
-    let name = unescape_pointer_token(&decoded)?;
+    // A JSON pointer token: `~1` is `/`, then `~0` is `~`.
+    let name = decoded.replace("~1", "/").replace("~0", "~");
     root.get(container)?.as_object()?.get(&name)?;
-    Some(if container == "$defs" {
-        DefKey::Defs(name)
-    } else {
-        DefKey::Definitions(name)
-    })
+    Some(DefKey::Def(container, name))
 }
 
-fn unescape_pointer_token(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '~' {
-            match chars.next()? {
-                '0' => out.push('~'),
-                '1' => out.push('/'),
-                _ => return None,
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    Some(out)
-}
-
-fn is_numeric_format(format: &str) -> bool {
-    integer_bounds(format).is_some() || matches!(format, "float" | "double")
+/// Whether `format` is one of the integer formats schemars writes (which jsonschema does not
+/// check: the Rust type does).
+pub(super) fn is_integer_format(format: &str) -> bool {
+    integer_bounds(format).is_some()
 }
 
 /// The range of the Rust integer type behind a schemars integer format.
@@ -1030,36 +896,16 @@ fn integer_bounds(format: &str) -> Option<(i128, u128)> {
     })
 }
 
-/// Whether `minimum: bound` is implied by the integer `format` (the bound is at or below the
-/// type's minimum).
-fn implied_minimum(format: &str, bound: &Value) -> bool {
-    let Some((min, _)) = integer_bounds(format) else {
+/// Whether `keyword: bound` (`minimum` or `maximum`) is implied by the integer `format`: the
+/// bound is at or beyond the type's own.
+fn implied_bound(format: &str, keyword: &str, bound: &Value) -> bool {
+    let Some((min, max)) = integer_bounds(format) else {
         return false;
     };
-    if let Some(b) = bound.as_i64() {
-        i128::from(b) <= min
-    } else if bound.is_u64() {
-        false // above i64::MAX, above every minimum
+    if keyword == "minimum" {
+        integer_bound(bound, false, 1).is_some_and(|b| b <= min)
     } else {
-        // Every minimum is a power of two or zero: exact as f64.
-        bound.as_f64().is_some_and(|b| b <= min as f64)
-    }
-}
-
-/// Whether `maximum: bound` is implied by the integer `format` (the bound is at or above the
-/// type's maximum).
-fn implied_maximum(format: &str, bound: &Value) -> bool {
-    let Some((_, max)) = integer_bounds(format) else {
-        return false;
-    };
-    if let Some(b) = bound.as_u64() {
-        u128::from(b) >= max
-    } else if bound.is_i64() {
-        false // negative
-    } else {
-        // The maxima are 2^k - 1, which round up to 2^k as f64: the comparison errs on the side
-        // of calling the bound a constraint.
-        bound.as_f64().is_some_and(|b| b >= max as f64)
+        integer_bound(bound, false, -1).is_some_and(|b| u128::try_from(b).is_ok_and(|b| b >= max))
     }
 }
 
@@ -1151,6 +997,12 @@ mod tests {
     }
 
     // ---- Harness -------------------------------------------------------------------------
+
+    impl std::fmt::Debug for Kept {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Keep({})", self.schema)
+        }
+    }
 
     fn schema_of<T: JsonSchema>() -> Value {
         schemars::SchemaGenerator::default()
@@ -1744,7 +1596,10 @@ mod tests {
         let Projection::Object(by_name) = &root.field("by_name").unwrap().projection else {
             panic!("{:?}", plan.root());
         };
-        assert_eq!(constrained(by_name.additional().unwrap()), ["code", "n"]);
+        assert_eq!(
+            constrained(by_name.additional.as_ref().unwrap()),
+            ["code", "n"]
+        );
         assert!(matches!(
             root.field("items").unwrap().projection,
             Projection::Array(_)
@@ -1813,7 +1668,7 @@ mod tests {
             panic!("{:?}", plan.root());
         };
         assert_eq!(constrained(plan.root()), ["k"]);
-        assert!(root.additional().is_some());
+        assert!(root.additional.is_some());
     }
 
     #[test]
@@ -1961,12 +1816,23 @@ mod tests {
         }
         assert!(Plan::new(&schema_of::<Bounds>(), compiled).is_trivial());
         assert!(!Plan::new(&schema_of::<Tighter>(), compiled).is_trivial());
-        assert!(implied_maximum("uint64", &json!(u64::MAX)));
-        assert!(!implied_maximum("uint64", &json!(u64::MAX - 1)));
-        assert!(!implied_maximum("int64", &json!(9.223372036854775e18)));
-        assert!(implied_minimum("int64", &json!(i64::MIN)));
-        assert!(!implied_minimum("int64", &json!(i64::MIN + 1)));
-        assert!(!implied_minimum("double", &json!(0)));
+        assert!(implied_bound("uint64", "maximum", &json!(u64::MAX)));
+        assert!(implied_bound(
+            "uint64",
+            "maximum",
+            &json!(1.8446744073709552e19)
+        ));
+        assert!(!implied_bound("uint64", "maximum", &json!(u64::MAX - 1)));
+        assert!(!implied_bound(
+            "int64",
+            "maximum",
+            &json!(9.223372036854775e18)
+        ));
+        assert!(implied_bound("int64", "minimum", &json!(i64::MIN)));
+        assert!(implied_bound("int8", "minimum", &json!(-128.5)));
+        assert!(!implied_bound("int64", "minimum", &json!(i64::MIN + 1)));
+        assert!(!implied_bound("int8", "minimum", &json!(-127.5)));
+        assert!(!implied_bound("double", "minimum", &json!(0)));
     }
 
     #[test]
