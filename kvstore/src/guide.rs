@@ -25,3 +25,12 @@ pub mod getting_started {}
 
 #[doc = include_str!("../docs/node_types.md")]
 pub mod node_types {}
+
+#[doc = include_str!("../docs/keys_and_ids.md")]
+pub mod keys_and_ids {}
+
+#[doc = include_str!("../docs/values_and_validation.md")]
+pub mod values_and_validation {}
+
+#[doc = include_str!("../docs/ttl.md")]
+pub mod ttl {}
