@@ -34,3 +34,12 @@ pub mod values_and_validation {}
 
 #[doc = include_str!("../docs/ttl.md")]
 pub mod ttl {}
+
+#[doc = include_str!("../docs/atomicity.md")]
+pub mod atomicity {}
+
+#[doc = include_str!("../docs/migrations.md")]
+pub mod migrations {}
+
+#[doc = include_str!("../docs/watching.md")]
+pub mod watching {}
