@@ -43,3 +43,9 @@ pub mod migrations {}
 
 #[doc = include_str!("../docs/watching.md")]
 pub mod watching {}
+
+#[doc = include_str!("../docs/backends.md")]
+pub mod backends {}
+
+#[doc = include_str!("../docs/testing.md")]
+pub mod testing {}
