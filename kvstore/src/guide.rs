@@ -49,3 +49,6 @@ pub mod backends {}
 
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}
+
+#[doc = include_str!("../docs/performance.md")]
+pub mod performance {}
