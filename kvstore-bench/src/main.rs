@@ -302,9 +302,7 @@ fn replace_table(readme: &str, table: &str) -> Result<String, String> {
     let (begin, end) = (readme.find(README_BEGIN), readme.find(README_END));
     let (begin, end) = (begin.unwrap() + README_BEGIN.len(), end.unwrap());
     if end < begin {
-        return Err(format!(
-            "`{README_END}` stands before `{README_BEGIN}`"
-        ));
+        return Err(format!("`{README_END}` stands before `{README_BEGIN}`"));
     }
     Ok(format!(
         "{}\n```text\n{table}```\n{}",
