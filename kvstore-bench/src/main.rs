@@ -6,7 +6,8 @@
 //! cargo run --release -p kvstore-bench -- --quick   # under a minute
 //! cargo run --release -p kvstore-bench -- --redis-url redis://127.0.0.1:6379/  # an existing server
 //! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native,redb,scale,cache,cluster
-//! cargo run --release -p kvstore-bench -- --readme  # then README.md's Performance table becomes this run's
+//! cargo run --release -p kvstore-bench -- --markdown  # then BENCHMARKS.md's table becomes this run's
+//! cargo run --release -p kvstore-bench -- --markdown other.md  # or another file's (between the same markers)
 //! ```
 //!
 //! Without `--redis-url` it starts its own `redis-server` on a free loopback port (Debian's
@@ -105,16 +106,21 @@ struct Config {
     /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`, `redb`,
     /// `scale`, `cache`, `cluster`).
     only: Option<Vec<String>>,
-    /// `--readme`: after the run, the table in README.md's Performance section is replaced with
-    /// the one printed.
-    readme: bool,
+    /// `--markdown [PATH]`: after the run, the table in PATH (BENCHMARKS.md at the workspace
+    /// root by default), between its table markers, is replaced with the one printed.
+    markdown: Option<std::path::PathBuf>,
 }
 
 impl Config {
     fn from_args() -> Config {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let quick = args.iter().any(|a| a == "--quick");
-        let readme = args.iter().any(|a| a == "--readme");
+        let markdown = args.iter().position(|a| a == "--markdown").map(|i| {
+            match args.get(i + 1).filter(|next| !next.starts_with("--")) {
+                Some(path) => std::path::PathBuf::from(path),
+                None => benchmarks_path(),
+            }
+        });
         let redis_url = args
             .iter()
             .position(|a| a == "--redis-url")
@@ -144,7 +150,7 @@ impl Config {
                 modify_per_task: 20,
                 redis_url,
                 only,
-                readme,
+                markdown: markdown.clone(),
             }
         } else {
             Config {
@@ -157,7 +163,7 @@ impl Config {
                 modify_per_task: 50,
                 redis_url,
                 only,
-                readme,
+                markdown: markdown.clone(),
             }
         }
     }
@@ -278,27 +284,25 @@ fn table(rows: &[Row]) -> String {
 const README_BEGIN: &str = "<!-- kvstore-bench table: begin -->";
 const README_END: &str = "<!-- kvstore-bench table: end -->";
 
-/// `readme` with what stands between its two table markers (each there once, in order) replaced
-/// by `table` in a ```text block.
+/// `readme` (a Markdown file's text) with what stands between its two table markers (each there
+/// once, in order) replaced by `table` in a ```text block.
 fn replace_table(readme: &str, table: &str) -> Result<String, String> {
     for marker in [README_BEGIN, README_END] {
         match readme.matches(marker).count() {
             1 => {}
             0 => {
                 return Err(format!(
-                    "README.md has no `{marker}` line: the Performance section's table must stand \
-                     between `{README_BEGIN}` and `{README_END}`"
+                    "no `{marker}` line: the table must stand between `{README_BEGIN}` and \
+                     `{README_END}`"
                 ))
             }
-            _ => return Err(format!("README.md has `{marker}` more than once")),
+            _ => return Err(format!("`{marker}` is there more than once")),
         }
     }
     let (begin, end) = (readme.find(README_BEGIN), readme.find(README_END));
     let (begin, end) = (begin.unwrap() + README_BEGIN.len(), end.unwrap());
     if end < begin {
-        return Err(format!(
-            "README.md has `{README_END}` before `{README_BEGIN}`"
-        ));
+        return Err(format!("`{README_END}` stands before `{README_BEGIN}`"));
     }
     Ok(format!(
         "{}\n```text\n{table}```\n{}",
@@ -307,20 +311,19 @@ fn replace_table(readme: &str, table: &str) -> Result<String, String> {
     ))
 }
 
-/// The workspace's README.md.
-fn readme_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")
+/// The workspace's BENCHMARKS.md.
+fn benchmarks_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md")
 }
 
-/// Replaces the table in README.md with `table`.
-fn write_readme(table: &str) -> Res<()> {
-    let path = readme_path();
-    let readme = std::fs::read_to_string(&path)
-        .map_err(|e| format!("--readme: reading {}: {e}", path.display()))?;
-    let updated = replace_table(&readme, table).map_err(|e| format!("--readme: {e}"))?;
-    std::fs::write(&path, updated)
-        .map_err(|e| format!("--readme: writing {}: {e}", path.display()))?;
-    println!("README.md: table replaced ({})", path.display());
+/// Replaces the table in the Markdown file at `path` with `table`.
+fn write_markdown(path: &std::path::Path, table: &str) -> Res<()> {
+    let readme = std::fs::read_to_string(path)
+        .map_err(|e| format!("--markdown: reading {}: {e}", path.display()))?;
+    let updated = replace_table(&readme, table)
+        .map_err(|e| format!("--markdown: {}: {e}", path.display()))?;
+    std::fs::write(path, updated)
+        .map_err(|e| format!("--markdown: writing {}: {e}", path.display()))?;
     Ok(())
 }
 
@@ -1213,12 +1216,11 @@ fn main() -> Res<()> {
     let table = table(&rows);
     print!("\n{table}");
     println!("\ntotal time {:.1}s", started.elapsed().as_secs_f64());
-    if cfg.readme {
-        write_readme(&table)?;
+    if let Some(path) = &cfg.markdown {
+        write_markdown(path, &table)?;
+        println!("{}: table replaced", path.display());
         if cfg.quick || cfg.only.is_some() {
-            println!(
-                "README.md: note, from a --quick or --only run (the full run is the reference)"
-            );
+            println!("note: from a --quick or --only run (the full run is the reference)");
         }
     }
     Ok(())
@@ -1259,8 +1261,8 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_has_the_markers() {
-        let readme = std::fs::read_to_string(readme_path()).unwrap();
+    fn benchmarks_md_has_the_markers() {
+        let readme = std::fs::read_to_string(benchmarks_path()).unwrap();
         let block = readme.split(README_BEGIN).nth(1).unwrap();
         let block = block.split(README_END).next().unwrap();
         let table = block.strip_prefix("\n```text\n").unwrap();

@@ -1,4 +1,4 @@
-//! The conformance suite of kvstore: every rule a backend must keep (the README's key layout,
+//! The conformance suite of kvstore: every rule a backend must keep (kvstore's key layout,
 //! values, validation, TTL, atomicity, listing, bad input, schema evolution) and every row of the
 //! node API, written once against the public API and run against every backend — the memory
 //! backend, Redis, Redis Cluster, and yours.

@@ -55,8 +55,30 @@
 //! that the server keeps fresh (`client_cache` on their builders; [`Metrics::cache`] reports
 //! its hits).
 //!
-//! The README has the full tour, the key layout, and what is atomic where; `ARCHITECTURE.md`
-//! has the layers and where each concern lives.
+//! # The guide
+//!
+//! The [`guide`] has one chapter per topic, every example in it compiled and run as a test:
+//! [getting started](guide::getting_started), [node types](guide::node_types),
+//! [keys and ids](guide::keys_and_ids), [values and validation](guide::values_and_validation),
+//! [TTL](guide::ttl), [atomicity and atomic steps](guide::atomicity),
+//! [changing your types](guide::migrations), [watching and the client cache](guide::watching),
+//! [backends and operating them](guide::backends), [testing your store](guide::testing) and
+//! [performance](guide::performance).
+//!
+//! # Features
+//!
+//! | feature | default | adds |
+//! | --- | --- | --- |
+//! | `derive` | yes | `#[derive(Store)]` ([`Store`], from `kvstore-derive`) |
+//! | `redis` | yes | `RedisBackend`, `RedisClusterBackend`, and the `redis://` and `redis+cluster://` URLs of [`connect`] |
+//! | `tls` | no | `rediss://` and `rediss+cluster://` (rustls; implies `redis`) |
+//! | `redb` | no | `RedbBackend`: a persistent store in one file, and `redb://` URLs |
+//! | `uuid` | no | `uuid::Uuid` as an id type |
+//! | `tracing` | no | a `debug` span named `kvstore` around every backend command |
+//! | `test-support` | no | `manifest::assert_snapshot`: keeps a store's manifest in a committed file (for dev-dependencies) |
+//!
+//! Without `redis` there is only [`MemoryBackend`] (and your own), and [`connect`] accepts only
+//! `memory://`.
 #![warn(missing_docs)]
 
 // Generated code names this crate `::kvstore`, inside it too.
@@ -64,6 +86,7 @@ extern crate self as kvstore;
 
 pub mod backend;
 mod error;
+pub mod guide;
 pub mod key {
     //! How an id becomes one key segment, and back: for tools that read raw keys.
     //!
