@@ -135,7 +135,7 @@ impl Held {
 }
 
 async fn read(backend: &DynBackend, key: &str) -> Result<Held, Fatal> {
-    let get = Command::String {
+    let get = Command::Str {
         key,
         op: StringOp::Get,
     };

@@ -180,13 +180,13 @@ impl Backend for InjectBeforeSwap {
     }
 
     async fn execute(&self, command: Command<'_>) -> kvstore::Result<Reply> {
-        if let Command::String {
+        if let Command::Str {
             key,
             op: StringOp::CompareAndSwap { .. },
         } = command
         {
             if key == self.key && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                let write = Command::String {
+                let write = Command::Str {
                     key,
                     op: StringOp::Set {
                         value: &self.value,

@@ -32,37 +32,14 @@ use syn::{parse_macro_input, DeriveInput};
 /// | `Dynamic<N, K>` | a map from ids of type `K` (`String` by default) to nodes `N` |
 /// | a `#[derive(Store)]` struct | a nested store, at the field's path |
 ///
-/// The examples below are not compiled here (a proc-macro crate cannot use its own macro
-/// through `kvstore`): the same examples, compiled and run as tests, are in kvstore's guide,
-/// chapter [node types](https://docs.rs/kvstore/latest/kvstore/guide/node_types/index.html),
-/// with [keys and ids](https://docs.rs/kvstore/latest/kvstore/guide/keys_and_ids/index.html),
+/// An example with every node type and every field attribute, compiled and run as a test, is
+/// on [`kvstore::Store`](https://docs.rs/kvstore/latest/kvstore/derive.Store.html) (this crate
+/// cannot use its own macro through `kvstore` in a doctest); the guide's chapters
+/// [node types](https://docs.rs/kvstore/latest/kvstore/guide/node_types/index.html),
+/// [keys and ids](https://docs.rs/kvstore/latest/kvstore/guide/keys_and_ids/index.html),
 /// [TTL](https://docs.rs/kvstore/latest/kvstore/guide/ttl/index.html) and
 /// [changing your types](https://docs.rs/kvstore/latest/kvstore/guide/migrations/index.html)
-/// for the attributes.
-///
-/// ```ignore
-/// use kvstore::{Counter, Dynamic, Item, MemoryBackend, Store};
-///
-/// #[derive(Store)]
-/// #[store(prefix = "shop")]
-/// pub struct Shop {
-///     settings: Item<Settings>,                 // shop:settings
-///     #[store(rename = "u")]
-///     users: Dynamic<Item<User>>,               // shop:u:<id>
-///     #[store(ttl = "30m")]
-///     sessions: Dynamic<Item<Session>>,         // shop:sessions:<id>, expire after 30 minutes
-///     #[store(colocate)]
-///     tenants: Dynamic<Tenant>,                 // shop:tenants:{<id>}:... (one slot per tenant)
-///     views: Dynamic<Counter, u64>,             // shop:views:<u64>
-///     #[store(migrate_from(ProfileV1), write_back = false)]
-///     profiles: Dynamic<Item<Profile>>,         // older ProfileV1 values read as Profile
-///     stats: Stats,                             // shop:stats:... (a nested #[derive(Store)] struct)
-/// }
-///
-/// let shop = Shop::open(MemoryBackend::new());
-/// shop.users().set("alice", &alice).await?;
-/// shop.tenants().at("acme").config().get().await?;
-/// ```
+/// show each attribute at work.
 ///
 /// # Attributes
 ///

@@ -120,6 +120,77 @@ pub use node::{
 };
 pub use value::{Migrations, Storable};
 
+/// Every node type and every field attribute at once (compiled and run as a test):
+///
+/// ```
+/// use kvstore::{
+///     Bits, Blob, Counter, Dynamic, Item, ListOf, MapOf, MemoryBackend, PackedInts, SetOf,
+///     SortedSetOf, Store,
+/// };
+/// use schemars::JsonSchema;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+/// struct User { name: String }
+/// #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+/// struct Session { user: String }
+/// #[derive(Serialize, Deserialize, JsonSchema)]
+/// struct ProfileV1 { name: String }
+/// #[derive(Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+/// struct Profile { first: String, last: String }
+/// impl From<ProfileV1> for Profile {
+///     fn from(v1: ProfileV1) -> Profile {
+///         let (first, last) = v1.name.split_once(' ').unwrap_or((&v1.name, ""));
+///         Profile { first: first.into(), last: last.into() }
+///     }
+/// }
+///
+/// #[derive(Store)] // a nested store: it lives at its field's path
+/// struct Tenant {
+///     config: Item<String>,
+///     members: SetOf<String>,
+/// }
+///
+/// #[derive(Store)]
+/// struct Stats {
+///     visits: Counter,
+///     daily: PackedInts<u32>,  // one u32 per day, in one string (BITFIELD)
+///     seen: Bits,              // one bit per user number
+/// }
+///
+/// #[derive(Store)]
+/// #[store(prefix = "shop")]
+/// struct Shop {
+///     settings: Item<String>,                   // shop:settings
+///     #[store(rename = "u")]
+///     users: Dynamic<Item<User>>,               // shop:u:<id>
+///     #[store(ttl = "30m")]
+///     sessions: Dynamic<Item<Session>>,         // shop:sessions:<id>, expire after 30 minutes
+///     #[store(colocate)]
+///     tenants: Dynamic<Tenant>,                 // shop:tenants:{<id>}:... (one slot per tenant)
+///     views: Dynamic<Counter, u64>,             // shop:views:<u64>
+///     #[store(migrate_from(ProfileV1), write_back = false)]
+///     profiles: Dynamic<Item<Profile>>,         // ProfileV1 values read as Profile
+///     avatars: Dynamic<Blob>,                   // raw bytes
+///     queue: ListOf<String>,                    // a Redis LIST
+///     ranking: SortedSetOf<String>,             // a Redis ZSET
+///     prices: MapOf<String, u64>,               // a Redis HASH
+///     stats: Stats,                             // shop:stats:...
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> kvstore::Result<()> {
+/// let shop = Shop::open(MemoryBackend::new());
+/// shop.users().set("alice", &User { name: "Alice".into() }).await?;
+/// shop.tenants().at("acme").config().set(&"eu".to_owned()).await?;
+/// shop.views().at(7).increment(1).await?;
+/// shop.stats().daily().increment(3, 1).await?;
+/// assert_eq!(shop.users().get("alice").await?.unwrap().name, "Alice");
+/// assert_eq!(shop.tenants().at("acme").config().key(), "shop:tenants:{acme}:config");
+/// assert_eq!(shop.users().at("alice").key(), "shop:u:alice");
+/// # Ok(())
+/// # }
+/// ```
 #[cfg(feature = "derive")]
 pub use kvstore_derive::Store;
 

@@ -7,7 +7,7 @@ use super::{async_trait, dispatch, Backend, Subscription};
 use crate::error::Result;
 
 /// Typed shortcuts over [`Backend::execute`]: `backend.get(key)` instead of
-/// `backend.execute(Command::String { key, op: StringOp::Get })` and a match on the [`Reply`]. Implemented for every
+/// `backend.execute(Command::Str { key, op: StringOp::Get })` and a match on the [`Reply`]. Implemented for every
 /// backend (and `dyn Backend`); each method's semantics are its [`Command`]'s.
 ///
 /// ```
@@ -26,7 +26,7 @@ pub trait BackendExt: Backend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         run(
             self,
-            Command::String {
+            Command::Str {
                 key,
                 op: StringOp::Get,
             },
@@ -37,7 +37,7 @@ pub trait BackendExt: Backend {
 
     /// [`StringOp::Set`].
     async fn set(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
-        let command = Command::String {
+        let command = Command::Str {
             key,
             op: StringOp::Set { value, options },
         };
@@ -74,7 +74,7 @@ pub trait BackendExt: Backend {
         new: Option<&[u8]>,
         ttl_if_created: Option<Duration>,
     ) -> Result<Swap> {
-        let command = Command::String {
+        let command = Command::Str {
             key,
             op: StringOp::CompareAndSwap {
                 expected,
@@ -92,7 +92,7 @@ pub trait BackendExt: Backend {
         delta: i64,
         ttl_if_created: Option<Duration>,
     ) -> Result<i64> {
-        let command = Command::String {
+        let command = Command::Str {
             key,
             op: StringOp::Increment {
                 delta,

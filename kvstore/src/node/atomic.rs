@@ -155,7 +155,7 @@ enum FieldWrite {
 impl Write {
     fn command(&self) -> Command<'_> {
         match self {
-            Write::Set { key, value, ttl } => Command::String {
+            Write::Set { key, value, ttl } => Command::Str {
                 key,
                 op: StringOp::Set {
                     value,
@@ -166,7 +166,7 @@ impl Write {
                 },
             },
             Write::Delete { keys } => Command::Delete { keys },
-            Write::Increment { key, delta, ttl } => Command::String {
+            Write::Increment { key, delta, ttl } => Command::Str {
                 key,
                 op: StringOp::Increment {
                     delta: *delta,

@@ -393,7 +393,7 @@ impl<'p> Run<'p> {
                         );
                         return Ok(());
                     };
-                    let swap = Command::String {
+                    let swap = Command::Str {
                         key,
                         op: StringOp::CompareAndSwap {
                             expected: Some(bytes),

@@ -22,7 +22,7 @@ pub struct Blob {
 impl Blob {
     /// The bytes, or `None` when absent.
     pub async fn get(&self) -> Result<Option<Vec<u8>>> {
-        let command = Command::String {
+        let command = Command::Str {
             key: self.leaf.key()?,
             op: StringOp::Get,
         };
@@ -55,7 +55,7 @@ impl Blob {
     async fn write(&self, bytes: &[u8], ttl: Option<Duration>) -> Result<()> {
         let key = self.leaf.key()?;
         let value = Raw.encode(key, bytes, self.leaf.max_value_size())?;
-        let command = Command::String {
+        let command = Command::Str {
             key,
             op: StringOp::Set {
                 value: &value,

@@ -20,7 +20,7 @@ impl Counter {
     /// The current value; 0 when absent.
     pub async fn get(&self) -> Result<i64> {
         let key = self.leaf.key()?;
-        let command = Command::String {
+        let command = Command::Str {
             key,
             op: StringOp::Get,
         };
@@ -34,7 +34,7 @@ impl Counter {
     /// default TTL (a fixed window); an existing one keeps its TTL. Overflow is
     /// [`Error::Overflow`] and changes nothing.
     pub async fn increment(&self, by: i64) -> Result<i64> {
-        let command = Command::String {
+        let command = Command::Str {
             key: self.leaf.key()?,
             op: StringOp::Increment {
                 delta: by,

@@ -102,7 +102,7 @@ impl<T: Storable> ItemAt<'_, T> {
         if let Some(cache) = self.ctx.cache() {
             return self.get_cached(cache).await;
         }
-        let command = Command::String {
+        let command = Command::Str {
             key: self.key,
             op: StringOp::Get,
         };
@@ -128,7 +128,7 @@ impl<T: Storable> ItemAt<'_, T> {
             }
             Lookup::Miss(ticket) => ticket,
         };
-        let command = Command::String {
+        let command = Command::Str {
             key: self.key,
             op: StringOp::Get,
         };
@@ -196,7 +196,7 @@ impl<T: Storable> ItemAt<'_, T> {
     /// Reads the value from the backend (never from a client cache: the version must be what
     /// is stored) with the exact bytes the key holds when the read returns.
     pub(crate) async fn get_versioned(&self) -> Result<Option<Versioned<T>>> {
-        let command = Command::String {
+        let command = Command::Str {
             key: self.key,
             op: StringOp::Get,
         };
@@ -216,7 +216,7 @@ impl<T: Storable> ItemAt<'_, T> {
     /// wrote since) is fine, and so is a failed one: the read has its value either way, and the
     /// next read or `migrate()` tries again. Returns whether it swapped.
     pub(crate) async fn write_back(&self, old: &[u8], new: &[u8]) -> bool {
-        let swap = Command::String {
+        let swap = Command::Str {
             key: self.key,
             op: StringOp::CompareAndSwap {
                 expected: Some(old),
@@ -241,7 +241,7 @@ impl<T: Storable> ItemAt<'_, T> {
         let bytes = self
             .json
             .encode(self.key, value, self.ctx.limits().max_value_size)?;
-        let command = Command::String {
+        let command = Command::Str {
             key: self.key,
             op: StringOp::Set {
                 value: &bytes,
@@ -260,7 +260,7 @@ impl<T: Storable> ItemAt<'_, T> {
         F: FnMut(Option<T>) -> Option<T>,
     {
         let key = self.key;
-        let get = Command::String {
+        let get = Command::Str {
             key,
             op: StringOp::Get,
         };
@@ -283,7 +283,7 @@ impl<T: Storable> ItemAt<'_, T> {
                 None if current.is_none() => return Ok(None),
                 None => None,
             };
-            let swap = Command::String {
+            let swap = Command::Str {
                 key,
                 op: StringOp::CompareAndSwap {
                     expected: current.as_deref(),

@@ -168,7 +168,7 @@ impl KeyWatch {
     /// The value's bytes: [`next`](Self::next) of a [`WatchRead::String`] watch.
     pub(crate) async fn next_value(&mut self) -> Option<Result<Option<Vec<u8>>>> {
         let reply = self.next().await?;
-        let command = Command::String {
+        let command = Command::Str {
             key: &self.key,
             op: StringOp::Get,
         };
@@ -179,7 +179,7 @@ impl KeyWatch {
         // Straight from the backend: a client cache's invalidation may trail the notification.
         let key = self.key.as_str();
         let command = match self.read {
-            WatchRead::String => Command::String {
+            WatchRead::String => Command::Str {
                 key,
                 op: StringOp::Get,
             },

@@ -43,7 +43,7 @@ use crate::error::{BackendErrorKind, Error, Result};
 #[non_exhaustive]
 pub enum Command<'a> {
     /// An operation on the string at `key` (see [`StringOp`]).
-    String {
+    Str {
         /// The key.
         key: &'a str,
         /// The operation.
@@ -216,7 +216,7 @@ impl Command<'_> {
     /// The position of [`Command::name`] in [`Command::NAMES`].
     pub fn index(&self) -> usize {
         match self {
-            Command::String { op, .. } => op.index(),
+            Command::Str { op, .. } => op.index(),
             Command::GetMany { .. } => 4,
             Command::SetMany { .. } => 5,
             Command::Set { op, .. } => 6 + op.index(),
@@ -301,7 +301,7 @@ impl Command<'_> {
     /// of a scan (`""` when there is none).
     pub fn key(&self) -> &str {
         match self {
-            Command::String { key, .. }
+            Command::Str { key, .. }
             | Command::Set { key, .. }
             | Command::List { key, .. }
             | Command::SortedSet { key, .. }
@@ -340,7 +340,7 @@ impl Command<'_> {
     pub fn is_atomic_write(&self) -> bool {
         match self {
             Command::Delete { .. } => true,
-            Command::String { op, .. } => op.is_atomic_write(),
+            Command::Str { op, .. } => op.is_atomic_write(),
             Command::Set { op, .. } => op.is_write(),
             Command::List { op, .. } => matches!(op, ListOp::Push { .. }),
             Command::SortedSet { op, .. } => op.is_write(),
@@ -353,7 +353,7 @@ impl Command<'_> {
     /// Whether the command may change what is stored.
     pub fn is_write(&self) -> bool {
         match self {
-            Command::String { op, .. } => op.is_write(),
+            Command::Str { op, .. } => op.is_write(),
             Command::Set { op, .. } => op.is_write(),
             Command::List { op, .. } => op.is_write(),
             Command::SortedSet { op, .. } => op.is_write(),
@@ -475,14 +475,14 @@ mod tests {
         let key = "k";
         let named = [
             (
-                Command::String {
+                Command::Str {
                     key,
                     op: StringOp::Get,
                 },
                 "get",
             ),
             (
-                Command::String {
+                Command::Str {
                     key,
                     op: StringOp::Increment {
                         delta: 1,

@@ -407,7 +407,7 @@ impl<T: StorageTxn> Op<'_, T> {
 
     fn apply(&mut self, command: Command<'_>) -> Result<Reply> {
         match command {
-            Command::String { key, op } => self.string(key, op),
+            Command::Str { key, op } => self.string(key, op),
             Command::GetMany { keys } => self.get_many(keys),
             Command::SetMany { entries, ttl } => self.set_many(entries, ttl),
             Command::Set { key, op } => self.set(key, op),

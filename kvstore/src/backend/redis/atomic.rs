@@ -54,7 +54,7 @@ where
         command: &Command<'a>,
     ) -> Result<Option<NativeWrite<'a>>> {
         match *command {
-            Command::String { key, op } => self.string_write(key, op),
+            Command::Str { key, op } => self.string_write(key, op),
             Command::Set { key, op } => self.set_write(key, op),
             Command::List { key, op } => self.list_write(key, op),
             Command::SortedSet { key, op } => self.sorted_set_write(key, op),

@@ -72,7 +72,7 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
 async fn run<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
     let core = topology.core();
     Ok(match command {
-        Command::String { key, op } => core.string(key, op).await?,
+        Command::Str { key, op } => core.string(key, op).await?,
         Command::GetMany { keys: [] } => Reply::Values(Vec::new()),
         Command::GetMany { keys } => Reply::Values(topology.get_many(keys).await?),
         Command::SetMany { entries, ttl } => {
