@@ -11,6 +11,7 @@ mod bits;
 mod blob;
 mod counter;
 mod dynamic;
+mod index;
 mod item;
 mod list;
 mod map;
