@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use kvstore::backend::BackendExt as _;
 use kvstore::{
-    backend::{Command, ListOp},
+    backend::{Command, LexBound, ListOp, Reply, SortedSetOp},
     Bits, ListOf, MapOf, PackedInts, SortedSetOf,
 };
 
@@ -173,6 +173,93 @@ rules! {
         expect_validation(labels.range(0, -1).await, &key);
         assert_eq!(labels.pop_front().await.unwrap(), Some(label("ok")));
         expect_validation(labels.pop_front().await, &key);
+    }
+
+    /// Byte-wise ranges of a sorted set whose members share one score (`ZRANGE .. BYLEX`,
+    /// `ZLEXCOUNT`): `[`/`(` bounds, `-`/`+`, descending, a limit; nothing for a missing key,
+    /// `WRONGTYPE` for a string.
+    pub async fn sorted_set_lex_ranges(env: Env) {
+        let key = env.key("lex");
+        for member in ["c", "a", "ba", "b", "b!"] {
+            let add = Command::SortedSet {
+                key: &key,
+                op: SortedSetOp::Add {
+                    member: member.as_bytes(),
+                    score: 0.0,
+                    ttl_if_created: None,
+                },
+            };
+            env.backend.execute(add).await.unwrap();
+        }
+        let range = |min, max, rev, limit| {
+            let backend = env.backend.clone();
+            let key = key.clone();
+            async move {
+                let op = SortedSetOp::RangeByLex {
+                    min,
+                    max,
+                    rev,
+                    limit,
+                };
+                match backend.execute(Command::SortedSet { key: &key, op }).await {
+                    Ok(Reply::Members(m)) => m
+                        .into_iter()
+                        .map(|m| String::from_utf8(m).unwrap())
+                        .collect::<Vec<_>>(),
+                    other => panic!("unexpected reply {other:?}"),
+                }
+            }
+        };
+        let (b, c) = (b"b".as_slice(), b"c".as_slice());
+        assert_eq!(
+            range(LexBound::Min, LexBound::Max, false, None).await,
+            ["a", "b", "b!", "ba", "c"]
+        );
+        assert_eq!(
+            range(LexBound::Included(b), LexBound::Excluded(c), false, None).await,
+            ["b", "b!", "ba"]
+        );
+        assert_eq!(
+            range(LexBound::Excluded(b), LexBound::Included(c), false, Some(2)).await,
+            ["b!", "ba"]
+        );
+        assert_eq!(
+            range(LexBound::Min, LexBound::Excluded(c), true, Some(2)).await,
+            ["ba", "b!"]
+        );
+        assert!(range(LexBound::Excluded(c), LexBound::Max, false, None)
+            .await
+            .is_empty());
+        assert!(range(LexBound::Max, LexBound::Min, false, None).await.is_empty());
+        let count = Command::SortedSet {
+            key: &key,
+            op: SortedSetOp::CountByLex {
+                min: LexBound::Included(b),
+                max: LexBound::Max,
+            },
+        };
+        assert_eq!(env.backend.execute(count).await.unwrap(), Reply::Len(4));
+        let missing = env.key("lex-missing");
+        let count = Command::SortedSet {
+            key: &missing,
+            op: SortedSetOp::CountByLex {
+                min: LexBound::Min,
+                max: LexBound::Max,
+            },
+        };
+        assert_eq!(env.backend.execute(count).await.unwrap(), Reply::Len(0));
+        let text = env.key("lex-text");
+        env.backend.set(&text, b"x", Default::default()).await.unwrap();
+        let on_text = Command::SortedSet {
+            key: &text,
+            op: SortedSetOp::RangeByLex {
+                min: LexBound::Min,
+                max: LexBound::Max,
+                rev: false,
+                limit: None,
+            },
+        };
+        expect_wrong_type(env.backend.execute(on_text).await, &text);
     }
 
     /// A list created by a push gets the field's default TTL; later pushes keep it.

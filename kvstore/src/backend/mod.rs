@@ -41,8 +41,8 @@ mod watch;
 pub use async_trait::async_trait;
 pub use cache::ClientCache;
 pub use command::{
-    BitsOp, Check, Command, End, IntType, KeyOp, KeyTtl, ListOp, MapOp, Reply, ScanPage, SetOp,
-    SetOptions, SortedSetOp, StringOp, Swap, MAX_BLOCKING_WAIT,
+    BitsOp, Check, Command, End, IntType, KeyOp, KeyTtl, LexBound, ListOp, MapOp, Reply, ScanPage,
+    SetOp, SetOptions, SortedSetOp, StringOp, Swap, MAX_BLOCKING_WAIT,
 };
 pub use connect::SCHEMES;
 pub use ext::BackendExt;

@@ -27,7 +27,7 @@ pub use hashes::MapOp;
 pub use keys::{KeyOp, KeyTtl, ScanPage};
 pub use lists::{End, ListOp, MAX_BLOCKING_WAIT};
 pub use sets::SetOp;
-pub use sorted_sets::SortedSetOp;
+pub use sorted_sets::{LexBound, SortedSetOp};
 pub use strings::{SetOptions, StringOp, Swap};
 
 use crate::backend::watch::Subscription;
@@ -222,19 +222,19 @@ impl Command<'_> {
             Command::Set { op, .. } => 6 + op.index(),
             Command::List { op, .. } => 11 + op.index(),
             Command::SortedSet { op, .. } => 18 + op.index(),
-            Command::Map { op, .. } => 26 + op.index(),
-            Command::Bits { op, .. } => 36 + op.index(),
-            Command::Key { op, .. } => 44 + op.index(),
-            Command::Delete { .. } => 48,
-            Command::ScanPrefix { .. } => 49,
-            Command::Scan { .. } => 50,
-            Command::Watch { .. } => 51,
-            Command::Atomic { .. } => 52,
+            Command::Map { op, .. } => 28 + op.index(),
+            Command::Bits { op, .. } => 38 + op.index(),
+            Command::Key { op, .. } => 46 + op.index(),
+            Command::Delete { .. } => 50,
+            Command::ScanPrefix { .. } => 51,
+            Command::Scan { .. } => 52,
+            Command::Watch { .. } => 53,
+            Command::Atomic { .. } => 54,
         }
     }
 
     /// Every command name, in a fixed order (what [`Command::name`] returns).
-    pub const NAMES: [&'static str; 53] = [
+    pub const NAMES: [&'static str; 55] = [
         // strings
         "get",
         "set",
@@ -265,6 +265,8 @@ impl Command<'_> {
         "sorted_set_range",
         "sorted_set_range_by_score",
         "sorted_set_len",
+        "sorted_set_range_by_lex",
+        "sorted_set_count_by_lex",
         // hashes
         "map_get",
         "map_set",
@@ -582,6 +584,8 @@ mod tests {
                 "list_len",
                 "list_trim",
                 "sorted_set_len",
+                "sorted_set_range_by_lex",
+                "sorted_set_count_by_lex",
                 "map_increment",
                 "bits_len"
             ]

@@ -66,6 +66,73 @@ pub enum SortedSetOp<'a> {
     },
     /// The number of members (`ZCARD`). Reply: [`Reply::Len`](super::Reply::Len).
     Len,
+    /// The members within `min..max` compared byte-wise, ascending (with `rev`, descending), at
+    /// most `limit` (`ZRANGE ... BYLEX [REV] [LIMIT 0 n]`). Only meaningful when every member
+    /// has the same score (as Redis says). Reply: [`Reply::Members`](super::Reply::Members).
+    RangeByLex {
+        /// The low bound.
+        min: LexBound<'a>,
+        /// The high bound.
+        max: LexBound<'a>,
+        /// Descending.
+        rev: bool,
+        /// At most this many (`None`: all).
+        limit: Option<usize>,
+    },
+    /// The number of members within `min..max` compared byte-wise (`ZLEXCOUNT`). Reply:
+    /// [`Reply::Len`](super::Reply::Len).
+    CountByLex {
+        /// The low bound.
+        min: LexBound<'a>,
+        /// The high bound.
+        max: LexBound<'a>,
+    },
+}
+
+/// A bound of a byte-wise range of sorted-set members ([`SortedSetOp::RangeByLex`]): Redis's
+/// `-`, `+`, `[member` and `(member`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LexBound<'a> {
+    /// Before every member (`-`).
+    Min,
+    /// After every member (`+`).
+    Max,
+    /// This member and beyond (`[member`).
+    Included(&'a [u8]),
+    /// Strictly beyond this member (`(member`).
+    Excluded(&'a [u8]),
+}
+
+impl LexBound<'_> {
+    /// Whether `member` is on the high side of this bound taken as a low bound.
+    pub(crate) fn below(&self, member: &[u8]) -> bool {
+        match self {
+            LexBound::Min => true,
+            LexBound::Max => false,
+            LexBound::Included(b) => member >= *b,
+            LexBound::Excluded(b) => member > *b,
+        }
+    }
+
+    /// Whether `member` is on the low side of this bound taken as a high bound.
+    pub(crate) fn above(&self, member: &[u8]) -> bool {
+        match self {
+            LexBound::Min => false,
+            LexBound::Max => true,
+            LexBound::Included(b) => member <= *b,
+            LexBound::Excluded(b) => member < *b,
+        }
+    }
+
+    /// Redis's syntax of the bound.
+    pub(crate) fn to_arg(self) -> Vec<u8> {
+        match self {
+            LexBound::Min => b"-".to_vec(),
+            LexBound::Max => b"+".to_vec(),
+            LexBound::Included(b) => [b"[".as_slice(), b].concat(),
+            LexBound::Excluded(b) => [b"(".as_slice(), b].concat(),
+        }
+    }
 }
 
 impl SortedSetOp<'_> {
@@ -79,6 +146,8 @@ impl SortedSetOp<'_> {
             SortedSetOp::Range { .. } => 5,
             SortedSetOp::RangeByScore { .. } => 6,
             SortedSetOp::Len => 7,
+            SortedSetOp::RangeByLex { .. } => 8,
+            SortedSetOp::CountByLex { .. } => 9,
         }
     }
 

@@ -98,6 +98,33 @@ impl<T: StorageTxn> Op<'_, T> {
                 })
             }
             SortedSetOp::Len => Reply::Len(self.typed(key, as_sorted_set)?.map_or(0, |s| s.len())),
+            SortedSetOp::RangeByLex {
+                min,
+                max,
+                rev,
+                limit,
+            } => {
+                let Some(set) = self.typed(key, as_sorted_set)? else {
+                    return Ok(Reply::Members(Vec::new()));
+                };
+                let within = |m: &&[u8]| min.below(m) && max.above(m);
+                let members = set.iter().map(|(m, _)| m);
+                let limit = limit.unwrap_or(usize::MAX);
+                Reply::Members(if rev {
+                    let found = members.rev().filter(within).take(limit);
+                    found.map(<[u8]>::to_vec).collect()
+                } else {
+                    let found = members.filter(within).take(limit);
+                    found.map(<[u8]>::to_vec).collect()
+                })
+            }
+            SortedSetOp::CountByLex { min, max } => {
+                Reply::Len(self.typed(key, as_sorted_set)?.map_or(0, |set| {
+                    set.iter()
+                        .filter(|(m, _)| min.below(m) && max.above(m))
+                        .count()
+                }))
+            }
         })
     }
 }

@@ -16,7 +16,7 @@
 //! | sets | `SADD` (with a TTL for a new set: Lua), `SREM`, `SISMEMBER`, `SMEMBERS`, `SCARD` |
 //! | `scan_prefix` | `SCAN 0 MATCH <escaped prefix>* COUNT 1000` to the end (cluster: on every primary), deduplicated |
 //! | lists | `LPUSH`/`RPUSH`, `LPOP`/`RPOP`, `LRANGE`, `LTRIM`, `LLEN`, `LMOVE key dest LEFT RIGHT` (cluster: one slot), `BLPOP` on a pooled connection of its own |
-//! | sorted sets | `ZADD`, `ZSCORE`, `ZINCRBY`, `ZREM`, `ZRANK`, `ZRANGE [REV] WITHSCORES`, `ZRANGEBYSCORE ... WITHSCORES`, `ZCARD` |
+//! | sorted sets | `ZADD`, `ZSCORE`, `ZINCRBY`, `ZREM`, `ZRANK`, `ZRANGE [REV] WITHSCORES`, `ZRANGEBYSCORE ... WITHSCORES`, `ZCARD`, `ZRANGE ... BYLEX [REV] [LIMIT]`, `ZLEXCOUNT` |
 //! | maps | `HGET`, `HSET`, `HSETNX`, `HDEL`, `HEXISTS`, `HMGET`, `HKEYS`, `HGETALL`, `HLEN`, `HINCRBY` |
 //! | bits, packed integers | `SETBIT`, `GETBIT`, `BITCOUNT`, `BITFIELD_RO ... GET`, `GETRANGE` (sums), `STRLEN`; `BITFIELD ... OVERFLOW FAIL SET/INCRBY` in a script that leaves the string untouched on overflow |
 //! | a write that creates a container with a default TTL | a Lua script: the command, then `PEXPIRE` only if it created the key |

@@ -207,6 +207,37 @@ where
                 Reply::Scored(parse_scored(key, self.query(Some(key), &c).await?)?)
             }
             SortedSetOp::Len => Reply::Len(self.query(Some(key), cmd("ZCARD").arg(key)).await?),
+            SortedSetOp::RangeByLex {
+                min,
+                max,
+                rev,
+                limit,
+            } => {
+                let mut c = cmd("ZRANGE");
+                c.arg(key);
+                if rev {
+                    c.arg(max.to_arg())
+                        .arg(min.to_arg())
+                        .arg("BYLEX")
+                        .arg("REV");
+                } else {
+                    c.arg(min.to_arg()).arg(max.to_arg()).arg("BYLEX");
+                }
+                if let Some(limit) = limit {
+                    c.arg("LIMIT").arg(0).arg(limit);
+                }
+                Reply::Members(self.query(Some(key), &c).await?)
+            }
+            SortedSetOp::CountByLex { min, max } => Reply::Len(
+                self.query(
+                    Some(key),
+                    cmd("ZLEXCOUNT")
+                        .arg(key)
+                        .arg(min.to_arg())
+                        .arg(max.to_arg()),
+                )
+                .await?,
+            ),
         })
     }
 }
