@@ -584,8 +584,6 @@ mod tests {
                 "list_len",
                 "list_trim",
                 "sorted_set_len",
-                "sorted_set_range_by_lex",
-                "sorted_set_count_by_lex",
                 "map_increment",
                 "bits_len"
             ]
