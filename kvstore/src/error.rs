@@ -95,6 +95,16 @@ pub enum Error {
         attempts: u32,
     },
 
+    /// A unique index already has this key for another live record: the write would make two
+    /// records hold one key, so nothing was written.
+    #[error("key `{key}` of a unique index is already held by the record `{holder}`: nothing was written")]
+    Unique {
+        /// The index entry's full key.
+        key: String,
+        /// The id of the record that holds it.
+        holder: String,
+    },
+
     /// An increment would overflow: a counter or a map value beyond `i64`, a packed integer
     /// beyond its type, a sorted-set score that would not be a number; nothing was changed.
     #[error("the increment at key `{key}` would overflow (nothing was changed)")]
@@ -160,6 +170,7 @@ impl Error {
             | Error::InvalidKey { key, .. }
             | Error::WrongType { key }
             | Error::Conflict { key, .. }
+            | Error::Unique { key, .. }
             | Error::Overflow { key }
             | Error::InvalidTtl { key, .. }
             | Error::MixedBackends { key } => Some(key),
