@@ -5,4 +5,6 @@
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod encoding;
 #[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod many;
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod unique;
