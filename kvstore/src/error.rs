@@ -284,12 +284,16 @@ pub enum InvalidKeyReason {
     },
     /// A static name (prefix or field) is not `[A-Za-z0-9_.-]+`.
     BadName(String),
+    /// What an index keys the value by cannot be stored (an empty key, a score an `f64` cannot
+    /// hold exactly).
+    Index(String),
 }
 
 impl fmt::Display for InvalidKeyReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             InvalidKeyReason::EmptyId => f.write_str("an id must not be empty"),
+            InvalidKeyReason::Index(why) => write!(f, "its index key cannot be stored: {why}"),
             InvalidKeyReason::KeyTooLong { len, limit } => {
                 write!(f, "the encoded key is {len} bytes, over the limit of {limit} bytes; use shorter ids")
             }

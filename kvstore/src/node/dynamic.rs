@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use futures_core::Stream;
 
 use super::audit::{BoxFuture, Run, PAGE};
+use super::index::hooks::Indexes;
 use super::item::{audit_methods, cached_read, CachedRead, ItemAt};
 use super::watch::PrefixWatch;
 use super::{Context, Item, ItemLeaf, Node, Spec, Versioned};
@@ -229,7 +230,12 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
             ttl: self.inner.spec.ttl,
             migrations: self.migrations(),
             clone: self.inner.spec.clone_fn(),
+            indexes: self.indexes(),
         }
+    }
+
+    fn indexes(&self) -> Option<&Indexes<T>> {
+        self.inner.spec.indexes.as_ref()?.downcast_ref()
     }
 
     fn migrations(&self) -> Option<&Migrations<T>> {
@@ -607,6 +613,7 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
                     ttl: spec.ttl.map(round_up_to_millis),
                     migrations: spec.migrations.clone(),
                     clone: spec.clone.clone(),
+                    indexes: spec.indexes.clone(),
                 },
                 item: N::__item_codec(),
             }),

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 use super::audit::{BoxFuture, Run, Verdict};
+use super::index::hooks::Indexes;
 use super::watch::{KeyWatch, WatchRead};
 
 use super::{
@@ -95,9 +96,24 @@ pub(crate) struct ItemAt<'a, T> {
     pub(crate) migrations: Option<&'a Migrations<T>>,
     /// `T::clone`, when `T` is `Clone` (a client cache keeps decoded values then).
     pub(crate) clone: Option<fn(&T) -> T>,
+    /// The indexes of the records, when this is one (a `Dynamic<Item<T>>` with indexes).
+    pub(crate) indexes: Option<&'a Indexes<T>>,
 }
 
-impl<T: Storable> ItemAt<'_, T> {
+impl<'a, T: Storable> ItemAt<'a, T> {
+    /// The same reader, without indexes (what the index protocol reads records with).
+    pub(crate) fn reader(&self) -> ItemAt<'a, T> {
+        ItemAt {
+            ctx: self.ctx,
+            key: self.key,
+            json: self.json,
+            ttl: self.ttl,
+            migrations: self.migrations,
+            clone: self.clone,
+            indexes: None,
+        }
+    }
+
     pub(crate) async fn get(&self) -> Result<Option<T>> {
         if let Some(cache) = self.ctx.cache() {
             return self.get_cached(cache).await;
@@ -238,6 +254,14 @@ impl<T: Storable> ItemAt<'_, T> {
 
     /// Encodes, validates and writes `value` (`SET` with `options`).
     pub(crate) async fn write(&self, value: &T, options: SetOptions) -> Result<bool> {
+        match self.indexes {
+            Some(indexes) => self.write_indexed(indexes, value, options).await,
+            None => self.write_plain(value, options).await,
+        }
+    }
+
+    /// [`write`](Self::write) without indexes.
+    pub(crate) async fn write_plain(&self, value: &T, options: SetOptions) -> Result<bool> {
         let bytes = self
             .json
             .encode(self.key, value, self.ctx.limits().max_value_size)?;
@@ -252,7 +276,10 @@ impl<T: Storable> ItemAt<'_, T> {
     }
 
     pub(crate) async fn remove(&self) -> Result<bool> {
-        remove_key(self.ctx, self.key).await
+        match self.indexes {
+            Some(indexes) => self.remove_indexed(indexes).await,
+            None => remove_key(self.ctx, self.key).await,
+        }
     }
 
     pub(crate) async fn modify<F>(&self, mut f: F) -> Result<Option<T>>
@@ -380,6 +407,7 @@ pub struct Item<T> {
     pub(crate) json: Json<T>,
     migrations: Option<Arc<Migrations<T>>>,
     clone: Option<fn(&T) -> T>,
+    indexes: Option<Arc<Indexes<T>>>,
 }
 
 impl<T> Clone for Item<T> {
@@ -388,6 +416,7 @@ impl<T> Clone for Item<T> {
             leaf: self.leaf.clone(),
             json: self.json,
             migrations: self.migrations.clone(),
+            indexes: self.indexes.clone(),
             clone: self.clone,
         }
     }
@@ -408,6 +437,7 @@ impl<T: Storable> Item<T> {
             ttl: self.leaf.ttl,
             migrations: self.migrations.as_deref(),
             clone: self.clone,
+            indexes: self.indexes.as_deref(),
         })
     }
 
@@ -581,6 +611,7 @@ impl<T: Storable> Node for Item<T> {
             json: Json::new(),
             migrations: spec.migrations(),
             clone: spec.clone_fn(),
+            indexes: spec.indexes(),
         }
     }
 

@@ -11,7 +11,7 @@ mod bits;
 mod blob;
 mod counter;
 mod dynamic;
-mod index;
+pub(crate) mod index;
 mod item;
 mod list;
 mod map;
@@ -172,6 +172,8 @@ pub struct Spec {
     /// How to clone the `Item` values below (a [`CloneFn<T>`]), when their type is `Clone`: a
     /// client cache then keeps decoded values, and a hit is a clone instead of a decode.
     pub clone: Option<Arc<dyn Any + Send + Sync>>,
+    /// The indexes of the `Item` records below (an [`Indexes<T>`](index::hooks::Indexes)).
+    pub indexes: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Spec {
@@ -181,12 +183,20 @@ impl Spec {
             ttl,
             migrations: None,
             clone: None,
+            indexes: None,
         }
     }
 
     /// The migrations, if they are for values of type `T`.
     pub(crate) fn migrations<T: 'static>(&self) -> Option<Arc<crate::value::Migrations<T>>> {
         Arc::clone(self.migrations.as_ref()?).downcast().ok()
+    }
+
+    /// The indexes, if they are of records of type `T`.
+    pub(crate) fn indexes<T: 'static + Send + Sync>(
+        &self,
+    ) -> Option<Arc<index::hooks::Indexes<T>>> {
+        Arc::clone(self.indexes.as_ref()?).downcast().ok()
     }
 
     /// `T::clone`, if the field's values are `T`s and `Clone`.
@@ -247,6 +257,7 @@ impl fmt::Debug for Spec {
             .field("ttl", &self.ttl)
             .field("migrations", &self.migrations.is_some())
             .field("clone", &self.clone.is_some())
+            .field("indexes", &self.indexes.is_some())
             .finish()
     }
 }

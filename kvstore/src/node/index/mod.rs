@@ -5,6 +5,8 @@
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod encoding;
 #[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod hooks;
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod many;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod unique;
