@@ -42,10 +42,30 @@ pub struct Attrs {
     pub migrate_from: Option<Attr<Vec<Type>>>,
     /// `write_back = false` (field-level, with `migrate_from`).
     pub write_back: Option<Attr<LitBool>>,
+    /// `index(of = records, key = field.path)` or `index(of = records, key_fn = path)`
+    /// (field-level, on an index field).
+    pub index: Option<Attr<IndexAttr>>,
+}
+
+/// The parts of `index(of = .., key = .. | key_fn = ..)`.
+pub struct IndexAttr {
+    /// The records field the index is of.
+    pub of: syn::Ident,
+    /// What records are keyed by.
+    pub key: IndexKey,
+}
+
+/// `key = a.b` (a field path in the record) or `key_fn = path::to::f`.
+#[derive(Clone)]
+pub enum IndexKey {
+    /// Field access on the record: `email`, `address.city`.
+    Field(Expr),
+    /// A function `fn(&T) -> Option<Key>`.
+    Fn(Path),
 }
 
 const STRUCT_KEYS: &str = "`prefix = \"...\"` and `crate = \"...\"`";
-const FIELD_KEYS: &str = "`rename = \"...\"`, `ttl = \"...\"`, `colocate`, `migrate_from(OlderType, ...)` and `write_back = false`";
+const FIELD_KEYS: &str = "`rename = \"...\"`, `ttl = \"...\"`, `colocate`, `migrate_from(OlderType, ...)`, `write_back = false` and `index(of = field, key = path)`";
 
 impl Attrs {
     /// Parses every `#[store(...)]` among `attrs`; other attributes are ignored.
@@ -84,6 +104,7 @@ impl Attrs {
             Some("colocate") => set(&mut self.colocate, flag(meta, errors), errors),
             Some("migrate_from") => set(&mut self.migrate_from, type_list(meta, errors), errors),
             Some("write_back") => set(&mut self.write_back, bool_value(meta, errors), errors),
+            Some("index") => set(&mut self.index, index_value(meta, errors), errors),
             _ => {
                 let valid = match target {
                     Target::Struct => STRUCT_KEYS,
@@ -214,4 +235,84 @@ fn bool_value(meta: Meta, errors: &mut Errors) -> Option<Attr<LitBool>> {
         Lit::Bool(value) => Some(value),
         _ => None,
     })
+}
+
+/// `index(of = records, key = field.path)` or `index(of = records, key_fn = path::to::f)`.
+fn index_value(meta: Meta, errors: &mut Errors) -> Option<Attr<IndexAttr>> {
+    const EXPECTED: &str = "expected `index(of = <records field>, key = <field of the record>)` or `index(of = <records field>, key_fn = <fn(&T) -> Option<Key>>)`";
+    let path = meta.path().clone();
+    let list = match meta {
+        Meta::List(list) => list,
+        other => {
+            errors.spanned(other, EXPECTED);
+            return None;
+        }
+    };
+    let metas = match list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated) {
+        Ok(metas) => metas,
+        Err(e) => {
+            errors.push(syn::Error::new(e.span(), format!("{e}; {EXPECTED}")));
+            return None;
+        }
+    };
+    let (mut of, mut key) = (None, None);
+    for meta in metas {
+        let name = meta.path().get_ident().map(ToString::to_string);
+        let Meta::NameValue(nv) = meta else {
+            errors.spanned(meta, EXPECTED);
+            continue;
+        };
+        let duplicate = match name.as_deref() {
+            Some("of") => match &nv.value {
+                Expr::Path(p) if p.path.get_ident().is_some() => of
+                    .replace(
+                        p.path
+                            .get_ident()
+                            .cloned()
+                            .unwrap_or_else(|| unreachable!()),
+                    )
+                    .is_some(),
+                other => {
+                    errors.spanned(other, "`of` names a field of this struct: `of = users`");
+                    false
+                }
+            },
+            Some("key") => match &nv.value {
+                value @ (Expr::Path(_) | Expr::Field(_)) => {
+                    key.replace(IndexKey::Field(value.clone())).is_some()
+                }
+                other => {
+                    errors.spanned(other, "`key` is a field of the record, or a dotted path: `key = email`, `key = address.city`");
+                    false
+                }
+            },
+            Some("key_fn") => match &nv.value {
+                Expr::Path(p) => key.replace(IndexKey::Fn(p.path.clone())).is_some(),
+                other => {
+                    errors.spanned(other, "`key_fn` is the path of a `fn(&T) -> Option<Key>`: `key_fn = normalized_email`");
+                    false
+                }
+            },
+            _ => {
+                errors.spanned(&nv.path, format!("unknown `index` part; {EXPECTED}"));
+                false
+            }
+        };
+        if duplicate {
+            errors.spanned(
+                &nv.path,
+                "given twice: an index has one `of` and one `key` or `key_fn`",
+            );
+        }
+    }
+    match (of, key) {
+        (Some(of), Some(key)) => Some(Attr {
+            path,
+            value: IndexAttr { of, key },
+        }),
+        _ => {
+            errors.spanned(list, EXPECTED);
+            None
+        }
+    }
 }

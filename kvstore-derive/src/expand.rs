@@ -2,6 +2,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::{DeriveInput, Type};
 
 use crate::ast::{type_to_string, Container};
@@ -54,7 +55,9 @@ pub fn expand(model: &Model) -> TokenStream {
     let specs: Vec<_> = model
         .fields
         .iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
+            let indexes = indexes_of(model, i, &paths);
             let ttl = match &f.ttl {
                 Some((millis, _)) => quote!(#p::Some(#p::Duration::from_millis(#millis))),
                 None => quote!(__spec.ttl),
@@ -72,7 +75,7 @@ pub fn expand(model: &Model) -> TokenStream {
                 let __clone = (&#p::CloneProbe::<#ty>::new()).clone_fn();
                 __clone
             }};
-            quote!(&#p::Spec { ttl: #ttl, migrations: #migrations, clone: #clone })
+            quote!(&#p::Spec { ttl: #ttl, migrations: #migrations, clone: #clone, indexes: #indexes })
         })
         .collect();
 
@@ -81,7 +84,10 @@ pub fn expand(model: &Model) -> TokenStream {
         .fields
         .iter()
         .filter(|f| f.accessor)
-        .map(|f| accessor(f, vis));
+        .map(|f| match &f.index {
+            Some((records, key)) => index_accessor(model, f, &model.fields[*records], key),
+            None => accessor(f, vis),
+        });
 
     let (open_doc, open_with_prefix_doc, schema_doc) = store_docs(model);
     let clone_impl = model.clone.then(|| {
@@ -359,5 +365,102 @@ fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
         Type::Group(group) => last_segment(&group.elem),
         Type::Paren(paren) => last_segment(&paren.elem),
         _ => None,
+    }
+}
+
+/// The `indexes` of the spec of field `i`: the index fields whose `of` is it.
+fn indexes_of(model: &Model, i: usize, paths: &[TokenStream]) -> TokenStream {
+    let krate = &model.krate;
+    let p = quote!(#krate::__private);
+    let records = &model.fields[i];
+    let rty = records.ty;
+    let hooks: Vec<_> = model
+        .fields
+        .iter()
+        .enumerate()
+        .filter_map(|(j, f)| match &f.index {
+            Some((of, key)) if *of == i => {
+                let ity = f.ty;
+                let path = &paths[j];
+                let key = key_fn(model, records, f, key);
+                Some(quote!(.add::<#ity>(#path, #key)))
+            }
+            _ => None,
+        })
+        .collect();
+    if hooks.is_empty() {
+        return quote!(#p::None);
+    }
+    let records_path = &paths[i];
+    quote! {
+        #p::Some(#p::Arc::new(
+            #p::Indexes::<<#rty as #p::ItemLeaf>::Value>::new(#records_path)
+                #(#hooks)*
+        ) as #p::Arc<dyn #p::Any + ::core::marker::Send + ::core::marker::Sync>)
+    }
+}
+
+/// The `fn(&T) -> Option<Key>` of an index field: the record's field (`key = a.b`), or the
+/// user's function (`key_fn = f`), spanned on the attribute so a wrong field or type is
+/// reported there.
+fn key_fn(
+    model: &Model,
+    records: &FieldModel,
+    index: &FieldModel,
+    key: &crate::attr::IndexKey,
+) -> TokenStream {
+    let krate = &model.krate;
+    let p = quote!(#krate::__private);
+    let (rty, ity) = (records.ty, index.ty);
+    let body = match key {
+        crate::attr::IndexKey::Field(expr) => {
+            let span = syn::spanned::Spanned::span(expr);
+            quote_spanned!(span=> #p::IndexKey::<<#ity as #p::IndexNode>::Key>::index_key(&__v.#expr))
+        }
+        crate::attr::IndexKey::Fn(path) => {
+            let span = syn::spanned::Spanned::span(path);
+            quote_spanned!(span=> #path(__v))
+        }
+    };
+    quote! {{
+        fn __key(
+            __v: &<#rty as #p::ItemLeaf>::Value,
+        ) -> #p::Option<<#ity as #p::IndexNode>::Key> {
+            #body
+        }
+        __key
+    }}
+}
+
+/// The accessor of an index field: the index with the records it names.
+fn index_accessor(
+    model: &Model,
+    field: &FieldModel,
+    records: &FieldModel,
+    key: &crate::attr::IndexKey,
+) -> TokenStream {
+    let krate = &model.krate;
+    let p = quote!(#krate::__private);
+    let vis = model.vis;
+    let (ident, rident) = (field.ident, records.ident);
+    let (ity, rty) = (field.ty, records.ty);
+    let docs = &field.docs;
+    let summary = format!(
+        "The index `{}` of `{}`: lookups read the records it names and check them.",
+        type_to_string(ity),
+        rident.unraw()
+    );
+    let key = key_fn(model, records, field, key);
+    quote_spanned! {ident.span()=>
+        #(#docs)*
+        #[doc = #summary]
+        #[allow(private_interfaces)]
+        #vis fn #ident(&self) -> #krate::Index<#ity, <#rty as #p::ItemLeaf>::Value> {
+            #krate::Index::__new(
+                ::core::clone::Clone::clone(&self.#ident),
+                ::core::clone::Clone::clone(&self.#rident),
+                #key,
+            )
+        }
     }
 }

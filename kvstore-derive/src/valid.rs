@@ -52,6 +52,8 @@ pub struct FieldModel<'a> {
     /// Whether to generate the field's accessor (not when its name clashes with a generated
     /// method: that is an error already, and a second definition would only add noise).
     pub accessor: bool,
+    /// `index(of = .., key = ..)`: the records field (its position) and the key.
+    pub index: Option<(usize, crate::attr::IndexKey)>,
 }
 
 /// Names that would clash with (or shadow) a generated method if used as a field name.
@@ -159,8 +161,15 @@ pub fn check<'a>(input: &Container<'a>, errors: &mut Errors) -> Option<Model<'a>
         None => String::new(),
     };
 
+    if let Some(attr) = &attrs.index {
+        errors.spanned(
+            &attr.path,
+            "`index` is a field attribute: put `#[store(index(of = .., key = ..))]` on an index field (`UniqueIndex`, `IndexOf`, `OrderedIndex`), not on the struct",
+        );
+    }
+
     let mut seen: HashMap<String, &Ident> = HashMap::new();
-    let fields = input
+    let mut fields: Vec<FieldModel<'a>> = input
         .fields
         .iter()
         .map(|field| {
@@ -181,6 +190,29 @@ pub fn check<'a>(input: &Container<'a>, errors: &mut Errors) -> Option<Model<'a>
             model
         })
         .collect();
+
+    // Each index names a sibling records field.
+    for (at, field) in input.fields.iter().enumerate() {
+        let Some(attr) = &field.attrs.index else {
+            continue;
+        };
+        let of = &attr.value.of;
+        let target = input.fields.iter().position(|f| f.ident == of);
+        match target {
+            None => errors.spanned(
+                of,
+                format!(
+                    "no field `{of}` in `{}`: `of` names the `Dynamic<Item<T>>` field of this struct whose records the index keeps",
+                    input.ident
+                ),
+            ),
+            Some(t) if t == at || input.fields[t].attrs.index.is_some() => errors.spanned(
+                of,
+                "`of` names the records (a `Dynamic<Item<T>>` field), not an index",
+            ),
+            Some(t) => fields[at].index = Some((t, attr.value.key.clone())),
+        }
+    }
 
     (!generic).then_some(Model {
         ident: input.ident,
@@ -293,6 +325,7 @@ fn check_field<'a>(
         write_back,
         docs: field.docs.clone(),
         accessor: !reserved,
+        index: None,
     }
 }
 

@@ -114,9 +114,9 @@ pub use backend::redis::{
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use layout::{Id, IntoId};
 pub use node::{
-    Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, Item, ListOf, MapOf, MemberSet,
-    MigrationReport, PackedInt, PackedInts, PatternReport, Problem, ProblemKind, Progress, SetOf,
-    SortedSetOf, Versioned, MAX_PROBLEMS,
+    Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, Index, IndexOf, Item, ListOf,
+    MapOf, MemberSet, MigrationReport, OrderedIndex, PackedInt, PackedInts, PatternReport, Problem,
+    ProblemKind, Progress, Score, SetOf, SortedSetOf, UniqueIndex, Versioned, MAX_PROBLEMS,
 };
 pub use value::{Migrations, Storable};
 
@@ -199,8 +199,8 @@ pub use kvstore_derive::Store;
 pub mod __private {
     pub use crate::layout::{split_static_segment as split_segment, KeyPath};
     pub use crate::node::{
-        audit_entry as audit, migrate_entry as migrate, BoxFuture, CloneProbe, Context, ItemLeaf,
-        Node, Run, Spec, ViaClone, ViaNothing,
+        audit_entry as audit, migrate_entry as migrate, BoxFuture, CloneProbe, Context, IndexKey,
+        IndexNode, Indexes, ItemLeaf, Node, Run, Spec, ViaClone, ViaNothing,
     };
     pub use core::option::Option::{self, None, Some};
     pub use core::time::Duration;

@@ -5,7 +5,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::layout::Id;
 
 mod sealed {
@@ -88,10 +87,11 @@ pub(crate) fn unsortable(bits: u64) -> f64 {
 
 /// The sorted-set member of an ordered entry: 16 hex digits of [`sortable`], `:`, the encoded
 /// id. Members compare byte-wise, so `ZRANGEBYLEX` orders entries by score, then id.
-pub(crate) fn ordered_member<I: Id>(key: &str, score: f64, id: &I) -> Result<String> {
+#[cfg(test)]
+pub(crate) fn ordered_member<I: Id>(key: &str, score: f64, id: &I) -> crate::Result<String> {
     let mut out = format!("{:016x}:", sortable(score));
     id.encode_into(&mut out)
-        .map_err(|reason| Error::InvalidKey {
+        .map_err(|reason| crate::Error::InvalidKey {
             key: key.to_owned(),
             reason,
         })?;

@@ -63,6 +63,15 @@ impl<T: Storable> Indexes<T> {
         }
     }
 
+    /// The index field `X` at `path`, keyed by `key` (what the derive calls).
+    pub fn add<X: super::types::IndexNode>(
+        self,
+        path: KeyPath,
+        key: fn(&T) -> Option<X::Key>,
+    ) -> Self {
+        X::__hook(self, path, key)
+    }
+
     /// A unique index at `path`, keyed by `key`.
     pub fn unique<K: Id>(mut self, path: KeyPath, key: fn(&T) -> Option<K>) -> Self {
         let key: KeyFn<T> = Arc::new(move |v| key(v).map(|k| encode_key(&k)));
@@ -319,6 +328,26 @@ impl<T: Storable> ItemAt<'_, T> {
             }
         }
         Ok(removed)
+    }
+}
+
+/// What an index keys a record by, from the record's field: the value itself, or an
+/// `Option` of it (`None`: the record is not indexed).
+#[doc(hidden)]
+pub trait IndexKey<K> {
+    /// The key, if any.
+    fn index_key(&self) -> Option<K>;
+}
+
+impl<K: Clone> IndexKey<K> for K {
+    fn index_key(&self) -> Option<K> {
+        Some(self.clone())
+    }
+}
+
+impl<K: Clone> IndexKey<K> for Option<K> {
+    fn index_key(&self) -> Option<K> {
+        self.clone()
     }
 }
 

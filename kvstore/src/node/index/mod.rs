@@ -2,11 +2,12 @@
 
 // The stored forms and the claim protocol come first; the node types and the write hooks that
 // use them follow.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod encoding;
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod hooks;
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod many;
-#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod types;
 pub(crate) mod unique;
+
+pub use encoding::Score;
+pub use hooks::{IndexKey, Indexes};
+pub use types::{Index, IndexNode, IndexOf, OrderedIndex, UniqueIndex};

@@ -1,0 +1,412 @@
+//! The index node types (`UniqueIndex`, `IndexOf`, `OrderedIndex`: where the entries are) and
+//! [`Index`], what a store's accessor returns: an index with the records it names, whose
+//! lookups check every entry against its record.
+
+use std::marker::PhantomData;
+
+use serde_json::{Map, Value};
+
+use super::encoding::{parse_ordered_member, sortable, Score};
+use super::hooks::Indexes;
+use super::many::Entry;
+use super::unique;
+use crate::backend::command::{Command, LexBound, SetOp, SortedSetOp};
+use crate::error::Result;
+use crate::layout::{Id, IntoId, KeyPath};
+use crate::node::audit::{BoxFuture, Run};
+use crate::node::{manifest_entry, Context, Node, Spec};
+use crate::value::Storable;
+use crate::{Dynamic, Item};
+
+/// Where an index's entries are: its context and path.
+#[derive(Clone, Debug)]
+#[doc(hidden)]
+pub struct IndexAt {
+    ctx: Context,
+    path: KeyPath,
+}
+
+/// The kinds of index, for the derive: how a field of this type keeps its entries.
+#[doc(hidden)]
+pub trait IndexNode: Node {
+    /// What records are keyed by: the key type, or the score type.
+    type Key: Clone + Send + Sync + 'static;
+    /// The records' id type.
+    type Id: Id;
+    /// Adds this index, at `path`, to the records' `indexes`.
+    fn __hook<T: Storable>(
+        indexes: Indexes<T>,
+        path: KeyPath,
+        key: fn(&T) -> Option<Self::Key>,
+    ) -> Indexes<T>;
+    /// Where its entries are.
+    fn __at(&self) -> &IndexAt;
+}
+
+macro_rules! index_node {
+    ($(#[$doc:meta])* $name:ident<$k:ident: $bound:path>, $kind:literal, $hook:ident) => {
+        $(#[$doc])*
+        pub struct $name<$k, I = String> {
+            at: IndexAt,
+            _types: PhantomData<fn() -> ($k, I)>,
+        }
+
+        impl<$k, I> Clone for $name<$k, I> {
+            fn clone(&self) -> Self {
+                $name {
+                    at: self.at.clone(),
+                    _types: PhantomData,
+                }
+            }
+        }
+
+        impl<$k, I> std::fmt::Debug for $name<$k, I> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.at.path.as_str()).finish()
+            }
+        }
+
+        impl<$k: $bound + Clone + Send + Sync + 'static, I: Id> Node for $name<$k, I> {
+            fn __build(ctx: &Context, path: KeyPath, _spec: &Spec) -> Self {
+                $name {
+                    at: IndexAt {
+                        ctx: ctx.clone(),
+                        path,
+                    },
+                    _types: PhantomData,
+                }
+            }
+
+            fn __manifest(path: KeyPath, spec: &Spec, out: &mut Map<String, Value>) {
+                let _ = spec;
+                manifest_entry(out, &path, $kind, None, None);
+            }
+
+            fn __owns(tail: Option<&str>) -> bool {
+                index_owns($kind, tail)
+            }
+
+            fn __audit<'a>(&'a self, run: &'a mut Run<'_>) -> BoxFuture<'a, Result<()>> {
+                let _ = run;
+                Box::pin(async { Ok(()) })
+            }
+
+            fn __location(&self) -> Option<(Context, String)> {
+                Some((self.at.ctx.clone(), self.at.path.as_str().to_owned()))
+            }
+        }
+
+        impl<$k: $bound + Clone + Send + Sync + 'static, I: Id> IndexNode for $name<$k, I> {
+            type Key = $k;
+            type Id = I;
+
+            fn __hook<T: Storable>(
+                indexes: Indexes<T>,
+                path: KeyPath,
+                key: fn(&T) -> Option<$k>,
+            ) -> Indexes<T> {
+                indexes.$hook(path, key)
+            }
+
+            fn __at(&self) -> &IndexAt {
+                &self.at
+            }
+        }
+    };
+}
+
+/// Whether a stored key's `tail` below an index's path is one of its entries: one key segment
+/// for the keyed indexes, nothing for the ordered one (a single sorted set).
+fn index_owns(kind: &str, tail: Option<&str>) -> bool {
+    match kind {
+        "ordered_index" => tail.is_none(),
+        _ => tail.is_some_and(|t| !t.is_empty() && !t.contains(':')),
+    }
+}
+
+index_node!(
+    /// A unique index: at most one record per key (`#[store(index(of = users, key = email))]`).
+    /// Entries: a claim per key at `<path>:<key>`.
+    UniqueIndex<K: Id>, "unique_index", unique
+);
+index_node!(
+    /// A non-unique index: the records that have each key. Entries: a set of ids per key at
+    /// `<path>:<key>`.
+    IndexOf<K: Id>, "index", many
+);
+index_node!(
+    /// An ordered index: records by score, then id. Entries: one sorted set at `<path>`.
+    OrderedIndex<S: Score>, "ordered_index", ordered
+);
+
+/// An index with the records it names: what a store's accessor for an index field returns.
+/// Every answer is a record read after its entry and checked to still have the key (or score)
+/// asked for; stale entries met on the way are cleaned.
+pub struct Index<X: IndexNode, T> {
+    index: X,
+    records: Dynamic<Item<T>, X::Id>,
+    key: fn(&T) -> Option<X::Key>,
+}
+
+impl<X: IndexNode, T> Clone for Index<X, T> {
+    fn clone(&self) -> Self {
+        Index {
+            index: self.index.clone(),
+            records: self.records.clone(),
+            key: self.key,
+        }
+    }
+}
+
+impl<X: IndexNode, T: Storable> Index<X, T> {
+    /// The index `index` of `records`, keyed by `key` (built by the derive).
+    #[doc(hidden)]
+    pub fn __new(
+        index: X,
+        records: Dynamic<Item<T>, X::Id>,
+        key: fn(&T) -> Option<X::Key>,
+    ) -> Self {
+        Index {
+            index,
+            records,
+            key,
+        }
+    }
+
+    fn ctx(&self) -> &Context {
+        &self.index.__at().ctx
+    }
+
+    fn path(&self) -> &KeyPath {
+        &self.index.__at().path
+    }
+
+    /// The record `id` (encoded), if it is live and `matches` what the index keys it by.
+    async fn checked(
+        &self,
+        id: &str,
+        matches: impl Fn(&X::Key) -> bool,
+    ) -> Result<Option<(X::Id, T)>> {
+        let Some(decoded) = X::Id::decode(id) else {
+            return Ok(None);
+        };
+        let record = self.records.get(ById(&decoded)).await?;
+        Ok(record
+            .filter(|r| (self.key)(r).is_some_and(|k| matches(&k)))
+            .map(|r| (decoded, r)))
+    }
+}
+
+/// An id passed on by reference (what `Dynamic::get` takes).
+struct ById<'a, I>(&'a I);
+
+impl<I: Id> IntoId<I> for ById<'_, I> {
+    fn encode_id_into(&self, out: &mut String) -> std::result::Result<(), crate::InvalidKeyReason> {
+        self.0.encode_into(out)
+    }
+}
+
+impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id, T: Storable>
+    Index<UniqueIndex<K, I>, T>
+{
+    /// The record that has `key`, if any.
+    pub async fn get(&self, key: impl IntoId<K>) -> Result<Option<T>> {
+        Ok(self.find(key).await?.map(|(_, record)| record))
+    }
+
+    /// The id of the record that has `key`, if any.
+    pub async fn id(&self, key: impl IntoId<K>) -> Result<Option<I>> {
+        Ok(self.find(key).await?.map(|(id, _)| id))
+    }
+
+    /// Whether a record has `key`.
+    pub async fn contains(&self, key: impl IntoId<K>) -> Result<bool> {
+        Ok(self.find(key).await?.is_some())
+    }
+
+    async fn find(&self, key: impl IntoId<K>) -> Result<Option<(I, T)>> {
+        let (entry, error) = self
+            .path()
+            .with_id(&key)
+            .into_key(self.ctx().limits().max_key_len);
+        if let Some(reason) = error {
+            return Err(crate::Error::InvalidKey { key: entry, reason });
+        }
+        let Some((holder, bytes)) = unique::holder(self.ctx(), &entry).await? else {
+            return Ok(None);
+        };
+        let wanted = K::decode(entry.rsplit_once(':').map_or("", |(_, k)| k));
+        let found = self
+            .checked(&holder, |k| Some(k) == wanted.as_ref())
+            .await?;
+        if found.is_none() {
+            unique::clean(self.ctx(), &entry, &bytes).await?;
+        }
+        Ok(found)
+    }
+}
+
+impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id + Ord, T: Storable>
+    Index<IndexOf<K, I>, T>
+{
+    /// The ids of the records that have `key`, sorted.
+    pub async fn ids(&self, key: impl IntoId<K>) -> Result<Vec<I>> {
+        Ok(self.get(key).await?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// The records that have `key`, with their ids, sorted by id.
+    pub async fn get(&self, key: impl IntoId<K>) -> Result<Vec<(I, T)>> {
+        let (set, error) = self
+            .path()
+            .with_id(&key)
+            .into_key(self.ctx().limits().max_key_len);
+        if let Some(reason) = error {
+            return Err(crate::Error::InvalidKey { key: set, reason });
+        }
+        let wanted = K::decode(set.rsplit_once(':').map_or("", |(_, k)| k));
+        let members = Command::Set {
+            key: &set,
+            op: SetOp::Members,
+        };
+        let members = self.ctx().execute(members).await?.into_members(&members)?;
+        let mut out = Vec::with_capacity(members.len());
+        for member in members {
+            let Ok(id) = String::from_utf8(member) else {
+                continue;
+            };
+            match self.checked(&id, |k| Some(k) == wanted.as_ref()).await? {
+                Some(found) => out.push(found),
+                None => {
+                    let entry = Entry::Set {
+                        key: set.clone(),
+                        member: id.clone(),
+                    };
+                    let belongs = async {
+                        Ok(self
+                            .checked(&id, |k| Some(k) == wanted.as_ref())
+                            .await?
+                            .is_some())
+                    };
+                    entry.remove_stale(self.ctx(), belongs).await?;
+                }
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// How many records have `key`.
+    pub async fn count(&self, key: impl IntoId<K>) -> Result<usize> {
+        Ok(self.get(key).await?.len())
+    }
+}
+
+impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
+    /// The records with a score within `min..=max`, lowest first (ties by id), at most `limit`.
+    pub async fn range(&self, min: S, max: S, limit: usize) -> Result<Vec<(I, T)>> {
+        self.scan(min, max, false, limit).await
+    }
+
+    /// The records with a score within `min..=max`, highest first (ties by id, descending), at
+    /// most `limit`.
+    pub async fn range_rev(&self, max: S, min: S, limit: usize) -> Result<Vec<(I, T)>> {
+        self.scan(min, max, true, limit).await
+    }
+
+    /// The `n` records with the lowest scores, lowest first.
+    pub async fn first(&self, n: usize) -> Result<Vec<(I, T)>> {
+        self.scan_bounds(Bound::Min, Bound::Max, false, n).await
+    }
+
+    /// The `n` records with the highest scores, highest first (a top-N).
+    pub async fn last(&self, n: usize) -> Result<Vec<(I, T)>> {
+        self.scan_bounds(Bound::Min, Bound::Max, true, n).await
+    }
+
+    async fn scan(&self, min: S, max: S, rev: bool, limit: usize) -> Result<Vec<(I, T)>> {
+        let (Some(min), Some(max)) = (min.to_f64(), max.to_f64()) else {
+            return Ok(Vec::new());
+        };
+        let low = format!("{:016x}:", sortable(min)).into_bytes();
+        // `;` follows `:`: every member with the score `max`, whatever its id.
+        let high = format!("{:016x};", sortable(max)).into_bytes();
+        self.scan_bounds(Bound::Included(low), Bound::Excluded(high), rev, limit)
+            .await
+    }
+
+    async fn scan_bounds(
+        &self,
+        mut min: Bound,
+        mut max: Bound,
+        rev: bool,
+        limit: usize,
+    ) -> Result<Vec<(I, T)>> {
+        let key = self.path().as_str().to_owned();
+        let mut out = Vec::new();
+        // Pages until `limit` checked records are found (stale entries are skipped and cleaned).
+        while out.len() < limit {
+            let want = limit - out.len();
+            let range = Command::SortedSet {
+                key: &key,
+                op: SortedSetOp::RangeByLex {
+                    min: min.lex(),
+                    max: max.lex(),
+                    rev,
+                    limit: Some(want),
+                },
+            };
+            let members = self.ctx().execute(range).await?.into_members(&range)?;
+            let (page_len, last) = (members.len(), members.last().cloned());
+            for member in members {
+                let Some((score, id)) = std::str::from_utf8(&member)
+                    .ok()
+                    .and_then(parse_ordered_member::<String>)
+                else {
+                    continue;
+                };
+                let matches = |k: &S| k.to_f64() == Some(score);
+                match self.checked(&id, matches).await? {
+                    Some(found) => out.push(found),
+                    None => {
+                        let entry = Entry::Ordered {
+                            key: key.clone(),
+                            member: String::from_utf8_lossy(&member).into_owned(),
+                        };
+                        let belongs = async { Ok(self.checked(&id, matches).await?.is_some()) };
+                        entry.remove_stale(self.ctx(), belongs).await?;
+                    }
+                }
+            }
+            match last {
+                Some(last) if page_len == want => {
+                    if rev {
+                        max = Bound::Excluded(last);
+                    } else {
+                        min = Bound::Excluded(last);
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An owned [`LexBound`], kept across pages.
+enum Bound {
+    Min,
+    Max,
+    Included(Vec<u8>),
+    Excluded(Vec<u8>),
+}
+
+impl Bound {
+    fn lex(&self) -> LexBound<'_> {
+        match self {
+            Bound::Min => LexBound::Min,
+            Bound::Max => LexBound::Max,
+            Bound::Included(b) => LexBound::Included(b),
+            Bound::Excluded(b) => LexBound::Excluded(b),
+        }
+    }
+}

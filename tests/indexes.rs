@@ -1,0 +1,192 @@
+//! Secondary indexes through the derive, on memory, Redis and a Redis Cluster (entries and
+//! records in different slots): unique keys stay unique under racing writers, lookups check
+//! every entry against its record, ordered lookups come by score then id.
+
+mod support;
+
+use support::backends::{self, Kind, Options};
+
+use kvstore::backend::BackendExt as _;
+use kvstore::{DynBackend, Dynamic, Error, IndexOf, Item, OrderedIndex, Store, UniqueIndex};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+struct User {
+    name: String,
+    #[schemars(email)]
+    email: String,
+    country: Option<String>,
+    score: i64,
+}
+
+fn lowercase_email(user: &User) -> Option<String> {
+    Some(user.email.to_lowercase())
+}
+
+#[derive(Store)]
+struct App {
+    users: Dynamic<Item<User>>,
+    #[store(index(of = users, key = email))]
+    user_by_email: UniqueIndex<String>,
+    #[store(index(of = users, key_fn = lowercase_email))]
+    user_by_lower_email: UniqueIndex<String>,
+    #[store(index(of = users, key = country))]
+    users_by_country: IndexOf<String>,
+    #[store(index(of = users, key = score))]
+    users_by_score: OrderedIndex<i64>,
+}
+
+fn user(name: &str, email: &str, country: Option<&str>, score: i64) -> User {
+    User {
+        name: name.into(),
+        email: email.into(),
+        country: country.map(Into::into),
+        score,
+    }
+}
+
+fn prefix(kind: Kind) -> String {
+    format!(
+        "idx-{kind:?}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+async fn lookups_check_records(backend: DynBackend, prefix: &str) {
+    let app = App::open_with_prefix(backend.clone(), prefix);
+    let alice = user("Alice", "alice@example.com", Some("NO"), 30);
+    app.users().set("alice", &alice).await.unwrap();
+    app.users()
+        .set("bob", &user("Bob", "Bob@Example.com", Some("NO"), 10))
+        .await
+        .unwrap();
+    app.users()
+        .set("carol", &user("Carol", "carol@example.com", Some("SE"), 30))
+        .await
+        .unwrap();
+
+    let by_email = app.user_by_email();
+    assert_eq!(
+        by_email.get("alice@example.com").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        by_email.id("alice@example.com").await.unwrap().as_deref(),
+        Some("alice")
+    );
+    assert!(!by_email.contains("nobody@example.com").await.unwrap());
+    assert_eq!(
+        app.user_by_lower_email()
+            .id("bob@example.com")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("bob")
+    );
+    assert_eq!(
+        app.users_by_country().ids("NO").await.unwrap(),
+        ["alice", "bob"]
+    );
+    assert_eq!(app.users_by_country().count("SE").await.unwrap(), 1);
+    let top: Vec<String> = app
+        .users_by_score()
+        .last(2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        top,
+        ["carol", "alice"],
+        "highest first, ties by id descending"
+    );
+    let low: Vec<String> = app
+        .users_by_score()
+        .range(0, 30, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(low, ["bob", "alice", "carol"]);
+
+    // Another program rewrites alice's record behind the index: the stale entries lie no more.
+    let key = format!("{prefix}:users:alice");
+    let moved = br#"{"name":"Alice","email":"alice@elsewhere.org","country":"DK","score":1}"#;
+    backend.set(&key, moved, Default::default()).await.unwrap();
+    assert_eq!(by_email.get("alice@example.com").await.unwrap(), None);
+    assert_eq!(app.users_by_country().ids("NO").await.unwrap(), ["bob"]);
+    let top = app.users_by_score().last(1).await.unwrap();
+    assert_eq!(top[0].0, "carol");
+    // The stale unique entry was cleaned: the email is free for another record.
+    app.users()
+        .set("dave", &user("Dave", "alice@example.com", None, 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_email.id("alice@example.com").await.unwrap().as_deref(),
+        Some("dave")
+    );
+
+    // Unique means unique: the second record with one email writes nothing.
+    let e = app
+        .users()
+        .set("eve", &user("Eve", "carol@example.com", None, 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Unique { holder, .. } if holder == "carol"),
+        "{e:?}"
+    );
+    assert_eq!(app.users().get("eve").await.unwrap(), None);
+
+    // A removed record lets its keys go.
+    assert!(app.users().remove("carol").await.unwrap());
+    assert!(!by_email.contains("carol@example.com").await.unwrap());
+    app.users()
+        .set("eve", &user("Eve", "carol@example.com", None, 1))
+        .await
+        .unwrap();
+}
+
+async fn racing_sign_ups(backend: DynBackend, prefix: &str) {
+    let app = App::open_with_prefix(backend, prefix);
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let users = app.users();
+            tokio::spawn(async move {
+                users
+                    .set(format!("u{i}"), &user("U", "same@example.com", None, i))
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(Error::Unique { .. }) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one of 32 racing writers wins");
+    assert_eq!(
+        app.users().keys().await.unwrap().len(),
+        1,
+        "the others wrote nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn indexes_on_every_backend() {
+    for kind in Kind::ALL {
+        let running = backends::start(kind, Options::default()).await;
+        lookups_check_records(running.backend.clone(), &prefix(kind)).await;
+        racing_sign_ups(running.backend.clone(), &prefix(kind)).await;
+    }
+}
