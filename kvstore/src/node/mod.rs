@@ -113,7 +113,7 @@ impl std::fmt::Debug for Context {
 /// methods are the derive's plumbing, not API.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a kvstore node",
-    label = "not a node: a store field must be `Item<T>`, `Counter`, `SetOf<T>`, `Blob`, `ListOf<T>`, `SortedSetOf<T>`, `MapOf<F, V>`, `Bits`, `PackedInts<I>`, `Dynamic<N, K>` or a `#[derive(Store)]` struct",
+    label = "not a node: a store field must be `Item<T>`, `Counter`, `SetOf<T>`, `Blob`, `ListOf<T>`, `SortedSetOf<T>`, `MapOf<F, V>`, `Bits`, `PackedInts<I>`, `Dynamic<N, K>`, an index (`UniqueIndex<K>`, `IndexOf<K>`, `OrderedIndex<S>`) or a `#[derive(Store)]` struct",
     note = "to store a value of type `{Self}`, wrap it in `Item<...>` (for example `Item<{Self}>`)"
 )]
 pub trait Node: Clone + Send + Sync + Sized + 'static {

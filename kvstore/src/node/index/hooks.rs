@@ -334,6 +334,11 @@ impl<T: Storable> ItemAt<'_, T> {
 /// What an index keys a record by, from the record's field: the value itself, or an
 /// `Option` of it (`None`: the record is not indexed).
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "an index keyed by `{K}` cannot be keyed by a field of type `{Self}`",
+    label = "this is a `{Self}`; the index's key type is `{K}`",
+    note = "the first type parameter of `UniqueIndex`, `IndexOf` or `OrderedIndex` is its key (or score) type: make it the field's type (the field may be an `Option` of it), or compute the key with `key_fn`"
+)]
 pub trait IndexKey<K> {
     /// The key, if any.
     fn index_key(&self) -> Option<K>;
