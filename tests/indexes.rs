@@ -182,11 +182,98 @@ async fn racing_sign_ups(backend: DynBackend, prefix: &str) {
     );
 }
 
+async fn every_write_path_keeps_them(backend: DynBackend, prefix: &str) {
+    let app = App::open_with_prefix(backend, prefix);
+    let users = app.users();
+    // set_many: all claimed first; one unique key held twice in the batch writes nothing.
+    let e = users
+        .set_many([
+            ("a", user("A", "a@example.com", Some("NO"), 1)),
+            ("b", user("B", "a@example.com", Some("NO"), 2)),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Unique { .. }), "{e:?}");
+    assert!(users.keys().await.unwrap().is_empty(), "nothing written");
+    users
+        .set_many([
+            ("a", user("A", "a@example.com", Some("NO"), 1)),
+            ("b", user("B", "b@example.com", Some("NO"), 2)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(app.users_by_country().ids("NO").await.unwrap(), ["a", "b"]);
+    assert_eq!(
+        app.user_by_email()
+            .id("b@example.com")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("b")
+    );
+    // modify: the new key claimed around the compare-and-swap, the old one let go.
+    users
+        .at("a")
+        .modify(|u| {
+            u.map(|mut u| {
+                u.email = "a2@example.com".into();
+                u.country = Some("SE".into());
+                u
+            })
+        })
+        .await
+        .unwrap();
+    assert!(!app.user_by_email().contains("a@example.com").await.unwrap());
+    assert_eq!(
+        app.user_by_email()
+            .id("a2@example.com")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a")
+    );
+    assert_eq!(app.users_by_country().ids("SE").await.unwrap(), ["a"]);
+    // modify into a key another record holds: refused, nothing changed.
+    let e = users
+        .at("a")
+        .modify(|u| {
+            u.map(|mut u| {
+                u.email = "b@example.com".into();
+                u
+            })
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Unique { holder, .. } if holder == "b"),
+        "{e:?}"
+    );
+    assert_eq!(
+        users.get("a").await.unwrap().unwrap().email,
+        "a2@example.com"
+    );
+    // modify to nothing removes the record and lets its keys go.
+    users.at("b").modify(|_| None).await.unwrap();
+    assert!(!app.user_by_email().contains("b@example.com").await.unwrap());
+    // set_if_absent: a lost NX lets its claim go.
+    assert!(!users
+        .at("a")
+        .set_if_absent(&user("A", "c@example.com", None, 0))
+        .await
+        .unwrap());
+    assert!(!app.user_by_email().contains("c@example.com").await.unwrap());
+    users
+        .set("c", &user("C", "c@example.com", None, 0))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn indexes_on_every_backend() {
     for kind in Kind::ALL {
         let running = backends::start(kind, Options::default()).await;
         lookups_check_records(running.backend.clone(), &prefix(kind)).await;
         racing_sign_ups(running.backend.clone(), &prefix(kind)).await;
+        every_write_path_keeps_them(running.backend.clone(), &prefix(kind)).await;
     }
 }

@@ -390,6 +390,7 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
             .iter()
             .map(|(id, value)| (self.item_key(id), value.borrow()))
             .collect();
+        let values: Vec<&T> = keyed.iter().map(|(_, value)| *value).collect();
         // Entry by entry, the first error in order (a bad id or a bad value), whichever core
         // found it.
         let encoded = map_batch(&keyed, |(key, value)| match key {
@@ -406,6 +407,11 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
         .collect::<Result<Vec<_>>>()?;
         if encoded.is_empty() {
             return Ok(());
+        }
+        if let Some(indexes) = self.indexes() {
+            let at = self.item_at(&encoded[0].0);
+            let ttl = self.inner.spec.ttl;
+            return at.write_many_indexed(indexes, &encoded, &values, ttl).await;
         }
         let command = Command::SetMany {
             entries: &encoded,

@@ -305,6 +305,18 @@ impl<'a, T: Storable> ItemAt<'a, T> {
                 None => None,
             };
             let next = f(value);
+            if let Some(indexes) = self.indexes {
+                match self
+                    .modify_indexed(indexes, &next, current.as_deref())
+                    .await?
+                {
+                    None => return Ok(next),
+                    Some(now) => {
+                        current = now;
+                        continue;
+                    }
+                }
+            }
             let encoded = match &next {
                 Some(v) => Some(self.json.encode(key, v, self.ctx.limits().max_value_size)?),
                 None if current.is_none() => return Ok(None),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::encoding::{sortable, Score};
 use super::many::{self, Entry};
 use super::unique::{self, Claimed};
-use crate::backend::command::{Command, SetOptions, StringOp};
+use crate::backend::command::{Command, Reply, SetOptions, StringOp, Swap};
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::layout::{split_id_segment, Id, KeyPath};
 use crate::node::item::ItemAt;
@@ -206,87 +206,73 @@ impl<T: Storable> ItemAt<'_, T> {
             .is_some_and(|k| &k == keyed))
     }
 
-    /// [`ItemAt::write`] with indexes: claims, the record write, confirmations, then the old
-    /// entries. Returns whether the record was written (`false`: NX found it).
-    pub(crate) async fn write_indexed(
+    /// What the indexes of the record at `self.key` need to know of one write: its id, what
+    /// it is keyed by now and was keyed by before (`old`: the record read before the write).
+    fn plan<'v>(
         &self,
-        indexes: &Indexes<T>,
+        indexes: &'v Indexes<T>,
         value: &T,
-        options: SetOptions,
-    ) -> Result<bool> {
-        let ctx: &Context = self.ctx;
+        old: Option<&T>,
+    ) -> Result<Option<Planned<'v, T>>> {
         let Some(id) = indexes.id_of(self.key) else {
-            return self.write_plain(value, options).await;
+            return Ok(None);
         };
-        let bytes = self
-            .json
-            .encode(self.key, value, ctx.limits().max_value_size)?;
-        let new_keys = indexes.keys_of(self.key, Some(value))?;
-        let old = self.read_record(self.key).await?;
-        let old_keys = indexes.keys_of(self.key, old.as_ref()).unwrap_or_default();
-        // 1. Claim the unique keys (undone if a later one fails).
+        Ok(Some(Planned {
+            indexes,
+            key: self.key.to_owned(),
+            id: id.to_owned(),
+            new_keys: indexes.keys_of(self.key, Some(value))?,
+            old_keys: indexes.keys_of(self.key, old).unwrap_or_default(),
+        }))
+    }
+
+    /// Claims the unique keys of every planned write (all undone if one fails).
+    async fn claim_all(&self, planned: &[Planned<'_, T>]) -> Result<Vec<(String, Claimed)>> {
         let mut claims: Vec<(String, Claimed)> = Vec::new();
-        for (i, hook) in indexes.hooks.iter().enumerate() {
-            let (Kind::Unique, Some(keyed)) = (hook.kind, &new_keys[i]) else {
-                continue;
-            };
-            let entry = hook.unique_entry(keyed);
-            let claimed = unique::claim(ctx, &entry, id, |holder| async move {
-                self.has_key(indexes, i, &holder, keyed).await
-            })
-            .await;
-            match claimed {
-                Ok(claimed) => claims.push((entry, claimed)),
-                Err(e) => {
-                    restore_all(ctx, &claims).await;
-                    return Err(e);
+        for plan in planned {
+            for (i, hook) in plan.indexes.hooks.iter().enumerate() {
+                let (Kind::Unique, Some(keyed)) = (hook.kind, &plan.new_keys[i]) else {
+                    continue;
+                };
+                let entry = hook.unique_entry(keyed);
+                let claimed = unique::claim(self.ctx, &entry, &plan.id, |holder| async move {
+                    self.has_key(plan.indexes, i, &holder, keyed).await
+                })
+                .await;
+                match claimed {
+                    Ok(claimed) => claims.push((entry, claimed)),
+                    Err(e) => {
+                        restore_all(self.ctx, &claims).await;
+                        return Err(e);
+                    }
                 }
             }
         }
-        // 2. The record.
-        let set = Command::Str {
-            key: self.key,
-            op: StringOp::Set {
-                value: &bytes,
-                options,
-            },
-        };
-        let wrote = match ctx.execute(set).await.and_then(|r| r.into_bool(&set)) {
-            Ok(true) => true,
-            other => {
-                restore_all(ctx, &claims).await;
-                return other;
-            }
-        };
-        // 3. Confirm the claims; one taken over meanwhile undoes the write.
-        for (entry, claimed) in &claims {
-            if !unique::confirm(ctx, entry, claimed).await? {
-                let undo = Command::Str {
-                    key: self.key,
-                    op: StringOp::CompareAndSwap {
-                        expected: Some(&bytes),
-                        new: None,
-                        ttl_if_created: None,
-                    },
-                };
-                ctx.execute(undo).await?;
-                restore_all(ctx, &claims).await;
-                let holder = unique::holder(ctx, entry).await?.map(|(h, _)| h);
-                return Err(Error::Unique {
-                    key: entry.clone(),
-                    holder: holder.unwrap_or_default(),
-                });
+        Ok(claims)
+    }
+
+    /// Confirms the claims after the record writes; the entry of the first that is no longer
+    /// ours (taken over while this writer stalled past the lease).
+    async fn confirm_all(&self, claims: &[(String, Claimed)]) -> Result<Option<String>> {
+        for (entry, claimed) in claims {
+            if !unique::confirm(self.ctx, entry, claimed).await? {
+                return Ok(Some(entry.clone()));
             }
         }
-        // 4. The other entries, and the old keys.
+        Ok(None)
+    }
+
+    /// After the record write: the non-unique entries moved, the old unique keys released.
+    async fn settle(&self, plan: &Planned<'_, T>) -> Result<()> {
+        let (indexes, id) = (plan.indexes, plan.id.as_str());
         for (i, hook) in indexes.hooks.iter().enumerate() {
-            let (old, new) = (old_keys.get(i).cloned().flatten(), &new_keys[i]);
+            let (old, new) = (plan.old_keys.get(i).cloned().flatten(), &plan.new_keys[i]);
             match hook.kind {
                 Kind::Unique => {
                     if let Some(old) = old.filter(|o| Some(o) != new.as_ref()) {
                         let entry = hook.unique_entry(&old);
                         let belongs = self.has_key(indexes, i, id, &old);
-                        unique::release(ctx, &entry, id, belongs).await?;
+                        unique::release(self.ctx, &entry, id, belongs).await?;
                     }
                 }
                 Kind::Many | Kind::Ordered => {
@@ -298,37 +284,279 @@ impl<T: Storable> ItemAt<'_, T> {
                             None => Ok(false),
                         }
                     };
-                    many::moved(ctx, old_entry.as_ref(), new_entry.as_ref(), belongs).await?;
+                    many::moved(self.ctx, old_entry.as_ref(), new_entry.as_ref(), belongs).await?;
                 }
             }
         }
-        Ok(wrote)
+        Ok(())
+    }
+
+    /// The error for a claim lost after the record write, which was undone.
+    async fn lost(&self, entry: String) -> Result<bool> {
+        let holder = unique::holder(self.ctx, &entry).await?.map(|(h, _)| h);
+        Err(Error::Unique {
+            key: entry,
+            holder: holder.unwrap_or_default(),
+        })
+    }
+
+    /// [`ItemAt::write`] with indexes: claims, the record write, confirmations, then the old
+    /// entries. Returns whether the record was written (`false`: NX found it).
+    pub(crate) async fn write_indexed(
+        &self,
+        indexes: &Indexes<T>,
+        value: &T,
+        options: SetOptions,
+    ) -> Result<bool> {
+        let get = Command::Str {
+            key: self.key,
+            op: StringOp::Get,
+        };
+        let old_bytes = self.ctx.execute(get).await?.into_value(&get)?;
+        let decoded = old_bytes
+            .as_ref()
+            .and_then(|b| self.classify(b).ok().map(|r| r.into_value()));
+        let how = Record::Set(options);
+        self.write_planned(indexes, value, decoded.as_ref(), old_bytes.as_deref(), how)
+            .await
+    }
+
+    /// The write of one record after `old` (decoded) / `old_bytes` (as read): claims, the
+    /// record write (`how`), confirmations (a lost one puts the record back to `old_bytes`),
+    /// then the old entries. `false`: the record was not written (NX found it, or the swap
+    /// found other bytes); nothing else changed then.
+    pub(crate) async fn write_planned(
+        &self,
+        indexes: &Indexes<T>,
+        value: &T,
+        old: Option<&T>,
+        old_bytes: Option<&[u8]>,
+        how: Record,
+    ) -> Result<bool> {
+        let bytes = self
+            .json
+            .encode(self.key, value, self.ctx.limits().max_value_size)?;
+        let Some(plan) = self.plan(indexes, value, old)? else {
+            return self.write_plain(value, how.options()).await;
+        };
+        let claims = self.claim_all(std::slice::from_ref(&plan)).await?;
+        let command = match how {
+            Record::Set(options) => Command::Str {
+                key: self.key,
+                op: StringOp::Set {
+                    value: &bytes,
+                    options,
+                },
+            },
+            Record::Swap { ttl_if_created } => Command::Str {
+                key: self.key,
+                op: StringOp::CompareAndSwap {
+                    expected: old_bytes,
+                    new: Some(&bytes),
+                    ttl_if_created,
+                },
+            },
+        };
+        let wrote = match self.ctx.execute(command).await {
+            Ok(Reply::Bool(wrote)) => wrote,
+            Ok(Reply::Swap(swap)) => swap == Swap::Done,
+            Ok(other) => Err(command.unexpected(&other))?,
+            Err(e) => {
+                restore_all(self.ctx, &claims).await;
+                return Err(e);
+            }
+        };
+        if !wrote {
+            restore_all(self.ctx, &claims).await;
+            return Ok(false);
+        }
+        if let Some(entry) = self.confirm_all(&claims).await? {
+            self.put_back(&bytes, old_bytes).await?;
+            restore_all(self.ctx, &claims).await;
+            return self.lost(entry).await;
+        }
+        self.settle(&plan).await?;
+        Ok(true)
+    }
+
+    /// Puts the record back from `written` to `old` (a lost claim), if nobody wrote since.
+    async fn put_back(&self, written: &[u8], old: Option<&[u8]>) -> Result<()> {
+        let undo = Command::Str {
+            key: self.key,
+            op: StringOp::CompareAndSwap {
+                expected: Some(written),
+                new: old,
+                ttl_if_created: None,
+            },
+        };
+        self.ctx.execute(undo).await.map(drop)
+    }
+
+    /// Several records at once (`set_many`): every unique key claimed first (one held by
+    /// another record: nothing written), then one `SetMany`, then the confirmations and the
+    /// old entries, record by record.
+    pub(crate) async fn write_many_indexed(
+        &self,
+        indexes: &Indexes<T>,
+        entries: &[(String, Vec<u8>)],
+        values: &[&T],
+        ttl: Option<std::time::Duration>,
+    ) -> Result<()> {
+        let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+        let get = Command::GetMany { keys: &keys };
+        let olds = self.ctx.execute(get).await?.into_values(&get)?;
+        let mut planned = Vec::with_capacity(entries.len());
+        for (((key, _), value), old) in entries.iter().zip(values).zip(&olds) {
+            let at = ItemAt {
+                key,
+                ..self.reader()
+            };
+            let old = old
+                .as_ref()
+                .and_then(|b| at.classify(b).ok().map(|r| r.into_value()));
+            if let Some(plan) = at.plan(indexes, value, old.as_ref())? {
+                planned.push(plan);
+            }
+        }
+        let claims = self.claim_all(&planned).await?;
+        let command = Command::SetMany { entries, ttl };
+        if let Err(e) = self
+            .ctx
+            .execute(command)
+            .await
+            .and_then(|r| r.into_unit(&command))
+        {
+            restore_all(self.ctx, &claims).await;
+            return Err(e);
+        }
+        if let Some(entry) = self.confirm_all(&claims).await? {
+            for ((key, bytes), old) in entries.iter().zip(&olds) {
+                let at = ItemAt {
+                    key,
+                    ..self.reader()
+                };
+                at.put_back(bytes, old.as_deref()).await?;
+            }
+            restore_all(self.ctx, &claims).await;
+            return self.lost(entry).await.map(drop);
+        }
+        for plan in &planned {
+            let at = ItemAt {
+                key: &plan.key,
+                ..self.reader()
+            };
+            at.settle(plan).await?;
+        }
+        Ok(())
+    }
+
+    /// One round of [`ItemAt::modify`] with indexes: `next` written over exactly `current` (a
+    /// compare-and-swap, with the claims around it), or removed. `None`: done; `Some(now)`: the
+    /// record held other bytes, which are these.
+    pub(crate) async fn modify_indexed(
+        &self,
+        indexes: &Indexes<T>,
+        next: &Option<T>,
+        current: Option<&[u8]>,
+    ) -> Result<Option<Option<Vec<u8>>>> {
+        let old = current.and_then(|b| self.classify(b).ok().map(|r| r.into_value()));
+        let done = match next {
+            Some(value) => {
+                let how = Record::Swap {
+                    ttl_if_created: self.ttl,
+                };
+                self.write_planned(indexes, value, old.as_ref(), current, how)
+                    .await?
+            }
+            None => {
+                let Some(current) = current else {
+                    return Ok(None);
+                };
+                let delete = Command::Str {
+                    key: self.key,
+                    op: StringOp::CompareAndSwap {
+                        expected: Some(current),
+                        new: None,
+                        ttl_if_created: None,
+                    },
+                };
+                let done = self.ctx.execute(delete).await?.into_swap(&delete)? == Swap::Done;
+                if let (true, Some(old)) = (done, &old) {
+                    self.removed(indexes, old).await?;
+                }
+                done
+            }
+        };
+        if done {
+            return Ok(None);
+        }
+        let get = Command::Str {
+            key: self.key,
+            op: StringOp::Get,
+        };
+        Ok(Some(self.ctx.execute(get).await?.into_value(&get)?))
     }
 
     /// [`ItemAt::remove`] with indexes: the record, then its entries (released or removed as
     /// stale, each after a re-read).
     pub(crate) async fn remove_indexed(&self, indexes: &Indexes<T>) -> Result<bool> {
-        let ctx: &Context = self.ctx;
         let old = self.read_record(self.key).await?;
-        let removed = crate::node::remove_key(ctx, self.key).await?;
-        let (Some(id), Some(old)) = (indexes.id_of(self.key), old) else {
-            return Ok(removed);
+        let removed = crate::node::remove_key(self.ctx, self.key).await?;
+        if let Some(old) = old {
+            self.removed(indexes, &old).await?;
+        }
+        Ok(removed)
+    }
+
+    /// After the record `old` was removed: its entries released or removed as stale.
+    pub(crate) async fn removed(&self, indexes: &Indexes<T>, old: &T) -> Result<()> {
+        let Some(id) = indexes.id_of(self.key) else {
+            return Ok(());
         };
-        let old_keys = indexes.keys_of(self.key, Some(&old)).unwrap_or_default();
+        let old_keys = indexes.keys_of(self.key, Some(old)).unwrap_or_default();
         for (i, hook) in indexes.hooks.iter().enumerate() {
             let Some(old) = &old_keys[i] else {
                 continue;
             };
             let belongs = self.has_key(indexes, i, id, old);
             match hook.kind {
-                Kind::Unique => unique::release(ctx, &hook.unique_entry(old), id, belongs).await?,
+                Kind::Unique => {
+                    unique::release(self.ctx, &hook.unique_entry(old), id, belongs).await?
+                }
                 Kind::Many | Kind::Ordered => {
-                    hook.entry(id, old).remove_stale(ctx, belongs).await?
+                    hook.entry(id, old).remove_stale(self.ctx, belongs).await?
                 }
             }
         }
-        Ok(removed)
+        Ok(())
     }
+}
+
+/// How a record is written: `SET` (with its options), or a compare-and-swap against the bytes
+/// read (`modify`, a migration write-back).
+pub(crate) enum Record {
+    Set(SetOptions),
+    Swap {
+        ttl_if_created: Option<std::time::Duration>,
+    },
+}
+
+impl Record {
+    fn options(&self) -> SetOptions {
+        match self {
+            Record::Set(options) => *options,
+            Record::Swap { .. } => SetOptions::default(),
+        }
+    }
+}
+
+/// One record write, planned.
+struct Planned<'v, T> {
+    indexes: &'v Indexes<T>,
+    key: String,
+    id: String,
+    new_keys: Vec<Option<Keyed>>,
+    old_keys: Vec<Option<Keyed>>,
 }
 
 /// What an index keys a record by, from the record's field: the value itself, or an
