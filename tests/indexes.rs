@@ -183,7 +183,7 @@ async fn racing_sign_ups(backend: DynBackend, prefix: &str) {
 }
 
 async fn every_write_path_keeps_them(backend: DynBackend, prefix: &str) {
-    let app = App::open_with_prefix(backend, prefix);
+    let app = App::open_with_prefix(backend.clone(), prefix);
     let users = app.users();
     // set_many: all claimed first; one unique key held twice in the batch writes nothing.
     let e = users
@@ -266,6 +266,24 @@ async fn every_write_path_keeps_them(backend: DynBackend, prefix: &str) {
         .set("c", &user("C", "c@example.com", None, 0))
         .await
         .unwrap();
+    // An atomic step cannot write an indexed record yet: refused, nothing written.
+    let e = kvstore::Atomic::new()
+        .set(&users.at("c"), &user("C", "d@example.com", None, 0))
+        .commit()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Backend(b) if b.kind() == kvstore::BackendErrorKind::Unsupported),
+        "{e:?}"
+    );
+    assert_eq!(
+        users.get("c").await.unwrap().unwrap().email,
+        "c@example.com"
+    );
+    // clear() lets every key go with its record.
+    assert_eq!(users.clear().await.unwrap(), 2);
+    let left = backend.scan_prefix(&format!("{prefix}:")).await.unwrap();
+    assert!(left.is_empty(), "entries left behind: {left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

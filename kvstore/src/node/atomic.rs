@@ -330,6 +330,22 @@ impl Atomic {
         Some(key)
     }
 
+    /// [`key`](Self::key), for a write: a record that indexes are kept for cannot be written
+    /// by a step yet.
+    fn write_key(&mut self, leaf: &Leaf) -> Option<String> {
+        let key = self.key(leaf)?;
+        if leaf.indexed {
+            self.error = Some(Error::backend(
+                crate::BackendErrorKind::Unsupported,
+                Some(&key),
+                "an atomic step cannot write a record that indexes are kept for yet: write it \
+                 with `set`, `modify` or `remove` (they keep the indexes)",
+            ));
+            return None;
+        }
+        Some(key)
+    }
+
     fn encoded<T>(&mut self, result: Result<T>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
@@ -398,7 +414,7 @@ impl Atomic {
         value: &T,
         ttl: Result<Option<Duration>>,
     ) -> Atomic {
-        if let Some(key) = self.key(&item.leaf) {
+        if let Some(key) = self.write_key(&item.leaf) {
             let max = item.leaf.max_value_size();
             let encoded = ttl.and_then(|ttl| Ok((item.json.encode(&key, value, max)?, ttl)));
             if let Some((value, ttl)) = self.encoded(encoded) {
@@ -412,7 +428,7 @@ impl Atomic {
     /// [`AtomicKey`]). To remove one member of a set, use
     /// [`remove_member`](Atomic::remove_member).
     pub fn remove(mut self, handle: &impl AtomicKey) -> Atomic {
-        if let Some(key) = self.key(sealed::Sealed::leaf(handle)) {
+        if let Some(key) = self.write_key(sealed::Sealed::leaf(handle)) {
             self.writes.push(Write::Delete { keys: [key] });
         }
         self
@@ -421,7 +437,7 @@ impl Atomic {
     /// Adds `by` to `counter` (as [`Counter::increment`]: a counter created here gets the field's
     /// TTL; an overflow fails the whole step).
     pub fn increment(mut self, counter: &Counter, by: i64) -> Atomic {
-        if let Some(key) = self.key(&counter.leaf) {
+        if let Some(key) = self.write_key(&counter.leaf) {
             let ttl = counter.leaf.ttl;
             self.writes.push(Write::Increment {
                 key,
@@ -434,7 +450,7 @@ impl Atomic {
 
     /// Adds `member` to `set` (as [`SetOf::add`]).
     pub fn add<T: Storable>(mut self, set: &SetOf<T>, member: &T) -> Atomic {
-        if let Some(key) = self.key(&set.leaf) {
+        if let Some(key) = self.write_key(&set.leaf) {
             let max = set.leaf.max_value_size();
             if let Some(member) = self.encoded(set.json.encode(&key, member, max)) {
                 let ttl = set.leaf.ttl;
@@ -448,7 +464,7 @@ impl Atomic {
     /// [`SortedSetOf::remove`]).
     pub fn remove_member<T: Storable, S: MemberSet<T>>(mut self, set: &S, member: &T) -> Atomic {
         let leaf = sealed::Sealed::leaf(set);
-        if let Some(key) = self.key(leaf) {
+        if let Some(key) = self.write_key(leaf) {
             let max = leaf.max_value_size();
             let codec = sealed::Members::codec(set);
             if let Some(member) = self.encoded(codec.encode(&key, member, max)) {
@@ -470,7 +486,7 @@ impl Atomic {
     }
 
     fn push<T: Storable>(mut self, list: &ListOf<T>, end: End, value: &T) -> Atomic {
-        if let Some(key) = self.key(&list.leaf) {
+        if let Some(key) = self.write_key(&list.leaf) {
             let max = list.leaf.max_value_size();
             if let Some(value) = self.encoded(list.json.encode(&key, value, max)) {
                 let ttl = list.leaf.ttl;
@@ -504,7 +520,7 @@ impl Atomic {
         op: ScoreWrite,
         score: f64,
     ) -> Atomic {
-        if let Some(key) = self.key(&set.leaf) {
+        if let Some(key) = self.write_key(&set.leaf) {
             let max = set.leaf.max_value_size();
             let member = if score.is_nan() {
                 Err(not_a_number(&key))
@@ -591,7 +607,7 @@ impl Atomic {
         map: &MapOf<F, V>,
         field: &I,
     ) -> Option<(String, String)> {
-        let key = self.key(&map.leaf)?;
+        let key = self.write_key(&map.leaf)?;
         let field = self.encoded(encode_field(&map.leaf, &key, field))?;
         Some((key, field))
     }
@@ -639,7 +655,7 @@ impl Atomic {
     }
 
     fn bits(&mut self, leaf: &Leaf, op: BitsOp, checked: Result<()>) {
-        if let Some(key) = self.key(leaf) {
+        if let Some(key) = self.write_key(leaf) {
             if self.encoded(checked).is_some() {
                 self.writes.push(Write::Bits { key, op });
             }

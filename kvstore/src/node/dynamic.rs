@@ -14,7 +14,7 @@ use super::audit::{BoxFuture, Run, PAGE};
 use super::index::hooks::Indexes;
 use super::item::{audit_methods, cached_read, CachedRead, ItemAt};
 use super::watch::PrefixWatch;
-use super::{Context, Item, ItemLeaf, Node, Spec, Versioned};
+use super::{remove_key, Context, Item, ItemLeaf, Node, Spec, Versioned};
 use crate::backend::cache::Lookup;
 use crate::backend::command::{Command, ScanPage, SetOptions};
 use crate::backend::round_up_to_millis;
@@ -136,6 +136,18 @@ impl<N: Node, K: Id> Dynamic<N, K> {
     pub async fn clear(&self) -> Result<usize> {
         let keys = self.stored_keys().await?;
         let mut removed = 0;
+        if self.inner.spec.indexes.is_some() {
+            // Record by record, so that each one's index entries go with it.
+            for key in &keys {
+                match N::__remove_indexed(&self.inner.ctx, key, &self.inner.spec) {
+                    Some(removing) => removed += usize::from(removing.await?),
+                    None => {
+                        removed += usize::from(remove_key(&self.inner.ctx, key).await?);
+                    }
+                }
+            }
+            return Ok(removed);
+        }
         for batch in keys.chunks(1000) {
             let command = Command::Delete { keys: batch };
             removed += self.inner.ctx.execute(command).await?.into_len(&command)?;

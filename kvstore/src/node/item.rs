@@ -645,6 +645,27 @@ impl<T: Storable> Node for Item<T> {
         Some(codec::<T>())
     }
 
+    fn __remove_indexed<'a>(
+        ctx: &'a Context,
+        key: &'a str,
+        spec: &'a Spec,
+    ) -> Option<BoxFuture<'a, Result<bool>>> {
+        let indexes = spec.indexes::<T>()?;
+        let migrations = spec.migrations::<T>();
+        Some(Box::pin(async move {
+            let at = ItemAt {
+                ctx,
+                key,
+                json: Json::new(),
+                ttl: None,
+                migrations: migrations.as_deref(),
+                clone: None,
+                indexes: Some(&indexes),
+            };
+            at.remove().await
+        }))
+    }
+
     fn __audit<'a>(&'a self, run: &'a mut Run<'_>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             let Ok(key) = self.leaf.key() else {

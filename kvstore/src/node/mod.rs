@@ -152,6 +152,18 @@ pub trait Node: Clone + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     fn __location(&self) -> Option<(Context, String)>;
 
+    /// Removes the record at `key` keeping its indexes, when this node is an `Item<T>` whose
+    /// `spec` has indexes (`Dynamic::clear`); `None` otherwise.
+    #[doc(hidden)]
+    fn __remove_indexed<'a>(
+        ctx: &'a Context,
+        key: &'a str,
+        spec: &'a Spec,
+    ) -> Option<BoxFuture<'a, Result<bool>>> {
+        let _ = (ctx, key, spec);
+        None
+    }
+
     /// The codec of `T` when this node is an `Item<T>` (lets `Dynamic<Item<T>>` skip a lookup).
     #[doc(hidden)]
     fn __item_codec() -> Option<&'static crate::value::Codec> {
@@ -309,6 +321,8 @@ pub(crate) struct LeafState {
     pub(crate) key: String,
     error: Option<InvalidKeyReason>,
     pub(crate) ttl: Option<Duration>,
+    /// Whether indexes are kept for this record (an atomic step cannot write it yet).
+    pub(crate) indexed: bool,
 }
 
 impl std::ops::Deref for Leaf {
@@ -327,6 +341,7 @@ impl Leaf {
             key,
             error,
             ttl: ttl.map(round_up_to_millis),
+            indexed: spec.indexes.is_some(),
         }))
     }
 
