@@ -286,6 +286,46 @@ async fn every_write_path_keeps_them(backend: DynBackend, prefix: &str) {
     assert!(left.is_empty(), "entries left behind: {left:?}");
 }
 
+async fn ordered_pages(backend: DynBackend, prefix: &str) {
+    let app = App::open_with_prefix(backend, prefix);
+    let mut want = Vec::new();
+    for i in 0..25 {
+        let id = format!("u{i:02}");
+        let score = [3, 1, 2][i % 3];
+        app.users()
+            .set(&id, &user("U", &format!("{id}@example.com"), None, score))
+            .await
+            .unwrap();
+        want.push((score, id));
+    }
+    want.sort();
+    let want: Vec<String> = want.into_iter().map(|(_, id)| id).collect();
+    let scores = app.users_by_score();
+    assert_eq!(scores.count(1, 3).await.unwrap(), 25);
+    assert_eq!(scores.count(2, 2).await.unwrap(), 8);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = scores.page(0, 10, after, 4).await.unwrap();
+        assert!(page.items.len() <= 4);
+        seen.extend(page.items.into_iter().map(|(id, _)| id));
+        // The cursor travels as JSON.
+        let Some(next) = page.next else { break };
+        let json = serde_json::to_string(&next).unwrap();
+        after = Some(serde_json::from_str(&json).unwrap());
+    }
+    assert_eq!(seen, want, "every record once, by score then id");
+    let ones: Vec<String> = scores
+        .range(1, 1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ones, want[..ones.len()]);
+    assert_eq!(scores.first(1).await.unwrap()[0].0, want[0]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn indexes_on_every_backend() {
     for kind in Kind::ALL {
@@ -293,5 +333,6 @@ async fn indexes_on_every_backend() {
         lookups_check_records(running.backend.clone(), &prefix(kind)).await;
         racing_sign_ups(running.backend.clone(), &prefix(kind)).await;
         every_write_path_keeps_them(running.backend.clone(), &prefix(kind)).await;
+        ordered_pages(running.backend.clone(), &prefix(kind)).await;
     }
 }

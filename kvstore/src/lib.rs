@@ -114,9 +114,10 @@ pub use backend::redis::{
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use layout::{Id, IntoId};
 pub use node::{
-    Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, Index, IndexOf, Item, ListOf,
-    MapOf, MemberSet, MigrationReport, OrderedIndex, PackedInt, PackedInts, PatternReport, Problem,
-    ProblemKind, Progress, Score, SetOf, SortedSetOf, UniqueIndex, Versioned, MAX_PROBLEMS,
+    Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, Index, IndexCursor, IndexOf,
+    IndexPage, Item, ListOf, MapOf, MemberSet, MigrationReport, OrderedIndex, PackedInt,
+    PackedInts, PatternReport, Problem, ProblemKind, Progress, Score, SetOf, SortedSetOf,
+    UniqueIndex, Versioned, MAX_PROBLEMS,
 };
 pub use value::{Migrations, Storable};
 

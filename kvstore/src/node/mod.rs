@@ -38,7 +38,10 @@ pub use bits::{Bits, PackedInt, PackedInts};
 pub use blob::Blob;
 pub use counter::Counter;
 pub use dynamic::Dynamic;
-pub use index::{Index, IndexKey, IndexNode, IndexOf, Indexes, OrderedIndex, Score, UniqueIndex};
+pub use index::{
+    Index, IndexCursor, IndexKey, IndexNode, IndexOf, IndexPage, Indexes, OrderedIndex, Score,
+    UniqueIndex,
+};
 pub use item::Item;
 pub use list::ListOf;
 pub use map::MapOf;

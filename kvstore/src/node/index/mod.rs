@@ -10,4 +10,4 @@ pub(crate) mod unique;
 
 pub use encoding::Score;
 pub use hooks::{IndexKey, Indexes};
-pub use types::{Index, IndexNode, IndexOf, OrderedIndex, UniqueIndex};
+pub use types::{Index, IndexCursor, IndexNode, IndexOf, IndexPage, OrderedIndex, UniqueIndex};

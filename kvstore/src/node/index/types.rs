@@ -336,16 +336,30 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
 
     async fn scan_bounds(
         &self,
+        min: Bound,
+        max: Bound,
+        rev: bool,
+        limit: usize,
+    ) -> Result<Vec<(I, T)>> {
+        let found = self.scan_members(min, max, rev, limit).await?;
+        Ok(found.into_iter().map(|(_, id, t)| (id, t)).collect())
+    }
+
+    /// The checked records within `min..max` (byte-wise bounds on the members), with their
+    /// members, at most `limit`.
+    async fn scan_members(
+        &self,
         mut min: Bound,
         mut max: Bound,
         rev: bool,
         limit: usize,
-    ) -> Result<Vec<(I, T)>> {
+    ) -> Result<Vec<(Vec<u8>, I, T)>> {
         let key = self.path().as_str().to_owned();
         let mut out = Vec::new();
         // Pages until `limit` checked records are found (stale entries are skipped and cleaned).
         while out.len() < limit {
-            let want = limit - out.len();
+            // A page at a time: `LIMIT` takes at most an i64, and memory stays bounded.
+            let want = (limit - out.len()).min(1000);
             let range = Command::SortedSet {
                 key: &key,
                 op: SortedSetOp::RangeByLex {
@@ -366,7 +380,7 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
                 };
                 let matches = |k: &S| k.to_f64() == Some(score);
                 match self.checked(&id, matches).await? {
-                    Some(found) => out.push(found),
+                    Some((id, record)) => out.push((member, id, record)),
                     None => {
                         let entry = Entry::Ordered {
                             key: key.clone(),
@@ -390,6 +404,95 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
         }
         Ok(out)
     }
+}
+
+impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
+    /// How many records have a score within `min..=max` (each entry checked against its
+    /// record).
+    pub async fn count(&self, min: S, max: S) -> Result<usize> {
+        Ok(self.scan(min, max, false, usize::MAX).await?.len())
+    }
+
+    /// One page of the records with a score within `min..=max`, lowest first (ties by id),
+    /// at most `limit`, resuming after `after` (the previous page's `next`). Paging through an
+    /// index that nobody writes returns every record once, in order, equal scores included.
+    pub async fn page(
+        &self,
+        min: S,
+        max: S,
+        after: Option<IndexCursor<S, I>>,
+        limit: usize,
+    ) -> Result<IndexPage<S, I, T>> {
+        let (Some(low), Some(high)) = (min.to_f64(), max.to_f64()) else {
+            return Ok(IndexPage {
+                items: Vec::new(),
+                next: None,
+            });
+        };
+        let low = format!("{:016x}:", sortable(low)).into_bytes();
+        let start = match after {
+            Some(cursor) if cursor.after.as_bytes() >= low.as_slice() => {
+                Bound::Excluded(cursor.after.into_bytes())
+            }
+            _ => Bound::Included(low),
+        };
+        let high = Bound::Excluded(format!("{:016x};", sortable(high)).into_bytes());
+        let found = self.scan_members(start, high, false, limit).await?;
+        let next = (found.len() == limit && limit > 0)
+            .then(|| found.last())
+            .flatten()
+            .map(|(member, _, _)| IndexCursor {
+                after: String::from_utf8_lossy(member).into_owned(),
+                _types: PhantomData,
+            });
+        Ok(IndexPage {
+            items: found.into_iter().map(|(_, id, t)| (id, t)).collect(),
+            next,
+        })
+    }
+}
+
+/// Where the next [`page`](Index::page) of an ordered index starts: just after the last item
+/// of the previous page, among equal scores too. `Serialize`/`Deserialize`, so that it can
+/// travel in an API response and come back.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub struct IndexCursor<S, I> {
+    /// The entry of the last item returned.
+    after: String,
+    #[serde(skip)]
+    _types: PhantomData<fn() -> (S, I)>,
+}
+
+impl<S, I> Clone for IndexCursor<S, I> {
+    fn clone(&self) -> Self {
+        IndexCursor {
+            after: self.after.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<S, I> std::fmt::Debug for IndexCursor<S, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("IndexCursor").field(&self.after).finish()
+    }
+}
+
+impl<S, I> PartialEq for IndexCursor<S, I> {
+    fn eq(&self, other: &Self) -> bool {
+        self.after == other.after
+    }
+}
+
+/// One page of an ordered index: the records, and where the next page starts (`None`: this
+/// was the last).
+#[derive(Debug, Clone)]
+pub struct IndexPage<S, I, T> {
+    /// The records of this page, in order, with their ids.
+    pub items: Vec<(I, T)>,
+    /// The cursor of the next page; `None` at the end.
+    pub next: Option<IndexCursor<S, I>>,
 }
 
 /// An owned [`LexBound`], kept across pages.
