@@ -336,3 +336,16 @@ async fn indexes_on_every_backend() {
         ordered_pages(running.backend.clone(), &prefix(kind)).await;
     }
 }
+
+#[test]
+fn the_manifest_names_each_index_and_what_it_keeps() {
+    let schema = App::schema();
+    let unique = &schema["user_by_email:*"];
+    assert_eq!(unique["kind"], "unique_index");
+    assert_eq!(unique["of"], "users:*");
+    assert_eq!(unique["key"], "email");
+    assert_eq!(schema["user_by_lower_email:*"]["key"], "lowercase_email");
+    assert_eq!(schema["users_by_country:*"]["kind"], "index");
+    assert_eq!(schema["users_by_score"]["kind"], "ordered_index");
+    kvstore::manifest::Manifest::from_json(&schema).expect("the manifest reads back");
+}

@@ -75,7 +75,23 @@ pub fn expand(model: &Model) -> TokenStream {
                 let __clone = (&#p::CloneProbe::<#ty>::new()).clone_fn();
                 __clone
             }};
-            quote!(&#p::Spec { ttl: #ttl, migrations: #migrations, clone: #clone, indexes: #indexes })
+            let index = match &f.index {
+                Some((records, key)) => {
+                    let records = &model.fields[*records];
+                    let of = format!(
+                        "{}:{}",
+                        records.segment,
+                        if records.colocate { "{*}" } else { "*" }
+                    );
+                    let key = match key {
+                        crate::attr::IndexKey::Field(expr) => quote::ToTokens::to_token_stream(expr).to_string().replace(' ', ""),
+                        crate::attr::IndexKey::Fn(path) => quote::ToTokens::to_token_stream(path).to_string().replace(' ', ""),
+                    };
+                    quote!(#p::Some((#of, #key)))
+                }
+                None => quote!(#p::None),
+            };
+            quote!(&#p::Spec { ttl: #ttl, migrations: #migrations, clone: #clone, indexes: #indexes, index: #index })
         })
         .collect();
 

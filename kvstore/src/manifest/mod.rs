@@ -64,7 +64,7 @@ impl fmt::Debug for Pattern {
 }
 
 /// The kinds a manifest may name.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 12] = [
     "item",
     "counter",
     "set",
@@ -74,6 +74,9 @@ const KINDS: [&str; 9] = [
     "map",
     "bits",
     "packed_ints",
+    "unique_index",
+    "index",
+    "ordered_index",
 ];
 
 /// A store's layout, read from its manifest (`Store::schema()`, or that written to a file).
@@ -344,8 +347,17 @@ async fn check(ctx: &Context, pattern: &Pattern, keys: &[String], run: &mut Run<
             })
             .await
         }
-        "blob" | "bits" | "packed_ints" => {
+        "blob" | "bits" | "packed_ints" | "unique_index" => {
             run.check_strings(ctx, keys, |_, _| Verdict::Valid).await
+        }
+        // Index entries are checked against their records by the index itself.
+        "index" | "ordered_index" => {
+            let container = match pattern.kind.as_str() {
+                "index" => Container::Set,
+                _ => Container::SortedSet,
+            };
+            run.check_members(ctx, keys, container, |_, _, _| Verdict::Valid)
+                .await
         }
         kind => {
             let container = match kind {

@@ -632,6 +632,7 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
                     migrations: spec.migrations.clone(),
                     clone: spec.clone.clone(),
                     indexes: spec.indexes.clone(),
+                    index: spec.index,
                 },
                 item: N::__item_codec(),
             }),

@@ -190,6 +190,9 @@ pub struct Spec {
     pub clone: Option<Arc<dyn Any + Send + Sync>>,
     /// The indexes of the `Item` records below (an [`Indexes<T>`](index::hooks::Indexes)).
     pub indexes: Option<Arc<dyn Any + Send + Sync>>,
+    /// On an index field: the records' pattern below the store (`users:*`) and what they are
+    /// keyed by (`email`, or the function's name), for the manifest.
+    pub index: Option<(&'static str, &'static str)>,
 }
 
 impl Spec {
@@ -200,6 +203,7 @@ impl Spec {
             migrations: None,
             clone: None,
             indexes: None,
+            index: None,
         }
     }
 

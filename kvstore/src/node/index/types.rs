@@ -78,8 +78,23 @@ macro_rules! index_node {
             }
 
             fn __manifest(path: KeyPath, spec: &Spec, out: &mut Map<String, Value>) {
-                let _ = spec;
-                manifest_entry(out, &path, $kind, None, None);
+                let entries = if $kind == "ordered_index" {
+                    path.clone()
+                } else {
+                    path.with_id_pattern()
+                };
+                manifest_entry(out, &entries, $kind, None, None);
+                let Some((of, key)) = spec.index else {
+                    return;
+                };
+                let of = match path.as_str().rsplit_once(':') {
+                    Some((parent, _)) => format!("{parent}:{of}"),
+                    None => of.to_owned(),
+                };
+                if let Some(Value::Object(entry)) = out.get_mut(entries.as_str()) {
+                    entry.insert("of".into(), Value::from(of));
+                    entry.insert("key".into(), Value::from(key));
+                }
             }
 
             fn __owns(tail: Option<&str>) -> bool {
