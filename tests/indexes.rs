@@ -326,6 +326,63 @@ async fn ordered_pages(backend: DynBackend, prefix: &str) {
     assert_eq!(scores.first(1).await.unwrap()[0].0, want[0]);
 }
 
+async fn repair_rebuilds_from_the_records(backend: DynBackend, prefix: &str) {
+    let app = App::open_with_prefix(backend.clone(), prefix);
+    for (id, email, country, score) in [
+        ("a", "a@example.com", "NO", 1),
+        ("b", "b@example.com", "NO", 2),
+        ("c", "c@example.com", "SE", 3),
+    ] {
+        app.users()
+            .set(id, &user(id, email, Some(country), score))
+            .await
+            .unwrap();
+    }
+    // The index is lost (an index added to existing data looks the same), a stale entry
+    // appears, and two records are given one email behind the index's back.
+    for index in ["user_by_email", "users_by_country", "users_by_score"] {
+        let keys = backend
+            .scan_prefix(&format!("{prefix}:{index}"))
+            .await
+            .unwrap();
+        backend.delete(&keys).await.unwrap();
+    }
+    backend
+        .set_add(&format!("{prefix}:users_by_country:NO"), b"ghost", None)
+        .await
+        .unwrap();
+    let twin = br#"{"name":"d","email":"c@example.com","country":null,"score":4}"#;
+    backend
+        .set(&format!("{prefix}:users:d"), twin, Default::default())
+        .await
+        .unwrap();
+
+    let report = app.user_by_email().repair().await.unwrap();
+    assert_eq!(
+        (report.scanned, report.added, report.conflicts),
+        (4, 3, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.conflicting.len(), 1);
+    assert_eq!(
+        app.user_by_email()
+            .id("a@example.com")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a")
+    );
+    let report = app.users_by_country().repair().await.unwrap();
+    assert_eq!((report.added, report.removed), (3, 1), "{report:?}");
+    assert_eq!(app.users_by_country().ids("NO").await.unwrap(), ["a", "b"]);
+    let report = app.users_by_score().repair().await.unwrap();
+    assert_eq!(report.added, 4, "{report:?}");
+    assert_eq!(app.users_by_score().last(1).await.unwrap()[0].0, "d");
+    // Run again: nothing to do.
+    let again = app.users_by_country().repair().await.unwrap();
+    assert_eq!((again.added, again.removed), (0, 0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn indexes_on_every_backend() {
     for kind in Kind::ALL {
@@ -334,6 +391,7 @@ async fn indexes_on_every_backend() {
         racing_sign_ups(running.backend.clone(), &prefix(kind)).await;
         every_write_path_keeps_them(running.backend.clone(), &prefix(kind)).await;
         ordered_pages(running.backend.clone(), &prefix(kind)).await;
+        repair_rebuilds_from_the_records(running.backend.clone(), &prefix(kind)).await;
     }
 }
 

@@ -115,9 +115,9 @@ pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, 
 pub use layout::{Id, IntoId};
 pub use node::{
     Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, Index, IndexCursor, IndexOf,
-    IndexPage, Item, ListOf, MapOf, MemberSet, MigrationReport, OrderedIndex, PackedInt,
-    PackedInts, PatternReport, Problem, ProblemKind, Progress, Score, SetOf, SortedSetOf,
-    UniqueIndex, Versioned, MAX_PROBLEMS,
+    IndexPage, IndexReport, Item, ListOf, MapOf, MemberSet, MigrationReport, OrderedIndex,
+    PackedInt, PackedInts, PatternReport, Problem, ProblemKind, Progress, Score, SetOf,
+    SortedSetOf, UniqueIndex, Versioned, MAX_PROBLEMS,
 };
 pub use value::{Migrations, Storable};
 

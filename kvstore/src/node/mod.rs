@@ -39,8 +39,8 @@ pub use blob::Blob;
 pub use counter::Counter;
 pub use dynamic::Dynamic;
 pub use index::{
-    Index, IndexCursor, IndexKey, IndexNode, IndexOf, IndexPage, Indexes, OrderedIndex, Score,
-    UniqueIndex,
+    Index, IndexCursor, IndexKey, IndexNode, IndexOf, IndexPage, IndexReport, Indexes,
+    OrderedIndex, Score, UniqueIndex,
 };
 pub use item::Item;
 pub use list::ListOf;

@@ -10,4 +10,6 @@ pub(crate) mod unique;
 
 pub use encoding::Score;
 pub use hooks::{IndexKey, Indexes};
-pub use types::{Index, IndexCursor, IndexNode, IndexOf, IndexPage, OrderedIndex, UniqueIndex};
+pub use types::{
+    Index, IndexCursor, IndexNode, IndexOf, IndexPage, IndexReport, OrderedIndex, UniqueIndex,
+};

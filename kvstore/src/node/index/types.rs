@@ -205,19 +205,10 @@ impl<X: IndexNode, T: Storable> Index<X, T> {
         let Some(decoded) = X::Id::decode(id) else {
             return Ok(None);
         };
-        let record = self.records.get(ById(&decoded)).await?;
+        let record = self.records.get(ByKey(&decoded)).await?;
         Ok(record
             .filter(|r| (self.key)(r).is_some_and(|k| matches(&k)))
             .map(|r| (decoded, r)))
-    }
-}
-
-/// An id passed on by reference (what `Dynamic::get` takes).
-struct ById<'a, I>(&'a I);
-
-impl<I: Id> IntoId<I> for ById<'_, I> {
-    fn encode_id_into(&self, out: &mut String) -> std::result::Result<(), crate::InvalidKeyReason> {
-        self.0.encode_into(out)
     }
 }
 
@@ -247,7 +238,13 @@ impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id, T: Storable>
         if let Some(reason) = error {
             return Err(crate::Error::InvalidKey { key: entry, reason });
         }
-        let Some((holder, bytes)) = unique::holder(self.ctx(), &entry).await? else {
+        self.find_at(&entry).await
+    }
+
+    /// The record the claim at `entry` names, if it still has that key; a stale claim is
+    /// cleaned.
+    async fn find_at(&self, entry: &str) -> Result<Option<(I, T)>> {
+        let Some((holder, bytes)) = unique::holder(self.ctx(), entry).await? else {
             return Ok(None);
         };
         let wanted = K::decode(entry.rsplit_once(':').map_or("", |(_, k)| k));
@@ -255,7 +252,7 @@ impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id, T: Storable>
             .checked(&holder, |k| Some(k) == wanted.as_ref())
             .await?;
         if found.is_none() {
-            unique::clean(self.ctx(), &entry, &bytes).await?;
+            unique::clean(self.ctx(), entry, &bytes).await?;
         }
         Ok(found)
     }
@@ -508,6 +505,227 @@ pub struct IndexPage<S, I, T> {
     pub items: Vec<(I, T)>,
     /// The cursor of the next page; `None` at the end.
     pub next: Option<IndexCursor<S, I>>,
+}
+
+/// What [`repair`](Index::repair) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IndexReport {
+    /// Records read.
+    pub scanned: u64,
+    /// Entries added (records the index missed).
+    pub added: u64,
+    /// Stale entries removed.
+    pub removed: u64,
+    /// Unique keys claimed by two live records (left as they are).
+    pub conflicts: u64,
+    /// The ids of the records in conflict, each with the id of the record holding the key.
+    pub conflicting: Vec<(String, String)>,
+}
+
+impl<X: IndexNode, T: Storable> Index<X, T> {
+    /// Every key stored under the index's path and `:` (the entries of a keyed index), page
+    /// by page.
+    async fn entry_keys(&self) -> Result<Vec<String>> {
+        let prefix = format!("{}:", self.path().as_str());
+        let mut keys = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let scan = Command::Scan {
+                prefix: &prefix,
+                cursor: &cursor,
+                count: 1000,
+            };
+            let page = self.ctx().execute(scan).await?.into_page(&scan)?;
+            keys.extend(page.keys);
+            match page.next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    /// Pass one of a repair: every live, valid record, with its encoded id.
+    async fn each_record(&self, mut f: impl FnMut(String, T)) -> Result<u64> {
+        use futures_util::StreamExt as _;
+        let mut records = std::pin::pin!(self.records.stream());
+        let mut scanned = 0;
+        while let Some(next) = records.next().await {
+            let Ok((id, record)) = next else {
+                continue; // an invalid record is the audit's to report, not the index's
+            };
+            let mut encoded = String::new();
+            if id.encode_into(&mut encoded).is_ok() {
+                scanned += 1;
+                f(encoded, record);
+            }
+        }
+        Ok(scanned)
+    }
+}
+
+impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id, T: Storable>
+    Index<UniqueIndex<K, I>, T>
+{
+    /// Makes the index match the records: claims the key of every record that has none, and
+    /// removes the entries no live record has. Two records with one key are reported as a
+    /// conflict (both ids), not resolved. Safe while the service writes.
+    pub async fn repair(&self) -> Result<IndexReport> {
+        let mut report = IndexReport::default();
+        let mut records = Vec::new();
+        report.scanned = self
+            .each_record(|id, record| records.push((id, record)))
+            .await?;
+        for (id, record) in records {
+            let Some(key) = (self.key)(&record) else {
+                continue;
+            };
+            let (entry, error) = self
+                .path()
+                .with_id(&key)
+                .into_key(self.ctx().limits().max_key_len);
+            if error.is_some() {
+                continue;
+            }
+            let before = unique::holder(self.ctx(), &entry).await?;
+            if before.as_ref().is_some_and(|(holder, _)| *holder == id) {
+                continue;
+            }
+            let holds = |holder: String| {
+                let key = key.clone();
+                async move { Ok(self.checked(&holder, |k| *k == key).await?.is_some()) }
+            };
+            match unique::claim(self.ctx(), &entry, &id, holds).await {
+                Ok(claimed) => {
+                    unique::confirm(self.ctx(), &entry, &claimed).await?;
+                    report.added += 1;
+                }
+                Err(crate::Error::Unique { holder, .. }) => {
+                    report.conflicts += 1;
+                    let id = crate::layout::decode_id(&id).unwrap_or(id);
+                    report.conflicting.push((id, holder));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for entry in self.entry_keys().await? {
+            if self.find_at(&entry).await?.is_none()
+                && unique::holder(self.ctx(), &entry).await?.is_none()
+            {
+                report.removed += 1;
+            }
+        }
+        Ok(report)
+    }
+}
+
+impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id + Ord, T: Storable>
+    Index<IndexOf<K, I>, T>
+{
+    /// Makes the index match the records: adds the entry of every record, removes the entries
+    /// no live record has. Safe while the service writes.
+    pub async fn repair(&self) -> Result<IndexReport> {
+        let mut report = IndexReport::default();
+        let mut records = Vec::new();
+        report.scanned = self
+            .each_record(|id, record| records.push((id, record)))
+            .await?;
+        for (id, record) in records {
+            let Some(key) = (self.key)(&record) else {
+                continue;
+            };
+            let (set, error) = self
+                .path()
+                .with_id(&key)
+                .into_key(self.ctx().limits().max_key_len);
+            if error.is_some() {
+                continue;
+            }
+            let add = Command::Set {
+                key: &set,
+                op: SetOp::Add {
+                    member: id.as_bytes(),
+                    ttl_if_created: None,
+                },
+            };
+            if self.ctx().execute(add).await?.into_bool(&add)? {
+                report.added += 1;
+            }
+        }
+        for set in self.entry_keys().await? {
+            let Some(key) = K::decode(set.rsplit_once(':').map_or("", |(_, k)| k)) else {
+                continue;
+            };
+            let before = self.members(&set).await?;
+            let kept = self
+                .get(crate::node::index::types::ByKey(&key))
+                .await?
+                .len();
+            report.removed += (before.saturating_sub(kept)) as u64;
+        }
+        Ok(report)
+    }
+
+    async fn members(&self, set: &str) -> Result<usize> {
+        let len = Command::Set {
+            key: set,
+            op: SetOp::Len,
+        };
+        self.ctx().execute(len).await?.into_len(&len)
+    }
+}
+
+impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
+    /// Makes the index match the records: adds the entry of every record, removes the entries
+    /// no live record has. Safe while the service writes.
+    pub async fn repair(&self) -> Result<IndexReport> {
+        let mut report = IndexReport::default();
+        let mut records = Vec::new();
+        report.scanned = self
+            .each_record(|id, record| records.push((id, record)))
+            .await?;
+        let key = self.path().as_str().to_owned();
+        for (id, record) in records {
+            let Some(score) = (self.key)(&record).and_then(|s| s.to_f64()) else {
+                continue;
+            };
+            let member = format!("{:016x}:{id}", sortable(score));
+            let add = Command::SortedSet {
+                key: &key,
+                op: SortedSetOp::Add {
+                    member: member.as_bytes(),
+                    score: 0.0,
+                    ttl_if_created: None,
+                },
+            };
+            if self.ctx().execute(add).await?.into_bool(&add)? {
+                report.added += 1;
+            }
+        }
+        let len = || Command::SortedSet {
+            key: &key,
+            op: SortedSetOp::Len,
+        };
+        let before = self.ctx().execute(len()).await?.into_len(&len())?;
+        // A checked scan of everything cleans every stale entry on its way.
+        self.scan_bounds(Bound::Min, Bound::Max, false, usize::MAX)
+            .await?;
+        let after = self.ctx().execute(len()).await?.into_len(&len())?;
+        report.removed = before.saturating_sub(after) as u64;
+        Ok(report)
+    }
+}
+
+/// A key or id passed on by reference (what the lookups and `Dynamic::get` take).
+pub(crate) struct ByKey<'a, K>(pub(crate) &'a K);
+
+impl<K: Id> IntoId<K> for ByKey<'_, K> {
+    fn encode_id_into(&self, out: &mut String) -> std::result::Result<(), crate::InvalidKeyReason> {
+        self.0.encode_into(out)
+    }
 }
 
 /// An owned [`LexBound`], kept across pages.
