@@ -18,7 +18,8 @@
 //!    `kvstore` command line.
 //! 10. [Testing your store](testing): `ManualClock`, `interleaved()`, committed manifests, the
 //!     conformance suite.
-//! 11. [Performance](performance): what the typed layer costs, and where.
+//! 11. [Secondary indexes](indexes): find records by a field, kept right on every backend.
+//! 12. [Performance](performance): what the typed layer costs, and where.
 
 #[doc = include_str!("../docs/getting_started.md")]
 pub mod getting_started {}
@@ -49,6 +50,9 @@ pub mod backends {}
 
 #[doc = include_str!("../docs/testing.md")]
 pub mod testing {}
+
+#[doc = include_str!("../docs/indexes.md")]
+pub mod indexes {}
 
 #[doc = include_str!("../docs/performance.md")]
 pub mod performance {}

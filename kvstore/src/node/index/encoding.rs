@@ -19,6 +19,8 @@ pub trait Score: sealed::Sealed + Copy + PartialOrd + Send + Sync + 'static {
     fn to_f64(self) -> Option<f64>;
     /// The score an `f64` read back stands for.
     fn from_f64(score: f64) -> Option<Self>;
+    /// The score as the nearest `f64`, for a query's bounds (`None`: NaN).
+    fn bound(self) -> Option<f64>;
 }
 
 macro_rules! int_score {
@@ -38,6 +40,9 @@ macro_rules! int_score {
                     .then(|| score as $t)
                     .filter(|v| (*v as f64) == score)
             }
+            fn bound(self) -> Option<f64> {
+                Some(self as f64)
+            }
         }
     )*};
 }
@@ -51,6 +56,9 @@ impl Score for f64 {
     fn from_f64(score: f64) -> Option<Self> {
         (!score.is_nan()).then_some(score)
     }
+    fn bound(self) -> Option<f64> {
+        self.to_f64()
+    }
 }
 
 impl sealed::Sealed for f32 {}
@@ -61,6 +69,9 @@ impl Score for f32 {
     fn from_f64(score: f64) -> Option<Self> {
         let f = score as f32;
         (!score.is_nan() && f64::from(f) == score).then_some(f)
+    }
+    fn bound(self) -> Option<f64> {
+        self.to_f64()
     }
 }
 

@@ -336,14 +336,30 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
     }
 
     async fn scan(&self, min: S, max: S, rev: bool, limit: usize) -> Result<Vec<(I, T)>> {
-        let (Some(min), Some(max)) = (min.to_f64(), max.to_f64()) else {
-            return Ok(Vec::new());
+        let (start, end) = self.bounds(min, max, None)?;
+        let key = self.key;
+        let within = move |t: &T| key(t).is_some_and(|s| s >= min && s <= max);
+        let found = self.scan_members(start, end, rev, limit, &within).await?;
+        Ok(found.into_iter().map(|(_, id, t)| (id, t)).collect())
+    }
+
+    /// The byte-wise bounds of the entries with a score within `min..=max` (as the nearest
+    /// `f64`s: the records are then checked against the exact bounds), after `after`.
+    fn bounds(&self, min: S, max: S, after: Option<String>) -> Result<(Bound, Bound)> {
+        let (Some(low), Some(high)) = (min.bound(), max.bound()) else {
+            // NaN: nothing is within.
+            return Ok((Bound::Max, Bound::Min));
         };
-        let low = format!("{:016x}:", sortable(min)).into_bytes();
+        let low = format!("{:016x}:", sortable(low)).into_bytes();
+        let start = match after {
+            Some(after) if after.as_bytes() >= low.as_slice() => {
+                Bound::Excluded(after.into_bytes())
+            }
+            _ => Bound::Included(low),
+        };
         // `;` follows `:`: every member with the score `max`, whatever its id.
-        let high = format!("{:016x};", sortable(max)).into_bytes();
-        self.scan_bounds(Bound::Included(low), Bound::Excluded(high), rev, limit)
-            .await
+        let end = Bound::Excluded(format!("{:016x};", sortable(high)).into_bytes());
+        Ok((start, end))
     }
 
     async fn scan_bounds(
@@ -353,7 +369,7 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
         rev: bool,
         limit: usize,
     ) -> Result<Vec<(I, T)>> {
-        let found = self.scan_members(min, max, rev, limit).await?;
+        let found = self.scan_members(min, max, rev, limit, &|_| true).await?;
         Ok(found.into_iter().map(|(_, id, t)| (id, t)).collect())
     }
 
@@ -365,6 +381,7 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
         mut max: Bound,
         rev: bool,
         limit: usize,
+        within: &(dyn Fn(&T) -> bool + Sync),
     ) -> Result<Vec<(Vec<u8>, I, T)>> {
         let key = self.path().as_str().to_owned();
         let mut out = Vec::new();
@@ -392,7 +409,11 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
                 };
                 let matches = |k: &S| k.to_f64() == Some(score);
                 match self.checked(&id, matches).await? {
-                    Some((id, record)) => out.push((member, id, record)),
+                    Some((id, record)) => {
+                        if within(&record) {
+                            out.push((member, id, record));
+                        }
+                    }
                     None => {
                         let entry = Entry::Ordered {
                             key: key.clone(),
@@ -435,21 +456,10 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
         after: Option<IndexCursor<S, I>>,
         limit: usize,
     ) -> Result<IndexPage<S, I, T>> {
-        let (Some(low), Some(high)) = (min.to_f64(), max.to_f64()) else {
-            return Ok(IndexPage {
-                items: Vec::new(),
-                next: None,
-            });
-        };
-        let low = format!("{:016x}:", sortable(low)).into_bytes();
-        let start = match after {
-            Some(cursor) if cursor.after.as_bytes() >= low.as_slice() => {
-                Bound::Excluded(cursor.after.into_bytes())
-            }
-            _ => Bound::Included(low),
-        };
-        let high = Bound::Excluded(format!("{:016x};", sortable(high)).into_bytes());
-        let found = self.scan_members(start, high, false, limit).await?;
+        let (start, end) = self.bounds(min, max, after.map(|c| c.after))?;
+        let key = self.key;
+        let within = move |t: &T| key(t).is_some_and(|s| s >= min && s <= max);
+        let found = self.scan_members(start, end, false, limit, &within).await?;
         let next = (found.len() == limit && limit > 0)
             .then(|| found.last())
             .flatten()
