@@ -82,6 +82,7 @@ mod cache;
 mod counter;
 mod dynamic;
 mod evolution;
+mod indexes;
 mod item;
 mod keys;
 mod native;
@@ -162,6 +163,7 @@ pub fn rules() -> Vec<Rule> {
         native::RULES,
         watch::RULES,
         cache::RULES,
+        indexes::RULES,
     ]
     .concat()
 }
