@@ -5,7 +5,7 @@
 //! cargo run --release -p kvstore-bench              # full run (a few minutes)
 //! cargo run --release -p kvstore-bench -- --quick   # under a minute
 //! cargo run --release -p kvstore-bench -- --redis-url redis://127.0.0.1:6379/  # an existing server
-//! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native,redb,scale,cache,cluster
+//! cargo run --release -p kvstore-bench -- --only native  # some sections: external,memory,redis,native,redb,scale,index,cache,cluster
 //! cargo run --release -p kvstore-bench -- --markdown  # then BENCHMARKS.md's table becomes this run's
 //! cargo run --release -p kvstore-bench -- --markdown other.md  # or another file's (between the same markers)
 //! ```
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 mod cache;
 mod cluster;
 mod external;
+mod indexes;
 mod native;
 mod persistent;
 mod scale;
@@ -103,7 +104,7 @@ struct Config {
     scan_ids: u64,
     modify_per_task: u64,
     redis_url: Option<String>,
-    /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`, `redb`,
+    /// `--only a,b`: run only these sections (`external`, `memory`, `redis`, `native`, `redb`, `index`,
     /// `scale`, `cache`, `cluster`).
     only: Option<Vec<String>>,
     /// `--markdown [PATH]`: after the run, the table in PATH (BENCHMARKS.md at the workspace
@@ -130,8 +131,8 @@ impl Config {
             .position(|a| a == "--only")
             .and_then(|i| args.get(i + 1))
             .map(|list| list.split(',').map(str::to_owned).collect::<Vec<_>>());
-        const SECTIONS: [&str; 8] = [
-            "external", "memory", "redis", "native", "redb", "scale", "cache", "cluster",
+        const SECTIONS: [&str; 9] = [
+            "external", "memory", "redis", "native", "redb", "scale", "cache", "cluster", "index",
         ];
         for s in only.iter().flatten() {
             assert!(
@@ -1202,6 +1203,9 @@ fn main() -> Res<()> {
         if cfg.runs("scale") {
             scale::memory(&cfg, &mut rows).await?;
             scale::redis(&cfg, &url, &mut rows).await?;
+        }
+        if cfg.runs("index") {
+            indexes::rows(&cfg, &url, &mut rows).await?;
         }
         // On a 3-primary Redis Cluster of its own (started and stopped by the section).
         if cfg.runs("cluster") {

@@ -210,6 +210,35 @@ impl<X: IndexNode, T: Storable> Index<X, T> {
             .filter(|r| (self.key)(r).is_some_and(|k| matches(&k)))
             .map(|r| (decoded, r)))
     }
+
+    /// [`checked`](Self::checked) for several records in one read (`MGET` where the backend
+    /// allows): for each id, its record if live and `matches(position, key)`.
+    async fn checked_many(
+        &self,
+        ids: &[String],
+        matches: impl Fn(usize, &X::Key) -> bool,
+    ) -> Result<Vec<Option<(X::Id, T)>>> {
+        let decoded: Vec<Option<X::Id>> = ids.iter().map(|id| X::Id::decode(id)).collect();
+        let mut records = self
+            .records
+            .get_each(decoded.iter().flatten().map(ByKey))
+            .await?
+            .into_iter();
+        let mut out = Vec::with_capacity(ids.len());
+        for (at, id) in decoded.into_iter().enumerate() {
+            let Some(id) = id else {
+                out.push(None);
+                continue;
+            };
+            let record = records.next().transpose()?.flatten();
+            out.push(
+                record
+                    .filter(|r| (self.key)(r).is_some_and(|k| matches(at, &k)))
+                    .map(|r| (id, r)),
+            );
+        }
+        Ok(out)
+    }
 }
 
 impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id, T: Storable>
@@ -281,12 +310,16 @@ impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id + Ord, T: Storable
             op: SetOp::Members,
         };
         let members = self.ctx().execute(members).await?.into_members(&members)?;
-        let mut out = Vec::with_capacity(members.len());
-        for member in members {
-            let Ok(id) = String::from_utf8(member) else {
-                continue;
-            };
-            match self.checked(&id, |k| Some(k) == wanted.as_ref()).await? {
+        let ids: Vec<String> = members
+            .into_iter()
+            .filter_map(|m| String::from_utf8(m).ok())
+            .collect();
+        let found = self
+            .checked_many(&ids, |_, k| Some(k) == wanted.as_ref())
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, found) in ids.into_iter().zip(found) {
+            match found {
                 Some(found) => out.push(found),
                 None => {
                     let entry = Entry::Set {
@@ -400,15 +433,22 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
             };
             let members = self.ctx().execute(range).await?.into_members(&range)?;
             let (page_len, last) = (members.len(), members.last().cloned());
-            for member in members {
-                let Some((score, id)) = std::str::from_utf8(&member)
-                    .ok()
-                    .and_then(parse_ordered_member::<String>)
-                else {
-                    continue;
-                };
+            let parsed: Vec<(Vec<u8>, f64, String)> = members
+                .into_iter()
+                .filter_map(|member| {
+                    let (score, id) = std::str::from_utf8(&member)
+                        .ok()
+                        .and_then(parse_ordered_member::<String>)?;
+                    Some((member, score, id))
+                })
+                .collect();
+            let ids: Vec<String> = parsed.iter().map(|(_, _, id)| id.clone()).collect();
+            let found = self
+                .checked_many(&ids, |at, k| k.to_f64() == Some(parsed[at].1))
+                .await?;
+            for ((member, score, id), found) in parsed.into_iter().zip(found) {
                 let matches = |k: &S| k.to_f64() == Some(score);
-                match self.checked(&id, matches).await? {
+                match found {
                     Some((id, record)) => {
                         if within(&record) {
                             out.push((member, id, record));
