@@ -202,8 +202,25 @@ impl<'a, T: Storable> ItemAt<'a, T> {
         match self.classify(bytes)? {
             Read::Current(value) => Ok((value, None)),
             Read::Older { value, encoded, .. } => {
-                let wrote = self.migrations.is_some_and(Migrations::writes_back)
-                    && self.write_back(bytes, &encoded).await;
+                let writes_back = self.migrations.is_some_and(Migrations::writes_back);
+                let wrote = match self.indexes {
+                    // With indexes, the converted value's keys are claimed and entered like
+                    // any write's; a key held by another record: no write-back.
+                    Some(indexes) if writes_back => {
+                        let how = super::index::hooks::Record::Swap {
+                            ttl_if_created: None,
+                        };
+                        let written = self
+                            .write_planned(indexes, &value, None, Some(bytes), how)
+                            .await;
+                        #[cfg(feature = "tracing")]
+                        if let Err(error) = &written {
+                            tracing::debug!(key = self.key, %error, "kvstore: migration write-back refused");
+                        }
+                        written.unwrap_or(false)
+                    }
+                    _ => writes_back && self.write_back(bytes, &encoded).await,
+                };
                 Ok((value, wrote.then_some(encoded)))
             }
         }
