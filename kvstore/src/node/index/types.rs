@@ -598,6 +598,28 @@ impl<X: IndexNode, T: Storable> Index<X, T> {
         Ok(keys)
     }
 
+    /// Pass one of a repair over a keyed index: every live, valid record that has a key, with
+    /// its encoded id, its entry's key and its key; and how many records were read.
+    async fn keyed_records(&self) -> Result<(u64, Vec<(String, String, X::Key)>)>
+    where
+        X::Key: Id,
+    {
+        let mut records = Vec::new();
+        let scanned = self
+            .each_record(|id, record| records.push((id, record)))
+            .await?;
+        let max = self.ctx().limits().max_key_len;
+        let keyed = records
+            .into_iter()
+            .filter_map(|(id, record)| {
+                let key = (self.key)(&record)?;
+                let (entry, error) = self.path().with_id(&ByKey(&key)).into_key(max);
+                error.is_none().then_some((id, entry, key))
+            })
+            .collect();
+        Ok((scanned, keyed))
+    }
+
     /// Pass one of a repair: every live, valid record, with its encoded id.
     async fn each_record(&self, mut f: impl FnMut(String, T)) -> Result<u64> {
         use futures_util::StreamExt as _;
@@ -625,21 +647,9 @@ impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id, T: Storable>
     /// conflict (both ids), not resolved. Safe while the service writes.
     pub async fn repair(&self) -> Result<IndexReport> {
         let mut report = IndexReport::default();
-        let mut records = Vec::new();
-        report.scanned = self
-            .each_record(|id, record| records.push((id, record)))
-            .await?;
-        for (id, record) in records {
-            let Some(key) = (self.key)(&record) else {
-                continue;
-            };
-            let (entry, error) = self
-                .path()
-                .with_id(&key)
-                .into_key(self.ctx().limits().max_key_len);
-            if error.is_some() {
-                continue;
-            }
+        let (scanned, keyed) = self.keyed_records().await?;
+        report.scanned = scanned;
+        for (id, entry, key) in keyed {
             let before = unique::holder(self.ctx(), &entry).await?;
             if before.as_ref().is_some_and(|(holder, _)| *holder == id) {
                 continue;
@@ -679,21 +689,9 @@ impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id + Ord, T: Storable
     /// no live record has. Safe while the service writes.
     pub async fn repair(&self) -> Result<IndexReport> {
         let mut report = IndexReport::default();
-        let mut records = Vec::new();
-        report.scanned = self
-            .each_record(|id, record| records.push((id, record)))
-            .await?;
-        for (id, record) in records {
-            let Some(key) = (self.key)(&record) else {
-                continue;
-            };
-            let (set, error) = self
-                .path()
-                .with_id(&key)
-                .into_key(self.ctx().limits().max_key_len);
-            if error.is_some() {
-                continue;
-            }
+        let (scanned, keyed) = self.keyed_records().await?;
+        report.scanned = scanned;
+        for (id, set, _) in keyed {
             let add = Command::Set {
                 key: &set,
                 op: SetOp::Add {

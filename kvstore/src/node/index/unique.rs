@@ -164,6 +164,15 @@ mod tests {
         Context::new(MemoryBackend::new())
     }
 
+    /// A claim by `id` on a free (or its own) entry, confirmed.
+    async fn held(ctx: &Context, entry: &str, id: &str) -> Claimed {
+        let claimed = claim(ctx, entry, id, |_| async { Ok(false) })
+            .await
+            .unwrap();
+        assert!(confirm(ctx, entry, &claimed).await.unwrap());
+        claimed
+    }
+
     #[tokio::test]
     async fn one_claim_wins_and_its_holder_is_respected() {
         let ctx = ctx();
@@ -203,10 +212,7 @@ mod tests {
     async fn reclaiming_refreshes_the_token_so_a_release_keeps_it() {
         let ctx = ctx();
         let entry = "idx:k";
-        let first = claim(&ctx, entry, "a", |_| async { Ok(false) })
-            .await
-            .unwrap();
-        assert!(confirm(&ctx, entry, &first).await.unwrap());
+        let first = held(&ctx, entry, "a").await;
         let (_, before) = holder(&ctx, entry).await.unwrap().unwrap();
         let again = claim(&ctx, entry, "a", |_| async { Ok(false) })
             .await
@@ -237,16 +243,13 @@ mod tests {
     async fn a_failed_record_write_puts_the_claim_back() {
         let ctx = ctx();
         let entry = "idx:k";
-        let first = claim(&ctx, entry, "a", |_| async { Ok(false) })
-            .await
-            .unwrap();
-        assert!(confirm(&ctx, entry, &first).await.unwrap());
-        let (_, held) = holder(&ctx, entry).await.unwrap().unwrap();
+        held(&ctx, entry, "a").await;
+        let (_, stored) = holder(&ctx, entry).await.unwrap().unwrap();
         let again = claim(&ctx, entry, "a", |_| async { Ok(false) })
             .await
             .unwrap();
         restore(&ctx, entry, &again).await.unwrap();
-        assert_eq!(holder(&ctx, entry).await.unwrap().unwrap().1, held);
+        assert_eq!(holder(&ctx, entry).await.unwrap().unwrap().1, stored);
         let fresh = claim(&ctx, "idx:new", "a", |_| async { Ok(false) })
             .await
             .unwrap();
