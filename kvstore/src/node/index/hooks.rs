@@ -362,7 +362,7 @@ impl<T: Storable> ItemAt<'_, T> {
             Ok(Reply::Swap(swap)) => swap == Swap::Done,
             Ok(other) => Err(command.unexpected(&other))?,
             Err(e) => {
-                restore_all(self.ctx, &claims).await;
+                restore_unless_unknown(self.ctx, &claims, &e).await;
                 return Err(e);
             }
         };
@@ -426,7 +426,7 @@ impl<T: Storable> ItemAt<'_, T> {
             .await
             .and_then(|r| r.into_unit(&command))
         {
-            restore_all(self.ctx, &claims).await;
+            restore_unless_unknown(self.ctx, &claims, &e).await;
             return Err(e);
         }
         if let Some(entry) = self.confirm_all(&claims).await? {
@@ -581,6 +581,17 @@ impl<K: Clone> IndexKey<K> for K {
 impl<K: Clone> IndexKey<K> for Option<K> {
     fn index_key(&self) -> Option<K> {
         self.clone()
+    }
+}
+
+/// After a record write that failed with `error`: the claims are put back only when nothing
+/// was written (a refused value, a wrong type). A backend error (a timeout, a lost connection, a
+/// cluster's partial `set_many`) leaves the outcome unknown: the pending claims stay, so a record
+/// that was written keeps its key (a pending claim whose record does not have the key is taken
+/// over once its lease is over).
+async fn restore_unless_unknown(ctx: &Context, claims: &[(String, Claimed)], error: &Error) {
+    if !matches!(error, Error::Backend(_)) {
+        restore_all(ctx, claims).await;
     }
 }
 
