@@ -420,9 +420,12 @@ rules! {
         assert_eq!((again.added, again.removed), (0, 0));
     }
 
-    /// The manifest names each index, the records it keeps (`of`) and its key.
+    /// Each index has its key; the manifest names each index, the records it keeps (`of`) and
+    /// its key.
     pub async fn index_manifest(env: Env) {
-        let _ = env;
+        let app = App::open_with_prefix(env.backend.clone(), &env.prefix);
+        assert_eq!(app.user_by_email().key(), env.key("user_by_email"));
+        assert_eq!(app.users_by_score().key(), env.key("users_by_score"));
         let schema = App::schema();
         let unique = &schema["user_by_email:*"];
         assert_eq!(unique["kind"], "unique_index");

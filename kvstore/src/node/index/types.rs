@@ -188,6 +188,12 @@ impl<X: IndexNode, T: Storable> Index<X, T> {
         }
     }
 
+    /// The key of the index: where its entries are (`app:user_by_email`; a keyed index's
+    /// entries are below it, at `<key>:<encoded key>`).
+    pub fn key(&self) -> &str {
+        self.path().as_str()
+    }
+
     fn ctx(&self) -> &Context {
         &self.index.__at().ctx
     }
