@@ -210,8 +210,9 @@ rules! {
     }
 
     /// `set_many` (claims first: a batch with one unique key twice writes nothing), `modify`
-    /// (into a held key: refused), `set_if_absent`, `clear` keep the indexes; an atomic step
-    /// refuses to write an indexed record.
+    /// (into a held key: refused), `set_if_absent`, atomic steps (a step's commit is the record
+    /// write: claims before, entries after; a step not committed leaves no claim), `clear` keep
+    /// the indexes.
     pub async fn index_every_write_path_keeps_them(env: Env) {
         let (backend, prefix) = (env.backend.clone(), env.prefix.as_str());
         let app = App::open_with_prefix(backend.clone(), prefix);
@@ -297,20 +298,61 @@ rules! {
             .set("c", &user("C", "c@example.com", None, 0))
             .await
             .unwrap();
-        // An atomic step cannot write an indexed record yet: refused, nothing written.
+        // An atomic step writes an indexed record as `set` does: claims before its commit, the
+        // entries after.
+        let c = users.at("c");
+        assert!(kvstore::Atomic::new()
+            .set(&c, &user("C", "d@example.com", Some("DK"), 4))
+            .commit()
+            .await
+            .unwrap());
+        assert!(!app.user_by_email().contains("c@example.com").await.unwrap());
+        assert_eq!(
+            app.user_by_email()
+                .id("d@example.com")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("c")
+        );
+        assert_eq!(app.users_by_country().ids("DK").await.unwrap(), ["c"]);
+        assert_eq!(app.users_by_score().last(1).await.unwrap()[0].0, "c");
+        // A step whose check does not hold writes nothing and leaves no claim behind.
+        let claim = format!("{}:e@example.com", app.user_by_email().key());
+        assert!(!kvstore::Atomic::new()
+            .check(&c, Some(&user("C", "other@example.com", None, 0)))
+            .set(&c, &user("C", "e@example.com", None, 0))
+            .commit()
+            .await
+            .unwrap());
+        assert_eq!(backend.get(&claim).await.unwrap(), None, "the claim put back");
+        // A step into a key another record holds: `Error::Unique`, nothing written.
         let e = kvstore::Atomic::new()
-            .set(&users.at("c"), &user("C", "d@example.com", None, 0))
+            .set(&c, &user("C", "a2@example.com", None, 0))
             .commit()
             .await
             .unwrap_err();
         assert!(
-            matches!(&e, Error::Backend(b) if b.kind() == kvstore::BackendErrorKind::Unsupported),
+            matches!(&e, Error::Unique { holder, .. } if holder == "a"),
             "{e:?}"
         );
         assert_eq!(
             users.get("c").await.unwrap().unwrap().email,
-            "c@example.com"
+            "d@example.com"
         );
+        // A step that removes the record lets its keys go.
+        assert!(kvstore::Atomic::new().remove(&c).commit().await.unwrap());
+        assert!(!app.user_by_email().contains("d@example.com").await.unwrap());
+        assert!(app.users_by_country().ids("DK").await.unwrap().is_empty());
+        let left = backend
+            .get(&format!("{}:d@example.com", app.user_by_email().key()))
+            .await
+            .unwrap();
+        assert_eq!(left, None, "the removed record's claim released");
+        users
+            .set("c", &user("C", "c@example.com", None, 0))
+            .await
+            .unwrap();
         // clear() lets every key go with its record.
         assert_eq!(users.clear().await.unwrap(), 2);
         let left = backend.scan_prefix(&format!("{prefix}:")).await.unwrap();
@@ -437,8 +479,9 @@ rules! {
         kvstore::manifest::Manifest::from_json(&schema).expect("the manifest reads back");
     }
 
-    /// A migration write-back claims and enters the converted value's keys like any write; a
-    /// converted value whose unique key another record holds is returned but not written back.
+    /// A migration write-back and `migrate()` claim and enter the converted value's keys like
+    /// any write; a converted value whose unique key another record holds is returned but not
+    /// written back (`migrate()` reports it as a failed write-back).
     pub async fn index_migration_write_back(env: Env) {
         let club = Club::open_with_prefix(env.backend.clone(), &env.prefix);
         env.raw_set("members:a", br#"{"email":"a@x.io"}"#).await;
@@ -458,5 +501,27 @@ rules! {
             club.member_by_email().id("a@x.io").await.unwrap().as_deref(),
             Some("a")
         );
+        // `migrate()` writes back through the indexes too: c's key claimed and entered; b's
+        // held by a, so b is reported as a failed write-back and left as it is.
+        env.raw_set("members:c", br#"{"email":"c@x.io"}"#).await;
+        let report = club.migrate().await.unwrap();
+        assert_eq!(
+            (report.migrated, report.failed),
+            (1, 1),
+            "{report}"
+        );
+        assert!(
+            report.problems.iter().any(|p| p.key == env.key("members:b")
+                && p.kind == kvstore::ProblemKind::WriteFailed),
+            "{report}"
+        );
+        assert_eq!(
+            club.member_by_email().id("c@x.io").await.unwrap().as_deref(),
+            Some("c")
+        );
+        let claim = format!("{}:c@x.io", club.member_by_email().key());
+        assert!(env.backend.get(&claim).await.unwrap().is_some(), "c's claim");
+        let stored = env.backend.get(&env.key("members:c")).await.unwrap().unwrap();
+        assert!(stored.starts_with(br#"{"email":"c@x.io","plan""#), "migrated");
     }
 }

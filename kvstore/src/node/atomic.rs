@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::bits::check_len;
+use super::index::step::{self, StepRecord, StepWrite};
 use super::map::encode_field;
 use super::{
     Bits, Blob, Context, Counter, Item, Leaf, ListOf, MapOf, PackedInt, PackedInts, SetOf,
@@ -71,12 +72,20 @@ const RETRY_DEADLINE: Duration = Duration::from_secs(15);
 /// Cluster runs it on one node, so every key must hash to one slot — put them under one
 /// colocated id (`#[store(colocate)]`), or `commit` fails with [`Error::CrossSlot`] before
 /// anything is sent.
+///
+/// A record that secondary indexes are kept for (a `Dynamic<Item<T>>` with an
+/// [`index`](crate::guide::indexes)) is written and removed by a step as by `set` and `remove`:
+/// its unique keys are claimed before the commit (a key another record holds fails the step with
+/// [`Error::Unique`] before anything is sent), its entries are settled after it; a step that is
+/// not committed puts its claims back. The index entries are not part of the step's keys.
 #[derive(Default)]
 #[must_use = "an atomic step does nothing until `.commit().await`"]
 pub struct Atomic {
     ctx: Option<Context>,
     checks: Vec<(String, Option<Vec<u8>>)>,
     writes: Vec<Write>,
+    /// The records of the step that indexes are kept for (claimed before the commit).
+    indexed: Vec<Box<dyn StepRecord>>,
     error: Option<Error>,
 }
 
@@ -85,6 +94,7 @@ impl std::fmt::Debug for Atomic {
         f.debug_struct("Atomic")
             .field("checks", &self.checks.len())
             .field("writes", &self.writes.len())
+            .field("indexed", &self.indexed.len())
             .field("error", &self.error)
             .finish()
     }
@@ -268,6 +278,10 @@ pub trait AtomicKey: sealed::Sealed {}
 mod sealed {
     pub trait Sealed {
         fn leaf(&self) -> &super::Leaf;
+        /// What a removal of the handle's key does to indexes (a record's: its entries).
+        fn removal(&self) -> Option<Box<dyn super::StepRecord>> {
+            None
+        }
     }
 
     pub trait Members<T>: Sealed {
@@ -288,8 +302,19 @@ macro_rules! atomic_key {
     )*};
 }
 
+#[allow(private_interfaces)]
+impl<T: Storable> sealed::Sealed for Item<T> {
+    fn leaf(&self) -> &Leaf {
+        &self.leaf
+    }
+
+    fn removal(&self) -> Option<Box<dyn StepRecord>> {
+        StepWrite::removal(self)
+    }
+}
+impl<T: Storable> AtomicKey for Item<T> {}
+
 atomic_key!(
-    Item<T>,
     Counter,
     SetOf<T>,
     Blob,
@@ -326,22 +351,6 @@ impl Atomic {
                 return None;
             }
             Some(_) => {}
-        }
-        Some(key)
-    }
-
-    /// [`key`](Self::key), for a write: a record that indexes are kept for cannot be written
-    /// by a step yet.
-    fn write_key(&mut self, leaf: &Leaf) -> Option<String> {
-        let key = self.key(leaf)?;
-        if leaf.indexed {
-            self.error = Some(Error::backend(
-                crate::BackendErrorKind::Unsupported,
-                Some(&key),
-                "an atomic step cannot write a record that indexes are kept for yet: write it \
-                 with `set`, `modify` or `remove` (they keep the indexes)",
-            ));
-            return None;
         }
         Some(key)
     }
@@ -414,10 +423,16 @@ impl Atomic {
         value: &T,
         ttl: Result<Option<Duration>>,
     ) -> Atomic {
-        if let Some(key) = self.write_key(&item.leaf) {
+        if let Some(key) = self.key(&item.leaf) {
             let max = item.leaf.max_value_size();
             let encoded = ttl.and_then(|ttl| Ok((item.json.encode(&key, value, max)?, ttl)));
-            if let Some((value, ttl)) = self.encoded(encoded) {
+            let indexed = encoded
+                .as_ref()
+                .map_or(Ok(None), |(bytes, _)| StepWrite::write(item, value, bytes));
+            if let (Some((value, ttl)), Some(indexed)) =
+                (self.encoded(encoded), self.encoded(indexed))
+            {
+                self.indexed.extend(indexed);
                 self.writes.push(Write::Set { key, value, ttl });
             }
         }
@@ -428,7 +443,8 @@ impl Atomic {
     /// [`AtomicKey`]). To remove one member of a set, use
     /// [`remove_member`](Atomic::remove_member).
     pub fn remove(mut self, handle: &impl AtomicKey) -> Atomic {
-        if let Some(key) = self.write_key(sealed::Sealed::leaf(handle)) {
+        if let Some(key) = self.key(sealed::Sealed::leaf(handle)) {
+            self.indexed.extend(sealed::Sealed::removal(handle));
             self.writes.push(Write::Delete { keys: [key] });
         }
         self
@@ -437,7 +453,7 @@ impl Atomic {
     /// Adds `by` to `counter` (as [`Counter::increment`]: a counter created here gets the field's
     /// TTL; an overflow fails the whole step).
     pub fn increment(mut self, counter: &Counter, by: i64) -> Atomic {
-        if let Some(key) = self.write_key(&counter.leaf) {
+        if let Some(key) = self.key(&counter.leaf) {
             let ttl = counter.leaf.ttl;
             self.writes.push(Write::Increment {
                 key,
@@ -450,7 +466,7 @@ impl Atomic {
 
     /// Adds `member` to `set` (as [`SetOf::add`]).
     pub fn add<T: Storable>(mut self, set: &SetOf<T>, member: &T) -> Atomic {
-        if let Some(key) = self.write_key(&set.leaf) {
+        if let Some(key) = self.key(&set.leaf) {
             let max = set.leaf.max_value_size();
             if let Some(member) = self.encoded(set.json.encode(&key, member, max)) {
                 let ttl = set.leaf.ttl;
@@ -464,7 +480,7 @@ impl Atomic {
     /// [`SortedSetOf::remove`]).
     pub fn remove_member<T: Storable, S: MemberSet<T>>(mut self, set: &S, member: &T) -> Atomic {
         let leaf = sealed::Sealed::leaf(set);
-        if let Some(key) = self.write_key(leaf) {
+        if let Some(key) = self.key(leaf) {
             let max = leaf.max_value_size();
             let codec = sealed::Members::codec(set);
             if let Some(member) = self.encoded(codec.encode(&key, member, max)) {
@@ -486,7 +502,7 @@ impl Atomic {
     }
 
     fn push<T: Storable>(mut self, list: &ListOf<T>, end: End, value: &T) -> Atomic {
-        if let Some(key) = self.write_key(&list.leaf) {
+        if let Some(key) = self.key(&list.leaf) {
             let max = list.leaf.max_value_size();
             if let Some(value) = self.encoded(list.json.encode(&key, value, max)) {
                 let ttl = list.leaf.ttl;
@@ -520,7 +536,7 @@ impl Atomic {
         op: ScoreWrite,
         score: f64,
     ) -> Atomic {
-        if let Some(key) = self.write_key(&set.leaf) {
+        if let Some(key) = self.key(&set.leaf) {
             let max = set.leaf.max_value_size();
             let member = if score.is_nan() {
                 Err(not_a_number(&key))
@@ -607,7 +623,7 @@ impl Atomic {
         map: &MapOf<F, V>,
         field: &I,
     ) -> Option<(String, String)> {
-        let key = self.write_key(&map.leaf)?;
+        let key = self.key(&map.leaf)?;
         let field = self.encoded(encode_field(&map.leaf, &key, field))?;
         Some((key, field))
     }
@@ -655,7 +671,7 @@ impl Atomic {
     }
 
     fn bits(&mut self, leaf: &Leaf, op: BitsOp, checked: Result<()>) {
-        if let Some(key) = self.write_key(leaf) {
+        if let Some(key) = self.key(leaf) {
             if self.encoded(checked).is_some() {
                 self.writes.push(Write::Bits { key, op });
             }
@@ -686,7 +702,11 @@ impl Atomic {
             checks: &checks,
             writes: &writes,
         };
-        ctx.execute(command).await?.into_bool(&command)
+        let mut indexed = self.indexed;
+        step::around(&mut indexed, async {
+            ctx.execute(command).await?.into_bool(&command)
+        })
+        .await
     }
 
     /// The read-check-write loop: calls `step` for a step built from fresh reads (`None`: there

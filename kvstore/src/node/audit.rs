@@ -188,6 +188,13 @@ pub(crate) enum Verdict {
     Invalid(Error),
 }
 
+/// How a migration writes an outdated value back when a compare-and-swap of its bytes is not
+/// enough (a record with indexes: through the index protocol). `Ok(false)`: the value changed
+/// meanwhile (skipped).
+pub(crate) trait WriteBack: Send + Sync {
+    fn write_back<'a>(&'a self, key: &'a str, stored: &'a [u8]) -> BoxFuture<'a, Result<bool>>;
+}
+
 /// One audit or migration in progress.
 pub struct Run<'p> {
     migrate: bool,
@@ -345,6 +352,7 @@ impl<'p> Run<'p> {
         key: &str,
         bytes: &[u8],
         verdict: Verdict,
+        write_back: Option<&dyn WriteBack>,
     ) -> Result<()> {
         self.audit.checked += 1;
         self.migration.scanned += 1;
@@ -393,17 +401,26 @@ impl<'p> Run<'p> {
                         );
                         return Ok(());
                     };
-                    let swap = Command::Str {
-                        key,
-                        op: StringOp::CompareAndSwap {
-                            expected: Some(bytes),
-                            new: Some(&encoded),
-                            ttl_if_created: None,
-                        },
+                    let written = match write_back {
+                        Some(write_back) => write_back.write_back(key, bytes).await,
+                        None => {
+                            let swap = Command::Str {
+                                key,
+                                op: StringOp::CompareAndSwap {
+                                    expected: Some(bytes),
+                                    new: Some(&encoded),
+                                    ttl_if_created: None,
+                                },
+                            };
+                            ctx.execute(swap)
+                                .await
+                                .and_then(|r| r.into_swap(&swap))
+                                .map(|swap| swap == Swap::Done)
+                        }
                     };
-                    match ctx.execute(swap).await.and_then(|r| r.into_swap(&swap)) {
-                        Ok(Swap::Done) => self.migration.migrated += 1,
-                        Ok(Swap::Current(_)) => self.migration.skipped += 1,
+                    match written {
+                        Ok(true) => self.migration.migrated += 1,
+                        Ok(false) => self.migration.skipped += 1,
                         // The backend is down: stop (a later run picks up where this one was).
                         Err(Error::Backend(e)) if e.is_transient() => {
                             return Err(Error::Backend(e))
@@ -432,6 +449,18 @@ impl<'p> Run<'p> {
         keys: &[String],
         check: impl Fn(&str, &[u8]) -> Verdict,
     ) -> Result<()> {
+        self.check_strings_with(ctx, keys, check, None).await
+    }
+
+    /// [`check_strings`](Self::check_strings), writing outdated values back with `write_back`
+    /// (when given) instead of a compare-and-swap of the bytes.
+    pub(crate) async fn check_strings_with(
+        &mut self,
+        ctx: &Context,
+        keys: &[String],
+        check: impl Fn(&str, &[u8]) -> Verdict,
+        write_back: Option<&dyn WriteBack>,
+    ) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
@@ -441,7 +470,7 @@ impl<'p> Run<'p> {
             match value {
                 Some(bytes) => {
                     let verdict = check(key, &bytes);
-                    self.verdict(ctx, key, &bytes, verdict).await?;
+                    self.verdict(ctx, key, &bytes, verdict, write_back).await?;
                 }
                 None => {
                     // `MGET` reads a key of another kind as nil; an expired key is just gone.
@@ -501,7 +530,7 @@ impl<'p> Run<'p> {
                 None if outdated => Verdict::Outdated { encoded: None },
                 None => Verdict::Valid,
             };
-            self.verdict(ctx, key, &[], verdict).await?;
+            self.verdict(ctx, key, &[], verdict, None).await?;
         }
         self.scanned(keys.len());
         Ok(())

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use std::sync::Arc;
 
-use super::audit::{BoxFuture, Run, Verdict};
-use super::index::hooks::Indexes;
+use super::audit::{BoxFuture, Run, Verdict, WriteBack};
+use super::index::hooks::{IndexedWriteBack, Indexes};
 use super::watch::{KeyWatch, WatchRead};
 
 use super::{
@@ -458,7 +458,7 @@ impl<T> fmt::Debug for Item<T> {
 }
 
 impl<T: Storable> Item<T> {
-    fn at(&self) -> Result<ItemAt<'_, T>> {
+    pub(crate) fn at(&self) -> Result<ItemAt<'_, T>> {
         Ok(ItemAt {
             ctx: &self.leaf.ctx,
             key: self.leaf.key()?,
@@ -626,9 +626,19 @@ impl<T: Storable> Item<T> {
     ) -> Result<()> {
         let json = Json::<T>::new();
         let migrations = spec.migrations::<T>();
-        run.check_strings(ctx, keys, |key, bytes| {
-            verdict(json, migrations.as_deref(), key, bytes)
-        })
+        let indexes = spec.indexes::<T>();
+        let write_back = indexes.as_deref().map(|indexes| IndexedWriteBack {
+            ctx,
+            indexes,
+            migrations: migrations.as_deref(),
+        });
+        let write_back = write_back.as_ref().map(|w| w as &dyn WriteBack);
+        run.check_strings_with(
+            ctx,
+            keys,
+            |key, bytes| verdict(json, migrations.as_deref(), key, bytes),
+            write_back,
+        )
         .await
     }
 }
@@ -691,9 +701,18 @@ impl<T: Storable> Node for Item<T> {
             let keys = [key.to_owned()];
             let json = self.json;
             let migrations = self.migrations.as_deref();
-            run.check_strings(&self.leaf.ctx, &keys, |key, bytes| {
-                verdict(json, migrations, key, bytes)
-            })
+            let write_back = self.indexes.as_deref().map(|indexes| IndexedWriteBack {
+                ctx: &self.leaf.ctx,
+                indexes,
+                migrations,
+            });
+            let write_back = write_back.as_ref().map(|w| w as &dyn WriteBack);
+            run.check_strings_with(
+                &self.leaf.ctx,
+                &keys,
+                |key, bytes| verdict(json, migrations, key, bytes),
+                write_back,
+            )
             .await
         })
     }

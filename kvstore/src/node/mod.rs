@@ -328,8 +328,6 @@ pub(crate) struct LeafState {
     pub(crate) key: String,
     error: Option<InvalidKeyReason>,
     pub(crate) ttl: Option<Duration>,
-    /// Whether indexes are kept for this record (an atomic step cannot write it yet).
-    pub(crate) indexed: bool,
 }
 
 impl std::ops::Deref for Leaf {
@@ -348,7 +346,6 @@ impl Leaf {
             key,
             error,
             ttl: ttl.map(round_up_to_millis),
-            indexed: spec.indexes.is_some(),
         }))
     }
 

@@ -10,9 +10,10 @@ use super::unique::{self, Claimed};
 use crate::backend::command::{Command, Reply, SetOptions, StringOp, Swap};
 use crate::error::{Error, InvalidKeyReason, Result};
 use crate::layout::{split_id_segment, Id, KeyPath};
+use crate::node::audit::{BoxFuture, WriteBack};
 use crate::node::item::ItemAt;
 use crate::node::Context;
-use crate::value::{LeafCodec, Storable};
+use crate::value::{Json, LeafCodec, Migrations, Storable};
 
 /// What an index keys a record by.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +134,7 @@ impl<T: Storable> Indexes<T> {
 
     /// What every index keys `value` by, in hook order; an error (naming `key`, the record's)
     /// for a key that cannot be stored.
-    fn keys_of(&self, key: &str, value: Option<&T>) -> Result<Vec<Option<Keyed>>> {
+    pub(super) fn keys_of(&self, key: &str, value: Option<&T>) -> Result<Vec<Option<Keyed>>> {
         self.hooks
             .iter()
             .map(|hook| match value.and_then(|v| (hook.key)(v)) {
@@ -208,35 +209,42 @@ impl<T: Storable> ItemAt<'_, T> {
 
     /// What the indexes of the record at `self.key` need to know of one write: its id, what
     /// it is keyed by now and was keyed by before (`old`: the record read before the write).
-    fn plan<'v>(
+    fn plan(&self, indexes: &Indexes<T>, value: &T, old: Option<&T>) -> Result<Option<Planned>> {
+        let new_keys = indexes.keys_of(self.key, Some(value))?;
+        Ok(self.plan_keys(indexes, new_keys, old))
+    }
+
+    /// [`plan`](Self::plan), with the new keys computed already.
+    pub(super) fn plan_keys(
         &self,
-        indexes: &'v Indexes<T>,
-        value: &T,
+        indexes: &Indexes<T>,
+        new_keys: Vec<Option<Keyed>>,
         old: Option<&T>,
-    ) -> Result<Option<Planned<'v, T>>> {
-        let Some(id) = indexes.id_of(self.key) else {
-            return Ok(None);
-        };
-        Ok(Some(Planned {
-            indexes,
+    ) -> Option<Planned> {
+        let id = indexes.id_of(self.key)?;
+        Some(Planned {
             key: self.key.to_owned(),
             id: id.to_owned(),
-            new_keys: indexes.keys_of(self.key, Some(value))?,
+            new_keys,
             old_keys: indexes.keys_of(self.key, old).unwrap_or_default(),
-        }))
+        })
     }
 
     /// Claims the unique keys of every planned write (all undone if one fails).
-    async fn claim_all(&self, planned: &[Planned<'_, T>]) -> Result<Vec<(String, Claimed)>> {
+    pub(super) async fn claim_all(
+        &self,
+        indexes: &Indexes<T>,
+        planned: &[Planned],
+    ) -> Result<Vec<(String, Claimed)>> {
         let mut claims: Vec<(String, Claimed)> = Vec::new();
         for plan in planned {
-            for (i, hook) in plan.indexes.hooks.iter().enumerate() {
+            for (i, hook) in indexes.hooks.iter().enumerate() {
                 let (Kind::Unique, Some(keyed)) = (hook.kind, &plan.new_keys[i]) else {
                     continue;
                 };
                 let entry = hook.unique_entry(keyed);
                 let claimed = unique::claim(self.ctx, &entry, &plan.id, |holder| async move {
-                    self.has_key(plan.indexes, i, &holder, keyed).await
+                    self.has_key(indexes, i, &holder, keyed).await
                 })
                 .await;
                 match claimed {
@@ -253,7 +261,7 @@ impl<T: Storable> ItemAt<'_, T> {
 
     /// Confirms the claims after the record writes; the entry of the first that is no longer
     /// ours (taken over while this writer stalled past the lease).
-    async fn confirm_all(&self, claims: &[(String, Claimed)]) -> Result<Option<String>> {
+    pub(super) async fn confirm_all(&self, claims: &[(String, Claimed)]) -> Result<Option<String>> {
         for (entry, claimed) in claims {
             if !unique::confirm(self.ctx, entry, claimed).await? {
                 return Ok(Some(entry.clone()));
@@ -263,8 +271,8 @@ impl<T: Storable> ItemAt<'_, T> {
     }
 
     /// After the record write: the non-unique entries moved, the old unique keys released.
-    async fn settle(&self, plan: &Planned<'_, T>) -> Result<()> {
-        let (indexes, id) = (plan.indexes, plan.id.as_str());
+    pub(super) async fn settle(&self, indexes: &Indexes<T>, plan: &Planned) -> Result<()> {
+        let id = plan.id.as_str();
         for (i, hook) in indexes.hooks.iter().enumerate() {
             let (old, new) = (plan.old_keys.get(i).cloned().flatten(), &plan.new_keys[i]);
             match hook.kind {
@@ -292,7 +300,7 @@ impl<T: Storable> ItemAt<'_, T> {
     }
 
     /// The error for a claim lost after the record write, which was undone.
-    async fn lost(&self, entry: String) -> Result<bool> {
+    pub(super) async fn lost(&self, entry: String) -> Result<bool> {
         let holder = unique::holder(self.ctx, &entry).await?.map(|(h, _)| h);
         Err(Error::Unique {
             key: entry,
@@ -339,7 +347,7 @@ impl<T: Storable> ItemAt<'_, T> {
         let Some(plan) = self.plan(indexes, value, old)? else {
             return self.write_plain(value, how.options()).await;
         };
-        let claims = self.claim_all(std::slice::from_ref(&plan)).await?;
+        let claims = self.claim_all(indexes, std::slice::from_ref(&plan)).await?;
         let command = match how {
             Record::Set(options) => Command::Str {
                 key: self.key,
@@ -375,12 +383,12 @@ impl<T: Storable> ItemAt<'_, T> {
             restore_all(self.ctx, &claims).await;
             return self.lost(entry).await;
         }
-        self.settle(&plan).await?;
+        self.settle(indexes, &plan).await?;
         Ok(true)
     }
 
     /// Puts the record back from `written` to `old` (a lost claim), if nobody wrote since.
-    async fn put_back(&self, written: &[u8], old: Option<&[u8]>) -> Result<()> {
+    pub(super) async fn put_back(&self, written: &[u8], old: Option<&[u8]>) -> Result<()> {
         let undo = Command::Str {
             key: self.key,
             op: StringOp::CompareAndSwap {
@@ -418,7 +426,7 @@ impl<T: Storable> ItemAt<'_, T> {
                 planned.push(plan);
             }
         }
-        let claims = self.claim_all(&planned).await?;
+        let claims = self.claim_all(indexes, &planned).await?;
         let command = Command::SetMany { entries, ttl };
         if let Err(e) = self
             .ctx
@@ -445,7 +453,7 @@ impl<T: Storable> ItemAt<'_, T> {
                 key: &plan.key,
                 ..self.reader()
             };
-            at.settle(plan).await?;
+            at.settle(indexes, plan).await?;
         }
         Ok(())
     }
@@ -532,6 +540,36 @@ impl<T: Storable> ItemAt<'_, T> {
     }
 }
 
+/// A migration's write-back of an indexed record (`migrate()`): the converted value written
+/// through the index protocol, as a compare-and-swap against the bytes read.
+pub(crate) struct IndexedWriteBack<'a, T> {
+    pub(crate) ctx: &'a Context,
+    pub(crate) indexes: &'a Indexes<T>,
+    pub(crate) migrations: Option<&'a Migrations<T>>,
+}
+
+impl<T: Storable> WriteBack for IndexedWriteBack<'_, T> {
+    fn write_back<'a>(&'a self, key: &'a str, stored: &'a [u8]) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let at = ItemAt {
+                ctx: self.ctx,
+                key,
+                json: Json::new(),
+                ttl: None,
+                migrations: self.migrations,
+                clone: None,
+                indexes: Some(self.indexes),
+            };
+            let value = at.classify(stored)?.into_value();
+            let how = Record::Swap {
+                ttl_if_created: None,
+            };
+            at.write_planned(self.indexes, &value, None, Some(stored), how)
+                .await
+        })
+    }
+}
+
 /// How a record is written: `SET` (with its options), or a compare-and-swap against the bytes
 /// read (`modify`, a migration write-back).
 pub(crate) enum Record {
@@ -551,8 +589,7 @@ impl Record {
 }
 
 /// One record write, planned.
-struct Planned<'v, T> {
-    indexes: &'v Indexes<T>,
+pub(super) struct Planned {
     key: String,
     id: String,
     new_keys: Vec<Option<Keyed>>,
@@ -589,14 +626,18 @@ impl<K: Clone> IndexKey<K> for Option<K> {
 /// cluster's partial `set_many`) leaves the outcome unknown: the pending claims stay, so a record
 /// that was written keeps its key (a pending claim whose record does not have the key is taken
 /// over once its lease is over).
-async fn restore_unless_unknown(ctx: &Context, claims: &[(String, Claimed)], error: &Error) {
+pub(super) async fn restore_unless_unknown(
+    ctx: &Context,
+    claims: &[(String, Claimed)],
+    error: &Error,
+) {
     if !matches!(error, Error::Backend(_)) {
         restore_all(ctx, claims).await;
     }
 }
 
 /// Puts back every claim (best effort: the write is failing already).
-async fn restore_all(ctx: &Context, claims: &[(String, Claimed)]) {
+pub(super) async fn restore_all(ctx: &Context, claims: &[(String, Claimed)]) {
     for (entry, claimed) in claims {
         let _ = unique::restore(ctx, entry, claimed).await;
     }
