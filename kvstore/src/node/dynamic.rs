@@ -45,6 +45,13 @@ struct DynamicState {
     item: Option<&'static Codec>,
 }
 
+impl<N, K> Dynamic<N, K> {
+    /// The field's spec (what each id's node is built with).
+    pub(crate) fn spec(&self) -> &Spec {
+        &self.inner.spec
+    }
+}
+
 impl<N, K> Clone for Dynamic<N, K> {
     fn clone(&self) -> Self {
         Dynamic {

@@ -25,7 +25,7 @@ pub(crate) enum Keyed {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Unique,
     Many,
     Ordered,
@@ -33,19 +33,19 @@ enum Kind {
 
 type KeyFn<T> = Arc<dyn Fn(&T) -> Option<std::result::Result<Keyed, String>> + Send + Sync>;
 
-struct Hook<T> {
-    kind: Kind,
+pub(super) struct Hook<T> {
+    pub(super) kind: Kind,
     /// The index field's path (`app:user_by_email`).
-    path: KeyPath,
-    key: KeyFn<T>,
+    pub(super) path: KeyPath,
+    pub(super) key: KeyFn<T>,
 }
 
 /// The indexes of one `Dynamic<Item<T>>` field (built by the derive, passed down in its spec).
 #[doc(hidden)]
 pub struct Indexes<T> {
     /// The records' path (the `Dynamic` field's).
-    records: KeyPath,
-    hooks: Vec<Hook<T>>,
+    pub(super) records: KeyPath,
+    pub(super) hooks: Vec<Hook<T>>,
 }
 
 fn encode_key<K: Id>(key: &K) -> std::result::Result<Keyed, String> {
@@ -112,6 +112,11 @@ impl<T: Storable> Indexes<T> {
         self
     }
 
+    /// The position of the index at `path`.
+    pub(crate) fn hook_at(&self, path: &str) -> Option<usize> {
+        self.hooks.iter().position(|h| h.path.as_str() == path)
+    }
+
     /// The encoded id of the record at `key`.
     pub(crate) fn id_of<'k>(&self, key: &'k str) -> Option<&'k str> {
         let tail = key.strip_prefix(self.records.id_prefix().as_str())?;
@@ -151,7 +156,7 @@ impl<T: Storable> Indexes<T> {
 
 impl<T> Hook<T> {
     /// The unique entry's key for `keyed`.
-    fn unique_entry(&self, keyed: &Keyed) -> String {
+    pub(super) fn unique_entry(&self, keyed: &Keyed) -> String {
         match keyed {
             Keyed::Id(k) => format!("{}:{k}", self.path.as_str()),
             Keyed::Score(_) => unreachable!("a unique index is keyed by ids"),
@@ -159,7 +164,7 @@ impl<T> Hook<T> {
     }
 
     /// The non-unique entry of the record `id` for `keyed`.
-    fn entry(&self, id: &str, keyed: &Keyed) -> Entry {
+    pub(super) fn entry(&self, id: &str, keyed: &Keyed) -> Entry {
         match keyed {
             Keyed::Id(k) => Entry::Set {
                 key: format!("{}:{k}", self.path.as_str()),
@@ -175,7 +180,7 @@ impl<T> Hook<T> {
 
 impl<T: Storable> ItemAt<'_, T> {
     /// The record at `key`, read now (its older versions converted; unreadable: `None`).
-    async fn read_record(&self, key: &str) -> Result<Option<T>> {
+    pub(super) async fn read_record(&self, key: &str) -> Result<Option<T>> {
         let get = Command::Str {
             key,
             op: StringOp::Get,
@@ -191,7 +196,7 @@ impl<T: Storable> ItemAt<'_, T> {
     }
 
     /// Whether the record `id` (encoded) is live and keyed by `keyed` in the index `hook`.
-    async fn has_key(
+    pub(super) async fn has_key(
         &self,
         indexes: &Indexes<T>,
         hook: usize,

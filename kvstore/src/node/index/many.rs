@@ -20,8 +20,9 @@ pub(crate) enum Entry {
 }
 
 impl Entry {
-    /// Adds the entry (`SADD`, or `ZADD` with score 0: members order byte-wise).
-    pub(crate) async fn add(&self, ctx: &Context) -> Result<()> {
+    /// Adds the entry (`SADD`, or `ZADD` with score 0: members order byte-wise); whether it
+    /// was missing.
+    pub(crate) async fn add(&self, ctx: &Context) -> Result<bool> {
         let command = match self {
             Entry::Set { key, member } => Command::Set {
                 key,
@@ -39,7 +40,31 @@ impl Entry {
                 },
             },
         };
-        ctx.execute(command).await?.into_bool(&command).map(drop)
+        ctx.execute(command).await?.into_bool(&command)
+    }
+
+    /// Whether the entry is there (`SISMEMBER` / `ZSCORE`).
+    pub(crate) async fn exists(&self, ctx: &Context) -> Result<bool> {
+        match self {
+            Entry::Set { key, member } => {
+                let command = Command::Set {
+                    key,
+                    op: SetOp::Contains {
+                        member: member.as_bytes(),
+                    },
+                };
+                ctx.execute(command).await?.into_bool(&command)
+            }
+            Entry::Ordered { key, member } => {
+                let command = Command::SortedSet {
+                    key,
+                    op: SortedSetOp::Score {
+                        member: member.as_bytes(),
+                    },
+                };
+                Ok(ctx.execute(command).await?.into_score(&command)?.is_some())
+            }
+        }
     }
 
     /// Removes the entry (`SREM` / `ZREM`).

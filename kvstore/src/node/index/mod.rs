@@ -5,6 +5,7 @@
 pub(crate) mod encoding;
 pub(crate) mod hooks;
 pub(crate) mod many;
+pub(crate) mod reconcile;
 pub(crate) mod step;
 pub(crate) mod types;
 pub(crate) mod unique;

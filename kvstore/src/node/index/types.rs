@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::encoding::{parse_ordered_member, sortable, Score};
 use super::hooks::Indexes;
 use super::many::Entry;
+use super::reconcile::{Reconcile, Reconciled};
 use super::unique;
 use crate::backend::command::{Command, LexBound, SetOp, SortedSetOp};
 use crate::error::Result;
@@ -580,196 +581,33 @@ pub struct IndexReport {
 }
 
 impl<X: IndexNode, T: Storable> Index<X, T> {
-    /// Every key stored under the index's path and `:` (the entries of a keyed index), page
-    /// by page.
-    async fn entry_keys(&self) -> Result<Vec<String>> {
-        let prefix = format!("{}:", self.path().as_str());
-        let mut keys = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let scan = Command::Scan {
-                prefix: &prefix,
-                cursor: &cursor,
-                count: 1000,
-            };
-            let page = self.ctx().execute(scan).await?.into_page(&scan)?;
-            keys.extend(page.keys);
-            match page.next {
-                Some(next) => cursor = next,
-                None => break,
-            }
-        }
-        keys.sort();
-        keys.dedup();
-        Ok(keys)
-    }
-
-    /// Pass one of a repair over a keyed index: every live, valid record that has a key, with
-    /// its encoded id, its entry's key and its key; and how many records were read.
-    async fn keyed_records(&self) -> Result<(u64, Vec<(String, String, X::Key)>)>
-    where
-        X::Key: Id,
-    {
-        let mut records = Vec::new();
-        let scanned = self
-            .each_record(|id, record| records.push((id, record)))
-            .await?;
-        let max = self.ctx().limits().max_key_len;
-        let keyed = records
-            .into_iter()
-            .filter_map(|(id, record)| {
-                let key = (self.key)(&record)?;
-                let (entry, error) = self.path().with_id(&ByKey(&key)).into_key(max);
-                error.is_none().then_some((id, entry, key))
-            })
-            .collect();
-        Ok((scanned, keyed))
-    }
-
-    /// Pass one of a repair: every live, valid record, with its encoded id.
-    async fn each_record(&self, mut f: impl FnMut(String, T)) -> Result<u64> {
-        use futures_util::StreamExt as _;
-        let mut records = std::pin::pin!(self.records.stream());
-        let mut scanned = 0;
-        while let Some(next) = records.next().await {
-            let Ok((id, record)) = next else {
-                continue; // an invalid record is the audit's to report, not the index's
-            };
-            let mut encoded = String::new();
-            if id.encode_into(&mut encoded).is_ok() {
-                scanned += 1;
-                f(encoded, record);
-            }
-        }
-        Ok(scanned)
-    }
-}
-
-impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id, T: Storable>
-    Index<UniqueIndex<K, I>, T>
-{
-    /// Makes the index match the records: claims the key of every record that has none, and
-    /// removes the entries no live record has. Two records with one key are reported as a
-    /// conflict (both ids), not resolved. Safe while the service writes.
+    /// Makes the index match the records, page by page: adds (or, for a unique index, claims)
+    /// the entry of every live, valid record that has a key, and removes the entries whose
+    /// record no longer has theirs. Two records with one unique key are reported as a conflict
+    /// (both ids), not resolved. Safe while the service writes: every change is a step of the
+    /// write protocol (ARCHITECTURE.md, "Secondary indexes").
     pub async fn repair(&self) -> Result<IndexReport> {
-        let mut report = IndexReport::default();
-        let (scanned, keyed) = self.keyed_records().await?;
-        report.scanned = scanned;
-        for (id, entry, key) in keyed {
-            let before = unique::holder(self.ctx(), &entry).await?;
-            if before.as_ref().is_some_and(|(holder, _)| *holder == id) {
-                continue;
-            }
-            let holds = |holder: String| {
-                let key = key.clone();
-                async move { Ok(self.checked(&holder, |k| *k == key).await?.is_some()) }
-            };
-            match unique::claim(self.ctx(), &entry, &id, holds).await {
-                Ok(claimed) => {
-                    unique::confirm(self.ctx(), &entry, &claimed).await?;
-                    report.added += 1;
-                }
-                Err(crate::Error::Unique { holder, .. }) => {
-                    report.conflicts += 1;
-                    let id = crate::layout::decode_id(&id).unwrap_or(id);
-                    report.conflicting.push((id, holder));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        for entry in self.entry_keys().await? {
-            if self.find_at(&entry).await?.is_none()
-                && unique::holder(self.ctx(), &entry).await?.is_none()
-            {
-                report.removed += 1;
-            }
-        }
-        Ok(report)
-    }
-}
-
-impl<K: Id + PartialEq + Clone + Send + Sync + 'static, I: Id + Ord, T: Storable>
-    Index<IndexOf<K, I>, T>
-{
-    /// Makes the index match the records: adds the entry of every record, removes the entries
-    /// no live record has. Safe while the service writes.
-    pub async fn repair(&self) -> Result<IndexReport> {
-        let mut report = IndexReport::default();
-        let (scanned, keyed) = self.keyed_records().await?;
-        report.scanned = scanned;
-        for (id, set, _) in keyed {
-            let add = Command::Set {
-                key: &set,
-                op: SetOp::Add {
-                    member: id.as_bytes(),
-                    ttl_if_created: None,
-                },
-            };
-            if self.ctx().execute(add).await?.into_bool(&add)? {
-                report.added += 1;
-            }
-        }
-        for set in self.entry_keys().await? {
-            let Some(key) = K::decode(set.rsplit_once(':').map_or("", |(_, k)| k)) else {
-                continue;
-            };
-            let before = self.members(&set).await?;
-            let kept = self
-                .get(crate::node::index::types::ByKey(&key))
-                .await?
-                .len();
-            report.removed += (before.saturating_sub(kept)) as u64;
-        }
-        Ok(report)
+        Ok(self.reconcile(true).await?.report)
     }
 
-    async fn members(&self, set: &str) -> Result<usize> {
-        let len = Command::Set {
-            key: set,
-            op: SetOp::Len,
+    /// Compares the index with its records; repairs it with `write`.
+    pub(crate) async fn reconcile(&self, write: bool) -> Result<Reconciled> {
+        let spec = self.records.spec();
+        let (Some(indexes), migrations) = (spec.indexes::<T>(), spec.migrations::<T>()) else {
+            return Ok(Reconciled::default());
         };
-        self.ctx().execute(len).await?.into_len(&len)
-    }
-}
-
-impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
-    /// Makes the index match the records: adds the entry of every record, removes the entries
-    /// no live record has. Safe while the service writes.
-    pub async fn repair(&self) -> Result<IndexReport> {
-        let mut report = IndexReport::default();
-        let mut records = Vec::new();
-        report.scanned = self
-            .each_record(|id, record| records.push((id, record)))
-            .await?;
-        let key = self.path().as_str().to_owned();
-        for (id, record) in records {
-            let Some(score) = (self.key)(&record).and_then(|s| s.to_f64()) else {
-                continue;
-            };
-            let member = format!("{:016x}:{id}", sortable(score));
-            let add = Command::SortedSet {
-                key: &key,
-                op: SortedSetOp::Add {
-                    member: member.as_bytes(),
-                    score: 0.0,
-                    ttl_if_created: None,
-                },
-            };
-            if self.ctx().execute(add).await?.into_bool(&add)? {
-                report.added += 1;
-            }
-        }
-        let len = || Command::SortedSet {
-            key: &key,
-            op: SortedSetOp::Len,
+        let Some(hook) = indexes.hook_at(self.path().as_str()) else {
+            return Ok(Reconciled::default());
         };
-        let before = self.ctx().execute(len()).await?.into_len(&len())?;
-        // A checked scan of everything cleans every stale entry on its way.
-        self.scan_bounds(Bound::Min, Bound::Max, false, usize::MAX)
-            .await?;
-        let after = self.ctx().execute(len()).await?.into_len(&len())?;
-        report.removed = before.saturating_sub(after) as u64;
-        Ok(report)
+        Reconcile {
+            ctx: self.ctx(),
+            indexes: &indexes,
+            migrations: migrations.as_deref(),
+            hook,
+            write,
+        }
+        .run(&mut |_| {})
+        .await
     }
 }
 
