@@ -60,6 +60,27 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         problems: usize,
     },
+    /// Make the secondary indexes of a manifest match their records: add the entries records
+    /// need, remove the stale ones, report unique keys two records have.
+    ///
+    /// Safe while the service writes (every change is a step of the index protocol). An index
+    /// whose key a function computes (`key_fn`) is skipped: only the program can repair it. Exit
+    /// 0 when every index matches its records now, 1 when conflicts remain (change one of each
+    /// pair of records), 2 when the repair could not run.
+    #[command(
+        after_help = "Example:\n  kvstore repair --manifest schema.json --url redis://127.0.0.1:6379\n  kvstore repair --manifest schema.json --url redis://127.0.0.1:6379 --index 'app:user_by_email:*'"
+    )]
+    Repair {
+        /// The manifest file (a store's `schema()` as JSON).
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The store: `redis://`, `rediss://`, `redis+cluster://`, or `redb://` (an existing file).
+        #[arg(long)]
+        url: String,
+        /// Repair only this index (its pattern, as in the manifest).
+        #[arg(long)]
+        index: Option<String>,
+    },
     /// Compare two manifests: each change compatible (old data still reads), migrates (read
     /// through a `previous` version) or breaking.
     ///
@@ -329,11 +350,47 @@ async fn run(command: Cmd, json: bool, out: &mut Out) -> Result<ExitCode, Fatal>
             } else {
                 write!(out, "{}", report::audit_text(&report, problems))?;
             }
-            let clean = report.invalid == 0 && report.wrong_type == 0 && report.unknown == 0;
+            let clean = report.invalid == 0
+                && report.wrong_type == 0
+                && report.unknown == 0
+                && report.missing_entries == 0
+                && report.stale_entries == 0
+                && report.index_conflicts == 0;
             Ok(if clean {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
+            })
+        }
+        Cmd::Repair {
+            manifest,
+            url,
+            index,
+        } => {
+            let manifest = load(&manifest)?;
+            if let Some(index) = &index {
+                if manifest.get(index).and_then(|p| p.of.as_ref()).is_none() {
+                    return Err(Fatal::new(
+                        FatalKind::Usage,
+                        format!("the manifest has no index `{index}` (an index's pattern, as in the manifest: `app:user_by_email:*`)"),
+                    ));
+                }
+            }
+            let backend = open(&url).await?;
+            let repairs = repair(backend, &manifest, index.as_deref()).await?;
+            if json {
+                writeln!(out, "{}", report::repair_json(&repairs))?;
+            } else {
+                write!(out, "{}", report::repair_text(&repairs))?;
+            }
+            let conflicts = repairs
+                .iter()
+                .filter_map(|r| r.report.as_ref())
+                .any(|r| r.conflicts > 0);
+            Ok(if conflicts {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
             })
         }
         Cmd::Diff { old, new } => {
@@ -476,6 +533,43 @@ async fn open(url: &str) -> Result<DynBackend, Fatal> {
                 ),
             )
         }
+    })
+}
+
+/// The repair, with a progress bar on a terminal (one per index) and nothing otherwise.
+async fn repair(
+    backend: DynBackend,
+    manifest: &Manifest,
+    index: Option<&str>,
+) -> Result<Vec<manifest::IndexRepair>, Fatal> {
+    let terminal = std::io::stderr().is_terminal();
+    let bar = terminal.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg}: {pos} records and entries read ({per_sec})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar
+    });
+    let mut current = String::new();
+    let mut progress = |pattern: &str, read: u64| {
+        if let Some(bar) = &bar {
+            if current != pattern {
+                current = pattern.to_owned();
+                bar.set_message(current.clone());
+            }
+            bar.set_position(read);
+        }
+    };
+    let repairs = manifest::repair(backend, manifest, index, &mut progress).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    repairs.map_err(|e| {
+        let fatal = Fatal::from(e);
+        Fatal::new(fatal.kind, format!("the repair stopped: {}", fatal.message))
     })
 }
 

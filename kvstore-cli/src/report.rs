@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use kvstore::manifest::Change;
+use kvstore::manifest::{Change, IndexRepair};
 use kvstore::{AuditReport, ProblemKind};
 use serde_json::{json, Value};
 
@@ -15,6 +15,9 @@ fn kind(kind: ProblemKind) -> &'static str {
         ProblemKind::WrongType => "wrong type",
         ProblemKind::Unknown => "unknown",
         ProblemKind::WriteFailed => "write failed",
+        ProblemKind::MissingEntry => "missing entry",
+        ProblemKind::StaleEntry => "stale entry",
+        ProblemKind::IndexConflict => "index conflict",
         _ => "other",
     }
 }
@@ -52,6 +55,13 @@ pub(crate) fn audit_text(report: &AuditReport, limit: usize) -> String {
         report.wrong_type,
         report.unknown
     );
+    if report.missing_entries + report.stale_entries + report.index_conflicts > 0 {
+        let _ = writeln!(
+            out,
+            "indexes: {} missing entries, {} stale entries, {} unique-key conflicts (`kvstore repair` fixes the entries; a conflict needs one of its two records changed)",
+            report.missing_entries, report.stale_entries, report.index_conflicts
+        );
+    }
     if !report.problems.is_empty() && limit > 0 {
         let _ = writeln!(out, "\nproblems:");
         for p in report.problems.iter().take(limit) {
@@ -62,13 +72,18 @@ pub(crate) fn audit_text(report: &AuditReport, limit: usize) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {:<10} {}{at}: {}",
+                "  {:<14} {}{at}: {}",
                 kind(p.kind),
                 printable(&p.key),
                 p.message
             );
         }
-        let total = report.invalid + report.wrong_type + report.unknown;
+        let total = report.invalid
+            + report.wrong_type
+            + report.unknown
+            + report.missing_entries
+            + report.stale_entries
+            + report.index_conflicts;
         if total as usize > limit.min(report.problems.len()) {
             let _ = writeln!(
                 out,
@@ -90,6 +105,9 @@ pub(crate) fn audit_json(report: &AuditReport, limit: usize) -> Value {
         "invalid": report.invalid,
         "wrong_type": report.wrong_type,
         "unknown": report.unknown,
+        "missing_entries": report.missing_entries,
+        "stale_entries": report.stale_entries,
+        "index_conflicts": report.index_conflicts,
         "patterns": report.patterns.iter().map(|p| json!({
             "pattern": p.pattern,
             "checked": p.checked,
@@ -105,6 +123,63 @@ pub(crate) fn audit_json(report: &AuditReport, limit: usize) -> Value {
             "message": p.message,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// What `kvstore repair` did, one line per index.
+pub(crate) fn repair_text(repairs: &[IndexRepair]) -> String {
+    let mut out = String::new();
+    for r in repairs {
+        match &r.report {
+            Some(report) => {
+                let _ = writeln!(
+                    out,
+                    "{}: {} records read, {} entries added, {} stale entries removed, {} conflicts",
+                    r.pattern, report.scanned, report.added, report.removed, report.conflicts
+                );
+                for (id, holder) in &report.conflicting {
+                    let _ = writeln!(
+                        out,
+                        "  conflict: record {} has the unique key that {} holds",
+                        printable(id),
+                        printable(holder)
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{}: skipped, its key is computed by a function of the program (call `repair()` on its handle there)",
+                    r.pattern
+                );
+            }
+        }
+    }
+    if repairs.is_empty() {
+        let _ = writeln!(out, "no secondary index in the manifest");
+    }
+    out
+}
+
+/// What `kvstore repair` did, as JSON.
+pub(crate) fn repair_json(repairs: &[IndexRepair]) -> Value {
+    Value::Array(
+        repairs
+            .iter()
+            .map(|r| match &r.report {
+                Some(report) => json!({
+                    "pattern": r.pattern,
+                    "scanned": report.scanned,
+                    "added": report.added,
+                    "removed": report.removed,
+                    "conflicts": report.conflicts,
+                    "conflicting": report.conflicting.iter()
+                        .map(|(id, holder)| json!({"id": id, "holder": holder}))
+                        .collect::<Vec<_>>(),
+                }),
+                None => json!({"pattern": r.pattern, "skipped": "computed key"}),
+            })
+            .collect(),
+    )
 }
 
 /// The changes as JSON.

@@ -776,3 +776,148 @@ async fn get_decodes_every_kind_and_points_at_what_does_not_read() -> R {
     );
     Ok(())
 }
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+struct Member {
+    email: String,
+    home: Home,
+    score: i64,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+struct Home {
+    city: Option<String>,
+}
+
+fn lower_email(m: &Member) -> Option<String> {
+    Some(m.email.to_lowercase())
+}
+
+#[derive(Store)]
+#[store(prefix = "club")]
+struct Club {
+    members: Dynamic<Item<Member>>,
+    #[store(index(of = members, key = email))]
+    by_email: kvstore::UniqueIndex<String>,
+    #[store(index(of = members, key_fn = lower_email))]
+    by_lower_email: kvstore::UniqueIndex<String>,
+    #[store(index(of = members, key = home.city))]
+    by_city: kvstore::IndexOf<String>,
+    #[store(index(of = members, key = score))]
+    by_score: kvstore::OrderedIndex<i64>,
+}
+
+fn member(email: &str, city: Option<&str>, score: i64) -> Member {
+    Member {
+        email: email.to_owned(),
+        home: Home {
+            city: city.map(str::to_owned),
+        },
+        score,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_reports_index_entries_and_repair_rebuilds_them() -> R {
+    let server = RedisServer::start();
+    let url = server.url();
+    let backend = kvstore::connect(&url).await?;
+    let club = Club::open(backend.clone());
+    for (id, email, city, score) in [
+        ("a", "a@x.io", Some("Oslo"), 3),
+        ("b", "b@x.io", Some("Oslo"), 1),
+        ("c", "c@x.io", None, 2),
+    ] {
+        club.members().set(id, &member(email, city, score)).await?;
+    }
+    // The field-keyed indexes are lost, and a stale entry appears.
+    for index in ["club:by_email", "club:by_city", "club:by_score"] {
+        let keys = backend.scan_prefix(index).await?;
+        backend.delete(&keys).await?;
+    }
+    backend.set_add("club:by_city:Oslo", b"ghost", None).await?;
+    let dir = tempfile::tempdir()?;
+    let manifest = write_manifest(dir.path(), "schema.json", &Club::schema());
+    let m = manifest.to_str().unwrap();
+
+    let out = kvstore(&["audit", "--manifest", m, "--url", &url]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("indexes: 8 missing entries, 1 stale entries, 0 unique-key conflicts"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("stale entry    club:by_city:Oslo ghost"),
+        "{stdout}"
+    );
+    let out = kvstore(&["audit", "--manifest", m, "--url", &url, "--json"]);
+    let json: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(json["missing_entries"], 8, "{json:#}");
+
+    let out = kvstore(&["repair", "--manifest", m, "--url", &url]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            "club:by_city:*: 3 records read, 2 entries added, 1 stale entries removed, 0 conflicts"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("club:by_lower_email:*: skipped, its key is computed"),
+        "{stdout}"
+    );
+    assert_eq!(
+        club.by_email().id("b@x.io").await?.as_deref(),
+        Some("b"),
+        "found again"
+    );
+    assert_eq!(club.by_city().ids("Oslo").await?, ["a", "b"]);
+    let top: Vec<String> = club
+        .by_score()
+        .last(3)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(top, ["a", "c", "b"]);
+    let out = kvstore(&["audit", "--manifest", m, "--url", &url]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+
+    // A conflict (a second record with a's email, written behind the index): exit 1, both ids.
+    backend
+        .set(
+            "club:members:d",
+            br#"{"email":"a@x.io","home":{"city":null},"score":0}"#,
+            Default::default(),
+        )
+        .await?;
+    let out = kvstore(&[
+        "repair",
+        "--manifest",
+        m,
+        "--url",
+        &url,
+        "--index",
+        "club:by_email:*",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("conflict: record d has the unique key that a holds"),
+        "{stdout}"
+    );
+    let out = kvstore(&[
+        "repair",
+        "--manifest",
+        m,
+        "--url",
+        &url,
+        "--index",
+        "club:nope:*",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    Ok(())
+}

@@ -403,7 +403,8 @@ rules! {
     }
 
     /// `repair()` adds what the records have and the index lost, removes stale entries, and reports
-    /// two records with one unique key as a conflict.
+    /// two records with one unique key as a conflict; a store's `audit()` reports the missing and
+    /// stale entries and the conflicts.
     pub async fn index_repair_rebuilds_from_the_records(env: Env) {
         let (backend, prefix) = (env.backend.clone(), env.prefix.as_str());
         let app = App::open_with_prefix(backend.clone(), prefix);
@@ -436,6 +437,31 @@ rules! {
             .await
             .unwrap();
 
+        // The audit sees it: every record missing from the three lost indexes (4 records, d
+        // without a country), the ghost stale, and d's lowercased email held by c.
+        let audit = app.audit().await.unwrap();
+        assert_eq!(
+            (audit.missing_entries, audit.stale_entries, audit.index_conflicts),
+            (4 + 3 + 4, 1, 1),
+            "{audit}"
+        );
+        assert!(
+            audit.problems.iter().any(|p| p.kind == kvstore::ProblemKind::IndexConflict
+                && p.key == format!("{prefix}:users:d")),
+            "{audit}"
+        );
+        assert_eq!(audit.unknown, 0, "{audit}");
+        assert!(
+            audit.problems.iter().any(|p| p.kind == kvstore::ProblemKind::StaleEntry
+                && p.key == format!("{prefix}:users_by_country:NO ghost")),
+            "{audit}"
+        );
+        assert!(
+            audit.problems.iter().any(|p| p.kind == kvstore::ProblemKind::MissingEntry
+                && p.key == format!("{prefix}:users:a")),
+            "{audit}"
+        );
+
         let report = app.user_by_email().repair().await.unwrap();
         assert_eq!(
             (report.scanned, report.added, report.conflicts),
@@ -460,6 +486,14 @@ rules! {
         // Run again: nothing to do.
         let again = app.users_by_country().repair().await.unwrap();
         assert_eq!((again.added, again.removed), (0, 0));
+        app.user_by_lower_email().repair().await.unwrap();
+        // Now only the two conflicts (d and c share an email, in both unique indexes) are left.
+        let audit = app.audit().await.unwrap();
+        assert_eq!(
+            (audit.missing_entries, audit.stale_entries, audit.index_conflicts),
+            (0, 0, 2),
+            "{audit}"
+        );
     }
 
     /// Each index has its key; the manifest names each index, the records it keeps (`of`) and
@@ -474,6 +508,7 @@ rules! {
         assert_eq!(unique["of"], "users:*");
         assert_eq!(unique["key"], "email");
         assert_eq!(schema["user_by_lower_email:*"]["key"], "lowercase_email");
+        assert_eq!(schema["user_by_lower_email:*"]["computed"], true);
         assert_eq!(schema["users_by_country:*"]["kind"], "index");
         assert_eq!(schema["users_by_score"]["kind"], "ordered_index");
         kvstore::manifest::Manifest::from_json(&schema).expect("the manifest reads back");

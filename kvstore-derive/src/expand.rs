@@ -85,7 +85,9 @@ pub fn expand(model: &Model) -> TokenStream {
                     );
                     let key = match key {
                         crate::attr::IndexKey::Field(expr) => quote::ToTokens::to_token_stream(expr).to_string().replace(' ', ""),
-                        crate::attr::IndexKey::Fn(path) => quote::ToTokens::to_token_stream(path).to_string().replace(' ', ""),
+                        // A function's name is marked, so that the manifest can say the key is
+                        // computed (a tool without the types cannot check it).
+                        crate::attr::IndexKey::Fn(path) => format!("fn:{}", quote::ToTokens::to_token_stream(path).to_string().replace(' ', "")),
                     };
                     quote!(#p::Some((#of, #key)))
                 }

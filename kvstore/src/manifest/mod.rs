@@ -6,11 +6,14 @@
 //! - [`audit`]: every stored value under a manifest checked against its pattern's schema — the
 //!   same report (and the same counting) as a store's own `audit()`, for a tool that has the
 //!   manifest but not the Rust types (the `kvstore` command line).
+//!   Secondary indexes whose key is a field are checked against their records too.
+//! - [`repair`]: those indexes made to match their records (`kvstore repair`).
 //! - [`diff`]: what changed between two manifests, each change compatible or breaking.
 //! - `assert_snapshot` (feature `test-support`): a test helper that keeps a manifest in a
 //!   committed file.
 
 mod diff;
+mod indexes;
 #[cfg(feature = "test-support")]
 mod snapshot;
 
@@ -21,6 +24,7 @@ use std::path::Path;
 use serde_json::Value;
 
 pub use diff::{diff, Change, Compatibility};
+pub use indexes::{repair, IndexRepair};
 #[cfg(feature = "test-support")]
 pub use snapshot::{assert_snapshot, ACCEPT_ENV};
 
@@ -47,6 +51,13 @@ pub struct Pattern {
     pub ttl_secs: Option<f64>,
     /// The integer type of `packed_ints`.
     pub int: Option<String>,
+    /// An index's records: their pattern.
+    pub of: Option<String>,
+    /// An index's key: the records' field path (`email`, `address.city`), or the name of the
+    /// function that computes it (then `computed`).
+    pub key: Option<String>,
+    /// An index whose key a function computes: only the program that has it can check it.
+    pub computed: bool,
     codec: Option<Codec>,
     /// The `previous` schemas' codecs, each with its name (its `title`, or its position).
     older: Vec<(String, Codec)>,
@@ -146,6 +157,9 @@ impl Manifest {
                     previous,
                     ttl_secs: entry.get("ttl_secs").and_then(Value::as_f64),
                     int: entry.get("int").and_then(Value::as_str).map(str::to_owned),
+                    of: entry.get("of").and_then(Value::as_str).map(str::to_owned),
+                    key: entry.get("key").and_then(Value::as_str).map(str::to_owned),
+                    computed: entry.get("computed").and_then(Value::as_bool) == Some(true),
                 },
             );
         }
@@ -306,6 +320,11 @@ pub async fn audit(
         match page.next {
             Some(next) => cursor = next,
             None => break,
+        }
+    }
+    for pattern in manifest.patterns() {
+        if pattern.pattern.starts_with(&root) {
+            indexes::audit(&ctx, pattern, &mut run).await?;
         }
     }
     Ok(run.into_audit())

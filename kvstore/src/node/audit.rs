@@ -17,6 +17,7 @@ use crate::backend::command::{
 };
 use crate::error::{Error, Result};
 use crate::layout::SEPARATOR;
+use crate::node::index::reconcile::Reconciled;
 
 /// A boxed future, as the walk's recursive methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -43,6 +44,15 @@ pub struct AuditReport {
     pub wrong_type: u64,
     /// Keys under the audited prefix that match no pattern of the layout.
     pub unknown: u64,
+    /// Secondary-index entries missing: live, valid records that an index does not list under
+    /// their key (lookups miss them; `repair()` adds them).
+    pub missing_entries: u64,
+    /// Secondary-index entries whose record is gone or no longer has their key (harmless:
+    /// lookups skip and clean them; `repair()` removes them).
+    pub stale_entries: u64,
+    /// Unique keys that two live records have (`repair()` reports them; resolve them by
+    /// changing one of the records).
+    pub index_conflicts: u64,
     /// The counts per key pattern (`app:profiles:*`), in pattern order.
     pub patterns: Vec<PatternReport>,
     /// The offending keys with what is wrong, at most [`MAX_PROBLEMS`].
@@ -94,6 +104,12 @@ pub enum ProblemKind {
     Unknown,
     /// `migrate` could not write the value back.
     WriteFailed,
+    /// A record that an index misses (the key is the record's).
+    MissingEntry,
+    /// An index entry whose record is gone or no longer has its key (the key is the entry's).
+    StaleEntry,
+    /// A record whose unique key another live record has (the key is the record's).
+    IndexConflict,
 }
 
 /// What [`migrate`](crate::Dynamic::migrate) did under a store or a handle.
@@ -554,6 +570,53 @@ impl<'p> Run<'p> {
     }
 
     /// The audit report.
+    /// Records what a check of the index at `index` found.
+    pub(crate) fn index(&mut self, index: &str, found: Reconciled) {
+        let report = found.report;
+        self.audit.missing_entries += report.added;
+        self.audit.stale_entries += report.removed;
+        self.audit.index_conflicts += report.conflicts;
+        for key in found.missing {
+            let message =
+                format!("the index `{index}` does not list this record: run its repair()");
+            Self::problem(
+                &mut self.audit.problems,
+                &key,
+                ProblemKind::MissingEntry,
+                message,
+            );
+        }
+        for key in found.stale {
+            let message = format!(
+                "an entry of the index `{index}` whose record is gone or no longer has its key \
+                 (lookups skip it; repair() removes it)"
+            );
+            Self::problem(
+                &mut self.audit.problems,
+                &key,
+                ProblemKind::StaleEntry,
+                message,
+            );
+        }
+        for (key, holder) in found.conflicts {
+            let message = format!(
+                "this record has a unique key of the index `{index}` that the record `{holder}` \
+                 holds: change one of the two"
+            );
+            Self::problem(
+                &mut self.audit.problems,
+                &key,
+                ProblemKind::IndexConflict,
+                message,
+            );
+        }
+    }
+
+    /// Whether this run migrates (an audit only reads).
+    pub(crate) fn migrating(&self) -> bool {
+        self.migrate
+    }
+
     pub(crate) fn into_audit(mut self) -> AuditReport {
         self.audit.patterns = std::mem::take(&mut self.patterns).into_values().collect();
         self.audit
@@ -655,6 +718,13 @@ impl fmt::Display for AuditReport {
             "total: {} checked, {} valid, {} outdated, {} invalid, {} wrong type, {} unknown",
             self.checked, self.valid, self.outdated, self.invalid, self.wrong_type, self.unknown
         )?;
+        if self.missing_entries + self.stale_entries + self.index_conflicts > 0 {
+            writeln!(
+                f,
+                "indexes: {} missing entries, {} stale entries, {} unique-key conflicts",
+                self.missing_entries, self.stale_entries, self.index_conflicts
+            )?;
+        }
         for p in &self.problems {
             writeln!(f, "  {:?} {}: {}", p.kind, p.key, p.message)?;
         }

@@ -675,7 +675,13 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
     }
 
     fn __audit<'a>(&'a self, run: &'a mut Run<'_>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.audit_walk(run))
+        Box::pin(async move {
+            self.audit_walk(run).await?;
+            if run.migrating() {
+                return Ok(());
+            }
+            N::__audit_indexes(&self.inner.ctx, &self.inner.spec, run).await
+        })
     }
 
     fn __location(&self) -> Option<(Context, String)> {

@@ -672,6 +672,19 @@ impl<T: Storable> Node for Item<T> {
         Some(codec::<T>())
     }
 
+    fn __audit_indexes<'a>(
+        ctx: &'a Context,
+        spec: &'a Spec,
+        run: &'a mut Run<'_>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let (Some(indexes), migrations) = (spec.indexes::<T>(), spec.migrations::<T>()) else {
+                return Ok(());
+            };
+            indexes.audit(ctx, migrations.as_deref(), run).await
+        })
+    }
+
     fn __remove_indexed<'a>(
         ctx: &'a Context,
         key: &'a str,

@@ -155,6 +155,18 @@ pub trait Node: Clone + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     fn __location(&self) -> Option<(Context, String)>;
 
+    /// Checks the indexes kept for the records of a `Dynamic` of this node at `records`, when
+    /// this node is an `Item<T>` whose `spec` has indexes (an audit); nothing otherwise.
+    #[doc(hidden)]
+    fn __audit_indexes<'a>(
+        ctx: &'a Context,
+        spec: &'a Spec,
+        run: &'a mut Run<'_>,
+    ) -> BoxFuture<'a, Result<()>> {
+        let _ = (ctx, spec, run);
+        Box::pin(async { Ok(()) })
+    }
+
     /// Removes the record at `key` keeping its indexes, when this node is an `Item<T>` whose
     /// `spec` has indexes (`Dynamic::clear`); `None` otherwise.
     #[doc(hidden)]

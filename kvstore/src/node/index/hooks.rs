@@ -601,6 +601,39 @@ pub(super) struct Planned {
     old_keys: Vec<Option<Keyed>>,
 }
 
+impl Indexes<serde_json::Value> {
+    /// An index of JSON records (what a manifest describes): `kind` as the manifest names it
+    /// (`unique_index`, `index`, `ordered_index`), keyed by the value at the dotted `field`
+    /// path — a string or an integer (the id encoding of its decimal text), a number for an
+    /// ordered index; absent or `null`: not indexed. `None` for another kind.
+    pub(crate) fn json(mut self, kind: &str, path: KeyPath, field: &str) -> Option<Self> {
+        let kind = match kind {
+            "unique_index" => Kind::Unique,
+            "index" => Kind::Many,
+            "ordered_index" => Kind::Ordered,
+            _ => return None,
+        };
+        let field: Vec<String> = field.split('.').map(str::to_owned).collect();
+        let key: KeyFn<serde_json::Value> = Arc::new(move |record| {
+            let value = field.iter().try_fold(record, |v, name| v.get(name))?;
+            match (kind, value) {
+                (_, serde_json::Value::Null) => None,
+                (Kind::Ordered, serde_json::Value::Number(n)) => {
+                    n.as_f64().map(|s| Ok(Keyed::Score(s)))
+                }
+                (Kind::Ordered, _) => Some(Err("a score that is not a number".to_owned())),
+                (_, serde_json::Value::String(s)) => Some(encode_key(s)),
+                (_, serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => {
+                    Some(encode_key(&n.to_string()))
+                }
+                _ => Some(Err("a key that is not a string or an integer".to_owned())),
+            }
+        });
+        self.hooks.push(Hook { kind, path, key });
+        Some(self)
+    }
+}
+
 /// What an index keys a record by, from the record's field: the value itself, or an
 /// `Option` of it (`None`: the record is not indexed).
 #[doc(hidden)]

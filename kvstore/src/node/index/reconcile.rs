@@ -11,7 +11,7 @@ use super::unique;
 use crate::backend::command::{Command, LexBound, SetOp, SortedSetOp};
 use crate::error::{Error, Result};
 use crate::layout::decode_id;
-use crate::node::audit::{MAX_PROBLEMS, PAGE};
+use crate::node::audit::{Run, MAX_PROBLEMS, PAGE};
 use crate::node::item::ItemAt;
 use crate::node::Context;
 use crate::value::{Json, Migrations, Storable};
@@ -26,6 +26,8 @@ pub(crate) struct Reconciled {
     pub(crate) missing: Vec<String>,
     /// The first stale entries (a unique entry's key; `<set or sorted set> <member>`).
     pub(crate) stale: Vec<String>,
+    /// The first records in conflict: the record's key, and the holder's id.
+    pub(crate) conflicts: Vec<(String, String)>,
 }
 
 /// One index of `indexes` (the hook at `hook`), to check (`write: false`) or repair.
@@ -201,6 +203,9 @@ impl<T: Storable> Reconcile<'_, T> {
         match conflict {
             Some(holder) => {
                 out.report.conflicts += 1;
+                if out.conflicts.len() < MAX_PROBLEMS {
+                    out.conflicts.push((key.to_owned(), holder.clone()));
+                }
                 let id = decode_id(id).unwrap_or_else(|| id.to_owned());
                 out.report.conflicting.push((id, holder));
             }
@@ -320,5 +325,28 @@ impl<T: Storable> Reconcile<'_, T> {
                 return Ok(());
             }
         }
+    }
+}
+
+impl<T: Storable> Indexes<T> {
+    /// Checks every index against the records (nothing written), into the audit `run`.
+    pub(crate) async fn audit(
+        &self,
+        ctx: &Context,
+        migrations: Option<&Migrations<T>>,
+        run: &mut Run<'_>,
+    ) -> Result<()> {
+        for (hook, h) in self.hooks.iter().enumerate() {
+            let check = Reconcile {
+                ctx,
+                indexes: self,
+                migrations,
+                hook,
+                write: false,
+            };
+            let found = check.run(&mut |_| {}).await?;
+            run.index(h.path.as_str(), found);
+        }
+        Ok(())
     }
 }

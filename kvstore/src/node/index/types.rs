@@ -94,7 +94,15 @@ macro_rules! index_node {
                 };
                 if let Some(Value::Object(entry)) = out.get_mut(entries.as_str()) {
                     entry.insert("of".into(), Value::from(of));
-                    entry.insert("key".into(), Value::from(key));
+                    match key.strip_prefix("fn:") {
+                        Some(function) => {
+                            entry.insert("key".into(), Value::from(function));
+                            entry.insert("computed".into(), Value::Bool(true));
+                        }
+                        None => {
+                            entry.insert("key".into(), Value::from(key));
+                        }
+                    }
                 }
             }
 
