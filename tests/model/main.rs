@@ -356,6 +356,7 @@ fn start(rt: &tokio::runtime::Runtime, kind: Kind) -> backends::Running {
 
 // After the shared items above: the models use its macros (`tri!`).
 mod items;
+mod indexes;
 mod native;
 
 /// After op #`i`: the keys stored under `scan_prefix` must be exactly the model's (`want`,
