@@ -28,6 +28,10 @@
 //! Cases: 64 on memory, 16 on Redis, 8 on the cluster (each model). `KVSTORE_MODEL_CASES=N` runs N on memory
 //! and Redis and N/8 on the cluster, e.g. `KVSTORE_MODEL_CASES=5000 cargo test --test model`.
 //! A failure prints the shrunk sequence; commit it as a `regression_*` test in the model's file.
+//!
+//! A third model (`indexes.rs`: `IOp`, `IModel`) does the same for secondary indexes: every
+//! index-keeping write path, raw writes and expiry, every lookup predicted exactly (stale
+//! entries and their cleaning included), `repair()` and the raw entries at the end of a case.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -355,6 +359,7 @@ fn start(rt: &tokio::runtime::Runtime, kind: Kind) -> backends::Running {
 }
 
 // After the shared items above: the models use its macros (`tri!`).
+mod indexes;
 mod items;
 mod native;
 
