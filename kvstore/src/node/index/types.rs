@@ -451,9 +451,10 @@ impl<S: Score, I: Id, T: Storable> Index<OrderedIndex<S, I>, T> {
             let parsed: Vec<(Vec<u8>, f64, String)> = members
                 .into_iter()
                 .filter_map(|member| {
-                    let (score, id) = std::str::from_utf8(&member)
-                        .ok()
-                        .and_then(parse_ordered_member::<String>)?;
+                    let text = std::str::from_utf8(&member).ok()?;
+                    let (score, _) = parse_ordered_member::<String>(text)?;
+                    // The id as the entry holds it: encoded, as the lookups take it.
+                    let id = text[17..].to_owned();
                     Some((member, score, id))
                 })
                 .collect();
