@@ -5,6 +5,56 @@ use std::time::Duration;
 use super::*;
 
 rules! {
+    /// `SET ... GET` (what an indexed write uses to learn the record it replaces): the old
+    /// string comes back; with NX, an old string means nothing was written; a key of another
+    /// kind is `WrongType` and keeps its value; the TTL is the write's.
+    pub async fn item_set_returning_the_old_value(env: Env) {
+        use kvstore::backend::{Command, Reply, SetOptions, StringOp};
+        let key = env.key("swapped");
+        let set = |value: &'static [u8], only_if_absent: bool, ttl: Option<Duration>| {
+            let key = key.clone();
+            let backend = env.backend.clone();
+            async move {
+                let options = SetOptions {
+                    get: true,
+                    only_if_absent,
+                    ttl,
+                    ..SetOptions::default()
+                };
+                let op = StringOp::Set { value, options };
+                backend.execute(Command::Str { key: &key, op }).await
+            }
+        };
+        assert!(matches!(set(b"1", false, None).await, Ok(Reply::Value(None))));
+        match set(b"2", false, Some(Duration::from_secs(60))).await {
+            Ok(Reply::Value(Some(old))) => assert_eq!(old, b"1"),
+            other => panic!("{other:?}"),
+        }
+        let ttl = env.backend.ttl(&key).await.unwrap();
+        assert!(
+            matches!(ttl, kvstore::backend::KeyTtl::Expires(t) if t > Duration::from_secs(50)),
+            "{ttl:?}"
+        );
+        match set(b"3", true, None).await {
+            Ok(Reply::Value(Some(old))) => assert_eq!(old, b"2", "NX found it"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(env.backend.get(&key).await.unwrap().as_deref(), Some(&b"2"[..]));
+        env.backend.delete(std::slice::from_ref(&key)).await.unwrap();
+        assert!(matches!(set(b"4", true, None).await, Ok(Reply::Value(None))));
+        assert_eq!(env.backend.get(&key).await.unwrap().as_deref(), Some(&b"4"[..]));
+        env.raw_set_add("a_set", b"m").await;
+        let set_key = env.key("a_set");
+        let options = SetOptions {
+            get: true,
+            ..SetOptions::default()
+        };
+        let op = StringOp::Set { value: b"x", options };
+        let e = env.backend.execute(Command::Str { key: &set_key, op }).await.unwrap_err();
+        assert!(matches!(e, Error::WrongType { .. }), "{e:?}");
+        assert_eq!(env.backend.set_members(&set_key).await.unwrap(), [b"m".to_vec()]);
+    }
+
     /// get/set/remove/exists round trip, on a static item and on an item of a `Dynamic`.
     pub async fn item_get_set_remove_exists(env: Env) {
         let shop = env.shop();

@@ -13,7 +13,7 @@ pub enum StringOp<'a> {
     Get,
     /// Writes a string (`SET key value [PX ttl] [NX]`), replacing any value of any kind and its
     /// TTL unless `only_if_absent`. Reply: [`Reply::Bool`](super::Reply::Bool), whether it
-    /// wrote (always `true` without NX).
+    /// wrote (always `true` without NX); with [`SetOptions::get`], the value it replaced.
     Set {
         /// The bytes to store.
         value: &'a [u8],
@@ -55,6 +55,11 @@ pub struct SetOptions {
     /// Keep the key's remaining TTL (Redis `SET KEEPTTL`; a key created by the write gets
     /// none); `ttl` is then ignored.
     pub keep_ttl: bool,
+    /// Return the string the key held before (`SET ... GET`): the reply is then
+    /// [`Reply::Value`](super::Reply::Value) with it (`None`: the key was absent; with NX, a
+    /// `Some` means nothing was written). A key of another kind is then
+    /// [`Error::WrongType`](crate::Error::WrongType) and nothing is written.
+    pub get: bool,
 }
 
 /// The outcome of [`StringOp::CompareAndSwap`].
@@ -81,6 +86,10 @@ impl StringOp<'_> {
     }
 
     pub(crate) fn is_atomic_write(&self) -> bool {
-        matches!(self, StringOp::Set { .. } | StringOp::Increment { .. })
+        match self {
+            StringOp::Set { options, .. } => !options.get,
+            StringOp::Increment { .. } => true,
+            _ => false,
+        }
     }
 }

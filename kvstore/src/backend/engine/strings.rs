@@ -23,6 +23,11 @@ impl<T: StorageTxn> Op<'_, T> {
             StringOp::Set { value, options } => {
                 self.limits.check_value(key, value.len())?;
                 let ttl = write_ttl(key, options.ttl)?;
+                // `SET ... GET`: what the key held (a string, or WrongType and nothing written).
+                let old = match options.get {
+                    true => self.typed(key, as_string)?.map(|v| v.clone()),
+                    false => None,
+                };
                 // A plain SET (the common case) needs no lookup: it replaces whatever is there.
                 let current = if options.only_if_absent || options.keep_ttl {
                     self.live(key)?.map(|(_, deadline)| deadline)
@@ -30,7 +35,10 @@ impl<T: StorageTxn> Op<'_, T> {
                     None
                 };
                 if options.only_if_absent && current.is_some() {
-                    return Ok(Reply::Bool(false));
+                    return Ok(match options.get {
+                        true => Reply::Value(old),
+                        false => Reply::Bool(false),
+                    });
                 }
                 let expires_at = match current {
                     Some(deadline) if options.keep_ttl => deadline,
@@ -39,7 +47,10 @@ impl<T: StorageTxn> Op<'_, T> {
                 };
                 let value = Stored::Str(value.to_vec());
                 self.txn.put(key, super::Entry { value, expires_at })?;
-                Reply::Bool(true)
+                match options.get {
+                    true => Reply::Value(old),
+                    false => Reply::Bool(true),
+                }
             }
             StringOp::CompareAndSwap {
                 expected,

@@ -26,7 +26,7 @@ where
         op: StringOp<'a>,
     ) -> Result<Option<NativeWrite<'a>>> {
         match op {
-            StringOp::Set { value, options } => {
+            StringOp::Set { value, options } if !options.get => {
                 self.check_value(key, value)?;
                 let mut args = vec![Cow::Borrowed(value)];
                 if options.keep_ttl {
@@ -54,8 +54,11 @@ where
     pub(crate) async fn string(&self, key: &str, op: StringOp<'_>) -> Result<Reply> {
         Ok(match op {
             StringOp::Get => Reply::Value(self.get_string(key).await?),
+            StringOp::Set { value, options } if options.get => {
+                Reply::Value(self.set_string(key, value, options).await?)
+            }
             StringOp::Set { value, options } => {
-                Reply::Bool(self.set_string(key, value, options).await?)
+                Reply::Bool(self.set_string(key, value, options).await?.is_none())
             }
             StringOp::CompareAndSwap {
                 expected,
@@ -91,7 +94,14 @@ where
         self.query(Some(key), cmd("GET").arg(key)).await
     }
 
-    async fn set_string(&self, key: &str, value: &[u8], options: SetOptions) -> Result<bool> {
+    /// `SET`; `None` when it wrote (without `GET`), or the value it replaced (with `GET`).
+    /// Without `GET`, `Some` means NX found the key.
+    async fn set_string(
+        &self,
+        key: &str,
+        value: &[u8],
+        options: SetOptions,
+    ) -> Result<Option<Vec<u8>>> {
         self.check_value(key, value)?;
         let ttl = write_ttl_ms(key, options.ttl)?;
         let mut c = cmd("SET");
@@ -104,9 +114,13 @@ where
         if options.only_if_absent {
             c.arg("NX");
         }
+        if options.get {
+            c.arg("GET");
+            return self.query(Some(key), &c).await;
+        }
         // `OK`, or nil when NX found the key.
         let reply: ::redis::Value = self.query(Some(key), &c).await?;
-        Ok(!matches!(reply, ::redis::Value::Nil))
+        Ok(matches!(reply, ::redis::Value::Nil).then(Vec::new))
     }
 
     /// [`StringOp::CompareAndSwap`]: one script that compares, then writes or returns what is
