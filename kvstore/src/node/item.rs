@@ -208,11 +208,10 @@ impl<'a, T: Storable> ItemAt<'a, T> {
                     // any write's; a key held by another record: no write-back.
                     Some(indexes) if writes_back => {
                         let how = super::index::hooks::Record::Swap {
+                            expected: Some(bytes),
                             ttl_if_created: None,
                         };
-                        let written = self
-                            .write_planned(indexes, &value, None, Some(bytes), how)
-                            .await;
+                        let written = self.write_planned(indexes, &value, how).await;
                         #[cfg(feature = "tracing")]
                         if let Err(error) = &written {
                             tracing::debug!(key = self.key, %error, "kvstore: migration write-back refused");

@@ -313,43 +313,32 @@ impl<T: Storable> ItemAt<'_, T> {
         })
     }
 
-    /// [`ItemAt::write`] with indexes: claims, the record write, confirmations, then the old
-    /// entries. Returns whether the record was written (`false`: NX found it).
+    /// [`ItemAt::write`] with indexes: claims, the record write (`SET ... GET`, which tells
+    /// the record it replaced), confirmations, then the old entries. Returns whether the record
+    /// was written (`false`: NX found it).
     pub(crate) async fn write_indexed(
         &self,
         indexes: &Indexes<T>,
         value: &T,
         options: SetOptions,
     ) -> Result<bool> {
-        let get = Command::Str {
-            key: self.key,
-            op: StringOp::Get,
-        };
-        let old_bytes = self.ctx.execute(get).await?.into_value(&get)?;
-        let decoded = old_bytes
-            .as_ref()
-            .and_then(|b| self.classify(b).ok().map(|r| r.into_value()));
-        let how = Record::Set(options);
-        self.write_planned(indexes, value, decoded.as_ref(), old_bytes.as_deref(), how)
+        self.write_planned(indexes, value, Record::Set(options))
             .await
     }
 
-    /// The write of one record after `old` (decoded) / `old_bytes` (as read): claims, the
-    /// record write (`how`), confirmations (a lost one puts the record back to `old_bytes`),
-    /// then the old entries. `false`: the record was not written (NX found it, or the swap
-    /// found other bytes); nothing else changed then.
+    /// The write of one record (`how`): claims, the record write, confirmations (a lost one
+    /// puts the record back as it was), then the old entries. `false`: the record was not
+    /// written (NX found it, or the swap found other bytes); nothing else changed then.
     pub(crate) async fn write_planned(
         &self,
         indexes: &Indexes<T>,
         value: &T,
-        old: Option<&T>,
-        old_bytes: Option<&[u8]>,
-        how: Record,
+        how: Record<'_>,
     ) -> Result<bool> {
         let bytes = self
             .json
             .encode(self.key, value, self.ctx.limits().max_value_size)?;
-        let Some(plan) = self.plan(indexes, value, old)? else {
+        let Some(mut plan) = self.plan(indexes, value, None)? else {
             return self.write_plain(value, how.options()).await;
         };
         let claims = self.claim_all(indexes, std::slice::from_ref(&plan)).await?;
@@ -358,23 +347,34 @@ impl<T: Storable> ItemAt<'_, T> {
                 key: self.key,
                 op: StringOp::Set {
                     value: &bytes,
-                    options,
+                    options: SetOptions {
+                        get: true,
+                        ..options
+                    },
                 },
             },
-            Record::Swap { ttl_if_created } => Command::Str {
+            Record::Swap {
+                expected,
+                ttl_if_created,
+            } => Command::Str {
                 key: self.key,
                 op: StringOp::CompareAndSwap {
-                    expected: old_bytes,
+                    expected,
                     new: Some(&bytes),
                     ttl_if_created,
                 },
             },
         };
-        let wrote = match self.ctx.execute(command).await {
-            Ok(Reply::Bool(wrote)) => wrote,
-            Ok(Reply::Swap(swap)) => swap == Swap::Done,
-            Ok(other) => Err(command.unexpected(&other))?,
-            Err(e) => {
+        let (wrote, old_bytes) = match (self.ctx.execute(command).await, how) {
+            (Ok(Reply::Value(old)), Record::Set(options)) => {
+                (!options.only_if_absent || old.is_none(), old)
+            }
+            (Ok(Reply::Swap(Swap::Done)), Record::Swap { expected, .. }) => {
+                (true, expected.map(<[u8]>::to_vec))
+            }
+            (Ok(Reply::Swap(Swap::Current(_))), _) => (false, None),
+            (Ok(other), _) => Err(command.unexpected(&other))?,
+            (Err(e), _) => {
                 restore_unless_unknown(self.ctx, &claims, &e).await;
                 return Err(e);
             }
@@ -384,10 +384,14 @@ impl<T: Storable> ItemAt<'_, T> {
             return Ok(false);
         }
         if let Some(entry) = self.confirm_all(&claims).await? {
-            self.put_back(&bytes, old_bytes).await?;
+            self.put_back(&bytes, old_bytes.as_deref()).await?;
             restore_all(self.ctx, &claims).await;
             return self.lost(entry).await;
         }
+        let old = old_bytes
+            .as_ref()
+            .and_then(|b| self.classify(b).ok().map(|r| r.into_value()));
+        plan.old_keys = indexes.keys_of(self.key, old.as_ref()).unwrap_or_default();
         self.settle(indexes, &plan).await?;
         Ok(true)
     }
@@ -472,16 +476,16 @@ impl<T: Storable> ItemAt<'_, T> {
         next: &Option<T>,
         current: Option<&[u8]>,
     ) -> Result<Option<Option<Vec<u8>>>> {
-        let old = current.and_then(|b| self.classify(b).ok().map(|r| r.into_value()));
         let done = match next {
             Some(value) => {
                 let how = Record::Swap {
+                    expected: current,
                     ttl_if_created: self.ttl,
                 };
-                self.write_planned(indexes, value, old.as_ref(), current, how)
-                    .await?
+                self.write_planned(indexes, value, how).await?
             }
             None => {
+                let old = current.and_then(|b| self.classify(b).ok().map(|r| r.into_value()));
                 let Some(current) = current else {
                     return Ok(None);
                 };
@@ -567,24 +571,26 @@ impl<T: Storable> WriteBack for IndexedWriteBack<'_, T> {
             };
             let value = at.classify(stored)?.into_value();
             let how = Record::Swap {
+                expected: Some(stored),
                 ttl_if_created: None,
             };
-            at.write_planned(self.indexes, &value, None, Some(stored), how)
-                .await
+            at.write_planned(self.indexes, &value, how).await
         })
     }
 }
 
 /// How a record is written: `SET` (with its options), or a compare-and-swap against the bytes
 /// read (`modify`, a migration write-back).
-pub(crate) enum Record {
+#[derive(Clone, Copy)]
+pub(crate) enum Record<'a> {
     Set(SetOptions),
     Swap {
+        expected: Option<&'a [u8]>,
         ttl_if_created: Option<std::time::Duration>,
     },
 }
 
-impl Record {
+impl Record<'_> {
     fn options(&self) -> SetOptions {
         match self {
             Record::Set(options) => *options,

@@ -59,24 +59,24 @@ where
     for _ in 0..ATTEMPTS {
         let ours = Claim::pending(id.to_owned());
         let bytes = ours.to_bytes();
-        let Some(current) = read(ctx, entry).await? else {
-            let set = Command::Str {
-                key: entry,
-                op: StringOp::Set {
-                    value: &bytes,
-                    options: SetOptions {
-                        only_if_absent: true,
-                        ..SetOptions::default()
-                    },
+        // `SET NX GET`: a free key is claimed in one command; otherwise the claim there comes
+        // back, to be judged.
+        let set = Command::Str {
+            key: entry,
+            op: StringOp::Set {
+                value: &bytes,
+                options: SetOptions {
+                    only_if_absent: true,
+                    get: true,
+                    ..SetOptions::default()
                 },
-            };
-            if ctx.execute(set).await?.into_bool(&set)? {
-                return Ok(Claimed {
-                    ours,
-                    previous: None,
-                });
-            }
-            continue;
+            },
+        };
+        let Some(current) = ctx.execute(set).await?.into_value(&set)? else {
+            return Ok(Claimed {
+                ours,
+                previous: None,
+            });
         };
         if let Some(theirs) = Claim::parse(&current).filter(|c| c.id != id) {
             let held = theirs.within_lease(now_ms()) || holds(theirs.id.clone()).await?;
