@@ -104,9 +104,32 @@ where
 
 /// Confirms a pending claim after the record write; `false` when it is no longer ours (the
 /// writer stalled past the lease and another took the key over).
+///
+/// One plain `SET .. GET` (no script): the claim is written held, and what it replaced tells
+/// whether it was still ours. Our pending claim, or nothing (a claim is only removed once its
+/// lease is over, and then nobody claimed the key since): confirmed. Anything else — a writer
+/// took the key over while this one stalled past the lease, or a writer of the same id claimed
+/// it again — is put back at once (compare-and-swap of our held claim), and the claim is lost.
 pub(crate) async fn confirm(ctx: &Context, entry: &str, claimed: &Claimed) -> Result<bool> {
     let held = claimed.ours.confirmed().to_bytes();
-    swap(ctx, entry, Some(&claimed.ours.to_bytes()), Some(&held)).await
+    let set = Command::Str {
+        key: entry,
+        op: StringOp::Set {
+            value: &held,
+            options: SetOptions {
+                get: true,
+                ..SetOptions::default()
+            },
+        },
+    };
+    match ctx.execute(set).await?.into_value(&set)? {
+        None => Ok(true),
+        Some(previous) if previous == claimed.ours.to_bytes() => Ok(true),
+        Some(previous) => {
+            swap(ctx, entry, Some(&held), Some(&previous)).await?;
+            Ok(false)
+        }
+    }
 }
 
 /// Puts back what the entry held before `claimed`, when the record write failed (a claim that
