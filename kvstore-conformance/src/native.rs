@@ -149,6 +149,39 @@ rules! {
         assert_eq!(jobs.len().await.unwrap(), 0);
     }
 
+    /// `pop_front_many`/`pop_back_many`: up to n elements in popping order, one round trip;
+    /// none from a missing list; the key removed with its last element; another kind of key is
+    /// `WrongType`.
+    pub async fn list_pop_many(env: Env) {
+        let natives = Natives::open_with_prefix(env.backend.clone(), &env.key("n"));
+        let log = natives.log();
+        assert!(log.pop_front_many(3).await.unwrap().is_empty(), "a missing list");
+        for s in ["a", "b", "c", "d", "e"] {
+            log.push_back(&s.to_owned()).await.unwrap();
+        }
+        assert!(log.pop_front_many(0).await.unwrap().is_empty());
+        assert_eq!(log.pop_front_many(2).await.unwrap(), ["a", "b"]);
+        assert_eq!(log.pop_back_many(2).await.unwrap(), ["e", "d"], "last first");
+        assert_eq!(log.pop_back_many(9).await.unwrap(), ["c"]);
+        assert!(!log.exists().await.unwrap(), "popping the last removes the key");
+        env.raw_set("n:log", b"a string").await;
+        let e = log.pop_front_many(2).await.unwrap_err();
+        assert!(matches!(&e, Error::WrongType { key } if *key == env.key("n:log")), "{e:?}");
+    }
+
+    /// `rank_rev`: 0 is the highest score; `None` for a member that is not there.
+    pub async fn sorted_set_rank_rev(env: Env) {
+        let natives = Natives::open_with_prefix(env.backend.clone(), &env.key("n"));
+        let board = natives.board();
+        for (m, s) in [("low", 1.0), ("mid", 5.0), ("top", 9.0)] {
+            board.add(&m.to_owned(), s).await.unwrap();
+        }
+        assert_eq!(board.rank_rev(&"top".to_owned()).await.unwrap(), Some(0));
+        assert_eq!(board.rank_rev(&"low".to_owned()).await.unwrap(), Some(2));
+        assert_eq!(board.rank(&"low".to_owned()).await.unwrap(), Some(0));
+        assert_eq!(board.rank_rev(&"none".to_owned()).await.unwrap(), None);
+    }
+
     /// List elements are validated when pushed (nothing written) and when read.
     pub async fn list_validation(env: Env) {
         let n = natives(&env);

@@ -141,6 +141,58 @@ rules! {
         assert!(next(&mut changes, "clear").await.unwrap().is_empty());
     }
 
+    /// Lists, sorted sets, bits and packed integers watch too: the whole value first, then the
+    /// value after each change (coalesced: a burst may arrive as its last state).
+    pub async fn watch_native_nodes(env: Env) {
+        let natives = crate::native::Natives::open_with_prefix(env.backend.clone(), &env.key("n"));
+        /// Items until one satisfies `done` (a burst of changes may be seen in steps).
+        async fn until<S, T>(changes: &mut S, what: &str, done: impl Fn(&T) -> bool) -> T
+        where
+            S: Stream<Item = Result<T, Error>> + Unpin,
+        {
+            loop {
+                let value = next(changes, what).await.unwrap();
+                if done(&value) {
+                    return value;
+                }
+            }
+        }
+        let log = natives.log();
+        let mut lists = Box::pin(log.watch());
+        assert!(next(&mut lists, "list initial").await.unwrap().is_empty());
+        log.push_back(&"a".to_owned()).await.unwrap();
+        log.push_back(&"b".to_owned()).await.unwrap();
+        let seen = until(&mut lists, "pushes", |v: &Vec<String>| v.len() == 2).await;
+        assert_eq!(seen, ["a", "b"], "in list order, not sorted");
+        log.push_front(&"z".to_owned()).await.unwrap();
+        assert_eq!(next(&mut lists, "push_front").await.unwrap(), ["z", "a", "b"]);
+        assert_eq!(log.pop_front_many(5).await.unwrap(), ["z", "a", "b"]);
+        assert!(until(&mut lists, "emptied", |v: &Vec<String>| v.is_empty()).await.is_empty());
+
+        let board = natives.board();
+        let mut boards = Box::pin(board.watch());
+        assert!(next(&mut boards, "sorted set initial").await.unwrap().is_empty());
+        board.add(&"x".to_owned(), 2.0).await.unwrap();
+        board.add(&"y".to_owned(), 1.0).await.unwrap();
+        let seen = until(&mut boards, "adds", |v: &Vec<(String, f64)>| v.len() == 2).await;
+        assert_eq!(seen, [("y".to_owned(), 1.0), ("x".to_owned(), 2.0)]);
+
+        let flags = natives.flags();
+        let mut bits = Box::pin(flags.watch());
+        assert!(next(&mut bits, "bits initial").await.unwrap().is_empty());
+        flags.set(9, true).await.unwrap();
+        flags.set(3, true).await.unwrap();
+        assert_eq!(until(&mut bits, "bits", |v: &Vec<u64>| v.len() == 2).await, [3, 9]);
+
+        let small = natives.small();
+        let mut slots = Box::pin(small.watch());
+        assert!(next(&mut slots, "slots initial").await.unwrap().is_empty());
+        small.set(2, -5).await.unwrap();
+        assert_eq!(next(&mut slots, "slot").await.unwrap(), [0, 0, -5]);
+        small.clear().await.unwrap();
+        assert!(next(&mut slots, "cleared").await.unwrap().is_empty());
+    }
+
     /// A map's watch yields its entries after each change.
     pub async fn watch_map(env: Env) {
         let natives = crate::native::Natives::open_with_prefix(env.backend.clone(), &env.key("n"));

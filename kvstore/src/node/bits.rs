@@ -4,9 +4,12 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use futures_core::Stream;
+
 use super::audit::Verdict;
 use super::handle_impls;
 use super::strings_audit;
+use super::watch::{KeyWatch, WatchRead};
 use super::{key_methods, leaf_node, Leaf};
 use crate::backend::command::{BitsOp, Command, IntType};
 use crate::error::{Error, Result};
@@ -77,7 +80,56 @@ impl Bits {
         self.leaf.remove().await
     }
 
+    /// Watches the bits: the offsets of the bits that are set, ascending, first; then after
+    /// each change (empty once removed or expired). Coalescing, errors and reconnection as for
+    /// [`Item::watch`](crate::Item::watch).
+    pub fn watch(&self) -> impl Stream<Item = Result<Vec<u64>>> + Send + 'static {
+        let key = self.leaf.key().map(str::to_owned);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::String);
+        futures_util::stream::unfold(watch, |mut watch| async move {
+            let next = watch
+                .next_value()
+                .await?
+                .map(|bytes| set_bits(&bytes.unwrap_or_default()));
+            Some((next, watch))
+        })
+    }
+
     key_methods!();
+}
+
+/// The offsets of the bits set in `bytes` (offset 0: the highest bit of the first byte).
+fn set_bits(bytes: &[u8]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for (i, byte) in bytes.iter().enumerate() {
+        for bit in 0..8 {
+            if byte & (0x80 >> bit) != 0 {
+                out.push(i as u64 * 8 + bit);
+            }
+        }
+    }
+    out
+}
+
+/// The slots of `I` in `bytes`, big-endian; a partial last slot reads its missing bytes as 0
+/// (as `BITFIELD` does).
+fn slots<I: PackedInt>(bytes: &[u8]) -> Vec<I> {
+    let width = I::TYPE.bytes() as usize;
+    bytes
+        .chunks(width)
+        .map(|chunk| {
+            let mut raw = [0u8; 8];
+            raw[..chunk.len()].copy_from_slice(chunk);
+            let unsigned = u64::from_be_bytes(raw) >> (64 - 8 * width);
+            let value = if I::TYPE.signed && width < 8 {
+                let shift = 64 - 8 * width;
+                ((unsigned << shift) as i64) >> shift
+            } else {
+                unsigned as i64
+            };
+            I::from_i64(value).expect("a slot of the type's width fits the type")
+        })
+        .collect()
 }
 
 // Any bytes are valid; only a key of another kind is a problem.
@@ -236,6 +288,21 @@ impl<I: PackedInt> PackedInts<I> {
         self.leaf.remove().await
     }
 
+    /// Watches the array: every stored slot first (as many as [`len`](Self::len)); then after
+    /// each change (empty once removed or expired). Coalescing, errors and reconnection as for
+    /// [`Item::watch`](crate::Item::watch).
+    pub fn watch(&self) -> impl Stream<Item = Result<Vec<I>>> + Send + 'static {
+        let key = self.leaf.key().map(str::to_owned);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::String);
+        futures_util::stream::unfold(watch, |mut watch| async move {
+            let next = watch
+                .next_value()
+                .await?
+                .map(|bytes| slots::<I>(&bytes.unwrap_or_default()));
+            Some((next, watch))
+        })
+    }
+
     key_methods!();
 }
 
@@ -249,3 +316,22 @@ leaf_node!(
     Some(("int", serde_json::Value::from(I::TYPE.to_string()))),
     { _int: PhantomData }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_and_slots_decode_as_redis_reads_them() {
+        assert_eq!(set_bits(&[0b1000_0001, 0, 0b0100_0000]), [0, 7, 17]);
+        assert_eq!(slots::<i16>(&[0xff, 0xfe, 0x00, 0x05]), [-2, 5]);
+        assert_eq!(
+            slots::<u16>(&[0xff, 0xfe, 0x01]),
+            [65534, 256],
+            "a partial slot: 0-padded"
+        );
+        assert_eq!(slots::<i8>(&[0x80, 0x7f]), [-128, 127]);
+        assert_eq!(slots::<u32>(&[0, 0, 1, 0]), [256]);
+        assert_eq!(slots::<i64>(&[0xff; 8]), [-1]);
+    }
+}

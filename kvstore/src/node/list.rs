@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use futures_core::Stream;
+
 use super::audit::Container;
+use super::watch::{KeyWatch, WatchRead};
 use super::{container_methods, handle_impls, json_members_audit};
 use super::{key_methods, leaf_node, Leaf};
 use crate::backend::command::{Command, End, ListOp, Reply};
@@ -65,12 +68,68 @@ impl<T: Storable> ListOf<T> {
     /// Removes and returns the first element (`LPOP`); `None` when the list is empty. Popping
     /// the last element removes the key.
     pub async fn pop_front(&self) -> Result<Option<T>> {
-        self.one(ListOp::Pop { end: End::Front }).await
+        self.one(ListOp::Pop {
+            end: End::Front,
+            count: None,
+        })
+        .await
     }
 
     /// Removes and returns the last element (`RPOP`).
     pub async fn pop_back(&self) -> Result<Option<T>> {
-        self.one(ListOp::Pop { end: End::Back }).await
+        self.one(ListOp::Pop {
+            end: End::Back,
+            count: None,
+        })
+        .await
+    }
+
+    async fn many(&self, end: End, n: usize) -> Result<Vec<T>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let key = self.leaf.key()?;
+        let op = ListOp::Pop {
+            end,
+            count: Some(n),
+        };
+        let raw = self
+            .run(op)
+            .await?
+            .into_members(&Command::List { key, op })?;
+        raw.iter().map(|v| self.json.decode(key, v)).collect()
+    }
+
+    /// Removes and returns up to `n` elements from the front, first element first (`LPOP key
+    /// n`, one round trip); fewer when the list is shorter, none when it is missing. Popping the
+    /// last element removes the key. An element that does not decode fails the call naming the
+    /// key (it is popped all the same, as by Redis).
+    pub async fn pop_front_many(&self, n: usize) -> Result<Vec<T>> {
+        self.many(End::Front, n).await
+    }
+
+    /// Removes and returns up to `n` elements from the back, last element first (`RPOP key n`).
+    pub async fn pop_back_many(&self, n: usize) -> Result<Vec<T>> {
+        self.many(End::Back, n).await
+    }
+
+    /// Watches the list: its elements in order first, then after each change (empty once
+    /// removed or expired). Coalescing, errors and reconnection as for
+    /// [`Item::watch`](crate::Item::watch); an element that fails validation makes that item an
+    /// `Err` naming the key.
+    pub fn watch(&self) -> impl Stream<Item = Result<Vec<T>>> + Send + 'static {
+        let key = self.leaf.key().map(str::to_owned);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::List);
+        let list = self.clone();
+        futures_util::stream::unfold((list, watch), |(list, mut watch)| async move {
+            let op = ListOp::Range { start: 0, stop: -1 };
+            let key = list.leaf.key.as_str();
+            let next = watch.next().await?.and_then(|reply| {
+                let raw = reply.into_members(&Command::List { key, op })?;
+                raw.iter().map(|v| list.json.decode(key, v)).collect()
+            });
+            Some((next, (list, watch)))
+        })
     }
 
     /// Pops the first element, waiting up to `timeout` for one to arrive (`BLPOP`); `Ok(None)`

@@ -1,6 +1,9 @@
 //! [`SortedSetOf<T>`]: a native sorted set of JSON values at one key.
 
+use futures_core::Stream;
+
 use super::audit::Container;
+use super::watch::{KeyWatch, WatchRead};
 use super::{container_methods, handle_impls, json_members_audit};
 use super::{key_methods, leaf_node, Leaf};
 use crate::backend::command::{Command, SortedSetOp};
@@ -99,9 +102,52 @@ impl<T: Storable> SortedSetOf<T> {
         let member = self.member(key, member)?;
         let command = Command::SortedSet {
             key,
-            op: SortedSetOp::Rank { member: &member },
+            op: SortedSetOp::Rank {
+                member: &member,
+                rev: false,
+            },
         };
         self.leaf.ctx.execute(command).await?.into_rank(&command)
+    }
+
+    /// The 0-based rank of `member` by descending score (`ZREVRANK`: 0 is the highest score);
+    /// `None` when it is not in the set.
+    pub async fn rank_rev(&self, member: &T) -> Result<Option<usize>> {
+        let key = self.leaf.key()?;
+        let member = self.member(key, member)?;
+        let command = Command::SortedSet {
+            key,
+            op: SortedSetOp::Rank {
+                member: &member,
+                rev: true,
+            },
+        };
+        self.leaf.ctx.execute(command).await?.into_rank(&command)
+    }
+
+    /// Watches the sorted set: its members with their scores, by ascending score, first; then
+    /// after each change (empty once removed or expired). Coalescing, errors and reconnection
+    /// as for [`Item::watch`](crate::Item::watch).
+    pub fn watch(&self) -> impl Stream<Item = Result<Vec<(T, f64)>>> + Send + 'static {
+        let key = self.leaf.key().map(str::to_owned);
+        let watch = KeyWatch::new(self.leaf.ctx.clone(), key, WatchRead::Scored);
+        let set = self.clone();
+        futures_util::stream::unfold((set, watch), |(set, mut watch)| async move {
+            let key = set.leaf.key.as_str();
+            let command = Command::SortedSet {
+                key,
+                op: SortedSetOp::Range {
+                    start: 0,
+                    stop: -1,
+                    rev: false,
+                },
+            };
+            let next = watch
+                .next()
+                .await?
+                .and_then(|reply| set.scored(key, reply.into_scored(&command)?));
+            Some((next, (set, watch)))
+        })
     }
 
     async fn range_of(&self, start: i64, stop: i64, rev: bool) -> Result<Vec<(T, f64)>> {

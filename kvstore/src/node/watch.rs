@@ -15,7 +15,7 @@ use std::task::Poll;
 use futures_util::future::BoxFuture;
 
 use super::Context;
-use crate::backend::command::{Command, MapOp, Reply, SetOp, StringOp};
+use crate::backend::command::{Command, ListOp, MapOp, Reply, SetOp, SortedSetOp, StringOp};
 use crate::backend::{Changes, Subscription};
 use crate::error::Result;
 
@@ -119,6 +119,11 @@ pub(crate) enum WatchRead {
     Members,
     /// The fields and values of a hash (`HGETALL`), sorted: [`Reply::Pairs`].
     Pairs,
+    /// The elements of a list, in order (`LRANGE 0 -1`): [`Reply::Members`].
+    List,
+    /// The members of a sorted set with their scores, by score (`ZRANGE 0 -1 WITHSCORES`):
+    /// [`Reply::Scored`].
+    Scored,
 }
 
 /// The raw changes of one key.
@@ -191,9 +196,22 @@ impl KeyWatch {
                 key,
                 op: MapOp::Entries,
             },
+            WatchRead::List => Command::List {
+                key,
+                op: ListOp::Range { start: 0, stop: -1 },
+            },
+            WatchRead::Scored => Command::SortedSet {
+                key,
+                op: SortedSetOp::Range {
+                    start: 0,
+                    stop: -1,
+                    rev: false,
+                },
+            },
         };
+        let sort = matches!(self.read, WatchRead::Members | WatchRead::Pairs);
         let result = self.ctx.execute(command).await.map(|reply| match reply {
-            Reply::Members(mut members) => {
+            Reply::Members(mut members) if sort => {
                 members.sort_unstable();
                 Reply::Members(members)
             }

@@ -30,10 +30,14 @@ pub enum ListOp<'a> {
         ttl_if_created: Option<Duration>,
     },
     /// Removes and returns the element at `end` (`LPOP`/`RPOP`). Reply:
-    /// [`Reply::Value`](super::Reply::Value).
+    /// [`Reply::Value`](super::Reply::Value); with `count`, up to that many elements, in the
+    /// order they were popped (`LPOP key count`): [`Reply::Members`](super::Reply::Members)
+    /// (empty when the list is missing).
     Pop {
         /// Where.
         end: End,
+        /// How many (`None`: one, as a value).
+        count: Option<usize>,
     },
     /// Pops the head, waiting up to `timeout` for an element to arrive (`BLPOP`); `None` when
     /// none came. A zero timeout does not wait; one over [`MAX_BLOCKING_WAIT`] waits that long.

@@ -39,11 +39,13 @@ pub enum SortedSetOp<'a> {
         /// The member.
         member: &'a [u8],
     },
-    /// The 0-based rank of `member`, ascending (`ZRANK`). Reply:
-    /// [`Reply::Rank`](super::Reply::Rank).
+    /// The 0-based rank of `member`, ascending (`ZRANK`); with `rev`, descending (`ZREVRANK`:
+    /// 0 is the highest score). Reply: [`Reply::Rank`](super::Reply::Rank).
     Rank {
         /// The member.
         member: &'a [u8],
+        /// Counted from the highest score.
+        rev: bool,
     },
     /// The members from rank `start` to `stop`, inclusive, with their scores; negative ranks
     /// count from the end (`ZRANGE ... WITHSCORES`, with `rev`: `ZRANGE ... REV`, ranks counted

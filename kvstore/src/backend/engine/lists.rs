@@ -51,20 +51,39 @@ impl<T: StorageTxn> Op<'_, T> {
                 }
                 Reply::Len(list.len())
             }
-            ListOp::Pop { end } => {
+            ListOp::Pop { end, count } => {
                 let Some(list) = self.typed(key, as_list)? else {
-                    return Ok(Reply::Value(None));
+                    return Ok(match count {
+                        None => Reply::Value(None),
+                        Some(_) => Reply::Members(Vec::new()),
+                    });
                 };
-                let value = match end {
-                    End::Front => list.pop_front(),
-                    End::Back => list.pop_back(),
-                };
+                let mut popped = Vec::new();
+                while popped.len() < count.unwrap_or(1) {
+                    let value = match end {
+                        End::Front => list.pop_front(),
+                        End::Back => list.pop_back(),
+                    };
+                    match value {
+                        Some(value) => popped.push(value),
+                        None => break,
+                    }
+                }
                 let empty = list.is_empty();
                 self.drop_if_empty(key, empty)?;
-                Reply::Value(value)
+                match count {
+                    None => Reply::Value(popped.pop()),
+                    Some(_) => Reply::Members(popped),
+                }
             }
             // The engine's caller waits between attempts (see `Engine::pop_front_blocking`).
-            ListOp::PopFrontBlocking { .. } => self.list(key, ListOp::Pop { end: End::Front })?,
+            ListOp::PopFrontBlocking { .. } => self.list(
+                key,
+                ListOp::Pop {
+                    end: End::Front,
+                    count: None,
+                },
+            )?,
             ListOp::MoveFrontToBack {
                 dest,
                 ttl_if_created,

@@ -63,8 +63,12 @@ impl<T: StorageTxn> Op<'_, T> {
                 self.drop_if_empty(key, empty)?;
                 Reply::Bool(removed)
             }
-            SortedSetOp::Rank { member } => {
-                Reply::Rank(self.typed(key, as_sorted_set)?.and_then(|s| s.rank(member)))
+            SortedSetOp::Rank { member, rev } => {
+                let set = self.typed(key, as_sorted_set)?;
+                Reply::Rank(set.and_then(|s| {
+                    let rank = s.rank(member)?;
+                    Some(if rev { s.len() - 1 - rank } else { rank })
+                }))
             }
             SortedSetOp::Range { start, stop, rev } => {
                 let Some(set) = self.typed(key, as_sorted_set)? else {

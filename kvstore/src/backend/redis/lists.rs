@@ -41,12 +41,20 @@ where
     pub(crate) async fn list(&self, key: &str, op: ListOp<'_>) -> Result<Reply> {
         Ok(match op {
             ListOp::Push { .. } => Reply::Len(self.run_native(Command::List { key, op }).await?),
-            ListOp::Pop { end } => {
+            ListOp::Pop { end, count } => {
                 let name = match end {
                     End::Front => "LPOP",
                     End::Back => "RPOP",
                 };
-                Reply::Value(self.query(Some(key), cmd(name).arg(key)).await?)
+                match count {
+                    None => Reply::Value(self.query(Some(key), cmd(name).arg(key)).await?),
+                    // `LPOP key 0` answers an empty array, as the engine does.
+                    Some(n) => {
+                        let popped: Option<Vec<Vec<u8>>> =
+                            self.query(Some(key), cmd(name).arg(key).arg(n)).await?;
+                        Reply::Members(popped.unwrap_or_default())
+                    }
+                }
             }
             ListOp::MoveFrontToBack {
                 dest,

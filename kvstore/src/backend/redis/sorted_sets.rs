@@ -182,10 +182,13 @@ where
                 let v = result.map_err(|e| map_increment(e, key))?;
                 Reply::Score(Some(parse_score(key, &v)?))
             }
-            SortedSetOp::Rank { member } => Reply::Rank(
-                self.query(Some(key), cmd("ZRANK").arg(key).arg(member))
-                    .await?,
-            ),
+            SortedSetOp::Rank { member, rev } => {
+                let name = if rev { "ZREVRANK" } else { "ZRANK" };
+                Reply::Rank(
+                    self.query(Some(key), cmd(name).arg(key).arg(member))
+                        .await?,
+                )
+            }
             SortedSetOp::Range { start, stop, rev } => {
                 let mut c = cmd("ZRANGE");
                 c.arg(key).arg(start).arg(stop);
