@@ -179,6 +179,35 @@ impl Error {
         }
     }
 
+    /// A short, stable name of the error's kind, for metric labels and spans' `error.type`:
+    /// `validation`, `decode`, `encode`, `invalid_key`, `wrong_type`, `conflict`, `unique`,
+    /// `overflow`, `invalid_ttl`, `cross_slot`, `mixed_backends`, or a backend failure's kind
+    /// (`connection`, `timeout`, `auth`, `permission`, `unavailable`, `unsupported`, `backend`).
+    pub fn kind_label(&self) -> &'static str {
+        match self {
+            Error::Validation { .. } => "validation",
+            Error::Decode { .. } => "decode",
+            Error::Encode { .. } => "encode",
+            Error::InvalidKey { .. } => "invalid_key",
+            Error::WrongType { .. } => "wrong_type",
+            Error::Conflict { .. } => "conflict",
+            Error::Unique { .. } => "unique",
+            Error::Overflow { .. } => "overflow",
+            Error::InvalidTtl { .. } => "invalid_ttl",
+            Error::CrossSlot { .. } => "cross_slot",
+            Error::MixedBackends { .. } => "mixed_backends",
+            Error::Backend(e) => match e.kind() {
+                BackendErrorKind::Connection => "connection",
+                BackendErrorKind::Timeout => "timeout",
+                BackendErrorKind::Auth => "auth",
+                BackendErrorKind::Permission => "permission",
+                BackendErrorKind::Unavailable => "unavailable",
+                BackendErrorKind::Unsupported => "unsupported",
+                _ => "backend",
+            },
+        }
+    }
+
     /// Whether the error is about data already stored — [`Error::Decode`], [`Error::WrongType`],
     /// or [`Error::Validation`] of a value read — rather than about what the caller passed
     /// ([`Error::Validation`] of a value to write, [`Error::InvalidKey`], ...) or the backend.

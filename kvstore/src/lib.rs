@@ -74,7 +74,8 @@
 //! | `tls` | no | `rediss://` and `rediss+cluster://` (rustls; implies `redis`) |
 //! | `redb` | no | `RedbBackend`: a persistent store in one file, and `redb://` URLs |
 //! | `uuid` | no | `uuid::Uuid` as an id type |
-//! | `tracing` | no | a `debug` span named `kvstore` around every backend command |
+//! | `tracing` | no | a `debug` span named `kvstore` around every operation, with OpenTelemetry's database attributes |
+//! | `metrics` | no | operation counts and latencies, cache hits and misses, validation failures and migrated values through the `metrics` facade |
 //! | `test-support` | no | `manifest::assert_snapshot`: keeps a store's manifest in a committed file (for dev-dependencies) |
 //!
 //! Without `redis` there is only [`MemoryBackend`] (and your own), and [`connect`] accepts only
@@ -211,7 +212,9 @@ pub mod __private {
 
     /// Opens the store `S` at the root `prefix` over `backend`.
     pub fn open_root<S: Node>(backend: impl crate::IntoBackend, prefix: &str) -> S {
-        let ctx = Context::new(backend);
+        let manifest_prefix = prefix.to_owned();
+        let manifest = Box::new(move || manifest_root::<S>(&manifest_prefix));
+        let ctx = Context::with_patterns(backend, Some(manifest));
         let root = KeyPath::root(prefix).with_limit(ctx.limits().max_key_len);
         S::__build(&ctx, root, &Spec::default())
     }

@@ -133,16 +133,19 @@ impl ClientCache {
         let mut shard = shard.lock();
         if !self.inner.live.0.load(Ordering::Acquire) {
             shard.misses += 1;
+            super::metrics::facade::cache(false);
             return Lookup::Miss(None);
         }
         if let Some((stored, Slot::Ready(cached))) = shard.map.get(&hash) {
             if **stored == *key {
                 let found = hit(cached);
                 shard.hits += 1;
+                super::metrics::facade::cache(true);
                 return Lookup::Hit(found);
             }
         }
         shard.misses += 1;
+        super::metrics::facade::cache(false);
         shard.next_ticket += 1;
         let ticket = shard.next_ticket;
         let previous = shard.map.insert(hash, (key.into(), Slot::Pending(ticket)));

@@ -265,6 +265,7 @@ async fn run<B, T>(
 where
     B: Backend + ?Sized,
 {
-    let reply = dispatch(backend, command).await?;
+    let observer = super::metrics::Observer::of(&backend.info());
+    let reply = dispatch(backend, observer.as_ref(), &|_| None, command).await?;
     into(reply, &command)
 }

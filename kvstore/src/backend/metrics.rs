@@ -1,8 +1,11 @@
-//! An opt-in metrics hook: [`Instrumented`] wraps any backend and counts every operation, its
-//! errors and its latency.
+//! Metrics: [`Instrumented`] wraps any backend and counts every operation, its errors and its
+//! latency; with the `metrics` feature, the same observations also go to the `metrics` facade.
+//! Both are fed from one place, [`Observer::record`], called once per operation by the one call
+//! path of handles and `BackendExt`.
 //!
-//! Zero cost when off: a store opened over a plain backend never touches this module. Wrap the
-//! backend to turn it on, and read (or export) [`Metrics::snapshot`] whenever you like:
+//! Zero cost when off: a store opened over a plain backend, without the feature, never times an
+//! operation. Wrap the backend to turn it on, and read (or export) [`Metrics::snapshot`]
+//! whenever you like:
 //!
 //! ```
 //! use kvstore::{Counter, Instrumented, MemoryBackend, Store};
@@ -25,7 +28,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::command::{Command, Reply};
 use super::{async_trait, Backend, BackendInfo, ClientCache};
@@ -176,7 +179,99 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-/// A backend that records [`Metrics`] for every operation of the backend it wraps.
+/// Where the outcome of each operation goes: an [`Instrumented`] backend's counters, and the
+/// `metrics` facade (feature `metrics`). Made once per store (see [`Observer::of`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Observer {
+    counters: Option<Arc<Metrics>>,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    backend: &'static str,
+}
+
+impl Observer {
+    /// The observer of the backend `info` describes; `None` when nothing would be recorded
+    /// (no counters, no facade): operations are then not even timed.
+    pub(crate) fn of(info: &BackendInfo<'_>) -> Option<Observer> {
+        let counters = info.metrics.cloned();
+        if counters.is_none() && !cfg!(feature = "metrics") {
+            return None;
+        }
+        // The facade's `backend` label: `memory`, `redb`, `redis`, `redis_cluster`.
+        let backend = match info.name {
+            "redis-cluster" => "redis_cluster",
+            name => name,
+        };
+        Some(Observer { counters, backend })
+    }
+
+    /// Records one operation: the command at `op` in [`Command::NAMES`], how long it took, and
+    /// how it ended.
+    pub(crate) fn record(&self, op: usize, elapsed: Duration, result: &Result<Reply>) {
+        if let Some(counters) = &self.counters {
+            counters.record(op, elapsed, result.is_err());
+        }
+        #[cfg(feature = "metrics")]
+        {
+            let name = Command::NAMES[op];
+            let outcome = match result {
+                Ok(_) => "ok",
+                Err(e) => e.kind_label(),
+            };
+            ::metrics::counter!(
+                "kvstore_operations_total",
+                "op" => name,
+                "backend" => self.backend,
+                "outcome" => outcome
+            )
+            .increment(1);
+            ::metrics::histogram!(
+                "kvstore_operation_duration_seconds",
+                "op" => name,
+                "backend" => self.backend
+            )
+            .record(elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// Facade counters recorded outside the operations (feature `metrics`; nothing otherwise).
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) mod facade {
+    /// A client-cache hit (`true`) or miss.
+    #[inline]
+    pub(crate) fn cache(hit: bool) {
+        #[cfg(feature = "metrics")]
+        {
+            if hit {
+                ::metrics::counter!("kvstore_cache_hits_total").increment(1);
+            } else {
+                ::metrics::counter!("kvstore_cache_misses_total").increment(1);
+            }
+        }
+    }
+
+    /// A value of the key pattern `pattern` that failed validation, on write (`stored:
+    /// false`) or on read.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn validation_failure(pattern: &str, stored: bool) {
+        ::metrics::counter!(
+            "kvstore_validation_failures_total",
+            "pattern" => pattern.to_owned(),
+            "direction" => if stored { "read" } else { "write" }
+        )
+        .increment(1);
+    }
+
+    /// A value of the key pattern `pattern` written back in the current version.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn migrated(pattern: &str) {
+        ::metrics::counter!("kvstore_migrated_values_total", "pattern" => pattern.to_owned())
+            .increment(1);
+    }
+}
+
+/// A backend that records [`Metrics`] for every operation of the backend it wraps (every
+/// operation made through a store's handles or [`BackendExt`](super::BackendExt)).
 ///
 /// Cheap to clone; clones share the counters.
 #[derive(Clone, Debug)]
@@ -207,36 +302,25 @@ impl<B: Backend> Instrumented<B> {
     pub fn inner(&self) -> &B {
         &self.inner
     }
-
-    async fn timed<T>(
-        &self,
-        op: usize,
-        call: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let started = Instant::now();
-        let result = call.await;
-        self.metrics.record(op, started.elapsed(), result.is_err());
-        result
-    }
 }
 
+/// The wrapped backend, unchanged; its info names the counters, which the one call path of
+/// handles records into.
 #[async_trait]
 impl<B: Backend> Backend for Instrumented<B> {
     fn info(&self) -> BackendInfo<'_> {
-        self.inner.info()
+        BackendInfo {
+            metrics: Some(&self.metrics),
+            ..self.inner.info()
+        }
     }
 
     async fn execute(&self, command: Command<'_>) -> Result<Reply> {
-        self.timed(command.index(), self.inner.execute(command))
-            .await
+        self.inner.execute(command).await
     }
 
     fn execute_now(&self, command: Command<'_>) -> Option<Result<Reply>> {
-        let started = Instant::now();
-        let result = self.inner.execute_now(command)?;
-        self.metrics
-            .record(command.index(), started.elapsed(), result.is_err());
-        Some(result)
+        self.inner.execute_now(command)
     }
 }
 

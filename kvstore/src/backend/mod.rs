@@ -111,6 +111,12 @@ pub struct BackendInfo<'a> {
     /// The backend's client-side read cache, if it keeps one (a Redis backend built with
     /// `client_cache`): typed reads look there first. `None` turns caching off.
     pub client_cache: Option<&'a ClientCache>,
+    /// The counters every operation is recorded into, when the backend is (or wraps) an
+    /// [`Instrumented`](crate::Instrumented); a layer forwards its inner backend's.
+    pub metrics: Option<&'a std::sync::Arc<metrics::Metrics>>,
+    /// The server's address and port, for a backend that talks to one server (spans'
+    /// `server.address` and `server.port`).
+    pub server: Option<(&'a str, u16)>,
 }
 
 impl BackendInfo<'_> {
@@ -122,6 +128,8 @@ impl BackendInfo<'_> {
             limits: Limits::default(),
             instance: backend as *const B as *const () as usize,
             client_cache: None,
+            metrics: None,
+            server: None,
         }
     }
 }
@@ -203,23 +211,47 @@ pub(crate) fn write_ttl(key: &str, ttl: Option<Duration>) -> Result<Option<Durat
     }
 }
 
-/// Runs `command` on `backend`: the one call path of handles and [`BackendExt`]. With the
-/// `tracing` feature, inside a `debug` span named `kvstore` (fields `backend`, `op`, `key`), with
-/// a `debug` event when it fails — for every backend.
+/// Runs `command` on `backend`: the one call path of handles and [`BackendExt`]. Each
+/// operation is recorded once by `observer` (an [`Instrumented`](crate::Instrumented) backend's
+/// counters, the `metrics` facade), when there is one. With the `tracing` feature, inside a
+/// `debug` span named `kvstore` with OpenTelemetry's database attributes (`db.system.name`,
+/// `db.operation.name`, `server.address`, `server.port`, and `kvstore.pattern`, the key's
+/// pattern — never its ids — when `pattern` knows it), with a `debug` event when it fails — for
+/// every backend.
 #[inline]
 pub(crate) async fn dispatch<B: Backend + ?Sized>(
     backend: &B,
+    observer: Option<&metrics::Observer>,
+    pattern: &(dyn Fn(&str) -> Option<String> + Sync),
     command: Command<'_>,
 ) -> Result<Reply> {
+    let started = observer.map(|_| std::time::Instant::now());
     #[cfg(feature = "tracing")]
-    {
+    let result = {
         use tracing::Instrument as _;
+        let info = backend.info();
         let span = tracing::debug_span!(
             "kvstore",
-            backend = backend.info().name,
-            op = command.name(),
-            key = command.key()
+            db.system.name = match info.name {
+                "redis" | "redis-cluster" => "redis",
+                name => name,
+            },
+            db.operation.name = command.name(),
+            server.address = tracing::field::Empty,
+            server.port = tracing::field::Empty,
+            kvstore.pattern = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
         );
+        if !span.is_disabled() {
+            if let Some((address, port)) = info.server {
+                span.record("server.address", address);
+                span.record("server.port", port);
+            }
+            if let Some(pattern) = pattern(command.key()) {
+                span.record("kvstore.pattern", pattern.as_str());
+            }
+        }
         let now = {
             let _entered = span.enter();
             backend.execute_now(command)
@@ -229,16 +261,23 @@ pub(crate) async fn dispatch<B: Backend + ?Sized>(
             None => backend.execute(command).instrument(span.clone()).await,
         };
         if let Err(error) = &result {
+            span.record("error.type", error.kind_label());
+            span.record("otel.status_code", "ERROR");
             let _entered = span.enter();
             tracing::debug!(%error, "kvstore operation failed");
         }
         result
-    }
+    };
     #[cfg(not(feature = "tracing"))]
-    {
-        if let Some(reply) = backend.execute_now(command) {
-            return reply;
+    let result = {
+        let _ = pattern;
+        match backend.execute_now(command) {
+            Some(reply) => reply,
+            None => backend.execute(command).await,
         }
-        backend.execute(command).await
+    };
+    if let (Some(observer), Some(started)) = (observer, started) {
+        observer.record(command.index(), started.elapsed(), &result);
     }
+    result
 }

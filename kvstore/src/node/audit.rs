@@ -435,7 +435,10 @@ impl<'p> Run<'p> {
                         }
                     };
                     match written {
-                        Ok(true) => self.migration.migrated += 1,
+                        Ok(true) => {
+                            self.migration.migrated += 1;
+                            ctx.migrated(key);
+                        }
                         Ok(false) => self.migration.skipped += 1,
                         // The backend is down: stop (a later run picks up where this one was).
                         Err(Error::Backend(e)) if e.is_transient() => {

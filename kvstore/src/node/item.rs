@@ -214,9 +214,13 @@ impl<'a, T: Storable> ItemAt<'a, T> {
                         let written = self.write_planned(indexes, &value, how).await;
                         #[cfg(feature = "tracing")]
                         if let Err(error) = &written {
-                            tracing::debug!(key = self.key, %error, "kvstore: migration write-back refused");
+                            tracing::debug!(kvstore.pattern = self.ctx.pattern_of(self.key).as_deref(), %error, "kvstore: migration write-back refused");
                         }
-                        written.unwrap_or(false)
+                        let written = written.unwrap_or(false);
+                        if written {
+                            self.ctx.migrated(self.key);
+                        }
+                        written
                     }
                     _ => writes_back && self.write_back(bytes, &encoded).await,
                 };
@@ -241,7 +245,8 @@ impl<'a, T: Storable> ItemAt<'a, T> {
 
     /// How `bytes` read: current, or an older version (no write).
     pub(crate) fn classify(&self, bytes: &[u8]) -> Result<Read<T>> {
-        classify(self.json, self.migrations, self.key, bytes)
+        self.ctx
+            .observed(classify(self.json, self.migrations, self.key, bytes))
     }
 
     /// Replaces `old` (the exact bytes read) with `new`, keeping the TTL; a lost swap (someone
@@ -263,9 +268,14 @@ impl<'a, T: Storable> ItemAt<'a, T> {
             .and_then(|r| r.into_swap(&swap));
         #[cfg(feature = "tracing")]
         if let Err(error) = &result {
-            tracing::debug!(key = self.key, %error, "kvstore: migration write-back failed");
+            let pattern = self.ctx.pattern_of(self.key);
+            tracing::debug!(kvstore.pattern = pattern.as_deref(), %error, "kvstore: migration write-back failed");
         }
-        matches!(result, Ok(Swap::Done))
+        let swapped = matches!(result, Ok(Swap::Done));
+        if swapped {
+            self.ctx.migrated(self.key);
+        }
+        swapped
     }
 
     /// Encodes, validates and writes `value` (`SET` with `options`).
@@ -278,9 +288,11 @@ impl<'a, T: Storable> ItemAt<'a, T> {
 
     /// [`write`](Self::write) without indexes.
     pub(crate) async fn write_plain(&self, value: &T, options: SetOptions) -> Result<bool> {
-        let bytes = self
-            .json
-            .encode(self.key, value, self.ctx.limits().max_value_size)?;
+        let bytes = self.ctx.observed(self.json.encode(
+            self.key,
+            value,
+            self.ctx.limits().max_value_size,
+        ))?;
         let command = Command::Str {
             key: self.key,
             op: StringOp::Set {

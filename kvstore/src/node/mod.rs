@@ -65,16 +65,88 @@ pub struct Context {
 struct ContextInner {
     backend: DynBackend,
     limits: Limits,
+    /// Where each operation is recorded (read once, when the store was opened).
+    observer: Option<crate::backend::metrics::Observer>,
+    /// The store's key patterns, for spans and metric labels (which never carry ids).
+    patterns: Option<Patterns>,
+}
+
+/// The key patterns of a store (`app:users:*`), computed from its manifest the first time one
+/// is needed.
+struct Patterns {
+    manifest: Box<dyn Fn() -> serde_json::Value + Send + Sync>,
+    patterns: std::sync::OnceLock<Vec<String>>,
 }
 
 impl Context {
     /// A context over `backend`.
     pub fn new(backend: impl IntoBackend) -> Context {
+        Context::with_patterns(backend, None)
+    }
+
+    /// A context over `backend` for a store whose manifest `manifest` makes (what its key
+    /// patterns are read from, when first needed).
+    pub(crate) fn with_patterns(
+        backend: impl IntoBackend,
+        manifest: Option<Box<dyn Fn() -> serde_json::Value + Send + Sync>>,
+    ) -> Context {
         let backend = backend.into_backend();
-        let limits = backend.info().limits;
+        let info = backend.info();
+        let (limits, observer) = (info.limits, crate::backend::metrics::Observer::of(&info));
+        let patterns = manifest.map(|manifest| Patterns {
+            manifest,
+            patterns: std::sync::OnceLock::new(),
+        });
         Context {
-            inner: Arc::new(ContextInner { backend, limits }),
+            inner: Arc::new(ContextInner {
+                backend,
+                limits,
+                observer,
+                patterns,
+            }),
         }
+    }
+
+    /// Passes `result` on, counting a validation failure in it (feature `metrics`:
+    /// `kvstore_validation_failures_total`, by the key's pattern and the direction).
+    #[inline]
+    pub(crate) fn observed<T>(&self, result: Result<T>) -> Result<T> {
+        #[cfg(feature = "metrics")]
+        if let Err(crate::Error::Validation { key, stored, .. }) = &result {
+            let pattern = self.pattern_of(key);
+            crate::backend::metrics::facade::validation_failure(
+                pattern.as_deref().unwrap_or("(unknown)"),
+                *stored,
+            );
+        }
+        result
+    }
+
+    /// Counts a value written back in the current version (feature `metrics`:
+    /// `kvstore_migrated_values_total`, by the key's pattern).
+    #[inline]
+    pub(crate) fn migrated(&self, key: &str) {
+        #[cfg(feature = "metrics")]
+        {
+            let pattern = self.pattern_of(key);
+            crate::backend::metrics::facade::migrated(pattern.as_deref().unwrap_or("(unknown)"));
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = key;
+    }
+
+    /// The pattern of the store's key `key` (`app:users:*`), if it is one of the store's.
+    pub(crate) fn pattern_of(&self, key: &str) -> Option<String> {
+        let patterns = self.inner.patterns.as_ref()?;
+        let list = patterns
+            .patterns
+            .get_or_init(|| match (patterns.manifest)() {
+                serde_json::Value::Object(map) => map.keys().cloned().collect(),
+                _ => Vec::new(),
+            });
+        list.iter()
+            .find(|p| crate::manifest::matches(p, key))
+            .cloned()
     }
 
     /// The backend.
@@ -95,7 +167,14 @@ impl Context {
 
     /// Sends one command to the backend (the one call path of every handle).
     pub(crate) async fn execute(&self, command: Command<'_>) -> Result<Reply> {
-        dispatch(&*self.inner.backend, command).await
+        let observer = self.inner.observer.as_ref();
+        dispatch(
+            &*self.inner.backend,
+            observer,
+            &|key| self.pattern_of(key),
+            command,
+        )
+        .await
     }
 }
 

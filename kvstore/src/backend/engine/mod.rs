@@ -333,6 +333,8 @@ impl<S: Storage> Backend for Engine<S> {
             limits: self.shared.limits,
             instance: Arc::as_ptr(&self.shared) as *const () as usize,
             client_cache: None,
+            metrics: None,
+            server: None,
         }
     }
 

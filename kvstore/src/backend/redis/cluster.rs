@@ -346,6 +346,8 @@ impl RedisClusterBackendBuilder {
             blocking: Arc::new(blocking),
             notifier: Arc::new(notifier),
             core: Core {
+                // Each command goes to the node of its slot: no one server to name.
+                server: None,
                 conn,
                 response_timeout: opts.response_timeout,
                 deadline: opts.response_timeout + Duration::from_millis(50),

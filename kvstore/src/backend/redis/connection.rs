@@ -33,6 +33,8 @@ pub(crate) struct Core<C> {
     pub(crate) instance: std::sync::Arc<()>,
     /// The client cache, if any (this client's writes invalidate their keys at once).
     pub(crate) cache: Option<ClientCache>,
+    /// The server's host and port (one server: standalone), for spans.
+    pub(crate) server: Option<(String, u16)>,
 }
 
 impl<C> Core<C>

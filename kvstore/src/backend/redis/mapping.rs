@@ -127,6 +127,12 @@ macro_rules! redis_backend {
                     limits: self.core.limits,
                     instance: std::sync::Arc::as_ptr(&self.core.instance) as usize,
                     client_cache: self.core.cache.as_ref(),
+                    metrics: None,
+                    server: self
+                        .core
+                        .server
+                        .as_ref()
+                        .map(|(host, port)| (host.as_str(), *port)),
                 }
             }
 

@@ -123,6 +123,11 @@ impl RedisBackendBuilder {
         };
         #[cfg(not(feature = "tls"))]
         let client = open_client(&self.url)?;
+        let server = match client.get_connection_info().addr() {
+            ::redis::ConnectionAddr::Tcp(host, port)
+            | ::redis::ConnectionAddr::TcpTls { host, port, .. } => Some((host.clone(), *port)),
+            _ => None,
+        };
         let deadline = opts.connect_timeout + opts.response_timeout;
 
         // The probe: a refused connection, a wrong password or a bad database number fail here,
@@ -196,6 +201,7 @@ impl RedisBackendBuilder {
         }
         Ok(RedisBackend {
             core: Core {
+                server,
                 conn,
                 response_timeout: opts.response_timeout,
                 deadline: opts.response_timeout,

@@ -335,9 +335,11 @@ impl<T: Storable> ItemAt<'_, T> {
         value: &T,
         how: Record<'_>,
     ) -> Result<bool> {
-        let bytes = self
-            .json
-            .encode(self.key, value, self.ctx.limits().max_value_size)?;
+        let bytes = self.ctx.observed(self.json.encode(
+            self.key,
+            value,
+            self.ctx.limits().max_value_size,
+        ))?;
         let Some(mut plan) = self.plan(indexes, value, None)? else {
             return self.write_plain(value, how.options()).await;
         };
