@@ -77,11 +77,7 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     out
 }
 
-fn counter(
-    found: &Captured,
-    name: &str,
-    pairs: &[(&str, &str)],
-) -> u64 {
+fn counter(found: &Captured, name: &str, pairs: &[(&str, &str)]) -> u64 {
     match found.get(&(name.to_owned(), labels(pairs))) {
         Some(DebugValue::Counter(n)) => *n,
         None => 0,

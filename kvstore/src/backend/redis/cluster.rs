@@ -286,7 +286,10 @@ impl RedisClusterBackendBuilder {
         let client = ClusterClientBuilder::new(nodes)
             .use_protocol(protocol)
             .connection_timeout(opts.connect_timeout)
-            .response_timeout(opts.response_timeout)
+            // A write's `WAIT` may take its own timeout on top of the response timeout.
+            .response_timeout(
+                opts.response_timeout + opts.wait_for_replicas.map_or(Duration::ZERO, |(_, t)| t),
+            )
             .retries(u32::try_from(opts.reconnect_attempts).unwrap_or(u32::MAX))
             // A node that keeps refusing connections is dropped, which makes the client reload
             // the slot map and find the replica that took over (without this, redis-rs retries
@@ -357,6 +360,7 @@ impl RedisClusterBackendBuilder {
                 },
                 instance: Default::default(),
                 cache,
+                wait_for_replicas: opts.wait_for_replicas,
             },
             urls: self.urls.iter().map(|u| redact_url(u)).collect(),
         })

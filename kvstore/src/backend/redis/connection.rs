@@ -35,6 +35,8 @@ pub(crate) struct Core<C> {
     pub(crate) cache: Option<ClientCache>,
     /// The server's host and port (one server: standalone), for spans.
     pub(crate) server: Option<(String, u16)>,
+    /// `WAIT replicas timeout` after each write.
+    pub(crate) wait_for_replicas: Option<(usize, Duration)>,
 }
 
 impl<C> Core<C>
@@ -56,6 +58,19 @@ where
         F: Fn(C) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
+        self.call_raw_within(self.deadline, f).await
+    }
+
+    /// [`call_raw`](Self::call_raw) within `deadline`.
+    pub(crate) async fn call_raw_within<T, F, Fut>(
+        &self,
+        deadline: Duration,
+        f: F,
+    ) -> RedisResult<T>
+    where
+        F: Fn(C) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         let attempt = async {
             match f(self.conn.clone()).await {
                 Err(e) if e.is_connection_refusal() => f(self.conn.clone()).await,
@@ -64,7 +79,7 @@ where
         };
         // It also bounds a wait for the connection manager's reconnection, which the
         // connection's own response timeout would not.
-        match tokio::time::timeout(self.deadline, attempt).await {
+        match tokio::time::timeout(deadline, attempt).await {
             Ok(result) => result,
             Err(_) => Err(errors::timeout_error(self.response_timeout)),
         }
@@ -85,6 +100,38 @@ where
             }
             other => other,
         }
+    }
+
+    /// After a write (its first key: `key`): `WAIT replicas timeout` on the connection that
+    /// sent it; fewer acknowledgements in time is a timeout that says the write may have been
+    /// applied.
+    pub(crate) async fn wait_for_replicas(&self, key: Option<&str>) -> Result<()> {
+        let Some((replicas, timeout)) = self.wait_for_replicas else {
+            return Ok(());
+        };
+        let ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let mut wait = cmd("WAIT");
+        wait.arg(replicas).arg(ms);
+        let wait = &wait;
+        let deadline = self.deadline + timeout;
+        let call = self.call_raw_within(deadline, |mut c| async move {
+            wait.query_async::<i64>(&mut c).await
+        });
+        let acked = call.await.map_err(|e| map(e, key))?;
+        if usize::try_from(acked).unwrap_or(0) >= replicas {
+            return Ok(());
+        }
+        Err(crate::Error::backend(
+            crate::BackendErrorKind::Timeout,
+            key,
+            format!(
+                "the write may have been applied: the primary has it, but {acked} of the {replicas} \
+                 replicas asked for acknowledged it within {timeout:?}, so a failover may lose it \
+                 (read it back, or retry it)"
+            ),
+        ))
     }
 
     /// Sends `cmd` and converts the reply; errors name `key`.

@@ -68,8 +68,28 @@ pub(crate) async fn execute<T: Topology>(topology: &T, command: Command<'_>) -> 
     }
 }
 
-/// The one mapping of the command set onto Redis.
+/// The one mapping of the command set onto Redis; with `wait_for_replicas`, a write waits for
+/// its replicas.
 async fn run<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
+    let reply = send(topology, command).await?;
+    let blocking = matches!(
+        command,
+        Command::List {
+            op: ListOp::PopFrontBlocking { .. },
+            ..
+        }
+    );
+    if command.is_write() && !blocking {
+        topology
+            .core()
+            .wait_for_replicas(command.keys().first().copied())
+            .await?;
+    }
+    Ok(reply)
+}
+
+/// Sends `command`.
+async fn send<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> {
     let core = topology.core();
     Ok(match command {
         Command::Str { key, op } => core.string(key, op).await?,

@@ -20,6 +20,8 @@ pub(crate) struct Options {
     /// A CA certificate (PEM) to trust for `rediss://`, instead of the system's roots.
     #[cfg(feature = "tls")]
     pub(crate) tls_root_cert: Option<Vec<u8>>,
+    /// `WAIT n timeout` after each write.
+    pub(crate) wait_for_replicas: Option<(usize, Duration)>,
 }
 
 impl Options {
@@ -41,6 +43,7 @@ impl Default for Options {
             max_value_size: Limits::DEFAULT_MAX_VALUE_SIZE,
             client_cache: None,
             keyspace_events_configured: false,
+            wait_for_replicas: None,
             #[cfg(feature = "tls")]
             tls_root_cert: None,
         }
@@ -123,6 +126,21 @@ macro_rules! builder_options {
         /// them, a watch sees no change until it re-reads after a reconnection.
         pub fn keyspace_events_configured(mut self) -> Self {
             self.opts.keyspace_events_configured = true;
+            self
+        }
+
+        /// Makes every write wait until `replicas` replicas have it (`WAIT replicas timeout`
+        /// after each write, on the connection that sent it; on a cluster, on every primary):
+        /// a write acknowledged to the caller then survives the loss of its primary as long as
+        /// one of those replicas is promoted. A write that is not replicated to `replicas`
+        /// replicas within `timeout` fails with a [`Timeout`](crate::BackendErrorKind::Timeout)
+        /// error saying it *may have been applied* (it is on the primary, and may be lost on a
+        /// failover); retry it, or read it back, as for any timeout. Each write takes a round
+        /// trip more; the response timeout of the `WAIT` is `timeout` on top of the response
+        /// timeout. Not covered: a blocking pop (`pop_front_blocking`), which runs on a
+        /// connection of its own.
+        pub fn wait_for_replicas(mut self, replicas: usize, timeout: std::time::Duration) -> Self {
+            self.opts.wait_for_replicas = Some((replicas, timeout));
             self
         }
     };

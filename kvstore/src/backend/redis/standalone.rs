@@ -211,6 +211,7 @@ impl RedisBackendBuilder {
                 },
                 instance: Default::default(),
                 cache,
+                wait_for_replicas: opts.wait_for_replicas,
             },
             blocking: Arc::new(blocking),
             notifier: Arc::new(notifier),
