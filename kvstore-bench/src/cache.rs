@@ -166,6 +166,7 @@ where
         sample: Sample {
             ops_per_sec: done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64(),
             latencies: latencies.iter().map(|(d, _)| *d).collect(),
+            cpu: None,
         },
         immediate: latencies
             .iter()
@@ -406,6 +407,7 @@ async fn registry_rows(
         let s = [Sample {
             ops_per_sec: f64::NAN,
             latencies,
+            cpu: None,
         }];
         format!(
             "p50 {} p99 {}",
@@ -571,6 +573,7 @@ async fn staleness(
     let final_reads = [Sample {
         ops_per_sec: f64::NAN,
         latencies: final_reads,
+        cpu: None,
     }];
     let final_read = format!(
         "the read that saw it (a GET) p50 {} p99 {}",
@@ -602,6 +605,7 @@ async fn staleness(
         typed: vec![Sample {
             ops_per_sec: f64::NAN,
             latencies: delays,
+            cpu: None,
         }],
         note,
         ..Row::default()
@@ -686,6 +690,7 @@ async fn staleness_current_thread(counts: &Counts, url: &str, rows: &mut Vec<Row
         typed: vec![Sample {
             ops_per_sec: f64::NAN,
             latencies: delays,
+            cpu: None,
         }],
         note: format!(
             "{probes} samples from the SET's reply; the reader: a tight loop of cached gets \
@@ -723,6 +728,7 @@ async fn item_delivery(writer: &Registry, watcher: &Registry, writes: u64) -> Re
     Ok(Sample {
         ops_per_sec: writes as f64 / started.elapsed().as_secs_f64(),
         latencies,
+        cpu: None,
     })
 }
 
@@ -763,6 +769,7 @@ async fn dynamic_delivery(writer: &Registry, watcher: &Registry, writes: u64) ->
     Ok(Sample {
         ops_per_sec: writes as f64 / started.elapsed().as_secs_f64(),
         latencies,
+        cpu: None,
     })
 }
 

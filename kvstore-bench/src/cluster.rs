@@ -180,6 +180,7 @@ fn sample(ops: u64, started: Instant) -> Sample {
     Sample {
         ops_per_sec: ops as f64 / started.elapsed().as_secs_f64(),
         latencies: Vec::new(),
+        cpu: None,
     }
 }
 
@@ -461,6 +462,7 @@ async fn registry_rows(cfg: &Config, urls: &[String], rows: &mut Vec<Row>) -> Re
         let s = [Sample {
             ops_per_sec: f64::NAN,
             latencies,
+            cpu: None,
         }];
         format!(
             "p50 {} p99 {}",

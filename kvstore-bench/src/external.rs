@@ -53,6 +53,7 @@ fn sample(ops: u64, started: Instant) -> Sample {
     Sample {
         ops_per_sec: ops as f64 / started.elapsed().as_secs_f64(),
         latencies: Vec::new(),
+        cpu: None,
     }
 }
 

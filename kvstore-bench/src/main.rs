@@ -182,6 +182,21 @@ impl Config {
 struct Sample {
     ops_per_sec: f64,
     latencies: Vec<Duration>,
+    /// The bench process's CPU time (user + system, `getrusage`) per operation: the client's
+    /// own cost, apart from the server's (which shares the machine's cores).
+    cpu: Option<Duration>,
+}
+
+/// The CPU time this process has used so far (user + system).
+fn cpu_time() -> Duration {
+    // SAFETY: `getrusage` fills the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 #[derive(Default)]
@@ -210,6 +225,16 @@ fn percentile(samples: &[Sample], p: f64) -> Option<Duration> {
     Some(all[idx])
 }
 
+/// The median CPU time per operation of the samples that measured it.
+fn median_cpu(samples: &[Sample]) -> Option<Duration> {
+    let mut cpu: Vec<Duration> = samples.iter().filter_map(|s| s.cpu).collect();
+    if cpu.is_empty() {
+        return None;
+    }
+    cpu.sort();
+    Some(cpu[cpu.len() / 2])
+}
+
 fn fmt_latency(d: Option<Duration>) -> String {
     match d {
         None => "-".into(),
@@ -235,7 +260,7 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| {:<40} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | note",
+        "| {:<40} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | {:>9} | {:>9} | note",
         "workload",
         "typed op/s",
         "raw op/s",
@@ -243,15 +268,19 @@ fn table(rows: &[Row]) -> String {
         "typed p50",
         "typed p99",
         "raw p50",
-        "raw p99"
+        "raw p99",
+        "typed cpu",
+        "raw cpu"
     );
     let _ = writeln!(
         out,
-        "|{}|{}|{}|{}|{}|{}|{}|{}|---",
+        "|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|---",
         "-".repeat(42),
         "-".repeat(12),
         "-".repeat(12),
         "-".repeat(8),
+        "-".repeat(11),
+        "-".repeat(11),
         "-".repeat(11),
         "-".repeat(11),
         "-".repeat(11),
@@ -267,7 +296,7 @@ fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {:<40} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | {}",
+            "| {:<40} | {:>10} | {:>10} | {:>6} | {:>9} | {:>9} | {:>9} | {:>9} | {:>9} | {:>9} | {}",
             row.workload,
             fmt_ops(typed),
             fmt_ops(raw),
@@ -276,6 +305,8 @@ fn table(rows: &[Row]) -> String {
             fmt_latency(percentile(&row.typed, 0.99)),
             fmt_latency(percentile(&row.raw, 0.5)),
             fmt_latency(percentile(&row.raw, 0.99)),
+            fmt_latency(median_cpu(&row.typed)),
+            fmt_latency(median_cpu(&row.raw)),
             row.note
         );
     }
@@ -527,6 +558,7 @@ where
     Ok(Sample {
         ops_per_sec: ops as f64 / start.elapsed().as_secs_f64(),
         latencies,
+        cpu: None,
     })
 }
 
@@ -538,6 +570,7 @@ where
 {
     let f = Arc::new(f);
     let start = Instant::now();
+    let cpu_before = cpu_time();
     let mut handles = Vec::new();
     for t in 0..tasks {
         let f = f.clone();
@@ -556,6 +589,7 @@ where
     Ok(Sample {
         ops_per_sec: ops as f64 / start.elapsed().as_secs_f64(),
         latencies: Vec::new(),
+        cpu: Some((cpu_time() - cpu_before) / u32::try_from(ops.max(1)).unwrap_or(u32::MAX)),
     })
 }
 
@@ -695,6 +729,7 @@ async fn memory_rows(cfg: &Config, rows: &mut Vec<Row>) -> Res<()> {
             row.typed.push(Sample {
                 ops_per_sec: n as f64 / took.as_secs_f64(),
                 latencies: vec![took],
+                cpu: None,
             });
         }
         times.sort();
@@ -1086,6 +1121,7 @@ async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
         keys.typed.push(Sample {
             ops_per_sec: n as f64 / took.as_secs_f64(),
             latencies: vec![took],
+            cpu: None,
         });
         let t = Instant::now();
         let found = raw_scan(&raw, "bench:scan:scan:*").await?;
@@ -1098,6 +1134,7 @@ async fn redis_rows(cfg: &Config, url: &str, rows: &mut Vec<Row>) -> Res<()> {
         keys.raw.push(Sample {
             ops_per_sec: n as f64 / took.as_secs_f64(),
             latencies: vec![took],
+            cpu: None,
         });
     }
     keys.note = "op/s = ids/s; latency per full listing".into();
@@ -1282,6 +1319,7 @@ mod tests {
             typed: vec![Sample {
                 ops_per_sec: 1e6,
                 latencies: Vec::new(),
+                cpu: None,
             }],
             ..Row::default()
         };

@@ -217,6 +217,7 @@ where
             samples.push(Sample {
                 ops_per_sec: values / calls.wall.as_secs_f64(),
                 latencies: calls.latencies,
+                cpu: None,
             });
             cpu.push(calls.cpu.as_secs_f64() / values);
         }
