@@ -162,10 +162,10 @@ async fn audit_counts_a_planted_mix_exactly() -> R {
         "{stdout}"
     );
     assert!(
-        stdout.contains("invalid    cli:profiles:bad1 at /last"),
+        stdout.contains("invalid        cli:profiles:bad1 at /last"),
         "{stdout}"
     );
-    assert!(stdout.contains("unknown    cli:elsewhere"), "{stdout}");
+    assert!(stdout.contains("unknown        cli:elsewhere"), "{stdout}");
 
     let out = kvstore(&["audit", "--manifest", m, "--url", &url, "--json"]);
     assert_eq!(out.status.code(), Some(1));
