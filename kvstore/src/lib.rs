@@ -119,7 +119,7 @@ pub use node::{
     Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, Index, IndexCursor, IndexOf,
     IndexPage, IndexReport, Item, ListOf, MapOf, MemberSet, MigrationReport, OrderedIndex,
     PackedInt, PackedInts, PatternReport, Problem, ProblemKind, Progress, Score, SetOf,
-    SortedSetOf, UniqueIndex, Versioned, MAX_PROBLEMS,
+    SortedSetOf, StreamOf, UniqueIndex, Versioned, MAX_PROBLEMS,
 };
 pub use value::{Migrations, Storable};
 
