@@ -128,7 +128,8 @@ mod tests {
             [4, 3, 2]
         );
         assert!(s.range(StreamId::new(4, 0), StreamId::new(2, 0)).next().is_none());
-        let rebuilt = Stream::from_parts(s.entries.clone(), StreamId::MIN);
+        let entries = s.iter().map(|(id, v)| (id, v.to_vec())).collect();
+        let rebuilt = Stream::from_parts(entries, StreamId::MIN);
         assert_eq!(rebuilt.last_id(), StreamId::new(5, 0));
     }
 }
