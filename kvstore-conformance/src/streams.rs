@@ -72,7 +72,7 @@ async fn raw_append(env: &Env, key: &str, value: &[u8]) -> StreamId {
         },
     };
     match env.backend.execute(command).await.unwrap() {
-        Reply::Id(id) => id,
+        Reply::EntryId(id) => id,
         other => panic!("XADD answered {other:?}"),
     }
 }

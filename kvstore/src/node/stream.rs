@@ -81,7 +81,7 @@ impl<T: Storable> StreamOf<T> {
             ttl_if_created: self.leaf.ttl,
         };
         let (reply, command) = self.run(op).await?;
-        reply.into_id(&command)
+        reply.into_entry_id(&command)
     }
 
     /// The entries with ids from `start` to `end`, both inclusive, oldest first, at most

@@ -215,7 +215,7 @@ pub enum Reply {
     /// A subscription to changes ([`Command::Watch`]).
     Watch(Subscription),
     /// The id of a stream entry just added.
-    Id(StreamId),
+    EntryId(StreamId),
     /// Stream entries (id and value), in the order asked.
     Entries(Vec<(StreamId, Vec<u8>)>),
 }
@@ -475,7 +475,7 @@ reply_as! {
     into_scored(Scored) -> Vec<(Vec<u8>, f64)>;
     into_pairs(Pairs) -> Vec<(Vec<u8>, Vec<u8>)>;
     into_subscription(Watch) -> Subscription;
-    into_id(Id) -> StreamId;
+    into_entry_id(EntryId) -> StreamId;
     into_entries(Entries) -> Vec<(StreamId, Vec<u8>)>;
 }
 

@@ -128,7 +128,7 @@ pub enum StreamOp<'a> {
     /// sequence number). With `max_len`, older entries are then trimmed to about `max_len`
     /// (approximate: Redis keeps whole internal nodes, up to about 100 entries more; the engine
     /// trims exactly). A stream created here gets `ttl_if_created`. Reply:
-    /// [`Reply::Id`](super::Reply::Id).
+    /// [`Reply::EntryId`](super::Reply::EntryId).
     Append {
         /// The entry's value (field `v`).
         value: &'a [u8],

@@ -49,7 +49,7 @@ impl<T: StorageTxn> Op<'_, T> {
                 if let Some(max_len) = max_len {
                     stream.trim(max_len);
                 }
-                Reply::Id(id)
+                Reply::EntryId(id)
             }
             StreamOp::Range {
                 start,

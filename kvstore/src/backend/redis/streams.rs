@@ -158,7 +158,7 @@ where
         Ok(match op {
             StreamOp::Append { .. } => {
                 let id: Value = self.run_native(Command::Stream { key, op }).await?;
-                Reply::Id(parse_id(key, &id)?)
+                Reply::EntryId(parse_id(key, &id)?)
             }
             StreamOp::Range { count: 0, .. } => Reply::Entries(Vec::new()),
             StreamOp::Range {
