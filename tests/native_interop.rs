@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use kvstore::{
     Bits, Dynamic, Error, ListOf, MapOf, PackedInts, RedisBackend, RedisClusterBackend,
-    SortedSetOf, Store,
+    SortedSetOf, Store, StreamId, StreamOf,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,7 @@ struct Natives {
     flags: Bits,
     wins: PackedInts<i64>,
     hours: PackedInts<u16>,
+    events: StreamOf<Job>,
     #[store(colocate)]
     queues: Dynamic<Queue>,
 }
@@ -131,6 +132,35 @@ async fn redis_cli_reads_what_the_handles_wrote() -> R {
         cli(&server, &["BITFIELD", "interop:hours", "GET", "u16", "#5"]),
         "300"
     );
+
+    let id = n.events().append(&job("e", 1)).await?;
+    assert_eq!(cli(&server, &["TYPE", "interop:events"]), "stream");
+    assert_eq!(
+        cli(&server, &["XRANGE", "interop:events", "-", "+"]),
+        format!("{id}\nv\n{}", json(&job("e", 1)))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn stream_entries_redis_cli_adds_are_read_and_checked() -> R {
+    let server = RedisServer::start();
+    let n = Natives::open(RedisBackend::connect(&server.url()).await?);
+    let id: StreamId = cli(
+        &server,
+        &["XADD", "interop:events", "*", "v", &json(&job("cli", 2))],
+    )
+    .parse()?;
+    let got = n.events().read_after(StreamId::MIN, 10, None).await?;
+    assert_eq!(got, vec![(id, job("cli", 2))]);
+    // Breaking the schema, or without the field `v`: errors naming the key.
+    cli(&server, &["XADD", "interop:events", "*", "v", r#"{"name":"far too long","tries":1}"#]);
+    let e = n.events().range(StreamId::MIN, StreamId::MAX, 10).await.unwrap_err();
+    assert!(matches!(&e, Error::Validation { key, .. } if key == "interop:events"), "{e:?}");
+    n.events().trim(0).await?;
+    cli(&server, &["XADD", "interop:events", "*", "other", "1"]);
+    let e = n.events().read_after(StreamId::MIN, 10, None).await.unwrap_err();
+    assert!(matches!(&e, Error::Decode { key, .. } if key == "interop:events"), "{e:?}");
     Ok(())
 }
 
