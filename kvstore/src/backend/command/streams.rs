@@ -115,6 +115,22 @@ impl<'de> serde::Deserialize<'de> for StreamId {
     }
 }
 
+/// A string `ms-seq` (both decimal), so that an id can be part of a stored value (a reader's
+/// checkpoint).
+impl schemars::JsonSchema for StreamId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StreamId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]{1,20}-[0-9]{1,20}$",
+            "description": "A stream entry id: `<milliseconds>-<sequence>`",
+        })
+    }
+}
+
 /// An operation on the stream at `key` (Redis `STREAM`). Each entry is one field `v` holding
 /// the value's bytes. Unlike the other containers, a stream emptied by a trim still exists (as
 /// on Redis: its last id is kept, so ids never go back). A key of another kind is
@@ -230,5 +246,20 @@ mod tests {
         assert_eq!(serde_json::from_str::<StreamId>("\"5-7\"").unwrap(), id);
         assert!(serde_json::from_str::<StreamId>("\"5\"").is_err());
         assert!(serde_json::from_str::<StreamId>("5").is_err());
+    }
+
+    #[test]
+    fn ids_can_be_stored_values() {
+        #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+        struct Checkpoint {
+            last: StreamId,
+        }
+        let codec = crate::value::codec::<Checkpoint>();
+        let bytes = codec
+            .encode("k", &Checkpoint { last: StreamId::MAX }, 1 << 20)
+            .unwrap();
+        let back: Checkpoint = codec.decode("k", &bytes).unwrap();
+        assert_eq!(back.last, StreamId::MAX);
+        assert!(codec.decode::<Checkpoint>("k", br#"{"last":"12"}"#).is_err());
     }
 }
