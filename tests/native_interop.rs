@@ -1,7 +1,8 @@
 //! The native container types against real Redis: `redis-cli` sees plain Redis data (`LRANGE`,
 //! `ZRANGE ... WITHSCORES`, `HGETALL`, `GETBIT`/`BITCOUNT`, `BITFIELD GET`), what `redis-cli`
 //! writes is read back — and refused, naming the key, when it breaks the schema — and blocking
-//! pops never hold up the other operations (standalone and cluster).
+//! pops never hold up the other operations (standalone and cluster); streams are `XRANGE`-able
+//! entries with one field `v`, and a `tail` survives a server restart.
 
 mod support;
 
@@ -346,5 +347,47 @@ async fn cluster_blocking_pops_use_their_own_connections() -> R {
         .unwrap_err();
     assert!(matches!(e, Error::CrossSlot { .. }), "{e:?}");
     assert_eq!(n.jobs().len().await?, 1);
+    Ok(())
+}
+
+/// `tail` goes on across a server restart: the read that was waiting fails, the tail retries
+/// with a pause (yielding nothing), and resumes after the last entry it yielded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_resumes_after_a_server_restart() -> R {
+    use futures_util::StreamExt as _;
+    let mut server = RedisServer::builder()
+        .appendonly(true)
+        .appendfsync("always")
+        .start();
+    let n = Natives::open(RedisBackend::connect(&server.url()).await?);
+    let first = n.events().append(&job("a", 1)).await?;
+    let mut tail = Box::pin(n.events().tail(StreamId::MIN));
+    let next = tokio::time::timeout(Duration::from_secs(10), tail.next()).await?;
+    assert_eq!(next.expect("never ends")?, (first, job("a", 1)));
+
+    // The tail is now waiting in a blocking read; the server goes away under it.
+    let waiting = tokio::spawn(async move {
+        let next = tokio::time::timeout(Duration::from_secs(30), tail.next()).await;
+        next.map(|item| item.expect("never ends"))
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::task::block_in_place(|| server.kill());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| server.restart());
+
+    // The same store recovers by itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        match n.events().append(&job("b", 2)).await {
+            Ok(id) => break id,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let got = waiting.await??;
+    assert_eq!(got?, (second, job("b", 2)), "the entry after the last one yielded");
     Ok(())
 }
