@@ -155,13 +155,36 @@ async fn stream_entries_redis_cli_adds_are_read_and_checked() -> R {
     let got = n.events().read_after(StreamId::MIN, 10, None).await?;
     assert_eq!(got, vec![(id, job("cli", 2))]);
     // Breaking the schema, or without the field `v`: errors naming the key.
-    cli(&server, &["XADD", "interop:events", "*", "v", r#"{"name":"far too long","tries":1}"#]);
-    let e = n.events().range(StreamId::MIN, StreamId::MAX, 10).await.unwrap_err();
-    assert!(matches!(&e, Error::Validation { key, .. } if key == "interop:events"), "{e:?}");
+    cli(
+        &server,
+        &[
+            "XADD",
+            "interop:events",
+            "*",
+            "v",
+            r#"{"name":"far too long","tries":1}"#,
+        ],
+    );
+    let e = n
+        .events()
+        .range(StreamId::MIN, StreamId::MAX, 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Validation { key, .. } if key == "interop:events"),
+        "{e:?}"
+    );
     n.events().trim(0).await?;
     cli(&server, &["XADD", "interop:events", "*", "other", "1"]);
-    let e = n.events().read_after(StreamId::MIN, 10, None).await.unwrap_err();
-    assert!(matches!(&e, Error::Decode { key, .. } if key == "interop:events"), "{e:?}");
+    let e = n
+        .events()
+        .read_after(StreamId::MIN, 10, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Decode { key, .. } if key == "interop:events"),
+        "{e:?}"
+    );
     Ok(())
 }
 
@@ -388,6 +411,10 @@ async fn tail_resumes_after_a_server_restart() -> R {
         }
     };
     let got = waiting.await??;
-    assert_eq!(got?, (second, job("b", 2)), "the entry after the last one yielded");
+    assert_eq!(
+        got?,
+        (second, job("b", 2)),
+        "the entry after the last one yielded"
+    );
     Ok(())
 }

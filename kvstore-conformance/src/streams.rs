@@ -91,7 +91,10 @@ async fn stream_script(stream: &StreamOf<Note>) -> Vec<String> {
         entries
             .iter()
             .map(|(id, n)| {
-                let at = appended.iter().position(|a| a == id).map_or(-1, |p| p as i64);
+                let at = appended
+                    .iter()
+                    .position(|a| a == id)
+                    .map_or(-1, |p| p as i64);
                 format!("{at}:{}", n.text)
             })
             .collect::<Vec<_>>()
@@ -108,7 +111,10 @@ async fn stream_script(stream: &StreamOf<Note>) -> Vec<String> {
     out.push(format!("range count 0 {}", pos(&r)));
     let r = stream.range_rev(appended[7], appended[4], 3).await.unwrap();
     out.push(format!("range_rev {}", pos(&r)));
-    let r = stream.range_rev(StreamId::MAX, StreamId::MIN, 2).await.unwrap();
+    let r = stream
+        .range_rev(StreamId::MAX, StreamId::MIN, 2)
+        .await
+        .unwrap();
     out.push(format!("range_rev newest {}", pos(&r)));
     let r = stream.read_after(appended[9], 0, None).await.unwrap();
     out.push(format!("read_after {}", pos(&r)));
@@ -118,7 +124,10 @@ async fn stream_script(stream: &StreamOf<Note>) -> Vec<String> {
     out.push(format!("read_after last {}", pos(&r)));
     out.push(format!("trim 20 {}", stream.trim(20).await.unwrap()));
     out.push(format!("trim 4 {}", stream.trim(4).await.unwrap()));
-    let r = stream.range(StreamId::MIN, StreamId::MAX, 100).await.unwrap();
+    let r = stream
+        .range(StreamId::MIN, StreamId::MAX, 100)
+        .await
+        .unwrap();
     out.push(format!("after trim {}", pos(&r)));
     out.push(format!("trim 0 {}", stream.trim(0).await.unwrap()));
     out.push(format!(
@@ -127,7 +136,10 @@ async fn stream_script(stream: &StreamOf<Note>) -> Vec<String> {
         stream.exists().await.unwrap()
     ));
     let next = stream.append(&note("again")).await.unwrap();
-    out.push(format!("append after emptying grows: {}", next > appended[11]));
+    out.push(format!(
+        "append after emptying grows: {}",
+        next > appended[11]
+    ));
     out.push(format!("len {}", stream.len().await.unwrap()));
     out
 }

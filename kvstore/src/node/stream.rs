@@ -164,7 +164,10 @@ impl<T: Storable> StreamOf<T> {
     /// after it. A transient backend failure (a lost connection, a timeout) is retried with a
     /// growing pause, from the last id yielded, without yielding anything; any other failure
     /// (a key of another kind) is yielded, then retried the same way.
-    pub fn tail(&self, after: StreamId) -> impl Stream<Item = Result<(StreamId, T)>> + Send + 'static {
+    pub fn tail(
+        &self,
+        after: StreamId,
+    ) -> impl Stream<Item = Result<(StreamId, T)>> + Send + 'static {
         struct State<T> {
             stream: StreamOf<T>,
             last: StreamId,

@@ -228,7 +228,17 @@ mod tests {
             StreamId::MAX.to_string().parse::<StreamId>(),
             Ok(StreamId::MAX)
         );
-        for bad in ["", "1", "1-", "-1", "1-2-3", "+1-0", "1- 2", "a-b", "18446744073709551616-0"] {
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "1-2-3",
+            "+1-0",
+            "1- 2",
+            "a-b",
+            "18446744073709551616-0",
+        ] {
             let e = bad.parse::<StreamId>().unwrap_err();
             assert_eq!(e.text, bad);
             assert!(e.to_string().contains("not a stream id"), "{e}");
@@ -256,10 +266,18 @@ mod tests {
         }
         let codec = crate::value::codec::<Checkpoint>();
         let bytes = codec
-            .encode("k", &Checkpoint { last: StreamId::MAX }, 1 << 20)
+            .encode(
+                "k",
+                &Checkpoint {
+                    last: StreamId::MAX,
+                },
+                1 << 20,
+            )
             .unwrap();
         let back: Checkpoint = codec.decode("k", &bytes).unwrap();
         assert_eq!(back.last, StreamId::MAX);
-        assert!(codec.decode::<Checkpoint>("k", br#"{"last":"12"}"#).is_err());
+        assert!(codec
+            .decode::<Checkpoint>("k", br#"{"last":"12"}"#)
+            .is_err());
     }
 }

@@ -237,9 +237,10 @@ impl<S: Storage> Engine<S> {
                 ..
             } => timeout,
             Command::Stream {
-                op: StreamOp::ReadAfter {
-                    block: Some(wait), ..
-                },
+                op:
+                    StreamOp::ReadAfter {
+                        block: Some(wait), ..
+                    },
                 ..
             } => wait,
             _ => return self.run(command),

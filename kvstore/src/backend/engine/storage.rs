@@ -38,7 +38,10 @@ pub struct Stream {
 impl Stream {
     /// A stream of `entries` whose last id is `last` (raised to the greatest entry's id).
     pub fn from_parts(entries: BTreeMap<StreamId, Vec<u8>>, last: StreamId) -> Stream {
-        let last = entries.keys().next_back().map_or(last, |top| last.max(*top));
+        let last = entries
+            .keys()
+            .next_back()
+            .map_or(last, |top| last.max(*top));
         Stream { entries, last }
     }
 

@@ -80,9 +80,7 @@ impl<T: StorageTxn> Op<'_, T> {
                     return Ok(Reply::Entries(Vec::new()));
                 };
                 Reply::Entries(owned(
-                    stream
-                        .range(from, StreamId::MAX)
-                        .take(limit(count, true)),
+                    stream.range(from, StreamId::MAX).take(limit(count, true)),
                 ))
             }
         })
@@ -124,10 +122,16 @@ mod tests {
             [2, 3, 4]
         );
         assert_eq!(
-            ids(s.range(StreamId::new(2, 0), StreamId::new(4, 0)).rev().collect()),
+            ids(s
+                .range(StreamId::new(2, 0), StreamId::new(4, 0))
+                .rev()
+                .collect()),
             [4, 3, 2]
         );
-        assert!(s.range(StreamId::new(4, 0), StreamId::new(2, 0)).next().is_none());
+        assert!(s
+            .range(StreamId::new(4, 0), StreamId::new(2, 0))
+            .next()
+            .is_none());
         let entries = s.iter().map(|(id, v)| (id, v.to_vec())).collect();
         let rebuilt = Stream::from_parts(entries, StreamId::MIN);
         assert_eq!(rebuilt.last_id(), StreamId::new(5, 0));

@@ -40,8 +40,12 @@ pub(crate) trait Topology: Backend {
     async fn pop_front_blocking(&self, key: &str, timeout: Duration) -> Result<Option<Vec<u8>>>;
 
     /// A command that may wait up to `wait` (`XREAD BLOCK`): on a connection of its own.
-    async fn blocking_query(&self, key: &str, cmd: &::redis::Cmd, wait: Duration)
-        -> Result<::redis::Value>;
+    async fn blocking_query(
+        &self,
+        key: &str,
+        cmd: &::redis::Cmd,
+        wait: Duration,
+    ) -> Result<::redis::Value>;
 
     /// [`Command::Watch`]: through the backend's notifier.
     async fn watch(&self, key: &str, prefix: bool) -> Result<crate::backend::Subscription>;

@@ -43,7 +43,12 @@ fn parse_id(key: &str, value: &Value) -> Result<StreamId> {
     std::str::from_utf8(raw)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad_reply(key, format!("{:?} is not an id", String::from_utf8_lossy(raw))))
+        .ok_or_else(|| {
+            bad_reply(
+                key,
+                format!("{:?} is not an id", String::from_utf8_lossy(raw)),
+            )
+        })
 }
 
 /// The entries of an `XRANGE`-shaped reply: `[[id, [field, value, ...]], ...]`. An entry
@@ -229,7 +234,10 @@ mod tests {
 
     #[test]
     fn replies_parse_in_both_protocols() {
-        let range = Value::Array(vec![entry("1-0", &["v", "a"]), entry("1-1", &["x", "y", "v", "b"])]);
+        let range = Value::Array(vec![
+            entry("1-0", &["v", "a"]),
+            entry("1-1", &["x", "y", "v", "b"]),
+        ]);
         let parsed = parse_entries("k", range.clone()).unwrap();
         assert_eq!(
             parsed,
@@ -249,7 +257,10 @@ mod tests {
     fn entries_without_the_field_are_errors_naming_the_key() {
         let range = Value::Array(vec![entry("1-0", &["other", "a"])]);
         let e = parse_entries("the:key", range).unwrap_err();
-        assert!(matches!(&e, Error::Decode { key, message } if key == "the:key" && message.contains("1-0")), "{e:?}");
+        assert!(
+            matches!(&e, Error::Decode { key, message } if key == "the:key" && message.contains("1-0")),
+            "{e:?}"
+        );
         assert!(parse_entries("k", Value::Array(vec![entry("x", &["v", "a"])])).is_err());
     }
 
@@ -263,7 +274,10 @@ mod tests {
                 _ => String::new(),
             })
             .collect();
-        assert_eq!(args, ["XREAD", "COUNT", "10", "BLOCK", "250", "STREAMS", "k", "5-1"]);
+        assert_eq!(
+            args,
+            ["XREAD", "COUNT", "10", "BLOCK", "250", "STREAMS", "k", "5-1"]
+        );
         assert_eq!(block_ms(Duration::from_micros(10)), 1);
     }
 }
