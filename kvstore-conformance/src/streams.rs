@@ -187,7 +187,8 @@ rules! {
         let mid_rev = events.range_rev(appended[3], appended[1], 100).await.unwrap();
         assert_eq!(ids(&mid_rev), [appended[3], appended[2], appended[1]]);
         // Counts.
-        assert_eq!(ids(&events.range(StreamId::MIN, StreamId::MAX, 2).await.unwrap()), appended[..2]);
+        let first_two = events.range(StreamId::MIN, StreamId::MAX, 2).await.unwrap();
+        assert_eq!(ids(&first_two), appended[..2]);
         assert_eq!(
             ids(&events.range_rev(StreamId::MAX, StreamId::MIN, 2).await.unwrap()),
             [appended[4], appended[3]]
@@ -326,11 +327,15 @@ rules! {
         let feed = s.feeds().at("new");
         let waiter = {
             let feed = feed.clone();
-            tokio::spawn(async move { feed.read_after(StreamId::MIN, 10, Some(Duration::from_secs(10))).await })
+            tokio::spawn(async move {
+                feed.read_after(StreamId::MIN, 10, Some(Duration::from_secs(10))).await
+            })
         };
         let reader = {
             let events = events.clone();
-            tokio::spawn(async move { events.read_after(first, 10, Some(Duration::from_secs(10))).await })
+            tokio::spawn(async move {
+                events.read_after(first, 10, Some(Duration::from_secs(10))).await
+            })
         };
         tokio::time::sleep(Duration::from_millis(150)).await;
         // Other operations proceed while the reads wait.
@@ -510,7 +515,8 @@ rules! {
             got.push(item);
         }
         let later = producer.await.unwrap();
-        let expected_ids: Vec<StreamId> = [first, second].into_iter().chain(later.clone()).collect();
+        let expected_ids: Vec<StreamId> =
+            [first, second].into_iter().chain(later.clone()).collect();
         assert_eq!(ids(&got), expected_ids);
         assert_eq!(values(&got), ["a", "b", "c", "d", "e"].map(note));
         let mut got = Vec::new();

@@ -10,9 +10,9 @@ use super::errors::{self, map};
 use crate::backend::ttl_ms;
 use crate::error::Result;
 
-/// Connections kept for blocking commands (`BLPOP`, `XREAD BLOCK`), so that a call that waits never holds up
-/// the shared multiplexed connection: each waiting call has a connection of its own, taken from
-/// the idle ones or opened, and given back when it has its answer.
+/// Connections kept for blocking commands (`BLPOP`, `XREAD BLOCK`), so that a call that waits
+/// never holds up the shared multiplexed connection: each waiting call has a connection of its
+/// own, taken from the idle ones or opened, and given back when it has its answer.
 pub(crate) struct BlockingPool<D> {
     idle: parking_lot::Mutex<Vec<D>>,
     connect:
