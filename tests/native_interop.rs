@@ -1,7 +1,8 @@
 //! The native container types against real Redis: `redis-cli` sees plain Redis data (`LRANGE`,
 //! `ZRANGE ... WITHSCORES`, `HGETALL`, `GETBIT`/`BITCOUNT`, `BITFIELD GET`), what `redis-cli`
 //! writes is read back — and refused, naming the key, when it breaks the schema — and blocking
-//! pops never hold up the other operations (standalone and cluster).
+//! pops never hold up the other operations (standalone and cluster); streams are `XRANGE`-able
+//! entries with one field `v`, and a `tail` survives a server restart.
 
 mod support;
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use kvstore::{
     Bits, Dynamic, Error, ListOf, MapOf, PackedInts, RedisBackend, RedisClusterBackend,
-    SortedSetOf, Store,
+    SortedSetOf, Store, StreamId, StreamOf,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,7 @@ struct Natives {
     flags: Bits,
     wins: PackedInts<i64>,
     hours: PackedInts<u16>,
+    events: StreamOf<Job>,
     #[store(colocate)]
     queues: Dynamic<Queue>,
 }
@@ -130,6 +132,58 @@ async fn redis_cli_reads_what_the_handles_wrote() -> R {
     assert_eq!(
         cli(&server, &["BITFIELD", "interop:hours", "GET", "u16", "#5"]),
         "300"
+    );
+
+    let id = n.events().append(&job("e", 1)).await?;
+    assert_eq!(cli(&server, &["TYPE", "interop:events"]), "stream");
+    assert_eq!(
+        cli(&server, &["XRANGE", "interop:events", "-", "+"]),
+        format!("{id}\nv\n{}", json(&job("e", 1)))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn stream_entries_redis_cli_adds_are_read_and_checked() -> R {
+    let server = RedisServer::start();
+    let n = Natives::open(RedisBackend::connect(&server.url()).await?);
+    let id: StreamId = cli(
+        &server,
+        &["XADD", "interop:events", "*", "v", &json(&job("cli", 2))],
+    )
+    .parse()?;
+    let got = n.events().read_after(StreamId::MIN, 10, None).await?;
+    assert_eq!(got, vec![(id, job("cli", 2))]);
+    // Breaking the schema, or without the field `v`: errors naming the key.
+    cli(
+        &server,
+        &[
+            "XADD",
+            "interop:events",
+            "*",
+            "v",
+            r#"{"name":"far too long","tries":1}"#,
+        ],
+    );
+    let e = n
+        .events()
+        .range(StreamId::MIN, StreamId::MAX, 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Validation { key, .. } if key == "interop:events"),
+        "{e:?}"
+    );
+    n.events().trim(0).await?;
+    cli(&server, &["XADD", "interop:events", "*", "other", "1"]);
+    let e = n
+        .events()
+        .read_after(StreamId::MIN, 10, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Decode { key, .. } if key == "interop:events"),
+        "{e:?}"
     );
     Ok(())
 }
@@ -316,5 +370,51 @@ async fn cluster_blocking_pops_use_their_own_connections() -> R {
         .unwrap_err();
     assert!(matches!(e, Error::CrossSlot { .. }), "{e:?}");
     assert_eq!(n.jobs().len().await?, 1);
+    Ok(())
+}
+
+/// `tail` goes on across a server restart: the read that was waiting fails, the tail retries
+/// with a pause (yielding nothing), and resumes after the last entry it yielded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_resumes_after_a_server_restart() -> R {
+    use futures_util::StreamExt as _;
+    let mut server = RedisServer::builder()
+        .appendonly(true)
+        .appendfsync("always")
+        .start();
+    let n = Natives::open(RedisBackend::connect(&server.url()).await?);
+    let first = n.events().append(&job("a", 1)).await?;
+    let mut tail = Box::pin(n.events().tail(StreamId::MIN));
+    let next = tokio::time::timeout(Duration::from_secs(10), tail.next()).await?;
+    assert_eq!(next.expect("never ends")?, (first, job("a", 1)));
+
+    // The tail is now waiting in a blocking read; the server goes away under it.
+    let waiting = tokio::spawn(async move {
+        let next = tokio::time::timeout(Duration::from_secs(30), tail.next()).await;
+        next.map(|item| item.expect("never ends"))
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::task::block_in_place(|| server.kill());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| server.restart());
+
+    // The same store recovers by itself.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        match n.events().append(&job("b", 2)).await {
+            Ok(id) => break id,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let got = waiting.await??;
+    assert_eq!(
+        got?,
+        (second, job("b", 2)),
+        "the entry after the last one yielded"
+    );
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kvstore::{
     BackendErrorKind, Bits, Blob, Counter, Dynamic, Error, Item, ListOf, MapOf, PackedInts,
-    RedbBackend, SetOf, SortedSetOf, Store,
+    RedbBackend, SetOf, SortedSetOf, Store, StreamId, StreamOf,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,7 @@ struct App {
     profile: MapOf<String, Doc>,
     flags: Bits,
     wins: PackedInts<i64>,
+    events: StreamOf<Doc>,
 }
 
 #[tokio::test]
@@ -68,6 +69,8 @@ async fn everything_survives_a_reopen_and_ttls_keep_running() -> R {
         app.profile().set("home", &doc("h", 0)).await?;
         app.flags().set(7, true).await?;
         app.wins().increment(3, -9).await?;
+        app.events().append(&doc("e", 1)).await?;
+        app.events().append(&doc("e", 2)).await?;
     }
     // Closed (every handle dropped): the file is released. The short TTL runs out meanwhile.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -92,6 +95,19 @@ async fn everything_survives_a_reopen_and_ttls_keep_running() -> R {
     assert_eq!(app.profile().get("home").await?, Some(doc("h", 0)));
     assert!(app.flags().get(7).await?);
     assert_eq!(app.wins().get(3).await?, -9);
+    let events = app.events().range(StreamId::MIN, StreamId::MAX, 10).await?;
+    assert_eq!(
+        events.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(),
+        [doc("e", 1), doc("e", 2)]
+    );
+    assert!(events[0].0 < events[1].0);
+    // A stream trimmed to nothing survives a reopen, and keeps its last id.
+    assert_eq!(app.events().trim(0).await?, 2);
+    drop(app);
+    let app = App::open(RedbBackend::open(&path)?);
+    assert!(app.events().exists().await?);
+    assert_eq!(app.events().len().await?, 0);
+    assert!(app.events().append(&doc("e", 3)).await? > events[1].0);
     // Keys come back in key order.
     let mut keys = app.docs().keys().await?;
     let sorted = {

@@ -10,7 +10,7 @@ use kvstore::manifest::{self, Manifest, Pattern};
 use kvstore::{
     backend::{
         BackendExt as _, Command, IntType, KeyOp, KeyTtl, ListOp, MapOp, Reply, SetOp, SetOptions,
-        SortedSetOp, StringOp,
+        SortedSetOp, StreamId, StreamOp, StringOp,
     },
     DynBackend, Error, MemoryBackend,
 };
@@ -108,6 +108,7 @@ enum Held {
     List(Vec<Vec<u8>>),
     SortedSet(Vec<(Vec<u8>, f64)>),
     Map(Vec<(Vec<u8>, Vec<u8>)>),
+    Stream(Vec<(StreamId, Vec<u8>)>),
 }
 
 impl Held {
@@ -119,6 +120,7 @@ impl Held {
             Held::List(_) => "list",
             Held::SortedSet(_) => "sorted set",
             Held::Map(_) => "map (hash)",
+            Held::Stream(_) => "stream",
         }
     }
 
@@ -130,6 +132,7 @@ impl Held {
             Held::Set(m) | Held::List(m) => m.iter().map(len).sum(),
             Held::SortedSet(m) => m.iter().map(|(m, _)| len(m) + 8).sum(),
             Held::Map(m) => m.iter().map(|(f, v)| len(f) + len(v)).sum(),
+            Held::Stream(m) => m.iter().map(|(_, v)| len(v) + 16).sum(),
         }
     }
 }
@@ -170,6 +173,15 @@ async fn read(backend: &DynBackend, key: &str) -> Result<Held, Fatal> {
             key,
             op: MapOp::Entries,
         },
+        Command::Stream {
+            key,
+            op: StreamOp::Range {
+                start: StreamId::MIN,
+                end: StreamId::MAX,
+                count: usize::MAX,
+                rev: false,
+            },
+        },
     ];
     for (i, command) in reads.into_iter().enumerate() {
         match backend.execute(command).await {
@@ -177,6 +189,7 @@ async fn read(backend: &DynBackend, key: &str) -> Result<Held, Fatal> {
             Ok(Reply::Members(m)) => return Ok(Held::List(m)),
             Ok(Reply::Scored(m)) => return Ok(Held::SortedSet(m)),
             Ok(Reply::Pairs(m)) => return Ok(Held::Map(m)),
+            Ok(Reply::Entries(m)) => return Ok(Held::Stream(m)),
             Ok(other) => {
                 return Err(Fatal::new(
                     FatalKind::Backend,
@@ -447,6 +460,16 @@ async fn decode(held: &Held, pattern: Option<&Pattern>, key: &str) -> Decoded {
                 all.insert(String::from_utf8_lossy(field).into_owned(), as_json(value));
             }
             out.json = Value::Object(all);
+        }
+        Held::Stream(entries) => {
+            out.summary = format!("{} entries (id, value)", entries.len());
+            let mut all = Vec::new();
+            for (id, value) in entries {
+                let at = format!("entry {id}");
+                out.member(format!("{id}  "), at, value, check).await;
+                all.push(json!({"id": id.to_string(), "value": as_json(value)}));
+            }
+            out.json = Value::from(all);
         }
     }
     out

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kvstore::{
     backend::BackendExt as _, Bits, Counter, Dynamic, Item, ListOf, MapOf, PackedInts, SetOf,
-    SortedSetOf, Store,
+    SortedSetOf, Store, StreamOf,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -684,6 +684,7 @@ struct Kinds {
     queue: ListOf<Profile>,
     tags: SetOf<String>,
     hits: Counter,
+    events: StreamOf<Profile>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -703,6 +704,7 @@ async fn get_decodes_every_kind_and_points_at_what_does_not_read() -> R {
     kinds.queue().push_back(&profile("Q")).await?;
     kinds.tags().add(&"t".to_owned()).await?;
     kinds.hits().increment(42).await?;
+    let event = kinds.events().append(&profile("E")).await?;
     let dir = tempfile::tempdir()?;
     let manifest = write_manifest(dir.path(), "schema.json", &Kinds::schema());
     let m = manifest.to_str().unwrap();
@@ -732,6 +734,9 @@ async fn get_decodes_every_kind_and_points_at_what_does_not_read() -> R {
     assert_eq!(get("kinds:hits").1["value"], 42);
     assert_eq!(get("kinds:tags").1["value"], serde_json::json!(["t"]));
     assert_eq!(get("kinds:queue").1["value"][0]["first"], "Q");
+    let events = get("kinds:events").1;
+    assert_eq!(events["value"][0]["id"], event.to_string(), "{events:#}");
+    assert_eq!(events["value"][0]["value"]["first"], "E", "{events:#}");
 
     // Written by another program: a member that is not JSON, an element and a field that
     // break the schema.
@@ -742,6 +747,7 @@ async fn get_decodes_every_kind_and_points_at_what_does_not_read() -> R {
         r#"{"first":"A","last":"far too long a name"}"#,
     ]);
     server.cmd(&["HSET", "kinds:scores", "bob", "\"x\""]);
+    server.cmd(&["XADD", "kinds:events", "*", "v", "notjson"]);
     let (code, json) = get("kinds:board");
     assert_eq!(code, Some(1), "{json:#}");
     assert_eq!(json["verdict"], "invalid", "{json:#}");
@@ -756,6 +762,10 @@ async fn get_decodes_every_kind_and_points_at_what_does_not_read() -> R {
     let (code, json) = get("kinds:scores");
     assert_eq!(code, Some(1), "{json:#}");
     assert_eq!(json["problems"][0]["at"], "field `bob`", "{json:#}");
+    let (code, json) = get("kinds:events");
+    assert_eq!(code, Some(1), "{json:#}");
+    let at = json["problems"][0]["at"].as_str().unwrap_or_default();
+    assert!(at.starts_with("entry "), "{json:#}");
 
     // The text output marks the member and says it is not JSON.
     let out = kvstore(&["get", "kinds:board", "--url", &url, "--manifest", m]);

@@ -90,6 +90,7 @@ mod native_steps;
 mod schema;
 mod set;
 mod steps;
+mod streams;
 mod ttl;
 mod validation;
 mod values;
@@ -161,6 +162,7 @@ pub fn rules() -> Vec<Rule> {
         evolution::RULES,
         schema::RULES,
         native::RULES,
+        streams::RULES,
         watch::RULES,
         cache::RULES,
         indexes::RULES,

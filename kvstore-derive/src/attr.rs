@@ -4,7 +4,7 @@
 //! checked in `valid.rs`, which can then say "put it on the struct" rather than "unknown".
 
 use syn::punctuated::Punctuated;
-use syn::{Attribute, Expr, ExprLit, Lit, LitBool, LitStr, Meta, Path, Token, Type};
+use syn::{Attribute, Expr, ExprLit, Lit, LitBool, LitInt, LitStr, Meta, Path, Token, Type};
 
 use crate::errors::Errors;
 
@@ -45,6 +45,8 @@ pub struct Attrs {
     /// `index(of = records, key = field.path)` or `index(of = records, key_fn = path)`
     /// (field-level, on an index field).
     pub index: Option<Attr<IndexAttr>>,
+    /// `max_len = N` (field-level, on a stream field).
+    pub max_len: Option<Attr<LitInt>>,
 }
 
 /// The parts of `index(of = .., key = .. | key_fn = ..)`.
@@ -65,7 +67,7 @@ pub enum IndexKey {
 }
 
 const STRUCT_KEYS: &str = "`prefix = \"...\"` and `crate = \"...\"`";
-const FIELD_KEYS: &str = "`rename = \"...\"`, `ttl = \"...\"`, `colocate`, `migrate_from(OlderType, ...)`, `write_back = false` and `index(of = field, key = path)`";
+const FIELD_KEYS: &str = "`rename = \"...\"`, `ttl = \"...\"`, `colocate`, `migrate_from(OlderType, ...)`, `write_back = false`, `index(of = field, key = path)` and `max_len = N`";
 
 impl Attrs {
     /// Parses every `#[store(...)]` among `attrs`; other attributes are ignored.
@@ -105,6 +107,7 @@ impl Attrs {
             Some("migrate_from") => set(&mut self.migrate_from, type_list(meta, errors), errors),
             Some("write_back") => set(&mut self.write_back, bool_value(meta, errors), errors),
             Some("index") => set(&mut self.index, index_value(meta, errors), errors),
+            Some("max_len") => set(&mut self.max_len, int_value(meta, errors), errors),
             _ => {
                 let valid = match target {
                     Target::Struct => STRUCT_KEYS,
@@ -226,6 +229,15 @@ fn type_list(meta: Meta, errors: &mut Errors) -> Option<Attr<Vec<Type>>> {
             None
         }
     }
+}
+
+/// The integer literal of `max_len = N`.
+fn int_value(meta: Meta, errors: &mut Errors) -> Option<Attr<LitInt>> {
+    let message = "expected an integer: `max_len = 10000`";
+    literal(meta, errors, message, |lit| match lit {
+        Lit::Int(value) => Some(value),
+        _ => None,
+    })
 }
 
 /// The boolean literal of `key = true|false`.

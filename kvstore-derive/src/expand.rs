@@ -93,7 +93,11 @@ pub fn expand(model: &Model) -> TokenStream {
                 }
                 None => quote!(#p::None),
             };
-            quote!(&#p::Spec { ttl: #ttl, migrations: #migrations, clone: #clone, indexes: #indexes, index: #index })
+            let max_len = match f.max_len {
+                Some(n) => quote!(#p::Some(#n)),
+                None => quote!(#p::None),
+            };
+            quote!(&#p::Spec { ttl: #ttl, migrations: #migrations, clone: #clone, indexes: #indexes, index: #index, max_len: #max_len })
         })
         .collect();
 
@@ -372,7 +376,7 @@ fn pattern_tail(ty: &Type, colocate: bool) -> String {
             format!(":{id}{below}")
         }
         "Item" | "Counter" | "SetOf" | "Blob" | "ListOf" | "SortedSetOf" | "MapOf" | "Bits"
-        | "PackedInts" => String::new(),
+        | "PackedInts" | "StreamOf" => String::new(),
         _ => ":...".to_owned(),
     }
 }

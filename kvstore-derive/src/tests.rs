@@ -50,12 +50,12 @@ fn expands_a_full_store() {
     let expect = [
         // Node impl
         "impl::kvstore::__private::NodeforShop",
-        "settings:<Item<Settings>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"settings\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Item<Settings>>::new()).clone_fn();__clone},indexes:::kvstore::__private::None,index:::kvstore::__private::None})",
-        "users:<Dynamic<Item<User>>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"u\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Dynamic<Item<User>>>::new()).clone_fn();__clone},indexes:::kvstore::__private::None,index:::kvstore::__private::None})",
+        "settings:<Item<Settings>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"settings\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Item<Settings>>::new()).clone_fn();__clone},indexes:::kvstore::__private::None,index:::kvstore::__private::None,max_len:::kvstore::__private::None})",
+        "users:<Dynamic<Item<User>>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"u\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Dynamic<Item<User>>>::new()).clone_fn();__clone},indexes:::kvstore::__private::None,index:::kvstore::__private::None,max_len:::kvstore::__private::None})",
         "__path.child(\"sessions\"),&::kvstore::__private::Spec{ttl:::kvstore::__private::Some(::kvstore::__private::Duration::from_millis(1800000u64))",
         "__path.child(\"tenants\").colocate(),&::kvstore::__private::Spec{ttl:__spec.ttl",
-        "r#type:<Item<String>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"type\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Item<String>>::new()).clone_fn();__clone},indexes:::kvstore::__private::None,index:::kvstore::__private::None})",
-        "<Stats as::kvstore::__private::Node>::__manifest(__path.child(\"stats\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Stats>::new()).clone_fn();__clone},indexes:::kvstore::__private::None,index:::kvstore::__private::None},__out);",
+        "r#type:<Item<String>as::kvstore::__private::Node>::__build(__ctx,__path.child(\"type\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Item<String>>::new()).clone_fn();__clone},indexes:::kvstore::__private::None,index:::kvstore::__private::None,max_len:::kvstore::__private::None})",
+        "<Stats as::kvstore::__private::Node>::__manifest(__path.child(\"stats\"),&::kvstore::__private::Spec{ttl:__spec.ttl,migrations:::kvstore::__private::None,clone:{#[allow(unused_imports)]use::kvstore::__private::{ViaCloneas_,ViaNothingas_};#[allow(clippy::needless_borrow)]let__clone=(&::kvstore::__private::CloneProbe::<Stats>::new()).clone_fn();__clone},indexes:::kvstore::__private::None,index:::kvstore::__private::None,max_len:::kvstore::__private::None},__out);",
         "\"u\"=><Dynamic<Item<User>>as::kvstore::__private::Node>::__owns(__rest),",
         "_=>false",
         // Clone, inherent impl
@@ -314,4 +314,17 @@ fn every_error_at_once() {
     "#,
     );
     assert_eq!(errors.len(), 7, "{errors:#?}");
+}
+
+#[test]
+fn max_len_is_for_streams() {
+    let ty = |s: &str| syn::parse_str::<syn::Type>(s).unwrap();
+    assert!(crate::valid::is_stream(&ty("StreamOf<u8>")));
+    assert!(crate::valid::is_stream(&ty("kvstore::StreamOf<Event>")));
+    assert!(crate::valid::is_stream(&ty(
+        "Dynamic<Dynamic<StreamOf<u8>>, u64>"
+    )));
+    assert!(!crate::valid::is_stream(&ty("Dynamic<Item<u8>>")));
+    assert!(!crate::valid::is_stream(&ty("ListOf<u8>")));
+    assert!(!crate::valid::is_stream(&ty("Shop")));
 }

@@ -54,6 +54,8 @@ pub struct FieldModel<'a> {
     pub accessor: bool,
     /// `index(of = .., key = ..)`: the records field (its position) and the key.
     pub index: Option<(usize, crate::attr::IndexKey)>,
+    /// `max_len = N`: the streams of this field are trimmed to about `N` entries on append.
+    pub max_len: Option<u64>,
 }
 
 /// Names that would clash with (or shadow) a generated method if used as a field name.
@@ -160,6 +162,13 @@ pub fn check<'a>(input: &Container<'a>, errors: &mut Errors) -> Option<Model<'a>
         }
         None => String::new(),
     };
+
+    if let Some(attr) = &attrs.max_len {
+        errors.spanned(
+            &attr.path,
+            "`max_len` is a field attribute: put `#[store(max_len = N)]` on a `StreamOf<T>` field, not on the struct",
+        );
+    }
 
     if let Some(attr) = &attrs.index {
         errors.spanned(
@@ -315,7 +324,32 @@ fn check_field<'a>(
         .as_ref()
         .is_none_or(|attr| attr.value.value);
 
+    let max_len = attrs.max_len.as_ref().and_then(|attr| {
+        if !is_stream(field.ty) {
+            errors.spanned(
+                &attr.path,
+                format!(
+                    "`max_len` only applies to a `StreamOf<T>` field (or a `Dynamic` of streams): it trims the stream on append, but `{}` has type `{}`: remove `max_len`",
+                    field.ident.unraw(),
+                    crate::ast::type_to_string(field.ty)
+                ),
+            );
+            return None;
+        }
+        match attr.value.base10_parse::<u64>() {
+            Ok(0) | Err(_) => {
+                errors.spanned(
+                    &attr.value,
+                    "`max_len` must be a whole number of entries, at least 1: `max_len = 10000`",
+                );
+                None
+            }
+            Ok(n) => Some(n),
+        }
+    });
+
     FieldModel {
+        max_len,
         ident: field.ident,
         ty: field.ty,
         segment,
@@ -353,6 +387,36 @@ pub fn is_dynamic(ty: &Type) -> bool {
             .is_some_and(|segment| segment.ident == "Dynamic"),
         Type::Group(group) => is_dynamic(&group.elem),
         Type::Paren(paren) => is_dynamic(&paren.elem),
+        _ => false,
+    }
+}
+
+/// Whether the type is a `StreamOf<..>`, or a `Dynamic` whose nodes are (by the last path
+/// segments' names, as `is_dynamic`).
+pub fn is_stream(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => {
+            let Some(segment) = path.path.segments.last() else {
+                return false;
+            };
+            if segment.ident == "StreamOf" {
+                return true;
+            }
+            if segment.ident != "Dynamic" {
+                return false;
+            }
+            match &segment.arguments {
+                syn::PathArguments::AngleBracketed(args) => {
+                    args.args.iter().find_map(|a| match a {
+                        syn::GenericArgument::Type(t) => Some(is_stream(t)),
+                        _ => None,
+                    }) == Some(true)
+                }
+                _ => false,
+            }
+        }
+        Type::Group(group) => is_stream(&group.elem),
+        Type::Paren(paren) => is_stream(&paren.elem),
         _ => false,
     }
 }

@@ -19,7 +19,8 @@
 //! 10. [Testing your store](testing): `ManualClock`, `interleaved()`, committed manifests, the
 //!     conformance suite.
 //! 11. [Secondary indexes](indexes): find records by a field, kept right on every backend.
-//! 12. [Performance](performance): what the typed layer costs, and where.
+//! 12. [Streams](streams): append-only logs, reads after an id, blocking reads and `tail`.
+//! 13. [Performance](performance): what the typed layer costs, and where.
 
 #[doc = include_str!("../docs/getting_started.md")]
 pub mod getting_started {}
@@ -53,6 +54,9 @@ pub mod testing {}
 
 #[doc = include_str!("../docs/indexes.md")]
 pub mod indexes {}
+
+#[doc = include_str!("../docs/streams.md")]
+pub mod streams {}
 
 #[doc = include_str!("../docs/performance.md")]
 pub mod performance {}

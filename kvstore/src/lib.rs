@@ -2,7 +2,8 @@
 //!
 //! `#[derive(Store)]` turns a plain struct into a key layout: each field is a node — an
 //! [`Item`] (one JSON value), a [`Counter`], a [`SetOf`] values, a [`Blob`] of raw bytes, one of
-//! Redis's native containers ([`ListOf`], [`SortedSetOf`], [`MapOf`], [`Bits`], [`PackedInts`]),
+//! Redis's native containers ([`ListOf`], [`SortedSetOf`], [`MapOf`], [`Bits`], [`PackedInts`],
+//! [`StreamOf`]),
 //! a nested store, or a [`Dynamic`] map from ids to any of those. The generated handle has one method per
 //! field, so a wrong key or a wrong value type does not compile, and every value is validated
 //! against the JSON Schema of its type (schemars + jsonschema) when written and when read.
@@ -102,6 +103,7 @@ pub mod manifest;
 mod node;
 mod value;
 
+pub use backend::command::{StreamId, StreamIdError};
 pub use backend::connect::{connect, DynBackend, IntoBackend};
 pub use backend::memory::{Clock, ManualClock, MemoryBackend, SystemClock};
 pub use backend::metrics::{CacheSnapshot, Instrumented, Metrics, OpSnapshot};
@@ -118,7 +120,7 @@ pub use node::{
     Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, Index, IndexCursor, IndexOf,
     IndexPage, IndexReport, Item, ListOf, MapOf, MemberSet, MigrationReport, OrderedIndex,
     PackedInt, PackedInts, PatternReport, Problem, ProblemKind, Progress, Score, SetOf,
-    SortedSetOf, UniqueIndex, Versioned, MAX_PROBLEMS,
+    SortedSetOf, StreamOf, UniqueIndex, Versioned, MAX_PROBLEMS,
 };
 pub use value::{Migrations, Storable};
 

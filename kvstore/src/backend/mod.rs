@@ -8,7 +8,7 @@
 //! in-memory backend behaves like the server users deploy.
 //!
 //! - [`Command`], [`Reply`] and the operation enums ([`ListOp`], [`SortedSetOp`], [`MapOp`],
-//!   [`BitsOp`]): the command set and the replies.
+//!   [`BitsOp`], [`StreamOp`]): the command set and the replies.
 //! - [`storage`]: Redis semantics (TTL, `WRONGTYPE`, NX/KEEPTTL, counters, sets) written once
 //!   over a minimal transactional [`Storage`](storage::Storage);
 //!   [`MemoryBackend`](crate::MemoryBackend) is the engine over a `HashMap`.
@@ -42,7 +42,8 @@ pub use async_trait::async_trait;
 pub use cache::ClientCache;
 pub use command::{
     BitsOp, Check, Command, End, IntType, KeyOp, KeyTtl, LexBound, ListOp, MapOp, Reply, ScanPage,
-    SetOp, SetOptions, SortedSetOp, StringOp, Swap, MAX_BLOCKING_WAIT,
+    SetOp, SetOptions, SortedSetOp, StreamId, StreamIdError, StreamOp, StringOp, Swap,
+    MAX_BLOCKING_WAIT,
 };
 pub use connect::SCHEMES;
 pub use ext::BackendExt;
@@ -54,7 +55,7 @@ pub(crate) use watch::{Hub, Target};
 /// [`Backend`] with every Redis semantic of the command set (TTLs, `WRONGTYPE`, containers,
 /// atomic steps, watches) — as [`MemoryBackend`](crate::MemoryBackend) and the redb backend are.
 pub mod storage {
-    pub use super::engine::{Engine, Entry, SortedSet, Storage, StorageTxn, Stored};
+    pub use super::engine::{Engine, Entry, SortedSet, Storage, StorageTxn, Stored, Stream};
 }
 
 use std::time::Duration;

@@ -75,12 +75,13 @@ impl fmt::Debug for Pattern {
 }
 
 /// The kinds a manifest may name.
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 13] = [
     "item",
     "counter",
     "set",
     "blob",
     "list",
+    "stream",
     "sorted_set",
     "map",
     "bits",
@@ -382,6 +383,7 @@ async fn check(ctx: &Context, pattern: &Pattern, keys: &[String], run: &mut Run<
             let container = match kind {
                 "set" => Container::Set,
                 "list" => Container::List,
+                "stream" => Container::Stream,
                 "sorted_set" => Container::SortedSet,
                 _ => Container::Map,
             };

@@ -13,7 +13,7 @@ use std::pin::Pin;
 
 use super::{Context, Node};
 use crate::backend::command::{
-    Command, KeyOp, ListOp, MapOp, Reply, SetOp, SortedSetOp, StringOp, Swap,
+    Command, KeyOp, ListOp, MapOp, Reply, SetOp, SortedSetOp, StreamId, StreamOp, StringOp, Swap,
 };
 use crate::error::{Error, Result};
 use crate::layout::SEPARATOR;
@@ -149,6 +149,8 @@ pub(crate) enum Container {
     SortedSet,
     /// `HGETALL`.
     Map,
+    /// `XRANGE - +`.
+    Stream,
 }
 
 impl Container {
@@ -175,6 +177,15 @@ impl Container {
                 key,
                 op: MapOp::Entries,
             },
+            Container::Stream => Command::Stream {
+                key,
+                op: StreamOp::Range {
+                    start: StreamId::MIN,
+                    end: StreamId::MAX,
+                    count: usize::MAX,
+                    rev: false,
+                },
+            },
         }
     }
 }
@@ -188,6 +199,7 @@ fn members(reply: &Reply) -> Vec<(Option<&[u8]>, &[u8])> {
             .iter()
             .map(|(f, v)| (Some(f.as_slice()), v.as_slice()))
             .collect(),
+        Reply::Entries(m) => m.iter().map(|(_, v)| (None, v.as_slice())).collect(),
         _ => Vec::new(),
     }
 }

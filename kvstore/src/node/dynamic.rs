@@ -640,6 +640,7 @@ impl<N: Node, K: Id> Node for Dynamic<N, K> {
                     clone: spec.clone.clone(),
                     indexes: spec.indexes.clone(),
                     index: spec.index,
+                    max_len: spec.max_len,
                 },
                 item: N::__item_codec(),
             }),

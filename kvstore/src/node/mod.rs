@@ -17,6 +17,7 @@ mod list;
 mod map;
 mod set;
 mod sorted_set;
+mod stream;
 mod versioned;
 mod watch;
 
@@ -47,6 +48,7 @@ pub use list::ListOf;
 pub use map::MapOf;
 pub use set::SetOf;
 pub use sorted_set::SortedSetOf;
+pub use stream::StreamOf;
 pub use versioned::Versioned;
 
 use crate::backend::command::{Command, KeyOp, KeyTtl, Reply};
@@ -191,11 +193,11 @@ impl std::fmt::Debug for Context {
 /// [`Dynamic`](crate::Dynamic), can be.
 ///
 /// Implemented by [`Item`], [`Counter`], [`SetOf`], [`Blob`], [`ListOf`], [`SortedSetOf`],
-/// [`MapOf`], [`Bits`], [`PackedInts`], [`Dynamic`] and every `#[derive(Store)]` struct. The
+/// [`MapOf`], [`Bits`], [`PackedInts`], [`StreamOf`], [`Dynamic`] and every `#[derive(Store)]` struct. The
 /// methods are the derive's plumbing, not API.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a kvstore node",
-    label = "not a node: a store field must be `Item<T>`, `Counter`, `SetOf<T>`, `Blob`, `ListOf<T>`, `SortedSetOf<T>`, `MapOf<F, V>`, `Bits`, `PackedInts<I>`, `Dynamic<N, K>`, an index (`UniqueIndex<K>`, `IndexOf<K>`, `OrderedIndex<S>`) or a `#[derive(Store)]` struct",
+    label = "not a node: a store field must be `Item<T>`, `Counter`, `SetOf<T>`, `Blob`, `ListOf<T>`, `SortedSetOf<T>`, `MapOf<F, V>`, `Bits`, `PackedInts<I>`, `StreamOf<T>`, `Dynamic<N, K>`, an index (`UniqueIndex<K>`, `IndexOf<K>`, `OrderedIndex<S>`) or a `#[derive(Store)]` struct",
     note = "to store a value of type `{Self}`, wrap it in `Item<...>` (for example `Item<{Self}>`)"
 )]
 pub trait Node: Clone + Send + Sync + Sized + 'static {
@@ -284,6 +286,8 @@ pub struct Spec {
     /// On an index field: the records' pattern below the store (`users:*`) and what they are
     /// keyed by (`email`, or the function's name), for the manifest.
     pub index: Option<(&'static str, &'static str)>,
+    /// `#[store(max_len = N)]`: the streams below are trimmed to about `N` entries on append.
+    pub max_len: Option<u64>,
 }
 
 impl Spec {
@@ -295,6 +299,7 @@ impl Spec {
             clone: None,
             indexes: None,
             index: None,
+            max_len: None,
         }
     }
 
@@ -369,6 +374,7 @@ impl fmt::Debug for Spec {
             .field("migrations", &self.migrations.is_some())
             .field("clone", &self.clone.is_some())
             .field("indexes", &self.indexes.is_some())
+            .field("max_len", &self.max_len)
             .finish()
     }
 }
@@ -633,12 +639,20 @@ macro_rules! leaf_node {
         );
     };
     ($handle:ident $(<$($t:ident: $bound:path),+>)?, $kind:literal, $schema:expr, $more:expr, { $($extra:ident: $init:expr),* }) => {
+        $crate::node::leaf_node!(
+            $handle $(<$($t: $bound),+>)?, $kind, $schema, $more, |_spec| { $($extra: $init),* }
+        );
+    };
+    // `$spec` names the field's `Spec` in `$more` and the `$extra` fields' initializers.
+    ($handle:ident $(<$($t:ident: $bound:path),+>)?, $kind:literal, $schema:expr, $more:expr, |$spec:ident| { $($extra:ident: $init:expr),* }) => {
         impl$(<$($t: $bound),+>)? $crate::node::Node for $handle$(<$($t),+>)? {
             fn __build(
                 ctx: &$crate::node::Context,
                 path: $crate::layout::KeyPath,
                 spec: &$crate::node::Spec,
             ) -> Self {
+                #[allow(unused_variables)]
+                let $spec = spec;
                 $handle {
                     leaf: $crate::node::Leaf::new(ctx, path, spec),
                     $($extra: $init,)*
@@ -651,6 +665,8 @@ macro_rules! leaf_node {
                 out: &mut serde_json::Map<String, serde_json::Value>,
             ) {
                 $crate::node::manifest_entry(out, &path, $kind, $schema, spec.ttl);
+                #[allow(unused_variables)]
+                let $spec = spec;
                 let more: Option<(&str, serde_json::Value)> = $more;
                 if let Some((name, value)) = more {
                     if let Some(serde_json::Value::Object(entry)) = out.get_mut(path.as_str()) {

@@ -1,8 +1,8 @@
 //! The typed command set: what handles ask a backend to do, and what it answers.
 //!
 //! One file per data type, as Redis's `t_*.c`: [`strings`](StringOp), [`sets`](SetOp),
-//! [`lists`](ListOp), [`sorted sets`](SortedSetOp), [`hashes`](MapOp), [`bits`](BitsOp) and the
-//! [`keyspace`](KeyOp). A command on one key is `Command::<Type> { key, op }`, the op named
+//! [`lists`](ListOp), [`sorted sets`](SortedSetOp), [`hashes`](MapOp), [`bits`](BitsOp),
+//! [`streams`](StreamOp) and the [`keyspace`](KeyOp). A command on one key is `Command::<Type> { key, op }`, the op named
 //! after the Redis command it has the semantics of; a command on many keys, on a prefix, or
 //! across types (an atomic step) is a variant of its own. Handles build commands with borrowed
 //! keys and values (no copy on the way in), a backend answers with one [`Reply`]. Adding a
@@ -17,6 +17,7 @@ mod keys;
 mod lists;
 mod sets;
 mod sorted_sets;
+mod streams;
 mod strings;
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub use keys::{KeyOp, KeyTtl, ScanPage};
 pub use lists::{End, ListOp, MAX_BLOCKING_WAIT};
 pub use sets::SetOp;
 pub use sorted_sets::{LexBound, SortedSetOp};
+pub use streams::{StreamId, StreamIdError, StreamOp};
 pub use strings::{SetOptions, StringOp, Swap};
 
 use crate::backend::watch::Subscription;
@@ -36,7 +38,7 @@ use crate::error::{BackendErrorKind, Error, Result};
 /// One operation on a backend.
 ///
 /// Keys are full, encoded keys (built and checked by the handles). A key holds a *string* (items,
-/// blobs, counters, bits), a *set*, a *list*, a *sorted set* or a *hash*; using it as another
+/// blobs, counters, bits), a *set*, a *list*, a *sorted set*, a *hash* or a *stream*; using it as another
 /// kind is [`Error::WrongType`] naming the key. Expired keys are invisible to every command. A
 /// command that fails writes nothing.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,6 +101,13 @@ pub enum Command<'a> {
         key: &'a str,
         /// The operation.
         op: BitsOp,
+    },
+    /// An operation on the stream at `key` (see [`StreamOp`]).
+    Stream {
+        /// The key.
+        key: &'a str,
+        /// The operation.
+        op: StreamOp<'a>,
     },
     /// An operation on `key`, of any kind: existence and TTL (see [`KeyOp`]).
     Key {
@@ -205,6 +214,10 @@ pub enum Reply {
     Pairs(Vec<(Vec<u8>, Vec<u8>)>),
     /// A subscription to changes ([`Command::Watch`]).
     Watch(Subscription),
+    /// The id of a stream entry just added.
+    EntryId(StreamId),
+    /// Stream entries (id and value), in the order asked.
+    Entries(Vec<(StreamId, Vec<u8>)>),
 }
 
 impl Command<'_> {
@@ -224,17 +237,18 @@ impl Command<'_> {
             Command::SortedSet { op, .. } => 18 + op.index(),
             Command::Map { op, .. } => 28 + op.index(),
             Command::Bits { op, .. } => 38 + op.index(),
-            Command::Key { op, .. } => 46 + op.index(),
-            Command::Delete { .. } => 50,
-            Command::ScanPrefix { .. } => 51,
-            Command::Scan { .. } => 52,
-            Command::Watch { .. } => 53,
-            Command::Atomic { .. } => 54,
+            Command::Stream { op, .. } => 46 + op.index(),
+            Command::Key { op, .. } => 51 + op.index(),
+            Command::Delete { .. } => 55,
+            Command::ScanPrefix { .. } => 56,
+            Command::Scan { .. } => 57,
+            Command::Watch { .. } => 58,
+            Command::Atomic { .. } => 59,
         }
     }
 
     /// Every command name, in a fixed order (what [`Command::name`] returns).
-    pub const NAMES: [&'static str; 55] = [
+    pub const NAMES: [&'static str; 60] = [
         // strings
         "get",
         "set",
@@ -287,6 +301,12 @@ impl Command<'_> {
         "ints_increment",
         "ints_sum",
         "bits_len",
+        // streams
+        "stream_append",
+        "stream_range",
+        "stream_len",
+        "stream_trim",
+        "stream_read",
         // keys
         "exists",
         "ttl",
@@ -309,6 +329,7 @@ impl Command<'_> {
             | Command::SortedSet { key, .. }
             | Command::Map { key, .. }
             | Command::Bits { key, .. }
+            | Command::Stream { key, .. }
             | Command::Key { key, .. }
             | Command::Watch { key, .. } => key,
             Command::GetMany { keys } | Command::Delete { keys } => {
@@ -324,16 +345,17 @@ impl Command<'_> {
         }
     }
 
-    /// Whether the command may wait for something to happen (a blocking pop): it cannot be
-    /// answered at once, even by an in-process backend.
+    /// Whether the command may wait for something to happen (a blocking pop, a blocking
+    /// stream read): it cannot be answered at once, even by an in-process backend.
     pub fn may_wait(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Command::List {
                 op: ListOp::PopFrontBlocking { .. },
                 ..
-            }
-        )
+            } => true,
+            Command::Stream { op, .. } => op.may_wait(),
+            _ => false,
+        }
     }
 
     /// Whether the command may be a write of a [`Command::Atomic`] step: every single-key write
@@ -361,6 +383,7 @@ impl Command<'_> {
             Command::SortedSet { op, .. } => op.is_write(),
             Command::Map { op, .. } => op.is_write(),
             Command::Bits { op, .. } => op.is_write(),
+            Command::Stream { op, .. } => op.is_write(),
             Command::Key { op, .. } => op.is_write(),
             Command::SetMany { .. } | Command::Delete { .. } => true,
             Command::Atomic { writes, .. } => !writes.is_empty(),
@@ -452,6 +475,8 @@ reply_as! {
     into_scored(Scored) -> Vec<(Vec<u8>, f64)>;
     into_pairs(Pairs) -> Vec<(Vec<u8>, Vec<u8>)>;
     into_subscription(Watch) -> Subscription;
+    into_entry_id(EntryId) -> StreamId;
+    into_entries(Entries) -> Vec<(StreamId, Vec<u8>)>;
 }
 
 impl Reply {
@@ -576,6 +601,18 @@ mod tests {
                 key,
                 op: BitsOp::Len,
             },
+            Command::Stream {
+                key,
+                op: StreamOp::ReadAfter {
+                    after: StreamId::MIN,
+                    count: 1,
+                    block: None,
+                },
+            },
+            Command::Key {
+                key,
+                op: KeyOp::Exists,
+            },
         ];
         let names: Vec<&str> = ops.iter().map(Command::name).collect();
         assert_eq!(
@@ -585,9 +622,30 @@ mod tests {
                 "list_trim",
                 "sorted_set_len",
                 "map_increment",
-                "bits_len"
+                "bits_len",
+                "stream_read",
+                "exists"
             ]
         );
+        let blocking = Command::Stream {
+            key,
+            op: StreamOp::ReadAfter {
+                after: StreamId::MIN,
+                count: 1,
+                block: Some(Duration::from_millis(5)),
+            },
+        };
+        assert!(blocking.may_wait() && !blocking.is_write());
+        let append = Command::Stream {
+            key,
+            op: StreamOp::Append {
+                value: b"1",
+                max_len: None,
+                ttl_if_created: None,
+            },
+        };
+        assert!(append.is_write() && !append.may_wait());
+        assert_eq!(append.name(), "stream_append");
         let moved = Command::List {
             key: "a",
             op: ListOp::MoveFrontToBack {

@@ -13,6 +13,7 @@ mod lists;
 mod sets;
 mod sorted_sets;
 mod storage;
+mod streams;
 mod strings;
 
 use std::collections::BTreeSet;
@@ -20,9 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use storage::{Access, Entry, SortedSet, Storage, StorageTxn, Stored};
+pub use storage::{Access, Entry, SortedSet, Storage, StorageTxn, Stored, Stream};
 
-use super::command::{Command, ListOp, Reply, ScanPage};
+use super::command::{Command, ListOp, Reply, ScanPage, StreamOp};
 use super::memory::Clock;
 use super::{async_trait, ttl_ms, write_ttl, Backend, BackendInfo, Hub, Limits, Target};
 use crate::error::{BackendErrorKind, Error, Result};
@@ -42,7 +43,8 @@ struct Shared<S> {
     /// The clock's reading when the engine started, and the Unix time (ms) it stands for.
     epoch: (Instant, u64),
     limits: Limits,
-    /// Woken after every write to a list, for the blocking pops waiting on one.
+    /// Woken after every write to a list and every stream append, for the blocking pops and
+    /// blocking stream reads waiting on one.
     pushed: tokio::sync::Notify,
     /// Routes changed keys to the watches.
     hub: Hub,
@@ -226,15 +228,22 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// Runs one command, waiting for a blocking pop's element or timeout (see
-    /// [`Backend::execute`]).
+    /// Runs one command, waiting for a blocking pop's element, a blocking stream read's
+    /// entries, or the timeout (see [`Backend::execute`]).
     pub async fn run_async(&self, command: Command<'_>) -> Result<Reply> {
-        let Command::List {
-            op: ListOp::PopFrontBlocking { timeout },
-            ..
-        } = command
-        else {
-            return self.run(command);
+        let timeout = match command {
+            Command::List {
+                op: ListOp::PopFrontBlocking { timeout },
+                ..
+            } => timeout,
+            Command::Stream {
+                op:
+                    StreamOp::ReadAfter {
+                        block: Some(wait), ..
+                    },
+                ..
+            } => wait,
+            _ => return self.run(command),
         };
         let deadline = tokio::time::Instant::now() + timeout.min(super::command::MAX_BLOCKING_WAIT);
         loop {
@@ -242,11 +251,14 @@ impl<S: Storage> Engine<S> {
             let pushed = self.shared.pushed.notified();
             let mut pushed = std::pin::pin!(pushed);
             pushed.as_mut().enable();
-            if let Some(value) = self.run(command)?.into_value(&command)? {
-                return Ok(Reply::Value(Some(value)));
-            }
-            if tokio::time::timeout_at(deadline, pushed).await.is_err() {
-                return Ok(Reply::Value(None));
+            let reply = self.run(command)?;
+            let found = match &reply {
+                Reply::Value(value) => value.is_some(),
+                Reply::Entries(entries) => !entries.is_empty(),
+                other => return Err(command.unexpected(other)),
+            };
+            if found || tokio::time::timeout_at(deadline, pushed).await.is_err() {
+                return Ok(reply);
             }
         }
     }
@@ -313,12 +325,14 @@ async fn expiry_task<S: Storage>(
     }
 }
 
-/// Whether `command` may push to a list (and so wake blocking pops).
+/// Whether `command` may push to a list or append to a stream (and so wake blocking pops and
+/// blocking stream reads).
 fn pushes(command: &Command<'_>) -> bool {
     match command {
         Command::List { op, .. } => {
             matches!(op, ListOp::Push { .. } | ListOp::MoveFrontToBack { .. })
         }
+        Command::Stream { op, .. } => matches!(op, StreamOp::Append { .. }),
         Command::Atomic { writes, .. } => writes.iter().any(pushes),
         _ => false,
     }
@@ -417,6 +431,7 @@ impl<T: StorageTxn> Op<'_, T> {
             Command::SortedSet { key, op } => self.sorted_set(key, op),
             Command::Map { key, op } => self.map(key, op),
             Command::Bits { key, op } => self.bits(key, op),
+            Command::Stream { key, op } => self.stream(key, op),
             Command::Key { key, op } => self.key(key, op),
             Command::Delete { keys } => self.delete(keys),
             Command::ScanPrefix { prefix } => Ok(Reply::Keys(self.scan_prefix(prefix)?)),

@@ -1,12 +1,14 @@
 //! The minimal transactional storage the engine runs on.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
+use crate::backend::command::StreamId;
 use crate::error::Result;
 
 /// What a key holds: one of Redis's value types. Containers are never empty: an emptied one is
-/// removed. The containers are boxed, so that every entry is as small as a string's (24 bytes):
+/// removed — but a stream, which (as on Redis) remains when trimmed to nothing, keeping its last
+/// id. The containers are boxed, so that every entry is as small as a string's (24 bytes):
 /// a storage's table of mostly strings stays compact.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -21,6 +23,88 @@ pub enum Stored {
     SortedSet(Box<SortedSet>),
     /// A hash: fields to values.
     Hash(Box<HashMap<Vec<u8>, Vec<u8>>>),
+    /// A stream of entries.
+    Stream(Box<Stream>),
+}
+
+/// A stream: entries (one value each) by increasing id, and the last id it ever gave (as
+/// Redis's `STREAM`: ids never go back, even when the newest entries are trimmed away).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stream {
+    entries: BTreeMap<StreamId, Vec<u8>>,
+    last: StreamId,
+}
+
+impl Stream {
+    /// A stream of `entries` whose last id is `last` (raised to the greatest entry's id).
+    pub fn from_parts(entries: BTreeMap<StreamId, Vec<u8>>, last: StreamId) -> Stream {
+        let last = entries
+            .keys()
+            .next_back()
+            .map_or(last, |top| last.max(*top));
+        Stream { entries, last }
+    }
+
+    /// The id the next entry gets at `now_ms` (Unix ms), as Redis's `XADD *`: `now_ms-0` when
+    /// the clock is past the last id's milliseconds, else the last id's next sequence number
+    /// (the milliseconds' next when the sequence is exhausted); `None` when the last id was
+    /// [`StreamId::MAX`].
+    pub fn next_id(&self, now_ms: u64) -> Option<StreamId> {
+        if now_ms > self.last.ms {
+            Some(StreamId::new(now_ms, 0))
+        } else {
+            self.last.next()
+        }
+    }
+
+    /// Appends `value` with `id` (greater than [`Stream::last_id`]: the caller's rule).
+    pub fn push(&mut self, id: StreamId, value: Vec<u8>) {
+        self.last = self.last.max(id);
+        self.entries.insert(id, value);
+    }
+
+    /// The last id given (`0-0` for none).
+    pub fn last_id(&self) -> StreamId {
+        self.last
+    }
+
+    /// The entries, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (StreamId, &[u8])> + '_ {
+        self.entries.iter().map(|(id, v)| (*id, v.as_slice()))
+    }
+
+    /// The entries with ids within `start..=end`, oldest first.
+    pub fn range(
+        &self,
+        start: StreamId,
+        end: StreamId,
+    ) -> impl DoubleEndedIterator<Item = (StreamId, &[u8])> + '_ {
+        let span = (start <= end).then_some(start..=end);
+        span.into_iter()
+            .flat_map(move |span| self.entries.range(span))
+            .map(|(id, v)| (*id, v.as_slice()))
+    }
+
+    /// Removes the oldest entries until at most `max_len` are left; how many it removed.
+    pub fn trim(&mut self, max_len: u64) -> usize {
+        let keep = usize::try_from(max_len).unwrap_or(usize::MAX);
+        let mut removed = 0;
+        while self.entries.len() > keep {
+            self.entries.pop_first();
+            removed += 1;
+        }
+        removed
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none (the stream exists all the same).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 /// Members with scores, ordered by score, ties by the members' bytes (as Redis's `ZSET`).

@@ -8,16 +8,19 @@
 //!   - `0` string: the bytes;
 //!   - `1` set, `2` list: each member as `u32` little-endian length + bytes (lists in order);
 //!   - `3` sorted set: each member as `f64` little-endian score + `u32` length + bytes;
-//!   - `4` hash: each field as `u32` length + bytes, then its value likewise.
+//!   - `4` hash: each field as `u32` length + bytes, then its value likewise;
+//!   - `5` stream: the last id given (`u64` milliseconds, `u64` sequence, little-endian), then
+//!     each entry, oldest first, as its id likewise + `u32` length + the value's bytes.
 //! - `kvstore.expiry` (`(u64, &str)` → `()`): the deadline and key of every entry that has one,
 //!   so that expired entries are found in deadline order without a scan.
 //!
 //! A change of any of this is a new format version; a file of a version this build does not know
 //! is refused when opened.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use crate::backend::engine::{Entry, SortedSet, Stored};
+use crate::backend::command::StreamId;
+use crate::backend::engine::{Entry, SortedSet, Stored, Stream};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -32,6 +35,11 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+fn put_id(out: &mut Vec<u8>, id: StreamId) {
+    out.extend_from_slice(&id.ms.to_le_bytes());
+    out.extend_from_slice(&id.seq.to_le_bytes());
+}
+
 /// The bytes of `entry`.
 pub(crate) fn encode(entry: &Entry) -> Vec<u8> {
     let deadline = entry.expires_at.unwrap_or(NO_DEADLINE);
@@ -42,6 +50,7 @@ pub(crate) fn encode(entry: &Entry) -> Vec<u8> {
         Stored::List(_) => 2,
         Stored::SortedSet(_) => 3,
         Stored::Hash(_) => 4,
+        Stored::Stream(_) => 5,
     };
     out.push(kind);
     out.extend_from_slice(&deadline.to_le_bytes());
@@ -61,6 +70,13 @@ pub(crate) fn encode(entry: &Entry) -> Vec<u8> {
                 put_bytes(&mut out, value);
             }
         }
+        Stored::Stream(stream) => {
+            put_id(&mut out, stream.last_id());
+            for (id, value) in stream.iter() {
+                put_id(&mut out, id);
+                put_bytes(&mut out, value);
+            }
+        }
     }
     out
 }
@@ -70,7 +86,7 @@ pub(crate) fn deadline(bytes: &[u8]) -> Result<Option<u64>, &'static str> {
     let header = bytes
         .get(..HEADER)
         .ok_or("an entry shorter than its header")?;
-    if header[0] > 4 {
+    if header[0] > 5 {
         return Err("an entry of an unknown kind");
     }
     let mut at = [0u8; 8];
@@ -101,6 +117,16 @@ impl<'a> Reader<'a> {
         let mut raw = [0u8; 8];
         raw.copy_from_slice(self.take(8)?);
         Ok(f64::from_le_bytes(raw))
+    }
+
+    fn u64(&mut self) -> Result<u64, &'static str> {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(raw))
+    }
+
+    fn id(&mut self) -> Result<StreamId, &'static str> {
+        Ok(StreamId::new(self.u64()?, self.u64()?))
     }
 
     fn done(&self) -> bool {
@@ -153,6 +179,20 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, &'static str> {
             }
             Stored::SortedSet(Box::new(set))
         }
+        5 => {
+            let last = r.id()?;
+            let mut entries = BTreeMap::new();
+            let mut previous = None;
+            while !r.done() {
+                let id = r.id()?;
+                if previous.is_some_and(|p| p >= id) {
+                    return Err("stream entries out of order");
+                }
+                previous = Some(id);
+                entries.insert(id, r.bytes()?);
+            }
+            Stored::Stream(Box::new(Stream::from_parts(entries, last)))
+        }
         _ => {
             let mut hash = HashMap::new();
             while !r.done() {
@@ -185,6 +225,14 @@ mod tests {
             ]))),
             Stored::SortedSet(Box::new(zset)),
             Stored::Hash(Box::new(HashMap::from([(b"f".to_vec(), b"v".to_vec())]))),
+            Stored::Stream(Box::default()),
+            Stored::Stream(Box::new(Stream::from_parts(
+                BTreeMap::from([
+                    (StreamId::new(5, 0), b"a".to_vec()),
+                    (StreamId::new(5, 1), Vec::new()),
+                ]),
+                StreamId::new(9, 3),
+            ))),
         ];
         for value in values {
             for expires_at in [None, Some(0), Some(1_700_000_000_000)] {

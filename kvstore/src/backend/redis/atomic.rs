@@ -60,6 +60,7 @@ where
             Command::SortedSet { key, op } => self.sorted_set_write(key, op),
             Command::Map { key, op } => self.map_write(key, op),
             Command::Bits { key, op } => self.bits_write(key, op),
+            Command::Stream { key, op } => self.stream_write(key, op),
             _ => Ok(None),
         }
     }

@@ -1,4 +1,4 @@
-//! Blocking commands (`BLPOP`) on pooled connections of their own.
+//! Blocking commands (`BLPOP`, `XREAD BLOCK`) on pooled connections of their own.
 
 use std::time::Duration;
 
@@ -10,9 +10,9 @@ use super::errors::{self, map};
 use crate::backend::ttl_ms;
 use crate::error::Result;
 
-/// Connections kept for blocking commands (`BLPOP`), so that a call that waits never holds up
-/// the shared multiplexed connection: each waiting call has a connection of its own, taken from
-/// the idle ones or opened, and given back when it has its answer.
+/// Connections kept for blocking commands (`BLPOP`, `XREAD BLOCK`), so that a call that waits
+/// never holds up the shared multiplexed connection: each waiting call has a connection of its
+/// own, taken from the idle ones or opened, and given back when it has its answer.
 pub(crate) struct BlockingPool<D> {
     idle: parking_lot::Mutex<Vec<D>>,
     connect:
@@ -57,7 +57,26 @@ impl<D: ConnectionLike + Send + 'static> BlockingPool<D> {
         blpop
             .arg(key)
             .arg(format!("{}.{:03}", ms / 1000, ms % 1000));
-        let deadline = Duration::from_millis(ms) + core.response_timeout;
+        let popped: Option<(Vec<u8>, Vec<u8>)> = self
+            .query(core, key, &blpop, Duration::from_millis(ms))
+            .await?;
+        Ok(popped.map(|(_, v)| v))
+    }
+
+    /// Sends `command` (one that may wait up to `wait`: `BLPOP`, `XREAD BLOCK`) on a
+    /// connection of its own, within `wait` plus the response timeout; errors name `key`.
+    pub(crate) async fn query<C, T>(
+        &self,
+        core: &Core<C>,
+        key: &str,
+        command: &::redis::Cmd,
+        wait: Duration,
+    ) -> Result<T>
+    where
+        C: ConnectionLike + Clone + Send + Sync + 'static,
+        T: ::redis::FromRedisValue,
+    {
+        let deadline = wait + core.response_timeout;
         let attempt = async {
             let pooled = self.idle.lock().pop();
             let fresh = pooled.is_none();
@@ -65,13 +84,11 @@ impl<D: ConnectionLike + Send + 'static> BlockingPool<D> {
                 Some(conn) => conn,
                 None => (self.connect)().await?,
             };
-            let mut result = blpop
-                .query_async::<Option<(Vec<u8>, Vec<u8>)>>(&mut conn)
-                .await;
+            let mut result = command.query_async::<T>(&mut conn).await;
             // An idle connection may have been lost (a server restart): once more on a new one.
             if !fresh && matches!(&result, Err(e) if e.is_io_error() || e.is_connection_dropped()) {
                 conn = (self.connect)().await?;
-                result = blpop.query_async(&mut conn).await;
+                result = command.query_async(&mut conn).await;
             }
             if result.is_ok() {
                 let mut idle = self.idle.lock();
@@ -82,7 +99,7 @@ impl<D: ConnectionLike + Send + 'static> BlockingPool<D> {
             result
         };
         match tokio::time::timeout(deadline, attempt).await {
-            Ok(result) => Ok(result.map_err(|e| map(e, Some(key)))?.map(|(_, v)| v)),
+            Ok(result) => result.map_err(|e| map(e, Some(key))),
             Err(_) => Err(map(errors::timeout_error(deadline), Some(key))),
         }
     }

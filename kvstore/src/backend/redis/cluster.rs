@@ -552,6 +552,15 @@ impl Topology for RedisClusterBackend {
         self.blocking.pop_front(&self.core, key, timeout).await
     }
 
+    async fn blocking_query(
+        &self,
+        key: &str,
+        cmd: &::redis::Cmd,
+        wait: Duration,
+    ) -> Result<::redis::Value> {
+        self.blocking.query(&self.core, key, cmd, wait).await
+    }
+
     /// Every key of an atomic step (and of `LMOVE`) must hash to one slot: a script runs on one
     /// node.
     fn check_one_slot(&self, command: &crate::backend::Command<'_>) -> Result<()> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ::redis::aio::ConnectionLike;
 
 use super::connection::Core;
-use crate::backend::command::{Command, ListOp, Reply, ScanPage};
+use crate::backend::command::{Command, ListOp, Reply, ScanPage, StreamOp};
 use crate::backend::{async_trait, Backend};
 use crate::error::Result;
 
@@ -38,6 +38,14 @@ pub(crate) trait Topology: Backend {
 
     /// [`ListOp::PopFrontBlocking`]: on a connection of its own.
     async fn pop_front_blocking(&self, key: &str, timeout: Duration) -> Result<Option<Vec<u8>>>;
+
+    /// A command that may wait up to `wait` (`XREAD BLOCK`): on a connection of its own.
+    async fn blocking_query(
+        &self,
+        key: &str,
+        cmd: &::redis::Cmd,
+        wait: Duration,
+    ) -> Result<::redis::Value>;
 
     /// [`Command::Watch`]: through the backend's notifier.
     async fn watch(&self, key: &str, prefix: bool) -> Result<crate::backend::Subscription>;
@@ -116,6 +124,23 @@ async fn send<T: Topology>(topology: &T, command: Command<'_>) -> Result<Reply> 
         }
         Command::List { key, op } => core.list(key, op).await?,
         Command::SortedSet { key, op } => core.sorted_set(key, op).await?,
+        Command::Stream {
+            key,
+            op:
+                StreamOp::ReadAfter {
+                    after,
+                    count,
+                    block: Some(wait),
+                },
+        } if !wait.is_zero() => {
+            let ms = super::streams::block_ms(wait);
+            let xread = super::streams::xread(key, after, count, Some(ms));
+            let reply = topology
+                .blocking_query(key, &xread, Duration::from_millis(ms))
+                .await?;
+            Reply::Entries(super::streams::read_reply(key, reply)?)
+        }
+        Command::Stream { key, op } => core.stream(key, op).await?,
         Command::Map { key, op } => core.map(key, op).await?,
         Command::Bits { key, op } => core.bits(key, op).await?,
         Command::Key { key, op } => core.key(key, op).await?,

@@ -18,6 +18,7 @@
 //! | lists | `LPUSH`/`RPUSH`, `LPOP`/`RPOP`, `LRANGE`, `LTRIM`, `LLEN`, `LMOVE key dest LEFT RIGHT` (cluster: one slot), `BLPOP` on a pooled connection of its own |
 //! | sorted sets | `ZADD`, `ZSCORE`, `ZINCRBY`, `ZREM`, `ZRANK`, `ZRANGE [REV] WITHSCORES`, `ZRANGEBYSCORE ... WITHSCORES`, `ZCARD`, `ZRANGE ... BYLEX [REV] [LIMIT]`, `ZLEXCOUNT` |
 //! | maps | `HGET`, `HSET`, `HSETNX`, `HDEL`, `HEXISTS`, `HMGET`, `HKEYS`, `HGETALL`, `HLEN`, `HINCRBY` |
+//! | streams | `XADD key [MAXLEN ~ n] * v <value>`, `XRANGE`/`XREVRANGE ... COUNT n`, `XLEN`, `XTRIM key MAXLEN = n`, `XREAD [COUNT n] STREAMS key after`; `XREAD ... BLOCK ms` on a pooled connection of its own |
 //! | bits, packed integers | `SETBIT`, `GETBIT`, `BITCOUNT`, `BITFIELD_RO ... GET`, `GETRANGE` (sums), `STRLEN`; `BITFIELD ... OVERFLOW FAIL SET/INCRBY` in a script that leaves the string untouched on overflow |
 //! | a write that creates a container with a default TTL | a Lua script: the command, then `PEXPIRE` only if it created the key |
 //!
@@ -45,6 +46,7 @@ mod scripts;
 mod sets;
 mod sorted_sets;
 mod standalone;
+mod streams;
 mod strings;
 
 pub use cluster::{RedisClusterBackend, RedisClusterBackendBuilder};

@@ -341,6 +341,15 @@ impl Topology for RedisBackend {
         self.blocking.pop_front(&self.core, key, timeout).await
     }
 
+    async fn blocking_query(
+        &self,
+        key: &str,
+        cmd: &::redis::Cmd,
+        wait: Duration,
+    ) -> Result<::redis::Value> {
+        self.blocking.query(&self.core, key, cmd, wait).await
+    }
+
     async fn watch(&self, key: &str, prefix: bool) -> Result<Subscription> {
         self.notifier
             .watch(key, prefix, self.core.response_timeout)

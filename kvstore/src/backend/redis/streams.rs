@@ -1,0 +1,283 @@
+//! Streams on Redis: each [`StreamOp`] is its native command (`XADD`, `XRANGE`, `XREVRANGE`,
+//! `XLEN`, `XTRIM`, `XREAD`); each entry is one field `v`. A blocking read runs on a connection
+//! of its own (see `blocking`); replies are parsed here, in RESP2 and RESP3 alike.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use ::redis::aio::ConnectionLike;
+use ::redis::{cmd, Cmd, Value};
+
+use super::atomic::NativeWrite;
+use super::connection::Core;
+use crate::backend::command::{Command, Reply, StreamId, StreamOp, MAX_BLOCKING_WAIT};
+use crate::backend::ttl_ms;
+use crate::error::{Error, Result};
+
+/// The field every entry's value is stored in.
+pub(crate) const FIELD: &str = "v";
+
+/// A count as Redis reads it (`COUNT` is a signed 64-bit integer).
+fn count_arg(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+fn bad_reply(key: &str, what: impl std::fmt::Display) -> Error {
+    Error::Decode {
+        key: key.to_owned(),
+        message: format!("an unexpected stream reply from Redis: {what}"),
+    }
+}
+
+fn text(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        _ => None,
+    }
+}
+
+/// A stream id in a reply.
+fn parse_id(key: &str, value: &Value) -> Result<StreamId> {
+    let raw = text(value).ok_or_else(|| bad_reply(key, format!("{value:?} is not an id")))?;
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            bad_reply(
+                key,
+                format!("{:?} is not an id", String::from_utf8_lossy(raw)),
+            )
+        })
+}
+
+/// The entries of an `XRANGE`-shaped reply: `[[id, [field, value, ...]], ...]`. An entry
+/// without the field `v` (written by another program) is an error naming the key.
+fn parse_entries(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
+    let items = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(items) => items,
+        other => return Err(bad_reply(key, format!("{other:?}"))),
+    };
+    let mut entries = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(pair) = item else {
+            return Err(bad_reply(key, format!("{item:?} is not an entry")));
+        };
+        let [id, fields] = <[Value; 2]>::try_from(pair)
+            .map_err(|pair| bad_reply(key, format!("{pair:?} is not an entry")))?;
+        let id = parse_id(key, &id)?;
+        let fields = match fields {
+            Value::Array(fields) => fields,
+            Value::Map(pairs) => pairs.into_iter().flat_map(|(f, v)| [f, v]).collect(),
+            other => return Err(bad_reply(key, format!("{other:?} are not fields"))),
+        };
+        let mut value = None;
+        let mut fields = fields.into_iter();
+        while let (Some(field), Some(v)) = (fields.next(), fields.next()) {
+            if text(&field) == Some(FIELD.as_bytes()) {
+                value = match v {
+                    Value::BulkString(bytes) => Some(bytes),
+                    Value::SimpleString(s) => Some(s.into_bytes()),
+                    other => return Err(bad_reply(key, format!("{other:?} is not a value"))),
+                };
+            }
+        }
+        let value = value.ok_or_else(|| Error::Decode {
+            key: key.to_owned(),
+            message: format!("the stream entry {id} has no field `{FIELD}`"),
+        })?;
+        entries.push((id, value));
+    }
+    Ok(entries)
+}
+
+/// The entries of an `XREAD` reply of one stream: nil, `[[key, entries]]` (RESP2) or
+/// `{key: entries}` (RESP3).
+fn parse_read(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
+    let streams = match reply {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Map(pairs) => pairs.into_iter().map(|(_, entries)| entries).collect(),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::Array(mut pair) if pair.len() == 2 => Ok(pair.swap_remove(1)),
+                other => Err(bad_reply(key, format!("{other:?}"))),
+            })
+            .collect::<Result<Vec<_>>>()?,
+        other => return Err(bad_reply(key, format!("{other:?}"))),
+    };
+    let mut entries = Vec::new();
+    for stream in streams {
+        entries.extend(parse_entries(key, stream)?);
+    }
+    Ok(entries)
+}
+
+/// `XREAD [COUNT n] [BLOCK ms] STREAMS key after`.
+pub(crate) fn xread(key: &str, after: StreamId, count: usize, block_ms: Option<u64>) -> Cmd {
+    let mut c = cmd("XREAD");
+    if count > 0 {
+        c.arg("COUNT").arg(count_arg(count));
+    }
+    if let Some(ms) = block_ms {
+        c.arg("BLOCK").arg(ms);
+    }
+    c.arg("STREAMS").arg(key).arg(after.to_string());
+    c
+}
+
+impl<C> Core<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// A stream append as its native command (`XADD key [MAXLEN ~ n] * v value`).
+    pub(super) fn stream_write<'a>(
+        &self,
+        key: &'a str,
+        op: StreamOp<'a>,
+    ) -> Result<Option<NativeWrite<'a>>> {
+        let StreamOp::Append {
+            value,
+            max_len,
+            ttl_if_created,
+        } = op
+        else {
+            return Ok(None);
+        };
+        self.check_value(key, value)?;
+        let mut args: Vec<Cow<'a, [u8]>> = Vec::with_capacity(7);
+        if let Some(max_len) = max_len {
+            args.push(Cow::Borrowed(b"MAXLEN"));
+            args.push(Cow::Borrowed(b"~"));
+            args.push(Cow::Owned(max_len.to_string().into_bytes()));
+        }
+        args.push(Cow::Borrowed(b"*"));
+        args.push(Cow::Borrowed(FIELD.as_bytes()));
+        args.push(Cow::Borrowed(value));
+        NativeWrite::new(key, "XADD", args, ttl_if_created).map(Some)
+    }
+
+    /// [`StreamOp`]s, but a read that blocks (which needs a connection of its own).
+    pub(crate) async fn stream(&self, key: &str, op: StreamOp<'_>) -> Result<Reply> {
+        Ok(match op {
+            StreamOp::Append { .. } => {
+                let id: Value = self.run_native(Command::Stream { key, op }).await?;
+                Reply::EntryId(parse_id(key, &id)?)
+            }
+            StreamOp::Range { count: 0, .. } => Reply::Entries(Vec::new()),
+            StreamOp::Range {
+                start,
+                end,
+                count,
+                rev,
+            } => {
+                let mut c = cmd(if rev { "XREVRANGE" } else { "XRANGE" });
+                c.arg(key)
+                    .arg(start.to_string())
+                    .arg(end.to_string())
+                    .arg("COUNT")
+                    .arg(count_arg(count));
+                Reply::Entries(parse_entries(key, self.query(Some(key), &c).await?)?)
+            }
+            StreamOp::Len => Reply::Len(self.query(Some(key), cmd("XLEN").arg(key)).await?),
+            StreamOp::Trim { max_len } => Reply::Len(
+                self.query(
+                    Some(key),
+                    cmd("XTRIM").arg(key).arg("MAXLEN").arg("=").arg(max_len),
+                )
+                .await?,
+            ),
+            StreamOp::ReadAfter {
+                after,
+                count,
+                block,
+            } => {
+                if block.is_some_and(|wait| !wait.is_zero()) {
+                    // Routed to a dedicated connection by `mapping::execute`.
+                    return Err(Command::Stream { key, op }.unsupported("redis"));
+                }
+                let reply = self
+                    .query(Some(key), &xread(key, after, count, None))
+                    .await?;
+                Reply::Entries(parse_read(key, reply)?)
+            }
+        })
+    }
+}
+
+/// The `BLOCK` of a blocking read that waits `wait` (not zero): whole milliseconds, at least
+/// one (`BLOCK 0` would wait forever), at most [`MAX_BLOCKING_WAIT`].
+pub(crate) fn block_ms(wait: Duration) -> u64 {
+    ttl_ms(wait.min(MAX_BLOCKING_WAIT))
+}
+
+/// The entries of a blocking `XREAD`'s reply.
+pub(crate) fn read_reply(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
+    parse_read(key, reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn entry(id: &str, fields: &[&str]) -> Value {
+        Value::Array(vec![
+            bulk(id),
+            Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+        ])
+    }
+
+    #[test]
+    fn replies_parse_in_both_protocols() {
+        let range = Value::Array(vec![
+            entry("1-0", &["v", "a"]),
+            entry("1-1", &["x", "y", "v", "b"]),
+        ]);
+        let parsed = parse_entries("k", range.clone()).unwrap();
+        assert_eq!(
+            parsed,
+            [
+                (StreamId::new(1, 0), b"a".to_vec()),
+                (StreamId::new(1, 1), b"b".to_vec())
+            ]
+        );
+        let resp2 = Value::Array(vec![Value::Array(vec![bulk("k"), range.clone()])]);
+        assert_eq!(parse_read("k", resp2).unwrap(), parsed);
+        let resp3 = Value::Map(vec![(bulk("k"), range)]);
+        assert_eq!(parse_read("k", resp3).unwrap(), parsed);
+        assert_eq!(parse_read("k", Value::Nil).unwrap(), []);
+    }
+
+    #[test]
+    fn entries_without_the_field_are_errors_naming_the_key() {
+        let range = Value::Array(vec![entry("1-0", &["other", "a"])]);
+        let e = parse_entries("the:key", range).unwrap_err();
+        assert!(
+            matches!(&e, Error::Decode { key, message } if key == "the:key" && message.contains("1-0")),
+            "{e:?}"
+        );
+        assert!(parse_entries("k", Value::Array(vec![entry("x", &["v", "a"])])).is_err());
+    }
+
+    #[test]
+    fn xread_arguments() {
+        let c = xread("k", StreamId::new(5, 1), 10, Some(250));
+        let args: Vec<String> = c
+            .args_iter()
+            .map(|a| match a {
+                ::redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(
+            args,
+            ["XREAD", "COUNT", "10", "BLOCK", "250", "STREAMS", "k", "5-1"]
+        );
+        assert_eq!(block_ms(Duration::from_micros(10)), 1);
+    }
+}
