@@ -8,8 +8,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use kvstore::backend::{Backend as _, BackendExt as _, Command, SetOptions, StringOp};
-use kvstore::{Dynamic, Error, Instrumented, Item, MemoryBackend, RedisBackend, Store};
+use kvstore::backend::{
+    Backend as _, BackendExt as _, Command, End, ListOp as RawListOp, SetOptions, StringOp,
+};
+use kvstore::{Dynamic, Error, Instrumented, Item, ListOf, MemoryBackend, RedisBackend, Store};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::{CompositeKey, MetricKind};
 use schemars::JsonSchema;
@@ -38,6 +40,7 @@ impl From<UserV1> for User {
 struct App {
     #[store(migrate_from(UserV1))]
     users: Dynamic<Item<User>>,
+    queue: ListOf<User>,
 }
 
 fn user(email: &str) -> User {
@@ -123,6 +126,19 @@ fn metrics_have_the_documented_names_and_labels() {
         };
         raw.execute(old).await.unwrap();
         assert_eq!(app.users().get("old").await.unwrap(), Some(user("o@x.io")));
+        // A list element that fails validation, on write and (written behind the store's back)
+        // on read.
+        app.queue().push_back(&user("nope")).await.unwrap_err();
+        let push = Command::List {
+            key: "obs:queue",
+            op: RawListOp::Push {
+                end: End::Back,
+                value: br#"{"email":"still not"}"#,
+                ttl_if_created: None,
+            },
+        };
+        raw.execute(push).await.unwrap();
+        app.queue().pop_front().await.unwrap_err();
         // A failed operation: its outcome is the error's kind.
         raw.set_add("obs:users:alice", b"x", None)
             .await
@@ -151,6 +167,16 @@ fn metrics_have_the_documented_names_and_labels() {
     let failures = [("pattern", "obs:users:*"), ("direction", "write")];
     assert_eq!(
         counter(&found, "kvstore_validation_failures_total", &failures),
+        1
+    );
+    let list_write = [("pattern", "obs:queue"), ("direction", "write")];
+    assert_eq!(
+        counter(&found, "kvstore_validation_failures_total", &list_write),
+        1
+    );
+    let list_read = [("pattern", "obs:queue"), ("direction", "read")];
+    assert_eq!(
+        counter(&found, "kvstore_validation_failures_total", &list_read),
         1
     );
     let migrated = [("pattern", "obs:users:*")];

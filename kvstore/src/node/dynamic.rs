@@ -380,7 +380,7 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
                 }
             });
             return match first_error.into_inner() {
-                Some((_, e)) => Err(e),
+                Some((_, e)) => self.inner.ctx.observed(Err(e)),
                 None => Ok(decoded),
             };
         }
@@ -423,7 +423,8 @@ impl<T: Storable, K: Id> Dynamic<Item<T>, K> {
             let bytes = bytes.expect("encoded when the key is valid")?;
             Ok((key, bytes))
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>();
+        let encoded = self.inner.ctx.observed(encoded)?;
         if encoded.is_empty() {
             return Ok(());
         }

@@ -37,7 +37,10 @@ impl<T: Storable> ListOf<T> {
 
     async fn push(&self, end: End, value: &T) -> Result<usize> {
         let key = self.leaf.key()?;
-        let value = self.json.encode(key, value, self.leaf.max_value_size())?;
+        let value =
+            self.leaf
+                .ctx
+                .observed(self.json.encode(key, value, self.leaf.max_value_size()))?;
         let op = ListOp::Push {
             end,
             value: &value,
@@ -60,7 +63,7 @@ impl<T: Storable> ListOf<T> {
     async fn one(&self, op: ListOp<'_>) -> Result<Option<T>> {
         let key = self.leaf.key()?;
         match self.run(op).await?.into_value(&Command::List { key, op })? {
-            Some(bytes) => Ok(Some(self.json.decode(key, &bytes)?)),
+            Some(bytes) => Ok(Some(self.leaf.ctx.observed(self.json.decode(key, &bytes))?)),
             None => Ok(None),
         }
     }
@@ -97,7 +100,9 @@ impl<T: Storable> ListOf<T> {
             .run(op)
             .await?
             .into_members(&Command::List { key, op })?;
-        raw.iter().map(|v| self.json.decode(key, v)).collect()
+        raw.iter()
+            .map(|v| self.leaf.ctx.observed(self.json.decode(key, v)))
+            .collect()
     }
 
     /// Removes and returns up to `n` elements from the front, first element first (`LPOP key
@@ -126,7 +131,9 @@ impl<T: Storable> ListOf<T> {
             let key = list.leaf.key.as_str();
             let next = watch.next().await?.and_then(|reply| {
                 let raw = reply.into_members(&Command::List { key, op })?;
-                raw.iter().map(|v| list.json.decode(key, v)).collect()
+                raw.iter()
+                    .map(|v| list.leaf.ctx.observed(list.json.decode(key, v)))
+                    .collect()
             });
             Some((next, (list, watch)))
         })
@@ -191,7 +198,9 @@ impl<T: Storable> ListOf<T> {
             .run(op)
             .await?
             .into_members(&Command::List { key, op })?;
-        raw.iter().map(|v| self.json.decode(key, v)).collect()
+        raw.iter()
+            .map(|v| self.leaf.ctx.observed(self.json.decode(key, v)))
+            .collect()
     }
 
     /// Keeps only the elements from `start` to `stop` (`LTRIM`, indexes as in

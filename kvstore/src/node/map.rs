@@ -79,7 +79,7 @@ impl<F: Id, V: Storable> MapOf<F, V> {
             op: MapOp::Get { field: &field },
         };
         match self.leaf.ctx.execute(command).await?.into_value(&command)? {
-            Some(bytes) => Ok(Some(self.json.decode(key, &bytes)?)),
+            Some(bytes) => Ok(Some(self.leaf.ctx.observed(self.json.decode(key, &bytes))?)),
             None => Ok(None),
         }
     }
@@ -87,7 +87,10 @@ impl<F: Id, V: Storable> MapOf<F, V> {
     async fn write<I: IntoId<F>>(&self, field: I, value: &V, only_if_absent: bool) -> Result<bool> {
         let key = self.leaf.key()?;
         let field = self.field(key, &field)?;
-        let value = self.json.encode(key, value, self.leaf.max_value_size())?;
+        let value =
+            self.leaf
+                .ctx
+                .observed(self.json.encode(key, value, self.leaf.max_value_size()))?;
         let command = Command::Map {
             key,
             op: MapOp::Set {
@@ -164,7 +167,12 @@ impl<F: Id, V: Storable> MapOf<F, V> {
     /// Stored fields and values, decoded and validated (`entries` and `watch`).
     fn decode_entries(&self, key: &str, raw: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<(F, V)>> {
         raw.iter()
-            .map(|(f, v)| Ok((decode_field(key, f)?, self.json.decode(key, v)?)))
+            .map(|(f, v)| {
+                Ok((
+                    decode_field(key, f)?,
+                    self.leaf.ctx.observed(self.json.decode(key, v))?,
+                ))
+            })
             .collect()
     }
 
@@ -215,7 +223,11 @@ impl<F: Id, V: Storable> MapOf<F, V> {
             .await?
             .into_values(&command)?;
         raw.iter()
-            .map(|v| v.as_deref().map(|v| self.json.decode(key, v)).transpose())
+            .map(|v| {
+                v.as_deref()
+                    .map(|v| self.leaf.ctx.observed(self.json.decode(key, v)))
+                    .transpose()
+            })
             .collect()
     }
 
@@ -234,7 +246,9 @@ impl<F: Id, V: Storable> MapOf<F, V> {
             .map(|(f, v)| {
                 Ok((
                     self.field(key, &f)?,
-                    self.json.encode(key, v.borrow(), max)?,
+                    self.leaf
+                        .ctx
+                        .observed(self.json.encode(key, v.borrow(), max))?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;

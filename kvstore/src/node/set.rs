@@ -23,7 +23,9 @@ handle_impls!(SetOf<T> { json });
 
 impl<T: Storable> SetOf<T> {
     fn member(&self, key: &str, value: &T) -> Result<Vec<u8>> {
-        self.json.encode(key, value, self.leaf.max_value_size())
+        self.leaf
+            .ctx
+            .observed(self.json.encode(key, value, self.leaf.max_value_size()))
     }
 
     /// Validates and adds a member; returns whether it was new. A set created here gets the
@@ -81,7 +83,9 @@ impl<T: Storable> SetOf<T> {
 
     /// Stored members, decoded and validated (`members` and `watch`).
     fn decode_members(&self, key: &str, raw: &[Vec<u8>]) -> Result<Vec<T>> {
-        raw.iter().map(|m| self.json.decode(key, m)).collect()
+        raw.iter()
+            .map(|m| self.leaf.ctx.observed(self.json.decode(key, m)))
+            .collect()
     }
 
     /// Watches the set: its members first, then the members after each change that changed

@@ -26,12 +26,14 @@ handle_impls!(SortedSetOf<T> { json });
 
 impl<T: Storable> SortedSetOf<T> {
     fn member(&self, key: &str, value: &T) -> Result<Vec<u8>> {
-        self.json.encode(key, value, self.leaf.max_value_size())
+        self.leaf
+            .ctx
+            .observed(self.json.encode(key, value, self.leaf.max_value_size()))
     }
 
     fn scored(&self, key: &str, raw: Vec<(Vec<u8>, f64)>) -> Result<Vec<(T, f64)>> {
         raw.into_iter()
-            .map(|(m, score)| Ok((self.json.decode(key, &m)?, score)))
+            .map(|(m, score)| Ok((self.leaf.ctx.observed(self.json.decode(key, &m))?, score)))
             .collect()
     }
 

@@ -65,7 +65,7 @@ impl<T: Storable> StreamOf<T> {
         reply
             .into_entries(&command)?
             .into_iter()
-            .map(|(id, bytes)| Ok((id, self.json.decode(key, &bytes)?)))
+            .map(|(id, bytes)| Ok((id, self.leaf.ctx.observed(self.json.decode(key, &bytes))?)))
             .collect()
     }
 
@@ -74,7 +74,10 @@ impl<T: Storable> StreamOf<T> {
     /// about that many. A stream created here gets the field's default TTL.
     pub async fn append(&self, value: &T) -> Result<StreamId> {
         let key = self.leaf.key()?;
-        let bytes = self.json.encode(key, value, self.leaf.max_value_size())?;
+        let bytes =
+            self.leaf
+                .ctx
+                .observed(self.json.encode(key, value, self.leaf.max_value_size()))?;
         let op = StreamOp::Append {
             value: &bytes,
             max_len: self.max_len,
@@ -219,7 +222,15 @@ impl<T: Storable> StreamOf<T> {
         Ok(reply
             .into_entries(&command)?
             .into_iter()
-            .map(|(id, bytes)| (id, self.json.decode(key, &bytes).map(|v| (id, v))))
+            .map(|(id, bytes)| {
+                (
+                    id,
+                    self.leaf
+                        .ctx
+                        .observed(self.json.decode(key, &bytes))
+                        .map(|v| (id, v)),
+                )
+            })
             .collect())
     }
 
