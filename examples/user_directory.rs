@@ -4,7 +4,8 @@
 //! Run with `cargo run --example user_directory` (in memory), or against a server with
 //! `KVSTORE_URL=redis://127.0.0.1:6379 cargo run --example user_directory`.
 
-use kvstore::{Dynamic, Error, IndexCursor, IndexOf, Item, OrderedIndex, Store, UniqueIndex};
+use kvstore::index::IndexCursor;
+use kvstore::{Dynamic, Error, IndexOf, Item, OrderedIndex, Store, UniqueIndex};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -209,20 +209,20 @@ struct Spans(Arc<Mutex<BTreeMap<u64, BTreeMap<String, String>>>>);
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
-impl tracing::field::Visit for Fields<'_> {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+impl tracing_core::field::Visit for Fields<'_> {
+    fn record_str(&mut self, field: &tracing_core::field::Field, value: &str) {
         self.0.insert(field.name().to_owned(), value.to_owned());
     }
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+    fn record_debug(&mut self, field: &tracing_core::field::Field, value: &dyn std::fmt::Debug) {
         self.0.insert(field.name().to_owned(), format!("{value:?}"));
     }
 }
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
+impl<S: tracing_core::Subscriber> tracing_subscriber::Layer<S> for Spans {
     fn on_new_span(
         &self,
-        attrs: &tracing::span::Attributes<'_>,
-        id: &tracing::span::Id,
+        attrs: &tracing_core::span::Attributes<'_>,
+        id: &tracing_core::span::Id,
         _: tracing_subscriber::layer::Context<'_, S>,
     ) {
         if attrs.metadata().name() != "kvstore" {
@@ -233,8 +233,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
     }
     fn on_record(
         &self,
-        id: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
+        id: &tracing_core::span::Id,
+        values: &tracing_core::span::Record<'_>,
         _: tracing_subscriber::layer::Context<'_, S>,
     ) {
         if let Some(fields) = self.0.lock().unwrap().get_mut(&id.into_u64()) {
@@ -252,7 +252,8 @@ fn spans_of<F: std::future::Future<Output = ()>>(f: F) -> Vec<BTreeMap<String, S
         .enable_all()
         .build()
         .unwrap();
-    tracing::subscriber::with_default(subscriber, || rt.block_on(f));
+    let dispatch = tracing_core::Dispatch::new(subscriber);
+    tracing_core::dispatcher::with_default(&dispatch, || rt.block_on(f));
     let captured = spans.0.lock().unwrap();
     captured.values().cloned().collect()
 }

@@ -477,8 +477,8 @@ fn index_accessor(
         #(#docs)*
         #[doc = #summary]
         #[allow(private_interfaces)]
-        #vis fn #ident(&self) -> #krate::Index<#ity, <#rty as #p::ItemLeaf>::Value> {
-            #krate::Index::__new(
+        #vis fn #ident(&self) -> #krate::index::Index<#ity, <#rty as #p::ItemLeaf>::Value> {
+            #krate::index::Index::__new(
                 ::core::clone::Clone::clone(&self.#ident),
                 ::core::clone::Clone::clone(&self.#rident),
                 #key,

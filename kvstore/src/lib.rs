@@ -103,7 +103,7 @@ pub mod manifest;
 mod node;
 mod value;
 
-pub use backend::command::{StreamId, StreamIdError};
+pub use backend::command::StreamId;
 pub use backend::connect::{connect, DynBackend, IntoBackend};
 pub use backend::memory::{Clock, ManualClock, MemoryBackend, SystemClock};
 pub use backend::metrics::{CacheSnapshot, Instrumented, Metrics, OpSnapshot};
@@ -117,11 +117,24 @@ pub use backend::redis::{
 pub use error::{BackendError, BackendErrorKind, Error, InvalidKeyReason, Issue, Result};
 pub use layout::{Id, IntoId};
 pub use node::{
-    Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, Index, IndexCursor, IndexOf,
-    IndexPage, IndexReport, Item, ListOf, MapOf, MemberSet, MigrationReport, OrderedIndex,
-    PackedInt, PackedInts, PatternReport, Problem, ProblemKind, Progress, Score, SetOf,
-    SortedSetOf, StreamOf, UniqueIndex, Versioned, MAX_PROBLEMS,
+    Atomic, AtomicKey, AuditReport, Bits, Blob, Counter, Dynamic, IndexOf, Item, ListOf, MapOf,
+    MemberSet, MigrationReport, OrderedIndex, PackedInt, PackedInts, PatternReport, Problem,
+    ProblemKind, Progress, SetOf, SortedSetOf, StreamOf, UniqueIndex, Versioned, MAX_PROBLEMS,
 };
+
+/// Secondary indexes: what an index field's accessor returns ([`Index`](index::Index)), an
+/// ordered index's pages and their cursors, what `repair()` reports, and the score types an
+/// ordered index takes. The index node types themselves ([`UniqueIndex`], [`IndexOf`],
+/// [`OrderedIndex`]) are at the crate root, with the other node types.
+pub mod index {
+    pub use crate::node::{Index, IndexCursor, IndexPage, IndexReport, Score};
+}
+
+/// Streams: the error of a [`StreamId`] that does not parse. The stream node
+/// type ([`StreamOf`]) and its ids are at the crate root.
+pub mod stream {
+    pub use crate::backend::command::StreamIdError;
+}
 pub use value::{Migrations, Storable};
 
 /// Every node type and every field attribute at once (compiled and run as a test):

@@ -6,11 +6,12 @@ use serde_json::Value;
 
 use super::{Manifest, Pattern};
 use crate::error::Result;
+use crate::index::IndexReport;
 use crate::layout::KeyPath;
 use crate::node::index::hooks::Indexes;
 use crate::node::index::reconcile::{Reconcile, Reconciled};
 use crate::node::{Context, Run};
-use crate::{IndexReport, IntoBackend};
+use crate::IntoBackend;
 
 /// The path of a pattern without its last id segment (`app:users:*` → `app:users`), and
 /// whether that segment is colocated (`{*}`).
