@@ -91,11 +91,16 @@ impl<T: Storable> ListOf<T> {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let key = self.leaf.key()?;
-        let op = ListOp::Pop {
+        self.elements(ListOp::Pop {
             end,
             count: Some(n),
-        };
+        })
+        .await
+    }
+
+    /// Runs `op`, whose reply is elements, and decodes them.
+    async fn elements(&self, op: ListOp<'_>) -> Result<Vec<T>> {
+        let key = self.leaf.key()?;
         let raw = self
             .run(op)
             .await?
@@ -192,15 +197,7 @@ impl<T: Storable> ListOf<T> {
     /// from the end (`-1` is the last), out-of-range indexes are clamped, so `range(0, -1)` is
     /// the whole list.
     pub async fn range(&self, start: i64, stop: i64) -> Result<Vec<T>> {
-        let key = self.leaf.key()?;
-        let op = ListOp::Range { start, stop };
-        let raw = self
-            .run(op)
-            .await?
-            .into_members(&Command::List { key, op })?;
-        raw.iter()
-            .map(|v| self.leaf.ctx.observed(self.json.decode(key, v)))
-            .collect()
+        self.elements(ListOp::Range { start, stop }).await
     }
 
     /// Keeps only the elements from `start` to `stop` (`LTRIM`, indexes as in

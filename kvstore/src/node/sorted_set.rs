@@ -100,28 +100,23 @@ impl<T: Storable> SortedSetOf<T> {
     /// The 0-based rank of `member` by ascending score (`ZRANK`); `None` when it is not in the
     /// set.
     pub async fn rank(&self, member: &T) -> Result<Option<usize>> {
-        let key = self.leaf.key()?;
-        let member = self.member(key, member)?;
-        let command = Command::SortedSet {
-            key,
-            op: SortedSetOp::Rank {
-                member: &member,
-                rev: false,
-            },
-        };
-        self.leaf.ctx.execute(command).await?.into_rank(&command)
+        self.rank_of(member, false).await
     }
 
     /// The 0-based rank of `member` by descending score (`ZREVRANK`: 0 is the highest score);
     /// `None` when it is not in the set.
     pub async fn rank_rev(&self, member: &T) -> Result<Option<usize>> {
+        self.rank_of(member, true).await
+    }
+
+    async fn rank_of(&self, member: &T, rev: bool) -> Result<Option<usize>> {
         let key = self.leaf.key()?;
         let member = self.member(key, member)?;
         let command = Command::SortedSet {
             key,
             op: SortedSetOp::Rank {
                 member: &member,
-                rev: true,
+                rev,
             },
         };
         self.leaf.ctx.execute(command).await?.into_rank(&command)
