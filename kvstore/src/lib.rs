@@ -122,6 +122,7 @@ pub use node::{
     PackedInt, PackedInts, PatternReport, Problem, ProblemKind, Progress, Score, SetOf,
     SortedSetOf, StreamOf, UniqueIndex, Versioned, MAX_PROBLEMS,
 };
+pub use node::{DeadLetter, Delivery, StreamGroup, StreamWorker, WorkerReport};
 pub use value::{Migrations, Storable};
 
 /// Every node type and every field attribute at once (compiled and run as a test):

@@ -18,6 +18,7 @@ mod map;
 mod set;
 mod sorted_set;
 mod stream;
+mod stream_group;
 mod versioned;
 mod watch;
 
@@ -49,6 +50,7 @@ pub use map::MapOf;
 pub use set::SetOf;
 pub use sorted_set::SortedSetOf;
 pub use stream::StreamOf;
+pub use stream_group::{DeadLetter, Delivery, StreamGroup, StreamWorker, WorkerReport};
 pub use versioned::Versioned;
 
 use crate::backend::command::{Command, KeyOp, KeyTtl, Reply};
