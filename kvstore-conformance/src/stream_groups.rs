@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvstore::backend::BackendExt as _;
 use kvstore::backend::{Command, Reply, StreamOp};
 use kvstore::{Delivery, StreamGroup, StreamId, StreamOf};
 

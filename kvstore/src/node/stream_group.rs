@@ -419,6 +419,14 @@ impl<T: Storable> StreamGroup<T> {
             .collect()
     }
 
+    /// Removes the group's dead-letter stream; returns whether it existed. (Removing the
+    /// stream itself, [`StreamOf::clear`], removes its groups, as on Redis, but not their
+    /// dead letters.)
+    pub async fn clear_dead_letters(&self) -> Result<bool> {
+        self.key()?;
+        super::remove_key(&self.stream.leaf.ctx, self.dead_letter_key()).await
+    }
+
     /// A worker that handles this group's entries as `consumer` (see [`StreamWorker`]).
     pub fn worker(&self, consumer: &str) -> StreamWorker<T> {
         StreamWorker {
@@ -472,7 +480,9 @@ impl<T> fmt::Debug for StreamWorker<T> {
 pub struct WorkerReport {
     /// Entries handed to the handler.
     pub handled: u64,
-    /// Entries whose handler returned `Ok` and that were acknowledged.
+    /// Entries whose handler returned `Ok` and that this worker's acknowledgement removed from
+    /// the pending ones (an entry another consumer acknowledged first is not counted: summed
+    /// over the workers of a group, each entry counts once).
     pub acked: u64,
     /// Entries whose handler returned `Err` (left pending, for a later claim).
     pub failed: u64,
@@ -605,8 +615,7 @@ impl<T: Storable> StreamWorker<T> {
                     }
                 }
                 if !ok.is_empty() {
-                    group.ack(&ok).await?;
-                    report.acked += ok.len() as u64;
+                    report.acked += group.ack(&ok).await?;
                 }
                 Ok(())
             }
@@ -624,8 +633,7 @@ impl<T: Storable> StreamWorker<T> {
         // Finish what is in flight.
         while let Some((id, success)) = in_flight.next().await {
             if success {
-                group.ack(&[id]).await?;
-                report.acked += 1;
+                report.acked += group.ack(&[id]).await?;
             } else {
                 report.failed += 1;
             }
