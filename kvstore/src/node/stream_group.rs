@@ -284,7 +284,8 @@ impl<T: Storable> StreamGroup<T> {
     /// COUNT count`), oldest first, and delivers them to `consumer`: each delivery count grows
     /// by one. This is how the entries of a consumer that died are handled after all.
     ///
-    /// Pending entries the stream no longer has (trimmed) are dropped from the pending ones;
+    /// Pending entries the stream no longer has (trimmed) are dropped from the pending ones,
+    /// idle or not, each counting as one of the `count` (as on Redis 7);
     /// entries that do not decode, and, with [`max_deliveries`](Self::max_deliveries), entries
     /// delivered too often, are moved to the dead letters and acknowledged. On memory and redb,
     /// idle times follow the engine's clock (a `ManualClock` in tests). One call looks at no

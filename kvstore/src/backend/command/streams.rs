@@ -235,7 +235,9 @@ pub enum StreamOp<'a> {
     /// (`XAUTOCLAIM key group consumer min-idle 0-0 COUNT count`, scanning at most `10 *
     /// count` pending entries from the lowest id, as Redis does): each becomes `consumer`'s,
     /// its idle time restarts and its delivery count grows by one. A pending entry the
-    /// stream no longer has (trimmed) is removed from the pending entries instead. A missing
+    /// stream no longer has (trimmed) is removed from the pending entries instead, idle or
+    /// not, and counts as one of the `count` (as on Redis 7: a claim may then return fewer
+    /// entries than it could have). A missing
     /// stream or group is an error naming the key (`NOGROUP`). Reply:
     /// [`Reply::Claimed`](super::Reply::Claimed), oldest first, with each entry's delivery
     /// count (this one included).

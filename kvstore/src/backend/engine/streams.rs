@@ -191,13 +191,16 @@ impl<T: StorageTxn> Op<'_, T> {
                         break;
                     }
                     attempts -= 1;
+                    // As Redis 7: an entry the stream no longer has is dropped, idle or not,
+                    // and counts as one of the `count`.
+                    let Some(value) = entries.get(id) else {
+                        deleted.push(*id);
+                        left -= 1;
+                        continue;
+                    };
                     if now.saturating_sub(pending.delivered_at) < min_idle {
                         continue;
                     }
-                    let Some(value) = entries.get(id) else {
-                        deleted.push(*id);
-                        continue;
-                    };
                     pending.consumer = consumer.to_owned();
                     pending.deliveries += 1;
                     pending.delivered_at = now;
