@@ -88,7 +88,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let doomed_took = Arc::new(AtomicU64::new(0));
     let doomed = {
         let took = Arc::clone(&doomed_took);
-        let worker = group.worker("worker-3").concurrency(2).poll(Duration::from_millis(50));
+        let worker = group
+            .worker("worker-3")
+            .concurrency(2)
+            .poll(Duration::from_millis(50));
         tokio::spawn(worker.run(
             move |job: Delivery<Job>| {
                 let took = Arc::clone(&took);
@@ -103,7 +106,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     while doomed_took.load(Ordering::SeqCst) < 2 {
-        assert!(started.elapsed() < Duration::from_secs(10), "worker-3 took no job");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "worker-3 took no job"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     doomed.abort();
@@ -126,7 +132,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let handled = jobs.handled();
                 async move {
                     if job.deliveries > 1 {
-                        println!("{name} handles job {} (delivery {})", job.value.id, job.deliveries);
+                        println!(
+                            "{name} handles job {} (delivery {})",
+                            job.value.id, job.deliveries
+                        );
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await; // the work
                     handled.increment(job.value.id, 1).await?;
@@ -145,7 +154,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if handled as u64 == JOBS && group.pending().await? == 0 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "stuck at {handled} jobs");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "stuck at {handled} jobs"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.send(true)?;
@@ -161,16 +173,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Every job was handled at least once, and acknowledged exactly once: the workers'
     // acknowledgements removed 30 pending entries in all, and none is left.
     let handled: BTreeMap<u64, i64> = jobs.handled().entries().await?.into_iter().collect();
-    assert_eq!(handled.keys().copied().collect::<Vec<_>>(), (0..JOBS).collect::<Vec<_>>());
+    assert_eq!(
+        handled.keys().copied().collect::<Vec<_>>(),
+        (0..JOBS).collect::<Vec<_>>()
+    );
     assert!(handled.values().all(|n| *n >= 1));
     assert_eq!(total.acked, JOBS);
     assert_eq!(group.pending().await?, 0);
-    assert!(total.claimed >= 2, "worker-3's jobs were claimed: {total:?}");
+    assert!(
+        total.claimed >= 2,
+        "worker-3's jobs were claimed: {total:?}"
+    );
 
     // The poison job never reached a worker: it is in the dead letters, with why and as stored.
     let dead = group.dead_letters(10).await?;
     assert_eq!(dead.len(), 1);
-    println!("dead letter {}: {} ({})", dead[0].id, dead[0].raw, dead[0].error);
+    println!(
+        "dead letter {}: {} ({})",
+        dead[0].id, dead[0].raw, dead[0].error
+    );
     assert!(dead[0].raw.contains(&format!("\"id\":{POISON}")));
     assert_eq!(total.dead_lettered, 1);
 

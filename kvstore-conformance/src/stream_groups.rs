@@ -70,30 +70,56 @@ async fn group_script(jobs: &StreamOf<Note>, env: &Env) -> Vec<String> {
     let pos = |d: &[Delivery<Note>], appended: &[StreamId]| -> String {
         d.iter()
             .map(|d| {
-                let at = appended.iter().position(|a| *a == d.id).map_or(-1, |p| p as i64);
+                let at = appended
+                    .iter()
+                    .position(|a| *a == d.id)
+                    .map_or(-1, |p| p as i64);
                 format!("{at}:{}x{}", d.value.text, d.deliveries)
             })
             .collect::<Vec<_>>()
             .join(",")
     };
     let g = jobs.group("script");
-    out.push(format!("create {}", g.create_from_beginning().await.unwrap()));
-    out.push(format!("create again {}", g.create_from_beginning().await.unwrap()));
+    out.push(format!(
+        "create {}",
+        g.create_from_beginning().await.unwrap()
+    ));
+    out.push(format!(
+        "create again {}",
+        g.create_from_beginning().await.unwrap()
+    ));
     let late = jobs.group("late");
-    out.push(format!("create from end {}", late.create_from_end().await.unwrap()));
+    out.push(format!(
+        "create from end {}",
+        late.create_from_end().await.unwrap()
+    ));
     let r = g.read("a", 2, None).await.unwrap();
     out.push(format!("read a {}", pos(&r, &appended)));
     let r = g.read("b", 0, None).await.unwrap();
     out.push(format!("read b {}", pos(&r, &appended)));
     let r = g.read("a", 5, None).await.unwrap();
     out.push(format!("read a again {}", pos(&r, &appended)));
-    out.push(format!("late reads {}", pos(&late.read("a", 5, None).await.unwrap(), &appended)));
+    out.push(format!(
+        "late reads {}",
+        pos(&late.read("a", 5, None).await.unwrap(), &appended)
+    ));
     out.push(format!("pending {}", g.pending().await.unwrap()));
-    out.push(format!("ack {}", g.ack(&[appended[0], appended[2], appended[0]]).await.unwrap()));
-    out.push(format!("ack again {}", g.ack(&[appended[0]]).await.unwrap()));
+    out.push(format!(
+        "ack {}",
+        g.ack(&[appended[0], appended[2], appended[0]])
+            .await
+            .unwrap()
+    ));
+    out.push(format!(
+        "ack again {}",
+        g.ack(&[appended[0]]).await.unwrap()
+    ));
     out.push(format!("ack none {}", g.ack(&[]).await.unwrap()));
     out.push(format!("pending {}", g.pending().await.unwrap()));
-    let r = g.claim_idle("c", Duration::from_secs(3600), 10).await.unwrap();
+    let r = g
+        .claim_idle("c", Duration::from_secs(3600), 10)
+        .await
+        .unwrap();
     out.push(format!("claim not idle {}", pos(&r, &appended)));
     idle(env).await;
     let r = g.claim_idle("c", IDLE, 2).await.unwrap();
@@ -103,8 +129,14 @@ async fn group_script(jobs: &StreamOf<Note>, env: &Env) -> Vec<String> {
     out.push(format!("claim all {}", pos(&r, &appended)));
     out.push(format!("pending {}", g.pending().await.unwrap()));
     out.push(format!("trim {}", jobs.trim(2).await.unwrap()));
-    let r = g.claim_idle("e", Duration::from_secs(3600), 1).await.unwrap();
-    out.push(format!("claim 1 not idle after trim {}", pos(&r, &appended)));
+    let r = g
+        .claim_idle("e", Duration::from_secs(3600), 1)
+        .await
+        .unwrap();
+    out.push(format!(
+        "claim 1 not idle after trim {}",
+        pos(&r, &appended)
+    ));
     out.push(format!("pending {}", g.pending().await.unwrap()));
     idle(env).await;
     let r = g.claim_idle("e", IDLE, 10).await.unwrap();
@@ -112,8 +144,14 @@ async fn group_script(jobs: &StreamOf<Note>, env: &Env) -> Vec<String> {
     out.push(format!("pending {}", g.pending().await.unwrap()));
     let new = jobs.append(&note("j6")).await.unwrap();
     appended.push(new);
-    out.push(format!("late reads {}", pos(&late.read("a", 5, None).await.unwrap(), &appended)));
-    out.push(format!("read {}", pos(&g.read("a", 5, None).await.unwrap(), &appended)));
+    out.push(format!(
+        "late reads {}",
+        pos(&late.read("a", 5, None).await.unwrap(), &appended)
+    ));
+    out.push(format!(
+        "read {}",
+        pos(&g.read("a", 5, None).await.unwrap(), &appended)
+    ));
     out
 }
 

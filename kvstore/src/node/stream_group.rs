@@ -98,8 +98,7 @@ impl<T: Storable> StreamOf<T> {
     /// digits, `_`, `.` and `-`, as a field's (it is part of the dead-letter stream's key);
     /// another makes every call an [`Error::InvalidKey`].
     pub fn group(&self, name: &str) -> StreamGroup<T> {
-        let error =
-            (!is_valid_name(name)).then(|| InvalidKeyReason::BadName(name.to_owned()));
+        let error = (!is_valid_name(name)).then(|| InvalidKeyReason::BadName(name.to_owned()));
         StreamGroup {
             stream: self.clone(),
             inner: Arc::new(GroupInner {
@@ -204,7 +203,9 @@ impl<T: Storable> StreamGroup<T> {
         block: Option<Duration>,
     ) -> Result<(Vec<Delivery<T>>, u64)> {
         let key = self.key()?;
-        let wait = block.filter(|w| !w.is_zero()).map(|w| w.min(MAX_BLOCKING_WAIT));
+        let wait = block
+            .filter(|w| !w.is_zero())
+            .map(|w| w.min(MAX_BLOCKING_WAIT));
         let deadline = wait.map(|w| tokio::time::Instant::now() + w);
         let mut dead = 0;
         loop {

@@ -29,8 +29,8 @@ pub use keys::{KeyOp, KeyTtl, ScanPage};
 pub use lists::{End, ListOp, MAX_BLOCKING_WAIT};
 pub use sets::SetOp;
 pub use sorted_sets::{LexBound, SortedSetOp};
-pub use streams::{StreamId, StreamIdError, StreamOp};
 pub(crate) use streams::CLAIM_ATTEMPTS_FACTOR;
+pub use streams::{StreamId, StreamIdError, StreamOp};
 pub use strings::{SetOptions, StringOp, Swap};
 
 use crate::backend::watch::Subscription;

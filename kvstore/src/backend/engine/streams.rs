@@ -165,9 +165,11 @@ impl<T: StorageTxn> Op<'_, T> {
                         .count(),
                 )
             }
-            StreamOp::Pending { group } => {
-                Reply::Len(group_of(self.typed(key, as_stream)?, key, group)?.pending.len())
-            }
+            StreamOp::Pending { group } => Reply::Len(
+                group_of(self.typed(key, as_stream)?, key, group)?
+                    .pending
+                    .len(),
+            ),
             StreamOp::ClaimIdle {
                 group,
                 consumer,

@@ -131,7 +131,10 @@ fn int(key: &str, value: &Value) -> Result<u64> {
 fn parse_pending_count(key: &str, reply: &Value) -> Result<u64> {
     match reply {
         Value::Array(items) if !items.is_empty() => int(key, &items[0]),
-        other => Err(bad_reply(key, format!("{other:?} is not a pending summary"))),
+        other => Err(bad_reply(
+            key,
+            format!("{other:?} is not a pending summary"),
+        )),
     }
 }
 
@@ -140,7 +143,10 @@ fn parse_pending_count(key: &str, reply: &Value) -> Result<u64> {
 fn parse_autoclaim(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
     match reply {
         Value::Array(mut items) if items.len() >= 2 => parse_entries(key, items.swap_remove(1)),
-        other => Err(bad_reply(key, format!("{other:?} is not an XAUTOCLAIM reply"))),
+        other => Err(bad_reply(
+            key,
+            format!("{other:?} is not an XAUTOCLAIM reply"),
+        )),
     }
 }
 
@@ -437,10 +443,7 @@ mod tests {
             parse_pending_row("k", &row).unwrap(),
             Some((b"c1".to_vec(), 3))
         );
-        assert_eq!(
-            parse_pending_row("k", &Value::Array(vec![])).unwrap(),
-            None
-        );
+        assert_eq!(parse_pending_row("k", &Value::Array(vec![])).unwrap(), None);
     }
 
     #[test]
