@@ -409,8 +409,8 @@ rules! {
     }
 
     /// The worker handles every entry, acknowledges the ones whose handler succeeds, leaves
-    /// a failed one pending and handles it again after a claim, moves poison to the dead
-    /// letters, and stops on its shutdown signal.
+    /// a failed one (an `Err`, a panic) pending and handles it again after a claim, moves
+    /// poison to the dead letters, and stops on its shutdown signal.
     pub async fn group_worker(env: Env) {
         let g = groups(&env);
         let jobs = g.jobs();
@@ -443,6 +443,11 @@ rules! {
                                 failures.fetch_add(1, Ordering::SeqCst);
                                 return Err("not yet");
                             }
+                            // j4 panics on its first delivery: a failure too.
+                            assert!(
+                                d.value.text != "j4" || d.deliveries > 1,
+                                "a handler panics (on purpose)"
+                            );
                             Ok(())
                         }
                     },
@@ -454,7 +459,9 @@ rules! {
         let worker = tokio::spawn(worker);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let done = seen.lock().unwrap().iter().any(|(t, n)| t == "j3" && *n >= 2);
+            let done = ["j3", "j4"]
+                .iter()
+                .all(|j| seen.lock().unwrap().iter().any(|(t, n)| t == j && *n >= 2));
             if done && group.pending().await.unwrap() == 0 {
                 break;
             }
@@ -472,8 +479,8 @@ rules! {
         let texts: BTreeSet<String> = seen.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
         assert_eq!(texts.len(), 6, "{texts:?}");
         assert_eq!(report.acked, 6, "{report:?}");
-        assert_eq!(report.failed, 1, "{report:?}");
-        assert!(report.claimed >= 1, "{report:?}");
+        assert_eq!(report.failed, 2, "{report:?}");
+        assert!(report.claimed >= 2, "{report:?}");
         assert_eq!(report.dead_lettered, 1, "{report:?}");
         assert_eq!(report.handled, report.acked + report.failed);
         assert_eq!(failures.load(Ordering::SeqCst), 1);

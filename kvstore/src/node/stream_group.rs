@@ -6,8 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt as _, StreamExt as _};
+use futures_util::FutureExt as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -453,8 +452,9 @@ impl<T: Storable> StreamGroup<T> {
 /// its own failed ones — subject to the group's
 /// [`max_deliveries`](StreamGroup::max_deliveries).
 ///
-/// The handlers run inside the worker's future (no task is spawned): dropping or aborting it
-/// stops them, and what they were handling stays pending, for another consumer to claim.
+/// Each handler runs as a task of its own, tied to the worker: dropping or aborting the
+/// worker's future aborts them, and what they were handling stays pending, for another
+/// consumer to claim.
 pub struct StreamWorker<T> {
     group: StreamGroup<T>,
     consumer: String,
@@ -529,26 +529,29 @@ impl<T: Storable> StreamWorker<T> {
     }
 
     /// Runs until `shutdown` completes, then waits for the handlers in flight (acknowledging
-    /// those that succeed) and returns what it did.
+    /// those that succeed) and returns what it did. Each handler runs as a task of its own
+    /// (so handlers run in parallel on a multi-threaded runtime); dropping or aborting the
+    /// worker's future aborts them, and their entries stay pending. A handler that panics
+    /// counts as failed: its entry stays pending too.
     ///
     /// A transient backend failure (a lost connection, a timeout) is waited out with a growing
     /// pause; any other failure (a missing group, a key of another kind) stops the worker and
-    /// is returned, the handlers in flight dropped (their entries stay pending). A read is
-    /// never abandoned halfway: the shutdown is seen between reads, within
-    /// [`poll`](Self::poll).
+    /// is returned, the handlers in flight aborted. A read is never abandoned halfway: the
+    /// shutdown is seen between reads, within [`poll`](Self::poll). Must be called within a
+    /// tokio runtime.
     pub async fn run<F, Fut, E>(
         self,
         handler: F,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<WorkerReport>
     where
-        F: Fn(Delivery<T>) -> Fut + Send + Sync,
-        Fut: Future<Output = std::result::Result<(), E>> + Send,
-        E: Send,
+        F: Fn(Delivery<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: Send + 'static,
     {
         let mut report = WorkerReport::default();
         let mut shutdown = std::pin::pin!(shutdown.fuse());
-        let mut in_flight = FuturesUnordered::new();
+        let mut in_flight = InFlight::default();
         let claim_every = self
             .claim_every
             .unwrap_or(self.claim_idle_after / 2)
@@ -557,17 +560,13 @@ impl<T: Storable> StreamWorker<T> {
         let mut pause = WORKER_BACKOFF.0;
         let group = &self.group;
         let consumer = self.consumer.as_str();
-        let handler = &handler;
-        let start = |delivery: Delivery<T>| {
-            let id = delivery.id;
-            async move { (id, handler(delivery).await.is_ok()) }
-        };
+        let handler = Arc::new(handler);
         loop {
             if (&mut shutdown).now_or_never().is_some() {
                 break;
             }
             let step: Result<()> = async {
-                let room = self.concurrency - in_flight.len();
+                let room = self.concurrency.saturating_sub(in_flight.len());
                 if room > 0 && tokio::time::Instant::now() >= next_claim {
                     next_claim = tokio::time::Instant::now() + claim_every;
                     let (claimed, dead) = group
@@ -577,11 +576,14 @@ impl<T: Storable> StreamWorker<T> {
                     report.claimed += claimed.len() as u64;
                     for delivery in claimed {
                         report.handled += 1;
-                        in_flight.push(start(delivery));
+                        in_flight.start(&handler, delivery);
                     }
                 }
-                let room = self.concurrency - in_flight.len();
+                let room = self.concurrency.saturating_sub(in_flight.len());
+                let mut drained = true;
                 if room > 0 {
+                    // Wait for new entries only when idle: with handlers in flight, their
+                    // acknowledgements must not wait for a read.
                     let until_claim =
                         next_claim.saturating_duration_since(tokio::time::Instant::now());
                     let wait = in_flight
@@ -589,33 +591,25 @@ impl<T: Storable> StreamWorker<T> {
                         .then_some(self.poll.min(until_claim).max(Duration::from_millis(1)));
                     let (read, dead) = group.read_counted(consumer, room, wait).await?;
                     report.dead_lettered += dead;
+                    drained = read.len() < room;
                     for delivery in read {
                         report.handled += 1;
-                        in_flight.push(start(delivery));
+                        in_flight.start(&handler, delivery);
                     }
                 }
                 if in_flight.is_empty() {
                     return Ok(());
                 }
-                // Wait for a handler, but look for more work (and the shutdown) now and then.
-                let tick = if in_flight.len() < self.concurrency {
-                    Duration::from_millis(10).min(self.poll)
-                } else {
+                // Wait for a handler; with room for more, look for new entries now and then.
+                let tick = if in_flight.len() >= self.concurrency {
                     self.poll
+                } else if drained {
+                    self.poll.min(WORKER_REFILL)
+                } else {
+                    Duration::ZERO
                 };
-                let done = tokio::time::timeout(tick, in_flight.next()).await;
-                let mut finished: Vec<(StreamId, bool)> = done.ok().flatten().into_iter().collect();
-                while let Some(Some(more)) = in_flight.next().now_or_never() {
-                    finished.push(more);
-                }
-                let mut ok = Vec::new();
-                for (id, success) in finished {
-                    if success {
-                        ok.push(id);
-                    } else {
-                        report.failed += 1;
-                    }
-                }
+                let (ok, failed) = in_flight.finished(tick).await;
+                report.failed += failed;
                 if !ok.is_empty() {
                     report.acked += group.ack(&ok).await?;
                 }
@@ -633,13 +627,85 @@ impl<T: Storable> StreamWorker<T> {
             }
         }
         // Finish what is in flight.
-        while let Some((id, success)) = in_flight.next().await {
-            if success {
-                report.acked += group.ack(&[id]).await?;
-            } else {
-                report.failed += 1;
+        while !in_flight.is_empty() {
+            let (ok, failed) = in_flight.finished(self.poll).await;
+            report.failed += failed;
+            if !ok.is_empty() {
+                report.acked += group.ack(&ok).await?;
             }
         }
         Ok(report)
+    }
+}
+
+/// How often a worker with handlers in flight and room for more looks for new entries, at most.
+const WORKER_REFILL: Duration = Duration::from_millis(100);
+
+/// A worker's handlers in flight: one task each, aborted when dropped.
+struct InFlight {
+    tasks: tokio::task::JoinSet<bool>,
+    ids: std::collections::HashMap<tokio::task::Id, StreamId>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight {
+            tasks: tokio::task::JoinSet::new(),
+            ids: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl InFlight {
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Starts the handler on `delivery`.
+    fn start<T, F, Fut, E>(&mut self, handler: &Arc<F>, delivery: Delivery<T>)
+    where
+        T: Send + 'static,
+        F: Fn(Delivery<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: Send + 'static,
+    {
+        let id = delivery.id;
+        let handler = Arc::clone(handler);
+        let task = self
+            .tasks
+            .spawn(async move { handler(delivery).await.is_ok() });
+        self.ids.insert(task.id(), id);
+    }
+
+    /// The handlers that finished within `wait` (and any other already done): the ids of
+    /// those that succeeded, and how many failed (an `Err` or a panic).
+    async fn finished(&mut self, wait: Duration) -> (Vec<StreamId>, u64) {
+        let mut ok = Vec::new();
+        let mut failed = 0;
+        let mut record =
+            |joined: std::result::Result<(tokio::task::Id, bool), tokio::task::JoinError>| {
+                let (task, success) = match joined {
+                    Ok((task, success)) => (task, success),
+                    Err(e) => (e.id(), false),
+                };
+                if let Some(id) = self.ids.remove(&task) {
+                    if success {
+                        ok.push(id);
+                    } else {
+                        failed += 1;
+                    }
+                }
+            };
+        if let Ok(Some(joined)) = tokio::time::timeout(wait, self.tasks.join_next_with_id()).await {
+            record(joined);
+        }
+        while let Some(joined) = self.tasks.try_join_next_with_id() {
+            record(joined);
+        }
+        (ok, failed)
     }
 }
