@@ -53,9 +53,20 @@ fn parse_id(key: &str, value: &Value) -> Result<StreamId> {
         })
 }
 
+/// What a group read delivers for an entry without the field `v` (written by another
+/// program): this prefix, then its fields and values, space-separated — never JSON, so it goes
+/// to the dead letters with that text.
+pub(crate) const NO_FIELD: &str = "(no field v)";
+
 /// The entries of an `XRANGE`-shaped reply: `[[id, [field, value, ...]], ...]`. An entry
 /// without the field `v` (written by another program) is an error naming the key.
 fn parse_entries(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
+    parse_entries_as(key, reply, false)
+}
+
+/// [`parse_entries`]; with `lenient` (a group's deliveries, already pending: an error would
+/// leave them stuck), an entry without the field `v` is [`NO_FIELD`] and its fields instead.
+fn parse_entries_as(key: &str, reply: Value, lenient: bool) -> Result<Vec<(StreamId, Vec<u8>)>> {
     let items = match reply {
         Value::Nil => return Ok(Vec::new()),
         Value::Array(items) => items,
@@ -75,6 +86,7 @@ fn parse_entries(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
             other => return Err(bad_reply(key, format!("{other:?} are not fields"))),
         };
         let mut value = None;
+        let mut seen = NO_FIELD.as_bytes().to_vec();
         let mut fields = fields.into_iter();
         while let (Some(field), Some(v)) = (fields.next(), fields.next()) {
             if text(&field) == Some(FIELD.as_bytes()) {
@@ -83,12 +95,23 @@ fn parse_entries(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
                     Value::SimpleString(s) => Some(s.into_bytes()),
                     other => return Err(bad_reply(key, format!("{other:?} is not a value"))),
                 };
+            } else if lenient {
+                for part in [&field, &v] {
+                    seen.push(b' ');
+                    seen.extend_from_slice(text(part).unwrap_or(b"?"));
+                }
             }
         }
-        let value = value.ok_or_else(|| Error::Decode {
-            key: key.to_owned(),
-            message: format!("the stream entry {id} has no field `{FIELD}`"),
-        })?;
+        let value = match value {
+            Some(value) => value,
+            None if lenient => seen,
+            None => {
+                return Err(Error::Decode {
+                    key: key.to_owned(),
+                    message: format!("the stream entry {id} has no field `{FIELD}`"),
+                })
+            }
+        };
         entries.push((id, value));
     }
     Ok(entries)
@@ -97,6 +120,11 @@ fn parse_entries(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
 /// The entries of an `XREAD` reply of one stream: nil, `[[key, entries]]` (RESP2) or
 /// `{key: entries}` (RESP3).
 fn parse_read(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
+    parse_read_as(key, reply, false)
+}
+
+/// [`parse_read`], lenient or not (see [`parse_entries_as`]).
+fn parse_read_as(key: &str, reply: Value, lenient: bool) -> Result<Vec<(StreamId, Vec<u8>)>> {
     let streams = match reply {
         Value::Nil => return Ok(Vec::new()),
         Value::Map(pairs) => pairs.into_iter().map(|(_, entries)| entries).collect(),
@@ -111,7 +139,7 @@ fn parse_read(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
     };
     let mut entries = Vec::new();
     for stream in streams {
-        entries.extend(parse_entries(key, stream)?);
+        entries.extend(parse_entries_as(key, stream, lenient)?);
     }
     Ok(entries)
 }
@@ -142,7 +170,9 @@ fn parse_pending_count(key: &str, reply: &Value) -> Result<u64> {
 /// third element).
 fn parse_autoclaim(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
     match reply {
-        Value::Array(mut items) if items.len() >= 2 => parse_entries(key, items.swap_remove(1)),
+        Value::Array(mut items) if items.len() >= 2 => {
+            parse_entries_as(key, items.swap_remove(1), true)
+        }
         other => Err(bad_reply(
             key,
             format!("{other:?} is not an XAUTOCLAIM reply"),
@@ -295,7 +325,7 @@ where
                 let reply = self
                     .query(Some(key), &xreadgroup(key, group, consumer, count))
                     .await?;
-                Reply::Entries(parse_read(key, reply)?)
+                Reply::Entries(parse_read_as(key, reply, true)?)
             }
             StreamOp::Ack { ids: [], .. } => Reply::Len(0),
             StreamOp::Ack { group, ids } => {
@@ -444,6 +474,12 @@ mod tests {
             Some((b"c1".to_vec(), 3))
         );
         assert_eq!(parse_pending_row("k", &Value::Array(vec![])).unwrap(), None);
+        // A group's delivery without the field `v` is its fields, as text that is not JSON.
+        let odd = Value::Array(vec![entry("2-0", &["other", "1", "x", "y"])]);
+        assert_eq!(
+            parse_entries_as("k", odd, true).unwrap(),
+            [(StreamId::new(2, 0), b"(no field v) other 1 x y".to_vec())]
+        );
     }
 
     #[test]
