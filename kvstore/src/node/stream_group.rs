@@ -184,7 +184,9 @@ impl<T: Storable> StreamGroup<T> {
     /// own, never holding up other calls); empty when none came.
     ///
     /// An entry that does not decode or validate is moved to the dead-letter stream and
-    /// acknowledged, and not returned. A missing stream or group is an error naming the key.
+    /// acknowledged, and not returned (the read goes on after it: an empty answer means there
+    /// was nothing new, or nothing came in time). A missing stream or group is an error naming
+    /// the key.
     pub async fn read(
         &self,
         consumer: &str,
@@ -231,15 +233,23 @@ impl<T: Storable> StreamGroup<T> {
             };
             let command = Command::Stream { key, op };
             let raw = self.run(op).await?.into_entries(&command)?;
+            let read_some = !raw.is_empty();
             let (deliveries, moved) = self
                 .sort(raw.into_iter().map(|(id, v)| (id, v, 1)).collect())
                 .await?;
             dead += moved;
+            if !deliveries.is_empty() {
+                return Ok((deliveries, dead));
+            }
+            if read_some {
+                // All dead letters: there may be more entries after them.
+                continue;
+            }
             let Some(deadline) = deadline else {
                 return Ok((deliveries, dead));
             };
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if !deliveries.is_empty() || left.is_zero() {
+            if left.is_zero() {
                 return Ok((deliveries, dead));
             }
             let op = StreamOp::ReadAfter {
