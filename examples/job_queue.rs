@@ -1,17 +1,20 @@
-//! A reliable job queue on native lists: producers push jobs onto `pending`; a worker takes one
-//! with `move_front_to_back` (Redis `LMOVE`), which moves it atomically into the worker's own
-//! processing list, so a worker that crashes mid-job leaves the job there instead of losing it.
-//! A recovery step moves a dead worker's jobs back to `pending`.
+//! A job queue on a stream consumer group: a producer appends jobs to a stream; three workers
+//! (consumers of the group `workers`) handle them with `StreamWorker`, which acknowledges a
+//! job when its handler succeeds. One worker is killed in the middle of its jobs: they stay
+//! pending, and the other workers claim them once idle. A job an old producer wrote without a
+//! task breaks the schema: it is never handed to a worker, and lands in the dead letters.
 //!
-//! Run with `cargo run --example job_queue` (in memory), or against Redis with
-//! `KVSTORE_URL=redis://127.0.0.1:6379 cargo run --example job_queue`, or a cluster with
-//! `KVSTORE_URL=redis+cluster://127.0.0.1:7000 cargo run --example job_queue`.
+//! Run with `cargo run --example job_queue` (in memory), or with
+//! `KVSTORE_URL=redb:///tmp/jobs.redb`, `KVSTORE_URL=redis://127.0.0.1:6379` or
+//! `KVSTORE_URL=redis+cluster://127.0.0.1:7000`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvstore::{Dynamic, Error, ListOf, MapOf, Store};
+use kvstore::stream::{Delivery, WorkerReport};
+use kvstore::{MapOf, Store, StreamOf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -25,152 +28,177 @@ struct Job {
 #[derive(Store)]
 #[store(prefix = "example:jobs")]
 struct Jobs {
-    /// One hash tag per queue (`example:jobs:queues:{emails}:...`): every list of a queue is in
-    /// one Redis Cluster slot, as `LMOVE` between them requires.
-    #[store(colocate)]
-    queues: Dynamic<Queue>,
+    /// The queue (`example:jobs:queue`); the group's dead letters are at
+    /// `example:jobs:queue:dead:workers`.
+    queue: StreamOf<Job>,
+    /// How many times each job was handled (`HINCRBY`), to check the run.
+    handled: MapOf<u64, i64>,
+}
+
+/// What an older producer wrote at the same key: a job without constraints.
+#[derive(Serialize, Deserialize, JsonSchema)]
+struct OldJob {
+    id: u64,
+    task: String,
 }
 
 #[derive(Store)]
-struct Queue {
-    /// Jobs waiting for a worker.
-    pending: ListOf<Job>,
-    /// One list per worker id: the job it is working on.
-    processing: Dynamic<ListOf<Job>, u64>,
-    /// Wake-up tokens for idle workers (one per pushed job; only a hint, losing one is harmless).
-    wakeups: ListOf<u64>,
-    /// How many times each job id was processed (`HINCRBY`), to check the run.
-    done: MapOf<u64, i64>,
+#[store(prefix = "example:jobs")]
+struct OldProducer {
+    queue: StreamOf<OldJob>,
 }
 
-const PRODUCERS: u64 = 3;
-const JOBS_EACH: u64 = 20;
-const WORKERS: u64 = 3;
-const CRASHING_WORKER: u64 = 99;
-
-/// Pushes `JOBS_EACH` jobs, each with a wake-up token for idle workers.
-async fn produce(queue: Queue, producer: u64) -> kvstore::Result<()> {
-    for n in 0..JOBS_EACH {
-        let task = format!("send email {n} of batch {producer}");
-        let job = Job {
-            id: producer * 1_000 + n,
-            task,
-        };
-        queue.pending().push_back(&job).await?;
-        queue.wakeups().push_back(&job.id).await?;
-    }
-    Ok(())
-}
-
-/// Takes jobs until the producers are done and `pending` is empty. With `crash`, the worker
-/// takes one job and dies without acknowledging it.
-async fn worker(
-    queue: Queue,
-    id: u64,
-    closed: Arc<AtomicBool>,
-    crash: bool,
-) -> kvstore::Result<u64> {
-    let mine = queue.processing().at(id);
-    let mut processed = 0;
-    loop {
-        // Read the flag *before* trying: if it was already set and `pending` is empty, no job
-        // can arrive any more.
-        let was_closed = closed.load(Ordering::SeqCst);
-        match queue.pending().move_front_to_back(&mine).await? {
-            Some(_) if crash => return Ok(processed), // crashed: the job stays in `mine`
-            Some(job) => {
-                tokio::time::sleep(Duration::from_millis(1)).await; // the work
-                queue.done().increment(job.id, 1).await?;
-                // Ack: this worker's list holds exactly the job it just moved there.
-                assert_eq!(mine.pop_back().await?, Some(job));
-                processed += 1;
-            }
-            None if was_closed => return Ok(processed),
-            // Idle: sleep until a producer pushes a wake-up token (BLPOP), at most 50 ms.
-            None => {
-                queue
-                    .wakeups()
-                    .pop_front_blocking(Duration::from_millis(50))
-                    .await?;
-            }
-        }
-    }
-}
+const JOBS: u64 = 30;
+const POISON: u64 = 999;
+const GROUP: &str = "workers";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("KVSTORE_URL").unwrap_or_else(|_| "memory://".to_owned());
-    let jobs = Jobs::open(kvstore::connect(&url).await?);
-    let queue = jobs.queues().at("emails");
-    jobs.queues().clear().await?; // start clean, in case an earlier run was interrupted
-    println!("backend: {url}, queue {}", queue.pending().key());
+    let backend = kvstore::connect(&url).await?;
+    let jobs = Jobs::open(backend.clone());
+    let group = jobs.queue().group(GROUP).max_deliveries(5);
+    // Start clean, in case an earlier run was interrupted.
+    jobs.queue().clear().await?;
+    jobs.handled().clear().await?;
+    group.clear_dead_letters().await?;
+    println!("backend: {url}, queue {}", jobs.queue().key());
 
-    // An invalid job is refused before anything is written.
-    let bad = Job {
-        id: 0,
-        task: String::new(),
+    assert!(group.create_from_beginning().await?);
+    assert!(!group.create_from_beginning().await?, "it exists now");
+
+    // The producer: jobs, and one an old producer wrote without a task.
+    for id in 0..JOBS {
+        let task = format!("send email {id}");
+        jobs.queue().append(&Job { id, task }).await?;
+        if id == 10 {
+            let old = OldProducer::open(backend.clone());
+            let task = String::new();
+            old.queue().append(&OldJob { id: POISON, task }).await?;
+        }
+    }
+
+    // Worker 3 will be killed: it takes two jobs and hangs on them until aborted.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
     };
-    assert!(matches!(
-        queue.pending().push_back(&bad).await,
-        Err(Error::Validation { .. })
-    ));
-
-    // Nothing is queued yet: an idle wait (`BLPOP`) returns `None` when its timeout is over.
+    let doomed_took = Arc::new(AtomicU64::new(0));
+    let doomed = {
+        let took = Arc::clone(&doomed_took);
+        let worker = group
+            .worker("worker-3")
+            .concurrency(2)
+            .poll(Duration::from_millis(50));
+        tokio::spawn(worker.run(
+            move |job: Delivery<Job>| {
+                let took = Arc::clone(&took);
+                async move {
+                    println!("worker-3 took job {} and hangs", job.value.id);
+                    took.fetch_add(1, Ordering::SeqCst);
+                    std::future::pending::<Result<(), String>>().await
+                }
+            },
+            shutdown(),
+        ))
+    };
     let started = Instant::now();
-    let idle = queue
-        .wakeups()
-        .pop_front_blocking(Duration::from_millis(100))
-        .await?;
-    assert_eq!(idle, None);
-    assert!(started.elapsed() >= Duration::from_millis(100));
-
-    // A worker that will crash starts alone and waits; producers start pushing; it takes the
-    // first job and dies. Then the healthy workers start, while the producers go on.
-    let closed = Arc::new(AtomicBool::new(false));
-    let crashed = tokio::spawn(worker(queue.clone(), CRASHING_WORKER, closed.clone(), true));
-    let producers: Vec<_> = (0..PRODUCERS)
-        .map(|p| tokio::spawn(produce(queue.clone(), p)))
-        .collect();
-    crashed.await??;
-    let workers: Vec<_> = (1..=WORKERS)
-        .map(|id| tokio::spawn(worker(queue.clone(), id, closed.clone(), false)))
-        .collect();
-    for producer in producers {
-        producer.await??;
+    while doomed_took.load(Ordering::SeqCst) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "worker-3 took no job"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    closed.store(true, Ordering::SeqCst);
-    for (id, w) in (1..=WORKERS).zip(workers) {
-        println!("worker {id} processed {} jobs", w.await??);
+    doomed.abort();
+    assert!(doomed.await.unwrap_err().is_cancelled());
+    println!("worker-3 killed with 2 jobs unacknowledged");
+
+    // The healthy workers: each handles up to 4 jobs at once, and claims jobs idle for 300 ms
+    // (a job takes a few milliseconds: far less).
+    let mut workers = Vec::new();
+    for name in ["worker-1", "worker-2"] {
+        let worker = group
+            .worker(name)
+            .concurrency(4)
+            .claim_idle_after(Duration::from_millis(300))
+            .claim_every(Duration::from_millis(50))
+            .poll(Duration::from_millis(50));
+        let jobs = Jobs::open(backend.clone());
+        let handle = tokio::spawn(worker.run(
+            move |job: Delivery<Job>| {
+                let handled = jobs.handled();
+                async move {
+                    if job.deliveries > 1 {
+                        println!(
+                            "{name} handles job {} (delivery {})",
+                            job.value.id, job.deliveries
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await; // the work
+                    handled.increment(job.value.id, 1).await?;
+                    Ok::<(), kvstore::Error>(())
+                }
+            },
+            shutdown(),
+        ));
+        workers.push((name, handle));
     }
 
-    // Recovery: the jobs in a dead worker's processing list go back to `pending`. Every live
-    // worker has acked, and an empty list has no key, so `keys()` lists the dead workers here
-    // (a real system would tell them apart with a heartbeat key with a TTL). A worker that dies
-    // after the work but before its ack gets its job run again: delivery is at least once, so
-    // make jobs idempotent. This one died before doing any work.
-    let dead = queue.processing().keys().await?;
-    assert_eq!(dead, [CRASHING_WORKER]);
-    let stuck = queue.processing().at(CRASHING_WORKER);
-    let left = stuck.range(0, -1).await?;
-    println!("worker {CRASHING_WORKER} died holding {left:?}");
-    assert_eq!(left.len(), 1);
-    while let Some(job) = stuck.move_front_to_back(&queue.pending()).await? {
-        println!("recovered job {} to pending", job.id);
+    // Wait until every job was handled and nothing is pending, then stop the workers.
+    let started = Instant::now();
+    loop {
+        let handled = jobs.handled().len().await?;
+        if handled as u64 == JOBS && group.pending().await? == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "stuck at {handled} jobs"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let recovered = worker(queue.clone(), 1, closed.clone(), false).await?;
-    println!("worker 1 processed {recovered} recovered job(s)");
+    stop.send(true)?;
+    let mut total = WorkerReport::default();
+    for (name, handle) in workers {
+        let report = handle.await??;
+        println!("{name}: {report:?}");
+        total.acked += report.acked;
+        total.claimed += report.claimed;
+        total.dead_lettered += report.dead_lettered;
+    }
 
-    // Every job was processed exactly once, and nothing is left in any list.
-    let mut done = queue.done().entries().await?;
-    done.sort();
-    let expected: Vec<(u64, i64)> = (0..PRODUCERS)
-        .flat_map(|p| (0..JOBS_EACH).map(move |n| (p * 1_000 + n, 1)))
-        .collect();
-    assert_eq!(done, expected);
-    assert_eq!(queue.pending().len().await?, 0);
-    assert_eq!(queue.processing().count().await?, 0);
-    println!("{} jobs, each processed exactly once", done.len());
+    // Every job was handled at least once, and acknowledged exactly once: the workers'
+    // acknowledgements removed 30 pending entries in all, and none is left.
+    let handled: BTreeMap<u64, i64> = jobs.handled().entries().await?.into_iter().collect();
+    assert_eq!(
+        handled.keys().copied().collect::<Vec<_>>(),
+        (0..JOBS).collect::<Vec<_>>()
+    );
+    assert!(handled.values().all(|n| *n >= 1));
+    assert_eq!(total.acked, JOBS);
+    assert_eq!(group.pending().await?, 0);
+    assert!(
+        total.claimed >= 2,
+        "worker-3's jobs were claimed: {total:?}"
+    );
 
-    jobs.queues().clear().await?;
+    // The poison job never reached a worker: it is in the dead letters, with why and as stored.
+    let dead = group.dead_letters(10).await?;
+    assert_eq!(dead.len(), 1);
+    println!(
+        "dead letter {}: {} ({})",
+        dead[0].id, dead[0].raw, dead[0].error
+    );
+    assert!(dead[0].raw.contains(&format!("\"id\":{POISON}")));
+    assert_eq!(total.dead_lettered, 1);
+
+    println!("{JOBS} jobs handled, each acknowledged once; 1 in the dead letters");
+    jobs.queue().clear().await?;
+    jobs.handled().clear().await?;
+    group.clear_dead_letters().await?;
     Ok(())
 }

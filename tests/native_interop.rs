@@ -418,3 +418,68 @@ async fn tail_resumes_after_a_server_restart() -> R {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn groups_are_redis_consumer_groups() -> R {
+    let server = RedisServer::start();
+    let n = Natives::open(RedisBackend::connect(&server.url()).await?);
+    let group = n.events().group("billing");
+    assert!(group.create_from_beginning().await?);
+    // The group is Redis's own: `XINFO GROUPS` lists it, `redis-cli` reads for it.
+    assert!(cli(&server, &["XINFO", "GROUPS", "interop:events"]).contains("billing"));
+    let good = n.events().append(&job("a", 1)).await?;
+    // Another program's entries: breaking the schema, and without the field `v`.
+    cli(
+        &server,
+        &[
+            "XADD",
+            "interop:events",
+            "*",
+            "v",
+            r#"{"name":"far too long","tries":1}"#,
+        ],
+    );
+    cli(&server, &["XADD", "interop:events", "*", "other", "1"]);
+    let got = group.read("c1", 10, None).await?;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].id, &got[0].value, got[0].deliveries),
+        (good, &job("a", 1), 1)
+    );
+    assert_eq!(
+        cli(&server, &["XPENDING", "interop:events", "billing"])
+            .lines()
+            .next(),
+        Some("1")
+    );
+    let dead = group.dead_letters(10).await?;
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(dead[0].raw, r#"{"name":"far too long","tries":1}"#);
+    assert_eq!(dead[1].raw, "(no field v) other 1");
+    // The dead letters are a plain stream too.
+    assert_eq!(cli(&server, &["XLEN", "interop:events:dead:billing"]), "2");
+    // What `redis-cli` claims shows in the delivery counts.
+    cli(
+        &server,
+        &[
+            "XCLAIM",
+            "interop:events",
+            "billing",
+            "c2",
+            "0",
+            &good.to_string(),
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let claimed = group
+        .claim_idle("c3", Duration::from_millis(10), 10)
+        .await?;
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|d| (d.id, d.deliveries))
+            .collect::<Vec<_>>(),
+        [(good, 3)]
+    );
+    Ok(())
+}

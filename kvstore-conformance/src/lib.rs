@@ -90,6 +90,7 @@ mod native_steps;
 mod schema;
 mod set;
 mod steps;
+mod stream_groups;
 mod streams;
 mod ttl;
 mod validation;
@@ -163,6 +164,7 @@ pub fn rules() -> Vec<Rule> {
         schema::RULES,
         native::RULES,
         streams::RULES,
+        stream_groups::RULES,
         watch::RULES,
         cache::RULES,
         indexes::RULES,

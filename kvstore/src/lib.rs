@@ -130,10 +130,13 @@ pub mod index {
     pub use crate::node::{Index, IndexCursor, IndexPage, IndexReport, Score};
 }
 
-/// Streams: the error of a [`StreamId`] that does not parse. The stream node
-/// type ([`StreamOf`]) and its ids are at the crate root.
+/// Streams: consumer groups ([`StreamGroup`](stream::StreamGroup), from
+/// [`StreamOf::group`]), what they deliver and dead-letter, the worker that runs a handler over a
+/// group, and the error of a [`StreamId`] that does not parse. The stream node type
+/// ([`StreamOf`]) and its ids are at the crate root.
 pub mod stream {
     pub use crate::backend::command::StreamIdError;
+    pub use crate::node::{DeadLetter, Delivery, StreamGroup, StreamWorker, WorkerReport};
 }
 pub use value::{Migrations, Storable};
 

@@ -95,8 +95,25 @@ impl<N: Node, K: Id> Dynamic<N, K> {
     fn id_segment<'k>(&self, key: &'k str) -> Option<&'k str> {
         let tail = key.strip_prefix(self.inner.id_prefix.as_str())?;
         let segment = split_id_segment(tail)?;
-        (segment.tagged == self.inner.path.is_colocated() && N::__owns(segment.rest))
+        // Below a leaf node, only the leaf's own key: not its auxiliary keys.
+        let own = !N::__owns(None) || segment.rest.is_none();
+        (segment.tagged == self.inner.path.is_colocated() && own && N::__owns(segment.rest))
             .then_some(segment.encoded)
+    }
+
+    /// Whether `key` is an auxiliary key of one of this keyspace's leaves (a stream's
+    /// dead-letter streams): of its layout, but not a leaf's own key.
+    fn is_auxiliary(&self, key: &str) -> bool {
+        let Some(segment) = key
+            .strip_prefix(self.inner.id_prefix.as_str())
+            .and_then(split_id_segment)
+        else {
+            return false;
+        };
+        segment.tagged == self.inner.path.is_colocated()
+            && segment.rest.is_some()
+            && N::__owns(None)
+            && N::__owns(segment.rest)
     }
 
     /// Every stored key under this keyspace's prefix (not yet filtered by layout).
@@ -206,7 +223,7 @@ impl<N: Node, K: Id> Dynamic<N, K> {
                     Some(_) if leaf => leaves.push(key.clone()),
                     Some((segment, id)) if seen.insert(segment.to_owned()) => ids.push(id),
                     Some(_) => {}
-                    None if entry => run.unknown(key),
+                    None if entry && !self.is_auxiliary(key) => run.unknown(key),
                     None => {}
                 }
             }

@@ -18,6 +18,7 @@ mod map;
 mod set;
 mod sorted_set;
 mod stream;
+mod stream_group;
 mod versioned;
 mod watch;
 
@@ -49,6 +50,7 @@ pub use map::MapOf;
 pub use set::SetOf;
 pub use sorted_set::SortedSetOf;
 pub use stream::StreamOf;
+pub use stream_group::{DeadLetter, Delivery, StreamGroup, StreamWorker, WorkerReport};
 pub use versioned::Versioned;
 
 use crate::backend::command::{Command, KeyOp, KeyTtl, Reply};
@@ -415,6 +417,36 @@ pub(crate) fn manifest_entry(
     out.insert(path.as_str().to_owned(), Value::Object(entry));
 }
 
+/// Whether `tail` (what follows a leaf's key and its `:`) is one of the leaf's auxiliary keys:
+/// for a stream (`kind` `"stream"`), the dead-letter stream of a group, `dead:<group>`.
+pub(crate) fn auxiliary_key(kind: &str, tail: &str) -> bool {
+    kind == "stream"
+        && tail
+            .strip_prefix(stream_group::DEAD_SEGMENT)
+            .and_then(|rest| rest.strip_prefix(crate::layout::SEPARATOR))
+            .is_some_and(crate::layout::is_valid_name)
+}
+
+/// Adds the patterns of a leaf's auxiliary keys to a manifest: for a stream at `path`, its
+/// groups' dead-letter streams, `<path>:dead:*`, of [`DeadLetter`]s.
+pub(crate) fn auxiliary_manifest(kind: &str, path: &KeyPath, out: &mut Map<String, Value>) {
+    if kind == "stream" {
+        let pattern = format!(
+            "{}{sep}{}{sep}*",
+            path.as_str(),
+            stream_group::DEAD_SEGMENT,
+            sep = crate::layout::SEPARATOR
+        );
+        let mut entry = Map::new();
+        entry.insert("kind".into(), Value::from("stream"));
+        entry.insert(
+            "schema".into(),
+            crate::value::codec::<DeadLetter>().schema().clone(),
+        );
+        out.insert(pattern, Value::Object(entry));
+    }
+}
+
 /// The state every single-key handle has: where it is, over what, and its default TTL. Shared,
 /// so that cloning a handle is one reference-count increment.
 #[derive(Clone)]
@@ -665,6 +697,7 @@ macro_rules! leaf_node {
                 out: &mut serde_json::Map<String, serde_json::Value>,
             ) {
                 $crate::node::manifest_entry(out, &path, $kind, $schema, spec.ttl);
+                $crate::node::auxiliary_manifest($kind, &path, out);
                 #[allow(unused_variables)]
                 let $spec = spec;
                 let more: Option<(&str, serde_json::Value)> = $more;
@@ -676,7 +709,10 @@ macro_rules! leaf_node {
             }
 
             fn __owns(tail: Option<&str>) -> bool {
-                tail.is_none()
+                match tail {
+                    None => true,
+                    Some(tail) => $crate::node::auxiliary_key($kind, tail),
+                }
             }
 
             fn __audit<'a>(

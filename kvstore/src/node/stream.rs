@@ -27,6 +27,10 @@ const TAIL_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration:
 /// append trims the stream to about `N` entries (`XADD MAXLEN ~ N`: Redis may keep up to about
 /// a hundred more; the embedded backends trim exactly). A stream trimmed to nothing still exists
 /// (as on Redis), and keeps giving greater ids.
+///
+/// [`group`](StreamOf::group) makes a consumer group of it ([`StreamGroup`](crate::stream::StreamGroup)):
+/// each entry delivered to one consumer, acknowledged, claimed when left idle, and moved to
+/// dead letters when it does not decode.
 pub struct StreamOf<T> {
     pub(crate) leaf: Leaf,
     pub(crate) json: Json<T>,

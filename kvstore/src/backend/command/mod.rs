@@ -29,6 +29,7 @@ pub use keys::{KeyOp, KeyTtl, ScanPage};
 pub use lists::{End, ListOp, MAX_BLOCKING_WAIT};
 pub use sets::SetOp;
 pub use sorted_sets::{LexBound, SortedSetOp};
+pub(crate) use streams::CLAIM_ATTEMPTS_FACTOR;
 pub use streams::{StreamId, StreamIdError, StreamOp};
 pub use strings::{SetOptions, StringOp, Swap};
 
@@ -218,6 +219,9 @@ pub enum Reply {
     EntryId(StreamId),
     /// Stream entries (id and value), in the order asked.
     Entries(Vec<(StreamId, Vec<u8>)>),
+    /// Stream entries taken over by a consumer ([`StreamOp::ClaimIdle`]): id, value and
+    /// delivery count (this delivery included), oldest first.
+    Claimed(Vec<(StreamId, Vec<u8>, u64)>),
 }
 
 impl Command<'_> {
@@ -238,17 +242,17 @@ impl Command<'_> {
             Command::Map { op, .. } => 28 + op.index(),
             Command::Bits { op, .. } => 38 + op.index(),
             Command::Stream { op, .. } => 46 + op.index(),
-            Command::Key { op, .. } => 51 + op.index(),
-            Command::Delete { .. } => 55,
-            Command::ScanPrefix { .. } => 56,
-            Command::Scan { .. } => 57,
-            Command::Watch { .. } => 58,
-            Command::Atomic { .. } => 59,
+            Command::Key { op, .. } => 56 + op.index(),
+            Command::Delete { .. } => 60,
+            Command::ScanPrefix { .. } => 61,
+            Command::Scan { .. } => 62,
+            Command::Watch { .. } => 63,
+            Command::Atomic { .. } => 64,
         }
     }
 
     /// Every command name, in a fixed order (what [`Command::name`] returns).
-    pub const NAMES: [&'static str; 60] = [
+    pub const NAMES: [&'static str; 65] = [
         // strings
         "get",
         "set",
@@ -307,6 +311,11 @@ impl Command<'_> {
         "stream_len",
         "stream_trim",
         "stream_read",
+        "stream_group_create",
+        "stream_group_read",
+        "stream_ack",
+        "stream_pending",
+        "stream_claim",
         // keys
         "exists",
         "ttl",
@@ -477,6 +486,7 @@ reply_as! {
     into_subscription(Watch) -> Subscription;
     into_entry_id(EntryId) -> StreamId;
     into_entries(Entries) -> Vec<(StreamId, Vec<u8>)>;
+    into_claimed(Claimed) -> Vec<(StreamId, Vec<u8>, u64)>;
 }
 
 impl Reply {
@@ -609,6 +619,15 @@ mod tests {
                     block: None,
                 },
             },
+            Command::Stream {
+                key,
+                op: StreamOp::ClaimIdle {
+                    group: "g",
+                    consumer: "c",
+                    min_idle: Duration::ZERO,
+                    count: 1,
+                },
+            },
             Command::Key {
                 key,
                 op: KeyOp::Exists,
@@ -624,6 +643,7 @@ mod tests {
                 "map_increment",
                 "bits_len",
                 "stream_read",
+                "stream_claim",
                 "exists"
             ]
         );

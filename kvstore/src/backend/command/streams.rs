@@ -191,7 +191,71 @@ pub enum StreamOp<'a> {
         /// How long to wait for one, if any.
         block: Option<Duration>,
     },
+    /// Creates the consumer group `group` (`XGROUP CREATE key group 0|$ MKSTREAM`), whose
+    /// reads start after `0-0` (`from_start`) or after the stream's last id (`$`); a missing
+    /// stream is created empty (without a TTL). Reply: [`Reply::Bool`](super::Reply::Bool),
+    /// false when the group existed (`BUSYGROUP`: it is left as it was).
+    CreateGroup {
+        /// The group's name.
+        group: &'a str,
+        /// Deliver the entries already there (`0`), or only later ones (`$`).
+        from_start: bool,
+    },
+    /// Up to `count` entries never delivered to `group` (`XREADGROUP GROUP group consumer COUNT
+    /// count STREAMS key >`; `count` 0: no limit), oldest first: each is added to the group's
+    /// pending entries, owned by `consumer`, delivered once, at the backend's clock's now; the
+    /// group's last-delivered id moves past them. Never waits (a waiting read is composed from
+    /// this and a blocking [`StreamOp::ReadAfter`]). A missing stream or group is an error
+    /// naming the key (`NOGROUP`). Reply: [`Reply::Entries`](super::Reply::Entries).
+    ReadGroup {
+        /// The group.
+        group: &'a str,
+        /// The consumer the entries are delivered to.
+        consumer: &'a str,
+        /// At most this many (0: no limit).
+        count: usize,
+    },
+    /// Acknowledges `ids` in `group` (`XACK key group id...`): removes them from its pending
+    /// entries. Reply: [`Reply::Len`](super::Reply::Len), how many were pending (0 for a
+    /// missing stream or group).
+    Ack {
+        /// The group.
+        group: &'a str,
+        /// The entries' ids.
+        ids: &'a [StreamId],
+    },
+    /// The number of `group`'s pending entries, delivered and not acknowledged (`XPENDING key
+    /// group`, its summary's count). A missing stream or group is an error naming the key
+    /// (`NOGROUP`). Reply: [`Reply::Len`](super::Reply::Len).
+    Pending {
+        /// The group.
+        group: &'a str,
+    },
+    /// Takes over up to `count` of `group`'s pending entries idle for at least `min_idle`
+    /// (`XAUTOCLAIM key group consumer min-idle 0-0 COUNT count`, scanning at most `10 *
+    /// count` pending entries from the lowest id, as Redis does): each becomes `consumer`'s,
+    /// its idle time restarts and its delivery count grows by one. A pending entry the
+    /// stream no longer has (trimmed) is removed from the pending entries instead, idle or
+    /// not, and counts as one of the `count` (as on Redis 7: a claim may then return fewer
+    /// entries than it could have). A missing
+    /// stream or group is an error naming the key (`NOGROUP`). Reply:
+    /// [`Reply::Claimed`](super::Reply::Claimed), oldest first, with each entry's delivery
+    /// count (this one included).
+    ClaimIdle {
+        /// The group.
+        group: &'a str,
+        /// The consumer that takes the entries.
+        consumer: &'a str,
+        /// How long an entry must have been idle (since its last delivery).
+        min_idle: Duration,
+        /// At most this many (0 is taken as 1, as Redis's minimum).
+        count: usize,
+    },
 }
+
+/// The scan bound of a claim: at most this many pending entries per entry asked for (Redis's
+/// `XAUTOCLAIM` attempts factor).
+pub(crate) const CLAIM_ATTEMPTS_FACTOR: usize = 10;
 
 impl StreamOp<'_> {
     pub(crate) fn index(&self) -> usize {
@@ -201,11 +265,22 @@ impl StreamOp<'_> {
             StreamOp::Len => 2,
             StreamOp::Trim { .. } => 3,
             StreamOp::ReadAfter { .. } => 4,
+            StreamOp::CreateGroup { .. } => 5,
+            StreamOp::ReadGroup { .. } => 6,
+            StreamOp::Ack { .. } => 7,
+            StreamOp::Pending { .. } => 8,
+            StreamOp::ClaimIdle { .. } => 9,
         }
     }
 
     pub(crate) fn is_write(&self) -> bool {
-        matches!(self, StreamOp::Append { .. } | StreamOp::Trim { .. })
+        !matches!(
+            self,
+            StreamOp::Range { .. }
+                | StreamOp::Len
+                | StreamOp::ReadAfter { .. }
+                | StreamOp::Pending { .. }
+        )
     }
 
     /// Whether the op may wait (a blocking read with a non-zero wait).

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use storage::{Access, Entry, SortedSet, Storage, StorageTxn, Stored, Stream};
+pub use storage::{
+    Access, Entry, Group, PendingEntry, SortedSet, Storage, StorageTxn, Stored, Stream,
+};
 
 use super::command::{Command, ListOp, Reply, ScanPage, StreamOp};
 use super::memory::Clock;

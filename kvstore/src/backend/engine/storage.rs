@@ -27,12 +27,36 @@ pub enum Stored {
     Stream(Box<Stream>),
 }
 
-/// A stream: entries (one value each) by increasing id, and the last id it ever gave (as
-/// Redis's `STREAM`: ids never go back, even when the newest entries are trimmed away).
+/// A stream: entries (one value each) by increasing id, the last id it ever gave (as Redis's
+/// `STREAM`: ids never go back, even when the newest entries are trimmed away), and its
+/// consumer groups by name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stream {
     entries: BTreeMap<StreamId, Vec<u8>>,
     last: StreamId,
+    /// The consumer groups.
+    pub groups: BTreeMap<String, Group>,
+}
+
+/// A consumer group of a [`Stream`]: where its reads are, and what it delivered and was not
+/// acknowledged yet (its pending entries list).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Group {
+    /// The greatest id delivered to the group (reads of new entries start after it).
+    pub last_delivered: StreamId,
+    /// The pending entries, by id.
+    pub pending: BTreeMap<StreamId, PendingEntry>,
+}
+
+/// A delivered entry not acknowledged yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEntry {
+    /// The consumer that has it.
+    pub consumer: String,
+    /// How many times it was delivered.
+    pub deliveries: u64,
+    /// When it was last delivered, in Unix milliseconds on the engine's clock.
+    pub delivered_at: u64,
 }
 
 impl Stream {
@@ -42,7 +66,11 @@ impl Stream {
             .keys()
             .next_back()
             .map_or(last, |top| last.max(*top));
-        Stream { entries, last }
+        Stream {
+            entries,
+            last,
+            groups: BTreeMap::new(),
+        }
     }
 
     /// The id the next entry gets at `now_ms` (Unix ms), as Redis's `XADD *`: `now_ms-0` when
@@ -99,6 +127,18 @@ impl Stream {
     /// The number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The entries and the groups, the groups to change.
+    pub(crate) fn entries_and_groups(
+        &mut self,
+    ) -> (&BTreeMap<StreamId, Vec<u8>>, &mut BTreeMap<String, Group>) {
+        (&self.entries, &mut self.groups)
+    }
+
+    /// The value of the entry `id`, if the stream has it.
+    pub fn get(&self, id: StreamId) -> Option<&[u8]> {
+        self.entries.get(&id).map(Vec::as_slice)
     }
 
     /// Whether there are none (the stream exists all the same).

@@ -2,8 +2,11 @@
 //! only grow, inclusive ranges, exact trims (an `XADD MAXLEN ~` trims exactly here), and a
 //! stream that remains when trimmed to nothing.
 
-use super::{Op, StorageTxn, Stored, Stream};
-use crate::backend::command::{Reply, StreamId, StreamOp};
+use std::collections::btree_map::Entry as MapEntry;
+
+use super::{Group, Op, PendingEntry, StorageTxn, Stored, Stream};
+use crate::backend::command::{Reply, StreamId, StreamOp, CLAIM_ATTEMPTS_FACTOR};
+use crate::backend::ttl_ms;
 use crate::error::{BackendErrorKind, Error, Result};
 
 fn as_stream(stored: &mut Stored) -> Option<&mut Stream> {
@@ -20,6 +23,22 @@ fn limit(count: usize, zero_is_all: bool) -> usize {
     } else {
         count
     }
+}
+
+/// The error of a group op on a missing stream or group (Redis's `NOGROUP`).
+fn no_group(key: &str, group: &str) -> Error {
+    Error::backend(
+        BackendErrorKind::Other,
+        Some(key),
+        format!("NOGROUP No such key '{key}' or consumer group '{group}'"),
+    )
+}
+
+/// The group `group` of the stream at `key`, or `NOGROUP`.
+fn group_of<'s>(stream: Option<&'s mut Stream>, key: &str, group: &str) -> Result<&'s mut Group> {
+    stream
+        .and_then(|s| s.groups.get_mut(group))
+        .ok_or_else(|| no_group(key, group))
 }
 
 fn owned<'a>(entries: impl Iterator<Item = (StreamId, &'a [u8])>) -> Vec<(StreamId, Vec<u8>)> {
@@ -82,6 +101,118 @@ impl<T: StorageTxn> Op<'_, T> {
                 Reply::Entries(owned(
                     stream.range(from, StreamId::MAX).take(limit(count, true)),
                 ))
+            }
+            StreamOp::CreateGroup { group, from_start } => {
+                let stream = self.typed_or_create(key, as_stream, empty_stream, None)?;
+                let last_delivered = if from_start {
+                    StreamId::MIN
+                } else {
+                    stream.last_id()
+                };
+                match stream.groups.entry(group.to_owned()) {
+                    MapEntry::Occupied(_) => Reply::Bool(false),
+                    MapEntry::Vacant(slot) => {
+                        slot.insert(Group {
+                            last_delivered,
+                            pending: Default::default(),
+                        });
+                        Reply::Bool(true)
+                    }
+                }
+            }
+            StreamOp::ReadGroup {
+                group,
+                consumer,
+                count,
+            } => {
+                let now = self.now;
+                let stream = self.typed(key, as_stream)?;
+                let Some(stream) = stream else {
+                    return Err(no_group(key, group));
+                };
+                let Some(from) = stream
+                    .groups
+                    .get(group)
+                    .ok_or_else(|| no_group(key, group))?
+                    .last_delivered
+                    .next()
+                else {
+                    return Ok(Reply::Entries(Vec::new()));
+                };
+                let entries = owned(stream.range(from, StreamId::MAX).take(limit(count, true)));
+                let group = group_of(Some(stream), key, group)?;
+                for (id, _) in &entries {
+                    group.last_delivered = *id;
+                    group.pending.insert(
+                        *id,
+                        PendingEntry {
+                            consumer: consumer.to_owned(),
+                            deliveries: 1,
+                            delivered_at: now,
+                        },
+                    );
+                }
+                Reply::Entries(entries)
+            }
+            StreamOp::Ack { group, ids } => {
+                let stream = self.typed(key, as_stream)?;
+                let Some(group) = stream.and_then(|s| s.groups.get_mut(group)) else {
+                    return Ok(Reply::Len(0));
+                };
+                Reply::Len(
+                    ids.iter()
+                        .filter(|id| group.pending.remove(id).is_some())
+                        .count(),
+                )
+            }
+            StreamOp::Pending { group } => Reply::Len(
+                group_of(self.typed(key, as_stream)?, key, group)?
+                    .pending
+                    .len(),
+            ),
+            StreamOp::ClaimIdle {
+                group,
+                consumer,
+                min_idle,
+                count,
+            } => {
+                let now = self.now;
+                let min_idle = ttl_ms(min_idle);
+                let stream = self.typed(key, as_stream)?;
+                let Some(stream) = stream else {
+                    return Err(no_group(key, group));
+                };
+                let (entries, groups) = stream.entries_and_groups();
+                let group = groups.get_mut(group).ok_or_else(|| no_group(key, group))?;
+                let mut left = count.max(1);
+                let mut attempts = left.saturating_mul(CLAIM_ATTEMPTS_FACTOR);
+                let mut claimed = Vec::new();
+                let mut deleted = Vec::new();
+                for (id, pending) in group.pending.iter_mut() {
+                    if attempts == 0 || left == 0 {
+                        break;
+                    }
+                    attempts -= 1;
+                    // As Redis 7: an entry the stream no longer has is dropped, idle or not,
+                    // and counts as one of the `count`.
+                    let Some(value) = entries.get(id) else {
+                        deleted.push(*id);
+                        left -= 1;
+                        continue;
+                    };
+                    if now.saturating_sub(pending.delivered_at) < min_idle {
+                        continue;
+                    }
+                    pending.consumer = consumer.to_owned();
+                    pending.deliveries += 1;
+                    pending.delivered_at = now;
+                    claimed.push((*id, value.clone(), pending.deliveries));
+                    left -= 1;
+                }
+                for id in deleted {
+                    group.pending.remove(&id);
+                }
+                Reply::Claimed(claimed)
             }
         })
     }

@@ -9,8 +9,12 @@
 //!   - `1` set, `2` list: each member as `u32` little-endian length + bytes (lists in order);
 //!   - `3` sorted set: each member as `f64` little-endian score + `u32` length + bytes;
 //!   - `4` hash: each field as `u32` length + bytes, then its value likewise;
-//!   - `5` stream: the last id given (`u64` milliseconds, `u64` sequence, little-endian), then
-//!     each entry, oldest first, as its id likewise + `u32` length + the value's bytes.
+//!   - `5` stream: the last id given (`u64` milliseconds, `u64` sequence, little-endian), the
+//!     number of entries (`u64`), each entry, oldest first, as its id likewise + `u32` length +
+//!     the value's bytes; then each consumer group, by name: its name (`u32` length + bytes),
+//!     its last-delivered id, the number of its pending entries (`u64`), and each pending
+//!     entry by id: the id, the consumer (`u32` length + bytes), the delivery count (`u64`)
+//!     and the last delivery's time (`u64` Unix milliseconds on the engine's clock).
 //! - `kvstore.expiry` (`(u64, &str)` → `()`): the deadline and key of every entry that has one,
 //!   so that expired entries are found in deadline order without a scan.
 //!
@@ -20,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::backend::command::StreamId;
-use crate::backend::engine::{Entry, SortedSet, Stored, Stream};
+use crate::backend::engine::{Entry, Group, PendingEntry, SortedSet, Stored, Stream};
 
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -72,9 +76,21 @@ pub(crate) fn encode(entry: &Entry) -> Vec<u8> {
         }
         Stored::Stream(stream) => {
             put_id(&mut out, stream.last_id());
+            out.extend_from_slice(&(stream.len() as u64).to_le_bytes());
             for (id, value) in stream.iter() {
                 put_id(&mut out, id);
                 put_bytes(&mut out, value);
+            }
+            for (name, group) in &stream.groups {
+                put_bytes(&mut out, name.as_bytes());
+                put_id(&mut out, group.last_delivered);
+                out.extend_from_slice(&(group.pending.len() as u64).to_le_bytes());
+                for (id, pending) in &group.pending {
+                    put_id(&mut out, *id);
+                    put_bytes(&mut out, pending.consumer.as_bytes());
+                    out.extend_from_slice(&pending.deliveries.to_le_bytes());
+                    out.extend_from_slice(&pending.delivered_at.to_le_bytes());
+                }
             }
         }
     }
@@ -183,7 +199,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, &'static str> {
             let last = r.id()?;
             let mut entries = BTreeMap::new();
             let mut previous = None;
-            while !r.done() {
+            for _ in 0..r.u64()? {
                 let id = r.id()?;
                 if previous.is_some_and(|p| p >= id) {
                     return Err("stream entries out of order");
@@ -191,7 +207,27 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, &'static str> {
                 previous = Some(id);
                 entries.insert(id, r.bytes()?);
             }
-            Stored::Stream(Box::new(Stream::from_parts(entries, last)))
+            let mut stream = Stream::from_parts(entries, last);
+            while !r.done() {
+                let name = String::from_utf8(r.bytes()?).map_err(|_| "a group name not UTF-8")?;
+                let mut group = Group {
+                    last_delivered: r.id()?,
+                    pending: BTreeMap::new(),
+                };
+                for _ in 0..r.u64()? {
+                    let id = r.id()?;
+                    let consumer =
+                        String::from_utf8(r.bytes()?).map_err(|_| "a consumer name not UTF-8")?;
+                    let pending = PendingEntry {
+                        consumer,
+                        deliveries: r.u64()?,
+                        delivered_at: r.u64()?,
+                    };
+                    group.pending.insert(id, pending);
+                }
+                stream.groups.insert(name, group);
+            }
+            Stored::Stream(Box::new(stream))
         }
         _ => {
             let mut hash = HashMap::new();
@@ -233,6 +269,28 @@ mod tests {
                 ]),
                 StreamId::new(9, 3),
             ))),
+            Stored::Stream(Box::new({
+                let mut stream = Stream::from_parts(
+                    BTreeMap::from([(StreamId::new(5, 0), b"a".to_vec())]),
+                    StreamId::new(5, 0),
+                );
+                stream.groups.insert("empty".into(), Group::default());
+                stream.groups.insert(
+                    "billing".into(),
+                    Group {
+                        last_delivered: StreamId::new(5, 0),
+                        pending: BTreeMap::from([(
+                            StreamId::new(4, 2),
+                            PendingEntry {
+                                consumer: "worker-1".into(),
+                                deliveries: 3,
+                                delivered_at: 1_700_000_000_000,
+                            },
+                        )]),
+                    },
+                );
+                stream
+            })),
         ];
         for value in values {
             for expires_at in [None, Some(0), Some(1_700_000_000_000)] {

@@ -238,3 +238,8 @@ pub(crate) fn connecting(url: &str, error: Error) -> Error {
         other => other,
     }
 }
+
+/// Whether `e` is a server error with the code `code` (`BUSYGROUP`, `NOGROUP`).
+pub(crate) fn has_code(e: &RedisError, code: &str) -> bool {
+    codes(e).iter().any(|c| c == code)
+}

@@ -1,5 +1,6 @@
 //! Streams on Redis: each [`StreamOp`] is its native command (`XADD`, `XRANGE`, `XREVRANGE`,
-//! `XLEN`, `XTRIM`, `XREAD`); each entry is one field `v`. A blocking read runs on a connection
+//! `XLEN`, `XTRIM`, `XREAD`, `XGROUP CREATE`, `XREADGROUP`, `XACK`, `XPENDING`, `XAUTOCLAIM`);
+//! each entry is one field `v`. A blocking read runs on a connection
 //! of its own (see `blocking`); replies are parsed here, in RESP2 and RESP3 alike.
 
 use std::borrow::Cow;
@@ -10,6 +11,7 @@ use ::redis::{cmd, Cmd, Value};
 
 use super::atomic::NativeWrite;
 use super::connection::Core;
+use super::errors::{has_code, map};
 use crate::backend::command::{Command, Reply, StreamId, StreamOp, MAX_BLOCKING_WAIT};
 use crate::backend::ttl_ms;
 use crate::error::{Error, Result};
@@ -51,9 +53,20 @@ fn parse_id(key: &str, value: &Value) -> Result<StreamId> {
         })
 }
 
+/// What a group read delivers for an entry without the field `v` (written by another
+/// program): this prefix, then its fields and values, space-separated — never JSON, so it goes
+/// to the dead letters with that text.
+pub(crate) const NO_FIELD: &str = "(no field v)";
+
 /// The entries of an `XRANGE`-shaped reply: `[[id, [field, value, ...]], ...]`. An entry
 /// without the field `v` (written by another program) is an error naming the key.
 fn parse_entries(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
+    parse_entries_as(key, reply, false)
+}
+
+/// [`parse_entries`]; with `lenient` (a group's deliveries, already pending: an error would
+/// leave them stuck), an entry without the field `v` is [`NO_FIELD`] and its fields instead.
+fn parse_entries_as(key: &str, reply: Value, lenient: bool) -> Result<Vec<(StreamId, Vec<u8>)>> {
     let items = match reply {
         Value::Nil => return Ok(Vec::new()),
         Value::Array(items) => items,
@@ -73,6 +86,7 @@ fn parse_entries(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
             other => return Err(bad_reply(key, format!("{other:?} are not fields"))),
         };
         let mut value = None;
+        let mut seen = NO_FIELD.as_bytes().to_vec();
         let mut fields = fields.into_iter();
         while let (Some(field), Some(v)) = (fields.next(), fields.next()) {
             if text(&field) == Some(FIELD.as_bytes()) {
@@ -81,12 +95,23 @@ fn parse_entries(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
                     Value::SimpleString(s) => Some(s.into_bytes()),
                     other => return Err(bad_reply(key, format!("{other:?} is not a value"))),
                 };
+            } else if lenient {
+                for part in [&field, &v] {
+                    seen.push(b' ');
+                    seen.extend_from_slice(text(part).unwrap_or(b"?"));
+                }
             }
         }
-        let value = value.ok_or_else(|| Error::Decode {
-            key: key.to_owned(),
-            message: format!("the stream entry {id} has no field `{FIELD}`"),
-        })?;
+        let value = match value {
+            Some(value) => value,
+            None if lenient => seen,
+            None => {
+                return Err(Error::Decode {
+                    key: key.to_owned(),
+                    message: format!("the stream entry {id} has no field `{FIELD}`"),
+                })
+            }
+        };
         entries.push((id, value));
     }
     Ok(entries)
@@ -95,6 +120,11 @@ fn parse_entries(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
 /// The entries of an `XREAD` reply of one stream: nil, `[[key, entries]]` (RESP2) or
 /// `{key: entries}` (RESP3).
 fn parse_read(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
+    parse_read_as(key, reply, false)
+}
+
+/// [`parse_read`], lenient or not (see [`parse_entries_as`]).
+fn parse_read_as(key: &str, reply: Value, lenient: bool) -> Result<Vec<(StreamId, Vec<u8>)>> {
     let streams = match reply {
         Value::Nil => return Ok(Vec::new()),
         Value::Map(pairs) => pairs.into_iter().map(|(_, entries)| entries).collect(),
@@ -109,9 +139,77 @@ fn parse_read(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
     };
     let mut entries = Vec::new();
     for stream in streams {
-        entries.extend(parse_entries(key, stream)?);
+        entries.extend(parse_entries_as(key, stream, lenient)?);
     }
     Ok(entries)
+}
+
+/// An integer in a reply.
+fn int(key: &str, value: &Value) -> Result<u64> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).map_err(|_| bad_reply(key, format!("{n} is negative"))),
+        other => text(other)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad_reply(key, format!("{other:?} is not an integer"))),
+    }
+}
+
+/// The count of an `XPENDING key group` summary: `[count, min, max, consumers]`.
+fn parse_pending_count(key: &str, reply: &Value) -> Result<u64> {
+    match reply {
+        Value::Array(items) if !items.is_empty() => int(key, &items[0]),
+        other => Err(bad_reply(
+            key,
+            format!("{other:?} is not a pending summary"),
+        )),
+    }
+}
+
+/// The entries of an `XAUTOCLAIM` reply: `[cursor, entries, deleted ids]` (Redis 7; 6.2 has no
+/// third element).
+fn parse_autoclaim(key: &str, reply: Value) -> Result<Vec<(StreamId, Vec<u8>)>> {
+    match reply {
+        Value::Array(mut items) if items.len() >= 2 => {
+            parse_entries_as(key, items.swap_remove(1), true)
+        }
+        other => Err(bad_reply(
+            key,
+            format!("{other:?} is not an XAUTOCLAIM reply"),
+        )),
+    }
+}
+
+/// The consumer and delivery count of one row of an extended `XPENDING` reply, `[[id,
+/// consumer, idle ms, deliveries]]`; `None` when it is empty (the entry is no longer pending).
+fn parse_pending_row(key: &str, reply: &Value) -> Result<Option<(Vec<u8>, u64)>> {
+    let rows = match reply {
+        Value::Nil => return Ok(None),
+        Value::Array(rows) => rows,
+        other => return Err(bad_reply(key, format!("{other:?} is not a pending list"))),
+    };
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    match row {
+        Value::Array(fields) if fields.len() == 4 => {
+            let consumer = text(&fields[1])
+                .ok_or_else(|| bad_reply(key, format!("{:?} is not a consumer", fields[1])))?;
+            Ok(Some((consumer.to_vec(), int(key, &fields[3])?)))
+        }
+        other => Err(bad_reply(key, format!("{other:?} is not a pending entry"))),
+    }
+}
+
+/// `XREADGROUP GROUP group consumer [COUNT n] STREAMS key >`.
+pub(crate) fn xreadgroup(key: &str, group: &str, consumer: &str, count: usize) -> Cmd {
+    let mut c = cmd("XREADGROUP");
+    c.arg("GROUP").arg(group).arg(consumer);
+    if count > 0 {
+        c.arg("COUNT").arg(count_arg(count));
+    }
+    c.arg("STREAMS").arg(key).arg(">");
+    c
 }
 
 /// `XREAD [COUNT n] [BLOCK ms] STREAMS key after`.
@@ -202,6 +300,93 @@ where
                     .await?;
                 Reply::Entries(parse_read(key, reply)?)
             }
+            StreamOp::CreateGroup { group, from_start } => {
+                let mut c = cmd("XGROUP");
+                c.arg("CREATE")
+                    .arg(key)
+                    .arg(group)
+                    .arg(if from_start { "0" } else { "$" })
+                    .arg("MKSTREAM");
+                let c = &c;
+                let result = self
+                    .call_raw(|mut conn| async move { c.query_async::<Value>(&mut conn).await })
+                    .await;
+                match result {
+                    Ok(_) => Reply::Bool(true),
+                    Err(e) if has_code(&e, "BUSYGROUP") => Reply::Bool(false),
+                    Err(e) => return Err(map(e, Some(key))),
+                }
+            }
+            StreamOp::ReadGroup {
+                group,
+                consumer,
+                count,
+            } => {
+                let reply = self
+                    .query(Some(key), &xreadgroup(key, group, consumer, count))
+                    .await?;
+                Reply::Entries(parse_read_as(key, reply, true)?)
+            }
+            StreamOp::Ack { ids: [], .. } => Reply::Len(0),
+            StreamOp::Ack { group, ids } => {
+                let mut c = cmd("XACK");
+                c.arg(key).arg(group);
+                for id in ids {
+                    c.arg(id.to_string());
+                }
+                Reply::Len(self.query(Some(key), &c).await?)
+            }
+            StreamOp::Pending { group } => {
+                let reply: Value = self
+                    .query(Some(key), cmd("XPENDING").arg(key).arg(group))
+                    .await?;
+                Reply::Len(parse_pending_count(key, &reply)? as usize)
+            }
+            StreamOp::ClaimIdle {
+                group,
+                consumer,
+                min_idle,
+                count,
+            } => {
+                let mut c = cmd("XAUTOCLAIM");
+                c.arg(key)
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(ttl_ms(min_idle))
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(count_arg(count.max(1)));
+                let claimed = parse_autoclaim(key, self.query(Some(key), &c).await?)?;
+                if claimed.is_empty() {
+                    return Ok(Reply::Claimed(Vec::new()));
+                }
+                // XAUTOCLAIM does not say the delivery counts: one XPENDING row per entry.
+                let mut pipe = ::redis::pipe();
+                for (id, _) in &claimed {
+                    let id = id.to_string();
+                    pipe.cmd("XPENDING")
+                        .arg(key)
+                        .arg(group)
+                        .arg(&id)
+                        .arg(&id)
+                        .arg(1);
+                }
+                let pipe = &pipe;
+                let rows: Vec<Value> = self
+                    .call_raw(|mut conn| async move { pipe.query_async(&mut conn).await })
+                    .await
+                    .map_err(|e| map(e, Some(key)))?;
+                let mut out = Vec::with_capacity(claimed.len());
+                for ((id, value), row) in claimed.into_iter().zip(&rows) {
+                    // Acknowledged or taken by another consumer since: not this one's any more.
+                    if let Some((owner, deliveries)) = parse_pending_row(key, row)? {
+                        if owner == consumer.as_bytes() {
+                            out.push((id, value, deliveries));
+                        }
+                    }
+                }
+                Reply::Claimed(out)
+            }
         })
     }
 }
@@ -262,6 +447,39 @@ mod tests {
             "{e:?}"
         );
         assert!(parse_entries("k", Value::Array(vec![entry("x", &["v", "a"])])).is_err());
+    }
+
+    #[test]
+    fn group_replies_parse() {
+        let summary = Value::Array(vec![Value::Int(2), bulk("1-0"), bulk("1-1"), Value::Nil]);
+        assert_eq!(parse_pending_count("k", &summary).unwrap(), 2);
+        assert!(parse_pending_count("k", &Value::Nil).is_err());
+        let claim = Value::Array(vec![
+            bulk("0-0"),
+            Value::Array(vec![entry("1-0", &["v", "a"])]),
+            Value::Array(vec![bulk("0-5")]),
+        ]);
+        assert_eq!(
+            parse_autoclaim("k", claim).unwrap(),
+            [(StreamId::new(1, 0), b"a".to_vec())]
+        );
+        let row = Value::Array(vec![Value::Array(vec![
+            bulk("1-0"),
+            bulk("c1"),
+            Value::Int(12),
+            Value::Int(3),
+        ])]);
+        assert_eq!(
+            parse_pending_row("k", &row).unwrap(),
+            Some((b"c1".to_vec(), 3))
+        );
+        assert_eq!(parse_pending_row("k", &Value::Array(vec![])).unwrap(), None);
+        // A group's delivery without the field `v` is its fields, as text that is not JSON.
+        let odd = Value::Array(vec![entry("2-0", &["other", "1", "x", "y"])]);
+        assert_eq!(
+            parse_entries_as("k", odd, true).unwrap(),
+            [(StreamId::new(2, 0), b"(no field v) other 1 x y".to_vec())]
+        );
     }
 
     #[test]
