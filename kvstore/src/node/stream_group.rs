@@ -33,6 +33,26 @@ pub struct Delivery<T> {
     pub deliveries: u64,
 }
 
+impl<T> Delivery<T> {
+    /// A delivery of `value` as entry `id`, delivered `deliveries` times: what a group hands a
+    /// consumer, made by hand — to unit-test a handler without a stream.
+    ///
+    /// ```
+    /// use kvstore::stream::Delivery;
+    /// use kvstore::StreamId;
+    ///
+    /// let d = Delivery::new(StreamId { ms: 1, seq: 0 }, "job".to_owned(), 2);
+    /// assert_eq!((d.value.as_str(), d.deliveries), ("job", 2));
+    /// ```
+    pub fn new(id: StreamId, value: T, deliveries: u64) -> Delivery<T> {
+        Delivery {
+            id,
+            value,
+            deliveries,
+        }
+    }
+}
+
 /// An entry moved to a group's dead-letter stream: it did not decode or validate (it never
 /// reached a consumer), or it was delivered more than the group's
 /// [`max_deliveries`](StreamGroup::max_deliveries) without an acknowledgement.
